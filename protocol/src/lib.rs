@@ -1,0 +1,740 @@
+//! The Atlas App Services client wire protocol, as far as appkeys speaks it.
+//!
+//! One definition shared by the wasm SDK (`appkeys`) and the server (`appkeys-server`):
+//! every endpoint's method, path and token kind ([`Endpoint`]), the error codes ([`ErrorCode`]),
+//! the limits on API keys, and (behind the `serde` feature) the JSON wire types.
+//!
+//! See `docs/PROTOCOL.md` for the choices made where the reference left one open.
+#![warn(missing_docs)]
+
+use core::fmt;
+
+/// Prefix of every client API route.
+pub const API_PREFIX: &str = "/api/client/v2.0";
+
+/// Path of the health check (not part of the App Services protocol).
+pub const HEALTHZ_PATH: &str = "/healthz";
+
+/// Most user API keys one user may hold at once.
+pub const MAX_API_KEYS_PER_USER: usize = 20;
+
+/// Longest accepted API key name, in bytes (names are ASCII).
+pub const MAX_API_KEY_NAME_LEN: usize = 64;
+
+/// The "no device" device id.
+pub const ZERO_DEVICE_ID: &str = "000000000000000000000000";
+
+/// Authentication providers understood by appkeys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Provider {
+    /// Email and password (`local-userpass`).
+    LocalUserpass,
+    /// Anonymous users (`anon-user`).
+    AnonUser,
+    /// User API keys (`api-key`).
+    ApiKey,
+}
+
+impl Provider {
+    /// All providers, in a stable order.
+    pub const ALL: [Provider; 3] = [
+        Provider::LocalUserpass,
+        Provider::AnonUser,
+        Provider::ApiKey,
+    ];
+
+    /// The provider name used in URLs and profiles.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Provider::LocalUserpass => "local-userpass",
+            Provider::AnonUser => "anon-user",
+            Provider::ApiKey => "api-key",
+        }
+    }
+
+    /// Parses a provider name.
+    pub fn parse(name: &str) -> Option<Provider> {
+        Provider::ALL.into_iter().find(|p| p.as_str() == name)
+    }
+}
+
+impl fmt::Display for Provider {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// HTTP methods used by the protocol.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    /// GET
+    Get,
+    /// POST
+    Post,
+    /// PUT
+    Put,
+    /// DELETE
+    Delete,
+}
+
+impl Method {
+    /// Upper-case method name.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Method::Get => "GET",
+            Method::Post => "POST",
+            Method::Put => "PUT",
+            Method::Delete => "DELETE",
+        }
+    }
+}
+
+/// Which of the user's tokens a request carries as `Authorization: Bearer …`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenKind {
+    /// No `Authorization` header (location, login, register).
+    None,
+    /// The short-lived access token.
+    Access,
+    /// The long-lived refresh token (session and API-key routes).
+    Refresh,
+}
+
+impl TokenKind {
+    /// The `typ` claim carried by JWTs of this kind (`None` has no token).
+    pub const fn claim(self) -> Option<&'static str> {
+        match self {
+            TokenKind::None => None,
+            TokenKind::Access => Some("access"),
+            TokenKind::Refresh => Some("refresh"),
+        }
+    }
+}
+
+/// Every endpoint of the client API that appkeys implements.
+///
+/// `path()` yields the path below the server origin. The server builds its route patterns from the
+/// same values by passing `{name}` placeholders (see [`Endpoint::pattern`]), so both sides share one
+/// definition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Endpoint<'a> {
+    /// `GET app/{app_id}/location`
+    Location {
+        /// App id.
+        app_id: &'a str,
+    },
+    /// `POST app/{app_id}/auth/providers/{provider}/login`
+    Login {
+        /// App id.
+        app_id: &'a str,
+        /// Provider name (see [`Provider`]).
+        provider: &'a str,
+    },
+    /// `POST app/{app_id}/auth/providers/local-userpass/register`
+    Register {
+        /// App id.
+        app_id: &'a str,
+    },
+    /// `GET auth/profile`
+    Profile,
+    /// `POST auth/session` (refresh the access token)
+    RefreshSession,
+    /// `DELETE auth/session` (log out)
+    LogOut,
+    /// `DELETE auth/delete` (delete the current user)
+    DeleteUser,
+    /// `POST auth/api_keys`
+    CreateApiKey,
+    /// `GET auth/api_keys`
+    ListApiKeys,
+    /// `GET auth/api_keys/{id}`
+    FetchApiKey {
+        /// Key id (24 hex).
+        id: &'a str,
+    },
+    /// `DELETE auth/api_keys/{id}`
+    DeleteApiKey {
+        /// Key id (24 hex).
+        id: &'a str,
+    },
+    /// `PUT auth/api_keys/{id}/enable`
+    EnableApiKey {
+        /// Key id (24 hex).
+        id: &'a str,
+    },
+    /// `PUT auth/api_keys/{id}/disable`
+    DisableApiKey {
+        /// Key id (24 hex).
+        id: &'a str,
+    },
+}
+
+impl Endpoint<'_> {
+    /// HTTP method.
+    pub const fn method(&self) -> Method {
+        match self {
+            Endpoint::Location { .. }
+            | Endpoint::Profile
+            | Endpoint::ListApiKeys
+            | Endpoint::FetchApiKey { .. } => Method::Get,
+            Endpoint::Login { .. }
+            | Endpoint::Register { .. }
+            | Endpoint::RefreshSession
+            | Endpoint::CreateApiKey => Method::Post,
+            Endpoint::EnableApiKey { .. } | Endpoint::DisableApiKey { .. } => Method::Put,
+            Endpoint::LogOut | Endpoint::DeleteUser | Endpoint::DeleteApiKey { .. } => {
+                Method::Delete
+            }
+        }
+    }
+
+    /// The token the request carries.
+    pub const fn token(&self) -> TokenKind {
+        match self {
+            Endpoint::Location { .. } | Endpoint::Login { .. } | Endpoint::Register { .. } => {
+                TokenKind::None
+            }
+            Endpoint::Profile | Endpoint::DeleteUser => TokenKind::Access,
+            Endpoint::RefreshSession
+            | Endpoint::LogOut
+            | Endpoint::CreateApiKey
+            | Endpoint::ListApiKeys
+            | Endpoint::FetchApiKey { .. }
+            | Endpoint::DeleteApiKey { .. }
+            | Endpoint::EnableApiKey { .. }
+            | Endpoint::DisableApiKey { .. } => TokenKind::Refresh,
+        }
+    }
+
+    /// Path below the origin, starting with [`API_PREFIX`]. Arguments are inserted verbatim.
+    pub fn path(&self) -> String {
+        let tail = match self {
+            Endpoint::Location { app_id } => format!("/app/{app_id}/location"),
+            Endpoint::Login { app_id, provider } => {
+                format!("/app/{app_id}/auth/providers/{provider}/login")
+            }
+            Endpoint::Register { app_id } => {
+                format!("/app/{app_id}/auth/providers/local-userpass/register")
+            }
+            Endpoint::Profile => "/auth/profile".to_owned(),
+            Endpoint::RefreshSession | Endpoint::LogOut => "/auth/session".to_owned(),
+            Endpoint::DeleteUser => "/auth/delete".to_owned(),
+            Endpoint::CreateApiKey | Endpoint::ListApiKeys => "/auth/api_keys".to_owned(),
+            Endpoint::FetchApiKey { id } | Endpoint::DeleteApiKey { id } => {
+                format!("/auth/api_keys/{id}")
+            }
+            Endpoint::EnableApiKey { id } => format!("/auth/api_keys/{id}/enable"),
+            Endpoint::DisableApiKey { id } => format!("/auth/api_keys/{id}/disable"),
+        };
+        format!("{API_PREFIX}{tail}")
+    }
+
+    /// Full URL for this endpoint below `origin` (a trailing `/` on the origin is ignored).
+    pub fn url(&self, origin: &str) -> String {
+        format!("{}{}", origin.trim_end_matches('/'), self.path())
+    }
+}
+
+impl Endpoint<'static> {
+    /// The route pattern (axum 0.8 syntax, `{name}` placeholders) for this kind of endpoint.
+    pub fn pattern(&self) -> String {
+        let generic = match self {
+            Endpoint::Location { .. } => Endpoint::Location { app_id: "{app_id}" },
+            Endpoint::Login { .. } => Endpoint::Login {
+                app_id: "{app_id}",
+                provider: "{provider}",
+            },
+            Endpoint::Register { .. } => Endpoint::Register { app_id: "{app_id}" },
+            Endpoint::FetchApiKey { .. } => Endpoint::FetchApiKey { id: "{id}" },
+            Endpoint::DeleteApiKey { .. } => Endpoint::DeleteApiKey { id: "{id}" },
+            Endpoint::EnableApiKey { .. } => Endpoint::EnableApiKey { id: "{id}" },
+            Endpoint::DisableApiKey { .. } => Endpoint::DisableApiKey { id: "{id}" },
+            other => *other,
+        };
+        generic.path()
+    }
+}
+
+/// Stable `error_code` values sent in error bodies.
+///
+/// The first group are codes realm-core knows; the rest are appkeys' own (documented in
+/// `docs/PROTOCOL.md`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorCode {
+    /// 401: missing, malformed, expired or revoked token.
+    InvalidSession,
+    /// 400: a parameter has a bad value (e.g. an API key name).
+    InvalidParameter,
+    /// 400: a required parameter is missing.
+    MissingParameter,
+    /// 400: malformed JSON, wrong types, bad request shape.
+    BadRequest,
+    /// 401: wrong credentials (API key login).
+    AuthError,
+    /// 401: wrong email or password.
+    InvalidPassword,
+    /// 409: email already registered.
+    AccountNameInUse,
+    /// 404: unknown or foreign API key id.
+    APIKeyNotFound,
+    /// 409: the user already has a key of that name.
+    APIKeyAlreadyExists,
+    /// 404: unknown authentication provider.
+    AuthProviderNotFound,
+    /// 404: the user no longer exists.
+    UserNotFound,
+    /// 404: unknown app id (appkeys).
+    AppNotFound,
+    /// 403: the 21st key of a user (appkeys).
+    APIKeyLimitReached,
+    /// 403: anonymous users and API-key sessions may not manage API keys (appkeys).
+    APIKeyManagementForbidden,
+    /// 404: no such route (appkeys).
+    NotFound,
+    /// 405: route exists, method does not (appkeys).
+    MethodNotAllowed,
+    /// 413: request body too large (appkeys).
+    PayloadTooLarge,
+    /// 415: body is not JSON (appkeys).
+    UnsupportedMediaType,
+    /// 500: the server failed; never caused by client input (appkeys).
+    InternalServerError,
+}
+
+impl ErrorCode {
+    /// Every code, in a stable order.
+    pub const ALL: [ErrorCode; 19] = [
+        ErrorCode::InvalidSession,
+        ErrorCode::InvalidParameter,
+        ErrorCode::MissingParameter,
+        ErrorCode::BadRequest,
+        ErrorCode::AuthError,
+        ErrorCode::InvalidPassword,
+        ErrorCode::AccountNameInUse,
+        ErrorCode::APIKeyNotFound,
+        ErrorCode::APIKeyAlreadyExists,
+        ErrorCode::AuthProviderNotFound,
+        ErrorCode::UserNotFound,
+        ErrorCode::AppNotFound,
+        ErrorCode::APIKeyLimitReached,
+        ErrorCode::APIKeyManagementForbidden,
+        ErrorCode::NotFound,
+        ErrorCode::MethodNotAllowed,
+        ErrorCode::PayloadTooLarge,
+        ErrorCode::UnsupportedMediaType,
+        ErrorCode::InternalServerError,
+    ];
+
+    /// The wire spelling.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::InvalidSession => "InvalidSession",
+            ErrorCode::InvalidParameter => "InvalidParameter",
+            ErrorCode::MissingParameter => "MissingParameter",
+            ErrorCode::BadRequest => "BadRequest",
+            ErrorCode::AuthError => "AuthError",
+            ErrorCode::InvalidPassword => "InvalidPassword",
+            ErrorCode::AccountNameInUse => "AccountNameInUse",
+            ErrorCode::APIKeyNotFound => "APIKeyNotFound",
+            ErrorCode::APIKeyAlreadyExists => "APIKeyAlreadyExists",
+            ErrorCode::AuthProviderNotFound => "AuthProviderNotFound",
+            ErrorCode::UserNotFound => "UserNotFound",
+            ErrorCode::AppNotFound => "AppNotFound",
+            ErrorCode::APIKeyLimitReached => "APIKeyLimitReached",
+            ErrorCode::APIKeyManagementForbidden => "APIKeyManagementForbidden",
+            ErrorCode::NotFound => "NotFound",
+            ErrorCode::MethodNotAllowed => "MethodNotAllowed",
+            ErrorCode::PayloadTooLarge => "PayloadTooLarge",
+            ErrorCode::UnsupportedMediaType => "UnsupportedMediaType",
+            ErrorCode::InternalServerError => "InternalServerError",
+        }
+    }
+
+    /// The HTTP status that goes with the code.
+    pub const fn status(self) -> u16 {
+        match self {
+            ErrorCode::InvalidParameter | ErrorCode::MissingParameter | ErrorCode::BadRequest => {
+                400
+            }
+            ErrorCode::InvalidSession | ErrorCode::AuthError | ErrorCode::InvalidPassword => 401,
+            ErrorCode::APIKeyLimitReached | ErrorCode::APIKeyManagementForbidden => 403,
+            ErrorCode::APIKeyNotFound
+            | ErrorCode::AuthProviderNotFound
+            | ErrorCode::UserNotFound
+            | ErrorCode::AppNotFound
+            | ErrorCode::NotFound => 404,
+            ErrorCode::MethodNotAllowed => 405,
+            ErrorCode::AccountNameInUse | ErrorCode::APIKeyAlreadyExists => 409,
+            ErrorCode::PayloadTooLarge => 413,
+            ErrorCode::UnsupportedMediaType => 415,
+            ErrorCode::InternalServerError => 500,
+        }
+    }
+
+    /// Parses a wire spelling.
+    pub fn parse(code: &str) -> Option<ErrorCode> {
+        ErrorCode::ALL.into_iter().find(|c| c.as_str() == code)
+    }
+}
+
+impl fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// True for a 24-character lower- or upper-case hex string (the ObjectId layout used for ids).
+pub fn is_object_id(s: &str) -> bool {
+    s.len() == 24 && s.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// Why an API key name was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NameError {
+    /// Empty name.
+    Empty,
+    /// Longer than [`MAX_API_KEY_NAME_LEN`].
+    TooLong,
+    /// A character outside ASCII letters, digits, `_` and `-`.
+    BadCharacter,
+}
+
+impl NameError {
+    /// The error code the server answers with.
+    pub const fn code(self) -> ErrorCode {
+        match self {
+            NameError::Empty => ErrorCode::MissingParameter,
+            NameError::TooLong | NameError::BadCharacter => ErrorCode::InvalidParameter,
+        }
+    }
+}
+
+impl fmt::Display for NameError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            NameError::Empty => f.write_str("'name' is a required string."),
+            NameError::TooLong => write!(
+                f,
+                "API key name is too long: at most {MAX_API_KEY_NAME_LEN} characters."
+            ),
+            NameError::BadCharacter => f.write_str(
+                "API key name can only contain ASCII letters, numbers, underscores, and hyphens.",
+            ),
+        }
+    }
+}
+
+/// Checks an API key name: non-empty, at most [`MAX_API_KEY_NAME_LEN`] bytes, `[A-Za-z0-9_-]`.
+pub fn validate_api_key_name(name: &str) -> Result<(), NameError> {
+    if name.is_empty() {
+        return Err(NameError::Empty);
+    }
+    if !name
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    {
+        return Err(NameError::BadCharacter);
+    }
+    if name.len() > MAX_API_KEY_NAME_LEN {
+        return Err(NameError::TooLong);
+    }
+    Ok(())
+}
+
+/// JSON wire types (requests and responses), as the server writes and reads them.
+#[cfg(feature = "serde")]
+pub mod wire {
+    use serde::{Deserialize, Serialize};
+
+    /// `GET app/{app_id}/location` response.
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    pub struct Location {
+        /// `"LOCAL"` or `"GLOBAL"`.
+        pub deployment_model: String,
+        /// Region label.
+        pub location: String,
+        /// Public HTTP origin without trailing slash.
+        pub hostname: String,
+        /// WebSocket origin (unused by appkeys, required by realm-core).
+        pub ws_hostname: String,
+    }
+
+    /// Login response.
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    pub struct LoginResponse {
+        /// Access token (JWT).
+        pub access_token: String,
+        /// Refresh token (JWT).
+        pub refresh_token: String,
+        /// User id (24 hex).
+        pub user_id: String,
+        /// Device id (24 hex).
+        pub device_id: String,
+    }
+
+    /// `POST auth/session` response.
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    pub struct SessionResponse {
+        /// New access token (JWT).
+        pub access_token: String,
+    }
+
+    /// `local-userpass` login body (unknown fields are ignored).
+    #[derive(Debug, Clone, Deserialize)]
+    pub struct UserpassLogin {
+        /// The email.
+        pub username: String,
+        /// The password.
+        pub password: String,
+    }
+
+    /// `api-key` login body.
+    #[derive(Debug, Clone, Deserialize)]
+    pub struct ApiKeyLogin {
+        /// The secret key.
+        pub key: String,
+    }
+
+    /// `local-userpass/register` body.
+    #[derive(Debug, Clone, Deserialize)]
+    pub struct RegisterRequest {
+        /// The email.
+        pub email: String,
+        /// The password.
+        pub password: String,
+    }
+
+    /// `POST auth/api_keys` body.
+    #[derive(Debug, Clone, Deserialize, Serialize)]
+    pub struct CreateApiKeyRequest {
+        /// Key name.
+        pub name: String,
+    }
+
+    /// An API key as returned by the API-key routes. `key` is present only in the create response.
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    pub struct ApiKey {
+        /// Key id (24 hex).
+        #[serde(rename = "_id")]
+        pub id: String,
+        /// The secret, only in the create response.
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        pub key: Option<String>,
+        /// Name, unique per user.
+        pub name: String,
+        /// Whether the key is disabled.
+        pub disabled: bool,
+        /// Creation time, milliseconds since the Unix epoch (appkeys extra).
+        #[serde(rename = "createdAt")]
+        pub created_at: i64,
+        /// Last successful login with the key, milliseconds since the Unix epoch (appkeys extra).
+        #[serde(rename = "lastUsedAt")]
+        pub last_used_at: Option<i64>,
+        /// Non-secret prefix of the key, for telling keys apart (appkeys extra).
+        pub start: String,
+    }
+
+    /// One identity in a profile.
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    pub struct Identity {
+        /// Identity id.
+        pub id: String,
+        /// Provider name.
+        pub provider_type: String,
+        /// Provider id.
+        pub provider_id: String,
+    }
+
+    /// `GET auth/profile` response.
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    pub struct Profile {
+        /// User id.
+        pub user_id: String,
+        /// App id.
+        pub domain_id: String,
+        /// Identities of the user.
+        pub identities: Vec<Identity>,
+        /// Profile data (`email` for email/password users).
+        pub data: serde_json::Map<String, serde_json::Value>,
+        /// `"normal"`.
+        #[serde(rename = "type")]
+        pub user_type: String,
+    }
+
+    /// Error body.
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    pub struct ErrorBody {
+        /// Human-readable message.
+        pub error: String,
+        /// Stable code (see [`crate::ErrorCode`]).
+        pub error_code: String,
+        /// Optional link.
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        pub link: Option<String>,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_match_the_reference_route_table() {
+        let cases = [
+            (
+                Endpoint::Location { app_id: "a" },
+                "GET",
+                "/api/client/v2.0/app/a/location",
+                TokenKind::None,
+            ),
+            (
+                Endpoint::Login {
+                    app_id: "a",
+                    provider: "api-key",
+                },
+                "POST",
+                "/api/client/v2.0/app/a/auth/providers/api-key/login",
+                TokenKind::None,
+            ),
+            (
+                Endpoint::Register { app_id: "a" },
+                "POST",
+                "/api/client/v2.0/app/a/auth/providers/local-userpass/register",
+                TokenKind::None,
+            ),
+            (
+                Endpoint::Profile,
+                "GET",
+                "/api/client/v2.0/auth/profile",
+                TokenKind::Access,
+            ),
+            (
+                Endpoint::RefreshSession,
+                "POST",
+                "/api/client/v2.0/auth/session",
+                TokenKind::Refresh,
+            ),
+            (
+                Endpoint::LogOut,
+                "DELETE",
+                "/api/client/v2.0/auth/session",
+                TokenKind::Refresh,
+            ),
+            (
+                Endpoint::DeleteUser,
+                "DELETE",
+                "/api/client/v2.0/auth/delete",
+                TokenKind::Access,
+            ),
+            (
+                Endpoint::CreateApiKey,
+                "POST",
+                "/api/client/v2.0/auth/api_keys",
+                TokenKind::Refresh,
+            ),
+            (
+                Endpoint::ListApiKeys,
+                "GET",
+                "/api/client/v2.0/auth/api_keys",
+                TokenKind::Refresh,
+            ),
+            (
+                Endpoint::FetchApiKey { id: "k" },
+                "GET",
+                "/api/client/v2.0/auth/api_keys/k",
+                TokenKind::Refresh,
+            ),
+            (
+                Endpoint::DeleteApiKey { id: "k" },
+                "DELETE",
+                "/api/client/v2.0/auth/api_keys/k",
+                TokenKind::Refresh,
+            ),
+            (
+                Endpoint::EnableApiKey { id: "k" },
+                "PUT",
+                "/api/client/v2.0/auth/api_keys/k/enable",
+                TokenKind::Refresh,
+            ),
+            (
+                Endpoint::DisableApiKey { id: "k" },
+                "PUT",
+                "/api/client/v2.0/auth/api_keys/k/disable",
+                TokenKind::Refresh,
+            ),
+        ];
+        for (endpoint, method, path, token) in cases {
+            assert_eq!(endpoint.method().as_str(), method, "{endpoint:?}");
+            assert_eq!(endpoint.path(), path, "{endpoint:?}");
+            assert_eq!(endpoint.token(), token, "{endpoint:?}");
+        }
+    }
+
+    #[test]
+    fn patterns_use_placeholders() {
+        assert_eq!(
+            Endpoint::EnableApiKey { id: "x" }.pattern(),
+            "/api/client/v2.0/auth/api_keys/{id}/enable"
+        );
+        assert_eq!(
+            Endpoint::Login {
+                app_id: "x",
+                provider: "y"
+            }
+            .pattern(),
+            "/api/client/v2.0/app/{app_id}/auth/providers/{provider}/login"
+        );
+        assert_eq!(Endpoint::Profile.pattern(), "/api/client/v2.0/auth/profile");
+    }
+
+    #[test]
+    fn url_joins_origin_without_double_slash() {
+        assert_eq!(
+            Endpoint::Profile.url("http://h:1/"),
+            "http://h:1/api/client/v2.0/auth/profile"
+        );
+    }
+
+    #[test]
+    fn error_codes_round_trip_and_have_client_error_statuses() {
+        for code in ErrorCode::ALL {
+            assert_eq!(ErrorCode::parse(code.as_str()), Some(code));
+            let status = code.status();
+            assert!((400..600).contains(&status));
+            if code != ErrorCode::InternalServerError {
+                assert!(status < 500, "{code} must be a 4xx");
+            }
+        }
+        assert_eq!(ErrorCode::parse("nope"), None);
+    }
+
+    #[test]
+    fn names_are_checked() {
+        assert_eq!(validate_api_key_name("apiKeyName"), Ok(()));
+        assert_eq!(validate_api_key_name("a_b-C9"), Ok(()));
+        assert_eq!(validate_api_key_name(""), Err(NameError::Empty));
+        assert_eq!(validate_api_key_name("a b"), Err(NameError::BadCharacter));
+        assert_eq!(validate_api_key_name("a%b"), Err(NameError::BadCharacter));
+        assert_eq!(validate_api_key_name("é"), Err(NameError::BadCharacter));
+        let long = "a".repeat(MAX_API_KEY_NAME_LEN);
+        assert_eq!(validate_api_key_name(&long), Ok(()));
+        let longer = "a".repeat(MAX_API_KEY_NAME_LEN + 1);
+        assert_eq!(validate_api_key_name(&longer), Err(NameError::TooLong));
+    }
+
+    #[test]
+    fn object_ids() {
+        assert!(is_object_id("5eb5931548d79bc784adf46e"));
+        assert!(!is_object_id("5eb5931548d79bc784adf46"));
+        assert!(!is_object_id("5eb5931548d79bc784adf46g"));
+        assert!(!is_object_id("../../../etc/passwd00000"));
+    }
+
+    #[test]
+    fn providers_parse() {
+        for p in Provider::ALL {
+            assert_eq!(Provider::parse(p.as_str()), Some(p));
+        }
+        assert_eq!(Provider::parse("oauth2-google"), None);
+    }
+}

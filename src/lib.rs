@@ -1,0 +1,2 @@
+//! appkeys SDK (skeleton; see issue 3).
+pub use appkeys_protocol as protocol;
