@@ -1,0 +1,120 @@
+// Starts real `appkeys-server` processes for JavaScript tests.
+//
+// Every test suite that needs a server uses this module, so all of them run against the same
+// binary and the same database backends:
+//   APPKEYS_SERVER_BIN        path of the server binary (default: target/debug/appkeys-server)
+//   APPKEYS_TEST_BACKEND      "sqlite" (default) or "postgres"
+//   APPKEYS_TEST_PG_ADMIN_URL with postgres: URL of a database the tests may CREATE DATABASE from
+//                             (scripts/pg.sh prints it)
+import { spawn, execFileSync } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve, dirname } from "node:path";
+import { fileURLToPath } from "node:url";
+import { randomBytes } from "node:crypto";
+
+export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
+export const serverBin =
+  process.env.APPKEYS_SERVER_BIN || join(repoRoot, "target/debug/appkeys-server");
+export const backend = process.env.APPKEYS_TEST_BACKEND || "sqlite";
+
+/** A fresh, empty database for one test server: a SQLite file in a temp dir, or a new PostgreSQL database. */
+export function freshDatabase() {
+  if (backend === "postgres") {
+    const admin = process.env.APPKEYS_TEST_PG_ADMIN_URL;
+    if (!admin) throw new Error("APPKEYS_TEST_BACKEND=postgres needs APPKEYS_TEST_PG_ADMIN_URL");
+    const name = `appkeys_test_${randomBytes(6).toString("hex")}`;
+    execFileSync("psql", [admin, "-v", "ON_ERROR_STOP=1", "-qc", `CREATE DATABASE ${name}`]);
+    const url = new URL(admin);
+    url.pathname = `/${name}`;
+    return { url: url.toString(), cleanup() {} };
+  }
+  if (backend !== "sqlite") throw new Error(`unknown APPKEYS_TEST_BACKEND ${backend}`);
+  const dir = mkdtempSync(join(tmpdir(), "appkeys-test-"));
+  return {
+    url: `sqlite://${join(dir, "appkeys.db")}`,
+    dir,
+    cleanup() {
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/**
+ * Starts `appkeys-server` on a free loopback port.
+ * options.databaseUrl: reuse an existing database (e.g. a second instance, or a restart)
+ * options.args: extra command-line flags (e.g. ["--access-token-ttl", "2"])
+ * options.env: extra environment variables
+ * Resolves to { url, databaseUrl, stop(), restart(), logs() }.
+ */
+export async function startServer(options = {}) {
+  let db = null;
+  let databaseUrl = options.databaseUrl;
+  if (!databaseUrl) {
+    db = freshDatabase();
+    databaseUrl = db.url;
+  }
+  const args = ["--listen", "127.0.0.1:0", "--database-url", databaseUrl, ...(options.args || [])];
+  let child = null;
+  let stderr = "";
+  let url = null;
+
+  async function launch(listen) {
+    const argv = args.slice();
+    if (listen) argv[1] = listen;
+    stderr = "";
+    child = spawn(serverBin, argv, {
+      env: { ...process.env, RUST_LOG: process.env.RUST_LOG || "warn", ...(options.env || {}) },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    child.stderr.on("data", (d) => {
+      stderr += d;
+    });
+    url = await new Promise((resolvePromise, reject) => {
+      let out = "";
+      const timer = setTimeout(() => reject(new Error(`server did not start in 30 s:\n${stderr}`)), 30000);
+      child.stdout.on("data", (d) => {
+        out += d;
+        const m = out.match(/listening on (http:\/\/\S+)/);
+        if (m) {
+          clearTimeout(timer);
+          resolvePromise(m[1]);
+        }
+      });
+      child.on("exit", (code) => {
+        clearTimeout(timer);
+        reject(new Error(`server exited with ${code} before listening:\n${stderr}`));
+      });
+    });
+    child.removeAllListeners("exit");
+  }
+
+  async function halt() {
+    if (!child || child.exitCode !== null) return;
+    const exited = new Promise((r) => child.once("exit", r));
+    child.kill("SIGTERM");
+    await exited;
+  }
+
+  await launch();
+  const handle = {
+    get url() {
+      return url;
+    },
+    databaseUrl,
+    logs: () => stderr,
+    /** Stops the process (SIGTERM, graceful) and removes a temporary SQLite database. */
+    async stop() {
+      await halt();
+      if (db) db.cleanup();
+    },
+    /** Stops and starts the process again on the same port and database. */
+    async restart() {
+      const { host } = new URL(url);
+      await halt();
+      await launch(host);
+      return handle;
+    },
+  };
+  return handle;
+}
