@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# The one test command: installs whatever is missing, then runs every test of the repository.
+#   scripts/test.sh
+# Steps: lint (fmt, clippy native + wasm) -> native cargo tests (protocol, SDK core, server on SQLite)
+#   -> server tests again on a throwaway PostgreSQL cluster -> wasm package build -> wasm-bindgen tests
+#   (Node + headless Chromium) -> JavaScript suites (realm-web compatibility, SDK package, browser) on SQLite and
+#   PostgreSQL -> multi-instance tests -> packaging tests from the npm tarball.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
+START=$(date +%s)
+declare -a SUMMARY=()
+
+step() {
+  local name=$1
+  shift
+  local t0=$SECONDS
+  printf '\n===== %s =====\n' "$name"
+  "$@"
+  SUMMARY+=("$(printf '%-48s %4ss' "$name" $((SECONDS - t0)))")
+}
+
+cleanup() { "$ROOT/scripts/pg.sh" stop || true; }
+trap cleanup EXIT
+
+step "install missing tools" scripts/install.sh
+step "cargo fmt --check" cargo fmt --all -- --check
+step "clippy (native, all targets)" cargo clippy --locked --workspace --all-targets -- -D warnings
+step "clippy (wasm32 SDK)" cargo clippy --locked -p appkeys --target wasm32-unknown-unknown --all-targets -- -D warnings
+step "cargo test (protocol, SDK core, server on SQLite)" cargo test --locked --workspace
+
+# PostgreSQL: a throwaway cluster on a free loopback port, stopped by the EXIT trap.
+eval "$(scripts/pg.sh start)"
+export APPKEYS_TEST_PG_ADMIN_URL
+step "server tests on PostgreSQL" env APPKEYS_TEST_BACKEND=postgres cargo test --locked -p appkeys-server
+
+step "build appkeys-server (debug)" cargo build --locked -p appkeys-server
+step "build npm package (release wasm)" scripts/build-pkg.sh
+step "wasm-bindgen tests (Node + Chromium)" scripts/test-wasm.sh
+step "JavaScript suites on SQLite" env APPKEYS_TEST_BACKEND=sqlite tests/run-js.sh
+step "realm-web compatibility suite on PostgreSQL" env APPKEYS_TEST_BACKEND=postgres node --test --test-concurrency=1 tests/compat/
+step "multi-instance tests (PostgreSQL)" node --test --test-concurrency=1 tests/multi/
+step "packaging tests (npm tarball)" tests/packaging/run.sh
+
+printf '\n===== summary =====\n'
+printf '%s\n' "${SUMMARY[@]}"
+printf 'all steps passed in %ss\n' $(($(date +%s) - START))
