@@ -40,7 +40,8 @@ step "build npm package (release wasm)" scripts/build-pkg.sh
 step "wasm-bindgen tests (Node + Chromium)" scripts/test-wasm.sh
 step "JavaScript suites on SQLite" env APPKEYS_TEST_BACKEND=sqlite tests/run-js.sh
 step "realm-web compatibility suite on PostgreSQL" env APPKEYS_TEST_BACKEND=postgres node --test --test-concurrency=1 tests/compat/
-step "multi-instance tests (PostgreSQL)" node --test --test-concurrency=1 tests/multi/
+step "multi-instance tests on SQLite" env APPKEYS_TEST_BACKEND=sqlite node --test tests/multi/
+step "multi-instance tests on PostgreSQL" env APPKEYS_TEST_BACKEND=postgres node --test tests/multi/
 step "packaging tests (npm tarball)" tests/packaging/run.sh
 
 printf '\n===== summary =====\n'
