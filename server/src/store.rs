@@ -1,0 +1,637 @@
+//! The storage layer: one `sqlx::AnyPool`, one set of portable SQL statements and one embedded
+//! migrations directory, serving both SQLite (`sqlite://…`) and PostgreSQL (`postgres://…`).
+
+use std::path::{Path, PathBuf};
+
+use sqlx::{
+    any::{AnyPoolOptions, AnyRow},
+    AnyPool, Row,
+};
+
+/// Which database the store talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// An embedded SQLite file.
+    Sqlite,
+    /// A PostgreSQL server.
+    Postgres,
+}
+
+/// Errors opening or using the store.
+#[derive(Debug)]
+pub enum StoreError {
+    /// The database URL is not usable.
+    BadUrl(String),
+    /// Filesystem trouble (SQLite directory, secret file).
+    Io(std::io::Error),
+    /// The database failed.
+    Db(sqlx::Error),
+    /// A migration failed.
+    Migrate(sqlx::migrate::MigrateError),
+}
+
+impl std::fmt::Display for StoreError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StoreError::BadUrl(m) => write!(f, "bad database URL: {m}"),
+            StoreError::Io(e) => write!(f, "i/o error: {e}"),
+            StoreError::Db(e) => write!(f, "database error: {e}"),
+            StoreError::Migrate(e) => write!(f, "migration error: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for StoreError {}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        StoreError::Db(e)
+    }
+}
+
+impl From<std::io::Error> for StoreError {
+    fn from(e: std::io::Error) -> Self {
+        StoreError::Io(e)
+    }
+}
+
+/// True when the error is a unique-constraint violation (a client conflict, not a server failure).
+pub fn is_unique_violation(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
+}
+
+/// A user row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    /// User id.
+    pub id: String,
+    /// App id.
+    pub app_id: String,
+    /// Provider the account belongs to (`local-userpass` or `anon-user`).
+    pub provider: String,
+    /// Identity id shown in the profile.
+    pub identity_id: String,
+    /// Email (email/password users).
+    pub email: Option<String>,
+    /// Argon2id PHC string (email/password users).
+    pub password_hash: Option<String>,
+}
+
+/// A session row joined with its user's provider.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    /// Session id.
+    pub id: String,
+    /// User id.
+    pub user_id: String,
+    /// App id.
+    pub app_id: String,
+    /// Provider used to open the session.
+    pub provider: String,
+    /// Key used to open the session, if any.
+    pub api_key_id: Option<String>,
+    /// Device id.
+    pub device_id: String,
+    /// The user's own provider (`anon-user` for anonymous users).
+    pub user_provider: String,
+}
+
+/// An API key row (without its hash).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiKey {
+    /// Key id.
+    pub id: String,
+    /// Name.
+    pub name: String,
+    /// Disabled flag.
+    pub disabled: bool,
+    /// Non-secret prefix.
+    pub start: String,
+    /// Creation time (ms).
+    pub created_at: i64,
+    /// Last key login (ms).
+    pub last_used_at: Option<i64>,
+}
+
+/// Why a key could not be created.
+#[derive(Debug)]
+pub enum CreateKeyError {
+    /// The user already holds the maximum number of keys.
+    LimitReached,
+    /// The user already has a key of that name.
+    NameTaken,
+    /// The database failed.
+    Db(sqlx::Error),
+}
+
+/// Why a user could not be created.
+#[derive(Debug)]
+pub enum CreateUserError {
+    /// The email is already registered in this app.
+    EmailTaken,
+    /// The database failed.
+    Db(sqlx::Error),
+}
+
+/// What a new session needs.
+#[derive(Debug, Clone)]
+pub struct NewSession<'a> {
+    /// User id.
+    pub user_id: &'a str,
+    /// App id.
+    pub app_id: &'a str,
+    /// Login provider.
+    pub provider: &'a str,
+    /// Device id.
+    pub device_id: &'a str,
+}
+
+/// The database.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+    sqlite_path: Option<PathBuf>,
+}
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// A new 24-hex id in ObjectId layout: 4 bytes of seconds since the epoch + 8 random bytes.
+pub fn new_id() -> String {
+    use rand::RngCore;
+    let mut bytes = [0u8; 12];
+    let secs = (now_ms() / 1000) as u32;
+    bytes[..4].copy_from_slice(&secs.to_be_bytes());
+    rand::rngs::OsRng.fill_bytes(&mut bytes[4..]);
+    hex::encode(bytes)
+}
+
+fn sqlite_file_path(url: &str) -> Result<PathBuf, StoreError> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .ok_or_else(|| StoreError::BadUrl(url.to_owned()))?;
+    let path = rest.split('?').next().unwrap_or_default();
+    if path.is_empty() || path == ":memory:" {
+        return Err(StoreError::BadUrl(
+            "SQLite needs a file path (in-memory databases are not supported)".to_owned(),
+        ));
+    }
+    Ok(PathBuf::from(path))
+}
+
+impl Store {
+    /// Opens (creating if needed) the database at `url` and applies the embedded migrations.
+    pub async fn connect(url: &str) -> Result<Store, StoreError> {
+        sqlx::any::install_default_drivers();
+        if url.starts_with("sqlite:") {
+            let path = sqlite_file_path(url)?;
+            if let Some(parent) = path.parent() {
+                if !parent.as_os_str().is_empty() {
+                    std::fs::create_dir_all(parent)?;
+                }
+            }
+            let sqlx_url = format!("sqlite://{}?mode=rwc", path.display());
+            let pool = AnyPoolOptions::new()
+                .max_connections(8)
+                .after_connect(|conn, _meta| {
+                    Box::pin(async move {
+                        for pragma in [
+                            "PRAGMA journal_mode = WAL",
+                            "PRAGMA busy_timeout = 10000",
+                            "PRAGMA foreign_keys = ON",
+                            "PRAGMA synchronous = NORMAL",
+                        ] {
+                            sqlx::query(pragma).execute(&mut *conn).await?;
+                        }
+                        Ok(())
+                    })
+                })
+                .connect(&sqlx_url)
+                .await?;
+            let store = Store {
+                pool,
+                backend: Backend::Sqlite,
+                sqlite_path: Some(path),
+            };
+            store.migrate().await?;
+            Ok(store)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let pool = AnyPoolOptions::new()
+                .max_connections(16)
+                .connect(url)
+                .await?;
+            let store = Store {
+                pool,
+                backend: Backend::Postgres,
+                sqlite_path: None,
+            };
+            store.migrate().await?;
+            Ok(store)
+        } else {
+            Err(StoreError::BadUrl(
+                "expected sqlite://PATH or postgres://…".to_owned(),
+            ))
+        }
+    }
+
+    async fn migrate(&self) -> Result<(), StoreError> {
+        MIGRATOR.run(&self.pool).await.map_err(StoreError::Migrate)
+    }
+
+    /// The backend in use.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// The SQLite database file, if SQLite.
+    pub fn sqlite_path(&self) -> Option<&Path> {
+        self.sqlite_path.as_deref()
+    }
+
+    /// Closes the pool (waits for connections to be returned).
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    /// A trivial query, for health checks.
+    pub async fn ping(&self) -> Result<(), sqlx::Error> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Returns the shared signing secret stored in `settings`, creating it on first use (safe when
+    /// several instances start at once).
+    pub async fn shared_secret(&self, candidate: &str) -> Result<String, sqlx::Error> {
+        sqlx::query(
+            "INSERT INTO settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
+        )
+        .bind("jwt_secret")
+        .bind(candidate)
+        .execute(&self.pool)
+        .await?;
+        let row = sqlx::query("SELECT value FROM settings WHERE name = $1")
+            .bind("jwt_secret")
+            .fetch_one(&self.pool)
+            .await?;
+        row.try_get::<String, _>(0)
+    }
+
+    // ---- users ----
+
+    /// Creates a user.
+    pub async fn create_user(
+        &self,
+        app_id: &str,
+        provider: &str,
+        email: Option<&str>,
+        password_hash: Option<&str>,
+    ) -> Result<User, CreateUserError> {
+        let user = User {
+            id: new_id(),
+            app_id: app_id.to_owned(),
+            provider: provider.to_owned(),
+            identity_id: new_id(),
+            email: email.map(str::to_owned),
+            password_hash: password_hash.map(str::to_owned),
+        };
+        let result = sqlx::query(
+            "INSERT INTO users (id, app_id, provider, identity_id, email, password_hash, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(&user.id)
+        .bind(&user.app_id)
+        .bind(&user.provider)
+        .bind(&user.identity_id)
+        .bind(user.email.clone())
+        .bind(user.password_hash.clone())
+        .bind(now_ms())
+        .execute(&self.pool)
+        .await;
+        match result {
+            Ok(_) => Ok(user),
+            Err(e) if is_unique_violation(&e) => Err(CreateUserError::EmailTaken),
+            Err(e) => Err(CreateUserError::Db(e)),
+        }
+    }
+
+    fn user_from_row(row: &AnyRow) -> Result<User, sqlx::Error> {
+        Ok(User {
+            id: row.try_get(0)?,
+            app_id: row.try_get(1)?,
+            provider: row.try_get(2)?,
+            identity_id: row.try_get(3)?,
+            email: row.try_get(4)?,
+            password_hash: row.try_get(5)?,
+        })
+    }
+
+    /// The email/password user of `app_id` with that (normalised) email.
+    pub async fn user_by_email(
+        &self,
+        app_id: &str,
+        email: &str,
+    ) -> Result<Option<User>, sqlx::Error> {
+        let row = sqlx::query(
+            "SELECT id, app_id, provider, identity_id, email, password_hash FROM users \
+             WHERE app_id = $1 AND email = $2",
+        )
+        .bind(app_id)
+        .bind(email)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(Self::user_from_row).transpose()
+    }
+
+    /// A user by id.
+    pub async fn user(&self, id: &str) -> Result<Option<User>, sqlx::Error> {
+        let row = sqlx::query(
+            "SELECT id, app_id, provider, identity_id, email, password_hash FROM users WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(Self::user_from_row).transpose()
+    }
+
+    /// Deletes a user with its sessions and keys. Returns whether the user existed.
+    pub async fn delete_user(&self, id: &str) -> Result<bool, sqlx::Error> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM api_keys WHERE user_id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        let n = sqlx::query("DELETE FROM users WHERE id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        tx.commit().await?;
+        Ok(n > 0)
+    }
+
+    // ---- sessions ----
+
+    /// Opens a session for a user (not via an API key).
+    pub async fn create_session(&self, s: NewSession<'_>) -> Result<String, sqlx::Error> {
+        let id = new_id();
+        sqlx::query(
+            "INSERT INTO sessions (id, user_id, app_id, provider, api_key_id, device_id, created_at) \
+             VALUES ($1, $2, $3, $4, NULL, $5, $6)",
+        )
+        .bind(&id)
+        .bind(s.user_id)
+        .bind(s.app_id)
+        .bind(s.provider)
+        .bind(s.device_id)
+        .bind(now_ms())
+        .execute(&self.pool)
+        .await?;
+        Ok(id)
+    }
+
+    /// Logs in with the key whose hash is `key_hash`, for `app_id`: if the key exists, belongs to a
+    /// user of that app and is enabled, records the use and opens a session, atomically with the
+    /// enabled check. Returns `(user id, session id)`.
+    pub async fn key_login(
+        &self,
+        app_id: &str,
+        key_hash: &str,
+        device_id: &str,
+    ) -> Result<Option<(String, String)>, sqlx::Error> {
+        let row = sqlx::query(
+            "SELECT k.id, k.user_id FROM api_keys k JOIN users u ON u.id = k.user_id \
+             WHERE k.key_hash = $1 AND u.app_id = $2",
+        )
+        .bind(key_hash)
+        .bind(app_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let key_id: String = row.try_get(0)?;
+        let user_id: String = row.try_get(1)?;
+        let now = now_ms();
+        let mut tx = self.pool.begin().await?;
+        // Writing first takes the row lock (PostgreSQL) / the write lock (SQLite), so a concurrent
+        // disable either happens before (0 rows) or after (and then deletes this session).
+        let n = sqlx::query("UPDATE api_keys SET last_used_at = $1 WHERE id = $2 AND NOT disabled")
+            .bind(now)
+            .bind(&key_id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if n == 0 {
+            tx.rollback().await?;
+            return Ok(None);
+        }
+        let session_id = new_id();
+        sqlx::query(
+            "INSERT INTO sessions (id, user_id, app_id, provider, api_key_id, device_id, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(&session_id)
+        .bind(&user_id)
+        .bind(app_id)
+        .bind("api-key")
+        .bind(&key_id)
+        .bind(device_id)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(Some((user_id, session_id)))
+    }
+
+    /// A live session by id.
+    pub async fn session(&self, id: &str) -> Result<Option<Session>, sqlx::Error> {
+        let row = sqlx::query(
+            "SELECT s.id, s.user_id, s.app_id, s.provider, s.api_key_id, s.device_id, u.provider \
+             FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        Ok(Some(Session {
+            id: row.try_get(0)?,
+            user_id: row.try_get(1)?,
+            app_id: row.try_get(2)?,
+            provider: row.try_get(3)?,
+            api_key_id: row.try_get(4)?,
+            device_id: row.try_get(5)?,
+            user_provider: row.try_get(6)?,
+        }))
+    }
+
+    /// Ends a session (no error if it does not exist).
+    pub async fn delete_session(&self, id: &str) -> Result<(), sqlx::Error> {
+        sqlx::query("DELETE FROM sessions WHERE id = $1")
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    // ---- API keys ----
+
+    const KEY_COLUMNS: &'static str = "id, name, CASE WHEN disabled THEN 1 ELSE 0 END, start, \
+         created_at, last_used_at";
+
+    fn key_from_row(row: &AnyRow) -> Result<ApiKey, sqlx::Error> {
+        Ok(ApiKey {
+            id: row.try_get(0)?,
+            name: row.try_get(1)?,
+            disabled: row.try_get::<i64, _>(2)? != 0,
+            start: row.try_get(3)?,
+            created_at: row.try_get(4)?,
+            last_used_at: row.try_get(5)?,
+        })
+    }
+
+    /// Creates a key for a user, enforcing the per-user limit and name uniqueness atomically.
+    pub async fn create_key(
+        &self,
+        user_id: &str,
+        name: &str,
+        key_hash: &str,
+        start: &str,
+        limit: i64,
+    ) -> Result<ApiKey, CreateKeyError> {
+        let result = async {
+            let mut tx = self.pool.begin().await?;
+            let seq = sqlx::query(
+                "UPDATE users SET key_count = key_count + 1, key_seq = key_seq + 1 \
+                 WHERE id = $1 AND key_count < $2 RETURNING key_seq",
+            )
+            .bind(user_id)
+            .bind(limit)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let Some(seq) = seq else {
+                tx.rollback().await?;
+                return Ok(None);
+            };
+            let seq: i64 = seq.try_get(0)?;
+            let key = ApiKey {
+                id: new_id(),
+                name: name.to_owned(),
+                disabled: false,
+                start: start.to_owned(),
+                created_at: now_ms(),
+                last_used_at: None,
+            };
+            sqlx::query(
+                "INSERT INTO api_keys (id, user_id, name, key_hash, start, disabled, seq, created_at, last_used_at) \
+                 VALUES ($1, $2, $3, $4, $5, FALSE, $6, $7, NULL)",
+            )
+            .bind(&key.id)
+            .bind(user_id)
+            .bind(name)
+            .bind(key_hash)
+            .bind(start)
+            .bind(seq)
+            .bind(key.created_at)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            Ok::<_, sqlx::Error>(Some(key))
+        }
+        .await;
+        match result {
+            Ok(Some(key)) => Ok(key),
+            Ok(None) => Err(CreateKeyError::LimitReached),
+            Err(e) if is_unique_violation(&e) => Err(CreateKeyError::NameTaken),
+            Err(e) => Err(CreateKeyError::Db(e)),
+        }
+    }
+
+    /// A user's keys in creation order.
+    pub async fn list_keys(&self, user_id: &str) -> Result<Vec<ApiKey>, sqlx::Error> {
+        let rows = sqlx::query(&format!(
+            "SELECT {} FROM api_keys WHERE user_id = $1 ORDER BY seq, created_at, id",
+            Self::KEY_COLUMNS
+        ))
+        .bind(user_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(Self::key_from_row).collect()
+    }
+
+    /// One of a user's keys.
+    pub async fn key(&self, user_id: &str, id: &str) -> Result<Option<ApiKey>, sqlx::Error> {
+        let row = sqlx::query(&format!(
+            "SELECT {} FROM api_keys WHERE user_id = $1 AND id = $2",
+            Self::KEY_COLUMNS
+        ))
+        .bind(user_id)
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(Self::key_from_row).transpose()
+    }
+
+    /// Enables or disables one of a user's keys; disabling ends the sessions opened with it.
+    /// Returns whether the key exists.
+    pub async fn set_key_disabled(
+        &self,
+        user_id: &str,
+        id: &str,
+        disabled: bool,
+    ) -> Result<bool, sqlx::Error> {
+        let mut tx = self.pool.begin().await?;
+        let sql = if disabled {
+            "UPDATE api_keys SET disabled = TRUE WHERE user_id = $1 AND id = $2"
+        } else {
+            "UPDATE api_keys SET disabled = FALSE WHERE user_id = $1 AND id = $2"
+        };
+        let n = sqlx::query(sql)
+            .bind(user_id)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if n > 0 && disabled {
+            sqlx::query("DELETE FROM sessions WHERE api_key_id = $1")
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(n > 0)
+    }
+
+    /// Deletes one of a user's keys and the sessions opened with it. Returns whether it existed.
+    pub async fn delete_key(&self, user_id: &str, id: &str) -> Result<bool, sqlx::Error> {
+        let mut tx = self.pool.begin().await?;
+        let n = sqlx::query("DELETE FROM api_keys WHERE user_id = $1 AND id = $2")
+            .bind(user_id)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if n > 0 {
+            sqlx::query("DELETE FROM sessions WHERE api_key_id = $1")
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("UPDATE users SET key_count = key_count - 1 WHERE id = $1")
+                .bind(user_id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(n > 0)
+    }
+}
