@@ -1,2 +1,24 @@
-//! appkeys SDK (skeleton; see issue 3).
+//! appkeys: the client SDK for user API keys of Atlas App Services-style apps (issue 3).
+//!
+//! The crate has two layers:
+//! * a pure-Rust core (this module tree, no wasm-bindgen): request building per
+//!   [`appkeys_protocol::Endpoint`], response and error interpretation, the refresh-and-retry state
+//!   machine with single-flight refreshes, user state and storage layout. Network I/O and storage sit
+//!   behind the small [`client::Transport`] and [`client::Store`] traits, and JSON values behind
+//!   [`json::Json`], so `cargo test -p appkeys` exercises all of it natively;
+//! * a thin `#[wasm_bindgen]` layer (`wasm`, only on `wasm32`) that binds the global `fetch`, parses
+//!   JSON in JavaScript (`JSON.parse`, which is far cheaper in bytes than serde in the wasm), and
+//!   exposes realm-web 2.0.1's names: `App`, `Credentials`, `User`, `user.apiKeys`.
 pub use appkeys_protocol as protocol;
+
+pub mod client;
+pub mod error;
+pub mod flight;
+pub mod http;
+pub mod json;
+
+#[cfg(target_arch = "wasm32")]
+mod wasm;
+
+/// The base URL used when the App config names none: the local server's default address.
+pub const DEFAULT_BASE_URL: &str = "http://127.0.0.1:9090";

@@ -1,0 +1,5 @@
+// Node entry (import): the CommonJS build, so that `import` and `require` share one instance.
+import { createRequire } from "node:module";
+
+const m = createRequire(import.meta.url)("./index.cjs");
+export const { App, Credentials, User, AppError, Realm, init } = m;

@@ -1,0 +1,16 @@
+// The error class of every failed request (realm-web's MongoDBRealmError, under a stable name).
+// Errors raised by the SDK are created in Rust with these fields and this class's prototype.
+export class AppError extends Error {
+  constructor(method, url, statusCode, statusText, error, errorCode, link) {
+    const summary = statusText ? `status ${statusCode} ${statusText}` : `status ${statusCode}`;
+    super(`Request failed (${method} ${url}): ${typeof error === "string" ? error + " " : ""}(${summary})`);
+    this.name = "AppError";
+    this.method = method;
+    this.url = url;
+    this.statusCode = statusCode;
+    this.statusText = statusText;
+    this.error = error;
+    this.errorCode = errorCode;
+    this.link = link;
+  }
+}

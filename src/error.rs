@@ -1,0 +1,212 @@
+//! Errors: the server's error responses (realm-web's `MongoDBRealmError`, our JS `AppError`) and
+//! everything else the SDK can fail with.
+use crate::http::{HttpRequest, HttpResponse};
+use crate::json::Json;
+use appkeys_protocol::ErrorCode;
+
+/// The fields of an error response, as exposed on the JS `AppError`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppErrorData {
+    /// Request method.
+    pub method: &'static str,
+    /// Request URL.
+    pub url: String,
+    /// HTTP status.
+    pub status_code: u16,
+    /// HTTP status text.
+    pub status_text: String,
+    /// `error` of the body, when it is a string.
+    pub error: Option<String>,
+    /// `error_code` of the body, when it is a string.
+    pub error_code: Option<String>,
+    /// `link` of the body, when it is a string.
+    pub link: Option<String>,
+}
+
+impl AppErrorData {
+    /// Interprets a non-2xx response to `request` (the body only counts when it was JSON).
+    pub fn from_response<J: Json>(request: &HttpRequest, response: &HttpResponse<J>) -> Self {
+        let field = |name: &str| response.body.as_ref().and_then(|b| b.str_field(name));
+        AppErrorData {
+            method: request.method.as_str(),
+            url: request.url.clone(),
+            status_code: response.status,
+            status_text: response.status_text.clone(),
+            error: field("error"),
+            error_code: field("error_code"),
+            link: field("link"),
+        }
+    }
+
+    /// realm-web's message: `Request failed (METHOD URL): ERROR (status CODE TEXT)`, where the error
+    /// part is missing when the body had none and the text part when the status text is empty.
+    pub fn message(&self) -> String {
+        let mut m = String::from("Request failed (");
+        m.push_str(self.method);
+        m.push(' ');
+        m.push_str(&self.url);
+        m.push_str("): ");
+        if let Some(error) = &self.error {
+            m.push_str(error);
+            m.push(' ');
+        }
+        m.push_str("(status ");
+        push_u16(&mut m, self.status_code);
+        if !self.status_text.is_empty() {
+            m.push(' ');
+            m.push_str(&self.status_text);
+        }
+        m.push(')');
+        m
+    }
+
+    /// realm-web's condition for "the token is bad": 401 with `InvalidSession` or `unauthorized`.
+    pub fn is_invalid_session(&self) -> bool {
+        self.status_code == 401
+            && (self.error_code.as_deref() == Some(ErrorCode::InvalidSession.as_str())
+                || self.error.as_deref() == Some("unauthorized"))
+    }
+}
+
+fn push_u16(out: &mut String, n: u16) {
+    // Avoids pulling integer formatting into the wasm for one number.
+    let mut digits = [0u8; 5];
+    let mut len = 0;
+    let mut n = n;
+    loop {
+        digits[len] = b'0' + (n % 10) as u8;
+        len += 1;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    for d in digits[..len].iter().rev() {
+        out.push(*d as char);
+    }
+}
+
+/// Everything an SDK call can fail with. `E` is the transport's own error (a JS `TypeError` from
+/// `fetch` in the wasm build), passed through untouched.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Error<E> {
+    /// The server answered with a non-2xx status.
+    App(AppErrorData),
+    /// The request could not be made (network failure, CORS, …).
+    Transport(E),
+    /// An argument has the wrong type or shape; raised before any request is sent.
+    Type(&'static str),
+    /// Anything else (unexpected response shape, unknown user, …).
+    Other(&'static str),
+}
+
+impl<E> Error<E> {
+    /// The server error, if this is one.
+    pub fn app(&self) -> Option<&AppErrorData> {
+        match self {
+            Error::App(data) => Some(data),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::build_request;
+    use appkeys_protocol::Endpoint;
+    use serde_json::json;
+
+    fn request() -> HttpRequest {
+        build_request(
+            "http://h:1",
+            &Endpoint::FetchApiKey {
+                id: "5eb5931548d79bc784adf46e",
+            },
+            Some("r"),
+            None,
+        )
+    }
+
+    #[test]
+    fn parses_error_body_and_formats_realm_web_message() {
+        let resp = HttpResponse {
+            status: 404,
+            status_text: "Not Found".into(),
+            body: Some(
+                json!({"error": "API key not found", "error_code": "APIKeyNotFound", "link": "http://l"}),
+            ),
+        };
+        let e = AppErrorData::from_response(&request(), &resp);
+        assert_eq!(e.method, "GET");
+        assert_eq!(
+            e.url,
+            "http://h:1/api/client/v2.0/auth/api_keys/5eb5931548d79bc784adf46e"
+        );
+        assert_eq!(e.status_code, 404);
+        assert_eq!(e.error.as_deref(), Some("API key not found"));
+        assert_eq!(e.error_code.as_deref(), Some("APIKeyNotFound"));
+        assert_eq!(e.link.as_deref(), Some("http://l"));
+        assert_eq!(
+            e.message(),
+            "Request failed (GET http://h:1/api/client/v2.0/auth/api_keys/5eb5931548d79bc784adf46e): \
+             API key not found (status 404 Not Found)"
+        );
+        assert!(!e.is_invalid_session());
+    }
+
+    #[test]
+    fn non_json_or_odd_bodies_leave_fields_empty() {
+        for body in [
+            None,
+            Some(json!([1])),
+            Some(json!({"error": 5, "error_code": null})),
+        ] {
+            let resp = HttpResponse {
+                status: 502,
+                status_text: String::new(),
+                body,
+            };
+            let e = AppErrorData::from_response(&request(), &resp);
+            assert_eq!(e.error, None);
+            assert_eq!(e.error_code, None);
+            assert_eq!(e.link, None);
+            assert_eq!(
+                e.message(),
+                "Request failed (GET http://h:1/api/client/v2.0/auth/api_keys/5eb5931548d79bc784adf46e): (status 502)"
+            );
+        }
+    }
+
+    #[test]
+    fn invalid_session_detection_follows_realm_web() {
+        let mk = |status, body| {
+            AppErrorData::from_response(
+                &request(),
+                &HttpResponse {
+                    status,
+                    status_text: "x".into(),
+                    body: Some(body),
+                },
+            )
+        };
+        assert!(mk(
+            401,
+            json!({"error": "expired", "error_code": "InvalidSession"})
+        )
+        .is_invalid_session());
+        assert!(mk(401, json!({"error": "unauthorized"})).is_invalid_session());
+        assert!(
+            !mk(401, json!({"error": "bad key", "error_code": "AuthError"})).is_invalid_session()
+        );
+        assert!(
+            !mk(403, json!({"error": "x", "error_code": "InvalidSession"})).is_invalid_session()
+        );
+        let mut m = String::new();
+        for n in [0u16, 7, 10, 401, 65535] {
+            m.clear();
+            push_u16(&mut m, n);
+            assert_eq!(m, n.to_string());
+        }
+    }
+}

@@ -1,0 +1,118 @@
+//! The little JSON the core needs: reading string fields of parsed values (the parser itself is
+//! the platform's: `JSON.parse` in the wasm build, serde_json in native tests) and writing the few
+//! request bodies and storage values, which are flat objects or arrays of strings.
+
+/// A parsed JSON value, as far as the core looks into it.
+pub trait Json: Clone {
+    /// The value of `name` if this is an object whose field `name` is a string.
+    fn str_field(&self, name: &str) -> Option<String>;
+    /// The field `name` if this is an object that has it.
+    fn field(&self, name: &str) -> Option<Self>;
+    /// Serialises the value as JSON text.
+    fn stringify(&self) -> Option<String>;
+    /// Parses JSON text.
+    fn parse(text: &str) -> Option<Self>;
+}
+
+/// Appends `s` as a JSON string literal.
+pub fn push_str_literal(out: &mut String, s: &str) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 => {
+                out.push_str("\\u00");
+                out.push(HEX[(c as usize) >> 4] as char);
+                out.push(HEX[(c as usize) & 15] as char);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+/// A JSON object with string values: `{"k":"v",…}`.
+pub fn object(pairs: &[(&str, &str)]) -> String {
+    let mut out = String::from("{");
+    for (i, (k, v)) in pairs.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        push_str_literal(&mut out, k);
+        out.push(':');
+        push_str_literal(&mut out, v);
+    }
+    out.push('}');
+    out
+}
+
+/// A JSON array of strings.
+pub fn string_array<'a>(items: impl IntoIterator<Item = &'a str>) -> String {
+    let mut out = String::from("[");
+    for (i, s) in items.into_iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        push_str_literal(&mut out, s);
+    }
+    out.push(']');
+    out
+}
+
+/// Parses what [`string_array`] writes for strings without escapes (user ids are 24 hex digits).
+/// Anything else yields `None`, which the caller treats as corrupt storage.
+pub fn parse_plain_string_array(text: &str) -> Option<Vec<String>> {
+    let inner = text.trim().strip_prefix('[')?.strip_suffix(']')?.trim();
+    if inner.is_empty() {
+        return Some(Vec::new());
+    }
+    inner
+        .split(',')
+        .map(|item| {
+            let s = item.trim().strip_prefix('"')?.strip_suffix('"')?;
+            if s.contains(['"', '\\']) {
+                None
+            } else {
+                Some(s.to_owned())
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn objects_are_valid_json_for_any_string() {
+        let nasty = "a\"b\\c\nd\u{1}e\u{e9}\u{1F600}";
+        let text = object(&[("username", nasty), ("password", "p\tw")]);
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(v["username"], nasty);
+        assert_eq!(v["password"], "p\tw");
+        assert_eq!(object(&[]), "{}");
+    }
+
+    #[test]
+    fn string_arrays_round_trip() {
+        let ids = ["5eb5931548d79bc784adf46e", "000000000000000000000001"];
+        let text = string_array(ids);
+        assert_eq!(
+            serde_json::from_str::<Vec<String>>(&text).unwrap(),
+            ids.to_vec()
+        );
+        assert_eq!(parse_plain_string_array(&text).unwrap(), ids.to_vec());
+        assert_eq!(
+            parse_plain_string_array("[]").unwrap(),
+            Vec::<String>::new()
+        );
+        assert_eq!(parse_plain_string_array("not json"), None);
+        assert_eq!(parse_plain_string_array("[1,2]"), None);
+        assert_eq!(parse_plain_string_array(r#"["a\"b"]"#), None);
+    }
+}

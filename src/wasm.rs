@@ -1,0 +1,698 @@
+//! The `#[wasm_bindgen]` layer: realm-web 2.0.1's JS surface over the pure-Rust core.
+//!
+//! Size rules (issue 3, toolchain.md §7): no serde, no gloo-net (it would cost ~2.5 KB gz for a
+//! wrapper over one `fetch` call we can bind ourselves), JSON parsed by JS. Async methods clone their
+//! `Rc`s before any `await`, so no `&self` borrow is ever held across one.
+use crate::client::{
+    AppCore, Config, Credentials as CoreCredentials, KeyOp, MemoryStore, Store, Transport, UserCore,
+};
+use crate::error::{AppErrorData, Error};
+use crate::http::{HttpRequest, HttpResponse};
+use crate::json::Json;
+use core::cell::RefCell;
+use js_sys::{Array, Object, Promise, Reflect, JSON};
+use std::rc::Rc;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::{future_to_promise, JsFuture};
+
+#[wasm_bindgen]
+extern "C" {
+    #[wasm_bindgen(catch, js_name = fetch)]
+    fn js_fetch(url: &str, init: &Object) -> Result<Promise, JsValue>;
+
+    type FetchResponse;
+    #[wasm_bindgen(method, getter)]
+    fn status(this: &FetchResponse) -> u16;
+    #[wasm_bindgen(method, getter, js_name = statusText)]
+    fn status_text(this: &FetchResponse) -> String;
+    #[wasm_bindgen(method, getter)]
+    fn headers(this: &FetchResponse) -> FetchHeaders;
+    #[wasm_bindgen(method, catch)]
+    fn text(this: &FetchResponse) -> Result<Promise, JsValue>;
+
+    type FetchHeaders;
+    #[wasm_bindgen(method)]
+    fn get(this: &FetchHeaders, name: &str) -> Option<String>;
+
+    /// `localStorage`-like (`getItem`/`setItem`/`removeItem`).
+    type WebStorage;
+    #[wasm_bindgen(method, catch, js_name = getItem)]
+    fn get_item(this: &WebStorage, key: &str) -> Result<Option<String>, JsValue>;
+    #[wasm_bindgen(method, catch, js_name = setItem)]
+    fn set_item(this: &WebStorage, key: &str, value: &str) -> Result<(), JsValue>;
+    #[wasm_bindgen(method, catch, js_name = removeItem)]
+    fn remove_item(this: &WebStorage, key: &str) -> Result<(), JsValue>;
+
+    /// The app's own storage: `{ get(key), set(key, value), remove(key) }`.
+    type CustomStorage;
+    #[wasm_bindgen(method, catch)]
+    fn get(this: &CustomStorage, key: &str) -> Result<JsValue, JsValue>;
+    #[wasm_bindgen(method, catch)]
+    fn set(this: &CustomStorage, key: &str, value: &str) -> Result<(), JsValue>;
+    #[wasm_bindgen(method, catch)]
+    fn remove(this: &CustomStorage, key: &str) -> Result<(), JsValue>;
+}
+
+// ---- JSON ---------------------------------------------------------------------------------------
+
+impl Json for JsValue {
+    fn str_field(&self, name: &str) -> Option<String> {
+        self.field(name)?.as_string()
+    }
+    fn field(&self, name: &str) -> Option<JsValue> {
+        if !self.is_object() {
+            return None;
+        }
+        Reflect::get(self, &JsValue::from_str(name))
+            .ok()
+            .filter(|v| !v.is_undefined())
+    }
+    fn stringify(&self) -> Option<String> {
+        JSON::stringify(self).ok()?.as_string()
+    }
+    fn parse(text: &str) -> Option<JsValue> {
+        JSON::parse(text).ok()
+    }
+}
+
+// ---- transport: the global fetch ------------------------------------------------------------------
+
+/// Calls the global `fetch` (browsers, workers, Node ≥ 18).
+pub struct Fetch;
+
+impl Transport for Fetch {
+    type Json = JsValue;
+    type Error = JsValue;
+
+    async fn send(&self, request: HttpRequest) -> Result<HttpResponse<JsValue>, JsValue> {
+        let init = Object::new();
+        let headers = Object::new();
+        for (name, value) in &request.headers {
+            set(&headers, name, &JsValue::from_str(value));
+        }
+        set(&init, "method", &JsValue::from_str(request.method.as_str()));
+        set(&init, "headers", &headers);
+        if let Some(body) = &request.body {
+            set(&init, "body", &JsValue::from_str(body));
+        }
+        let response: FetchResponse = JsFuture::from(js_fetch(&request.url, &init)?)
+            .await?
+            .unchecked_into();
+        let is_json = response
+            .headers()
+            .get("content-type")
+            .is_some_and(|t| t.starts_with("application/json"));
+        let body = if is_json {
+            let text = JsFuture::from(response.text()?).await?.as_string();
+            text.filter(|t| !t.is_empty())
+                .and_then(|t| JsValue::parse(&t))
+        } else {
+            None
+        };
+        Ok(HttpResponse {
+            status: response.status(),
+            status_text: response.status_text(),
+            body,
+        })
+    }
+}
+
+// ---- storage ------------------------------------------------------------------------------------
+
+enum JsStore {
+    Memory(MemoryStore),
+    Web(WebStorage),
+    Custom(CustomStorage),
+}
+
+impl Store for JsStore {
+    fn get(&self, key: &str) -> Option<String> {
+        match self {
+            JsStore::Memory(m) => m.get(key),
+            JsStore::Web(s) => s.get_item(key).ok().flatten(),
+            JsStore::Custom(s) => s.get(key).ok().and_then(|v| v.as_string()),
+        }
+    }
+    fn set(&self, key: &str, value: &str) {
+        let _ = match self {
+            JsStore::Memory(m) => {
+                m.set(key, value);
+                Ok(())
+            }
+            JsStore::Web(s) => s.set_item(key, value),
+            JsStore::Custom(s) => s.set(key, value),
+        };
+    }
+    fn remove(&self, key: &str) {
+        let _ = match self {
+            JsStore::Memory(m) => {
+                m.remove(key);
+                Ok(())
+            }
+            JsStore::Web(s) => s.remove_item(key),
+            JsStore::Custom(s) => s.remove(key),
+        };
+    }
+}
+
+/// `localStorage` in browsers (not in Node, not in workers, not when access throws), else memory.
+fn default_store() -> JsStore {
+    let global = js_sys::global();
+    let node = get(&global, "process")
+        .and_then(|p| get(&p, "versions"))
+        .and_then(|v| get(&v, "node"))
+        .is_some_and(|n| n.is_string());
+    if !node {
+        if let Some(ls) = get(&global, "localStorage").filter(|s| s.is_object()) {
+            let ls: WebStorage = ls.unchecked_into();
+            // Probe: private modes / sandboxed frames may throw on use.
+            if ls.get_item("appkeys:probe").is_ok() {
+                return JsStore::Web(ls);
+            }
+        }
+    }
+    JsStore::Memory(MemoryStore::default())
+}
+
+// ---- helpers ------------------------------------------------------------------------------------
+
+fn get(target: &JsValue, key: &str) -> Option<JsValue> {
+    if !target.is_object() {
+        return None;
+    }
+    Reflect::get(target, &JsValue::from_str(key))
+        .ok()
+        .filter(|v| !v.is_undefined() && !v.is_null())
+}
+
+fn set(target: &JsValue, key: &str, value: &JsValue) {
+    let _ = Reflect::set(target, &JsValue::from_str(key), value);
+}
+
+fn or_null(value: Option<String>) -> JsValue {
+    value.map_or(JsValue::NULL, |s| JsValue::from_str(&s))
+}
+
+fn opt_str(value: &Option<String>) -> JsValue {
+    value
+        .as_deref()
+        .map_or(JsValue::UNDEFINED, JsValue::from_str)
+}
+
+fn type_error(message: &str) -> JsValue {
+    js_sys::TypeError::new(message).into()
+}
+
+thread_local! {
+    static ERROR_CLASS: RefCell<Option<JsValue>> = const { RefCell::new(None) };
+}
+
+/// Registers the package's `AppError` class (done by the package entry points once the module is
+/// instantiated), so that errors from the server are `instanceof AppError`.
+#[wasm_bindgen(js_name = "__setErrorClass")]
+pub fn set_error_class(class: JsValue) {
+    ERROR_CLASS.with(|c| *c.borrow_mut() = Some(class));
+}
+
+fn app_error(data: &AppErrorData) -> JsValue {
+    let error = js_sys::Error::new(&data.message());
+    error.set_name("AppError");
+    set(&error, "method", &JsValue::from_str(data.method));
+    set(&error, "url", &JsValue::from_str(&data.url));
+    set(&error, "statusCode", &JsValue::from(data.status_code));
+    set(&error, "statusText", &JsValue::from_str(&data.status_text));
+    set(&error, "error", &opt_str(&data.error));
+    set(&error, "errorCode", &opt_str(&data.error_code));
+    set(&error, "link", &opt_str(&data.link));
+    ERROR_CLASS.with(|c| {
+        if let Some(proto) = c.borrow().as_ref().and_then(|c| get(c, "prototype")) {
+            Object::set_prototype_of(&error, &proto.unchecked_into());
+        }
+    });
+    error.into()
+}
+
+fn to_js(error: Error<JsValue>) -> JsValue {
+    match error {
+        Error::App(data) => app_error(&data),
+        Error::Transport(e) => e,
+        Error::Type(m) => type_error(m),
+        Error::Other(m) => js_sys::Error::new(m).into(),
+    }
+}
+
+fn promise<F>(future: F) -> Promise
+where
+    F: core::future::Future<Output = Result<JsValue, Error<JsValue>>> + 'static,
+{
+    future_to_promise(async move { future.await.map_err(to_js) })
+}
+
+fn rejected(error: JsValue) -> Promise {
+    Promise::reject(&error)
+}
+
+// ---- App ----------------------------------------------------------------------------------------
+
+type Core = AppCore<Fetch, JsStore>;
+type CoreUser = Rc<UserCore<Fetch>>;
+
+struct Shared {
+    core: Core,
+    /// The JS `User` object of each core user, so that the same user is always the same object.
+    handles: RefCell<Vec<(CoreUser, JsValue)>>,
+}
+
+impl Shared {
+    fn handle(self: &Rc<Self>, user: &CoreUser) -> JsValue {
+        if let Some((_, js)) = self
+            .handles
+            .borrow()
+            .iter()
+            .find(|(u, _)| Rc::ptr_eq(u, user))
+        {
+            return js.clone();
+        }
+        let keys = JsValue::from(ApiKeyAuth {
+            app: self.clone(),
+            user: user.clone(),
+        });
+        let js = JsValue::from(User {
+            app: self.clone(),
+            user: user.clone(),
+            keys,
+        });
+        self.handles.borrow_mut().push((user.clone(), js.clone()));
+        js
+    }
+
+    /// The core user behind a JS `User` object this app handed out (identity, like realm-web).
+    fn user_of(&self, value: &JsValue) -> Option<CoreUser> {
+        let found = self
+            .handles
+            .borrow()
+            .iter()
+            .find(|(_, js)| js == value)
+            .map(|(u, _)| u.clone());
+        found.filter(|u| self.core.users().iter().any(|k| Rc::ptr_eq(k, u)))
+    }
+}
+
+/// `new App(id)` or `new App({ id, baseUrl?, storage?, skipLocationRequest? })`.
+#[wasm_bindgen]
+pub struct App {
+    shared: Rc<Shared>,
+    email_password_auth: JsValue,
+}
+
+#[wasm_bindgen]
+impl App {
+    #[wasm_bindgen(constructor)]
+    pub fn new(config: JsValue) -> Result<App, JsValue> {
+        let (id, base_url, skip, storage) = if let Some(id) = config.as_string() {
+            (id, None, false, None)
+        } else {
+            let id = get(&config, "id")
+                .and_then(|v| v.as_string())
+                .ok_or_else(|| type_error("Expected an app id: new App(id) or new App({ id })"))?;
+            let base_url = match get(&config, "baseUrl") {
+                None => None,
+                Some(v) => Some(
+                    v.as_string()
+                        .ok_or_else(|| type_error("Expected 'baseUrl' to be a string"))?,
+                ),
+            };
+            let skip = get(&config, "skipLocationRequest").is_some_and(|v| v.is_truthy());
+            let storage = match get(&config, "storage") {
+                None => None,
+                Some(s) => {
+                    let ok = ["get", "set", "remove"]
+                        .iter()
+                        .all(|m| get(&s, m).is_some_and(|f| f.is_function()));
+                    if !ok {
+                        return Err(type_error(
+                            "Expected 'storage' to have get(key), set(key, value) and remove(key)",
+                        ));
+                    }
+                    Some(JsStore::Custom(s.unchecked_into()))
+                }
+            };
+            (id, base_url, skip, storage)
+        };
+        if id.is_empty() {
+            return Err(type_error("Expected a non-empty app id"));
+        }
+        let config = Config {
+            id,
+            base_url: base_url.unwrap_or_else(|| crate::DEFAULT_BASE_URL.to_owned()),
+            skip_location_request: skip,
+        };
+        let store = storage.unwrap_or_else(default_store);
+        let shared = Rc::new(Shared {
+            core: AppCore::new(config, Fetch, store),
+            handles: RefCell::new(Vec::new()),
+        });
+        let email_password_auth = JsValue::from(EmailPasswordAuth {
+            shared: shared.clone(),
+        });
+        Ok(App {
+            shared,
+            email_password_auth,
+        })
+    }
+
+    #[wasm_bindgen(getter)]
+    pub fn id(&self) -> String {
+        self.shared.core.id().to_owned()
+    }
+
+    #[wasm_bindgen(getter, js_name = baseUrl)]
+    pub fn base_url(&self) -> String {
+        self.shared.core.config().base_url.clone()
+    }
+
+    #[wasm_bindgen(getter, js_name = currentUser)]
+    pub fn current_user(&self) -> JsValue {
+        match self.shared.core.current_user() {
+            Some(u) => self.shared.handle(&u),
+            None => JsValue::NULL,
+        }
+    }
+
+    #[wasm_bindgen(getter, js_name = allUsers)]
+    pub fn all_users(&self) -> Object {
+        let out = Object::new();
+        for u in self.shared.core.users() {
+            set(&out, u.id(), &self.shared.handle(&u));
+        }
+        out
+    }
+
+    #[wasm_bindgen(getter, js_name = emailPasswordAuth)]
+    pub fn email_password_auth(&self) -> JsValue {
+        self.email_password_auth.clone()
+    }
+
+    #[wasm_bindgen(js_name = logIn)]
+    pub fn log_in(&self, credentials: JsValue) -> Promise {
+        let provider = get(&credentials, "providerType").and_then(|p| p.as_string());
+        let payload = get(&credentials, "payload").and_then(|p| p.stringify());
+        let (Some(provider), Some(payload)) = (provider, payload) else {
+            return rejected(type_error(
+                "Expected credentials, e.g. Credentials.emailPassword(email, password)",
+            ));
+        };
+        let provider = match provider.as_str() {
+            "local-userpass" => "local-userpass",
+            "anon-user" => "anon-user",
+            "api-key" => "api-key",
+            _ => return rejected(type_error("Unsupported credentials provider")),
+        };
+        let shared = self.shared.clone();
+        promise(async move {
+            let creds = CoreCredentials { provider, payload };
+            let user = shared.core.log_in(&creds).await?;
+            Ok(shared.handle(&user))
+        })
+    }
+
+    #[wasm_bindgen(js_name = switchUser)]
+    pub fn switch_user(&self, user: JsValue) -> Result<(), JsValue> {
+        let u = self
+            .shared
+            .user_of(&user)
+            .ok_or_else(|| js_sys::Error::new(crate::client::UNKNOWN_USER))?;
+        self.shared.core.switch_user(&u).map_err(to_js)
+    }
+
+    #[wasm_bindgen(js_name = removeUser)]
+    pub fn remove_user(&self, user: JsValue) -> Promise {
+        let shared = self.shared.clone();
+        let u = shared.user_of(&user);
+        promise(async move {
+            let u = u.ok_or(Error::Other(crate::client::UNKNOWN_USER))?;
+            shared.core.remove_user(&u).await?;
+            Ok(JsValue::UNDEFINED)
+        })
+    }
+
+    #[wasm_bindgen(js_name = deleteUser)]
+    pub fn delete_user(&self, user: JsValue) -> Promise {
+        let shared = self.shared.clone();
+        let u = shared.user_of(&user);
+        promise(async move {
+            let u = u.ok_or(Error::Other(crate::client::UNKNOWN_USER))?;
+            shared.core.delete_user(&u).await?;
+            Ok(JsValue::UNDEFINED)
+        })
+    }
+}
+
+/// `app.emailPasswordAuth`.
+#[wasm_bindgen]
+pub struct EmailPasswordAuth {
+    shared: Rc<Shared>,
+}
+
+#[wasm_bindgen]
+impl EmailPasswordAuth {
+    #[wasm_bindgen(js_name = registerUser)]
+    pub fn register_user(&self, details: JsValue) -> Promise {
+        let email = get(&details, "email").and_then(|v| v.as_string());
+        let password = get(&details, "password").and_then(|v| v.as_string());
+        let (Some(email), Some(password)) = (email, password) else {
+            return rejected(type_error(
+                "Expected registerUser({ email, password }) with string values",
+            ));
+        };
+        let shared = self.shared.clone();
+        promise(async move {
+            shared.core.register_user(&email, &password).await?;
+            Ok(JsValue::UNDEFINED)
+        })
+    }
+}
+
+// ---- Credentials --------------------------------------------------------------------------------
+
+/// `Credentials.emailPassword(email, password)`, `Credentials.anonymous()`, `Credentials.apiKey(key)`.
+#[wasm_bindgen]
+pub struct Credentials {
+    inner: CoreCredentials,
+}
+
+#[wasm_bindgen]
+impl Credentials {
+    #[wasm_bindgen(js_name = emailPassword)]
+    pub fn email_password(email: JsValue, password: JsValue) -> Result<Credentials, JsValue> {
+        match (email.as_string(), password.as_string()) {
+            (Some(e), Some(p)) => Ok(Credentials {
+                inner: CoreCredentials::email_password(&e, &p),
+            }),
+            _ => Err(type_error("Expected an email and a password (strings)")),
+        }
+    }
+
+    pub fn anonymous() -> Credentials {
+        Credentials {
+            inner: CoreCredentials::anonymous(),
+        }
+    }
+
+    #[wasm_bindgen(js_name = apiKey)]
+    pub fn api_key(key: JsValue) -> Result<Credentials, JsValue> {
+        let key = key
+            .as_string()
+            .ok_or_else(|| type_error("Expected an API key (string)"))?;
+        Ok(Credentials {
+            inner: CoreCredentials::api_key(&key),
+        })
+    }
+
+    #[wasm_bindgen(getter, js_name = providerType)]
+    pub fn provider_type(&self) -> String {
+        self.inner.provider.to_owned()
+    }
+
+    #[wasm_bindgen(getter, js_name = providerName)]
+    pub fn provider_name(&self) -> String {
+        self.inner.provider.to_owned()
+    }
+
+    #[wasm_bindgen(getter)]
+    pub fn payload(&self) -> JsValue {
+        JsValue::parse(&self.inner.payload).unwrap_or(JsValue::NULL)
+    }
+}
+
+// ---- User ---------------------------------------------------------------------------------------
+
+/// A user of an app (always the same object for the same user of an `App`).
+#[wasm_bindgen]
+pub struct User {
+    app: Rc<Shared>,
+    user: CoreUser,
+    keys: JsValue,
+}
+
+#[wasm_bindgen]
+impl User {
+    #[wasm_bindgen(getter)]
+    pub fn id(&self) -> String {
+        self.user.id().to_owned()
+    }
+
+    #[wasm_bindgen(getter, js_name = accessToken)]
+    pub fn access_token(&self) -> JsValue {
+        or_null(self.user.access_token())
+    }
+
+    #[wasm_bindgen(getter, js_name = refreshToken)]
+    pub fn refresh_token(&self) -> JsValue {
+        or_null(self.user.refresh_token())
+    }
+
+    #[wasm_bindgen(getter, js_name = providerType)]
+    pub fn provider_type(&self) -> String {
+        self.user.provider_type().to_owned()
+    }
+
+    #[wasm_bindgen(getter, js_name = deviceId)]
+    pub fn device_id(&self) -> JsValue {
+        or_null(self.user.device_id())
+    }
+
+    #[wasm_bindgen(getter)]
+    pub fn state(&self) -> String {
+        self.user.state().as_str().to_owned()
+    }
+
+    #[wasm_bindgen(getter, js_name = isLoggedIn)]
+    pub fn is_logged_in(&self) -> bool {
+        self.user.state() == crate::client::UserState::Active
+    }
+
+    /// The profile data (`{ email }` for email/password users), like realm-web's `user.profile`.
+    #[wasm_bindgen(getter)]
+    pub fn profile(&self) -> Result<JsValue, JsValue> {
+        let profile = self
+            .user
+            .profile()
+            .ok_or_else(|| js_sys::Error::new("A profile was never fetched for this user"))?;
+        Ok(profile
+            .field("data")
+            .unwrap_or_else(|| Object::new().into()))
+    }
+
+    /// Identities of the profile.
+    #[wasm_bindgen(getter)]
+    pub fn identities(&self) -> JsValue {
+        self.user
+            .profile()
+            .and_then(|p| p.field("identities"))
+            .unwrap_or_else(|| Array::new().into())
+    }
+
+    #[wasm_bindgen(getter, js_name = apiKeys)]
+    pub fn api_keys(&self) -> JsValue {
+        self.keys.clone()
+    }
+
+    /// Same object as `apiKeys` (the name the seed's enable/disable/delete snippets use).
+    #[wasm_bindgen(getter, js_name = apiKey)]
+    pub fn api_key(&self) -> JsValue {
+        self.keys.clone()
+    }
+
+    #[wasm_bindgen(js_name = logOut)]
+    pub fn log_out(&self) -> Promise {
+        let (app, user) = (self.app.clone(), self.user.clone());
+        promise(async move {
+            app.core.log_out(&user).await;
+            Ok(JsValue::UNDEFINED)
+        })
+    }
+
+    #[wasm_bindgen(js_name = refreshAccessToken)]
+    pub fn refresh_access_token(&self) -> Promise {
+        let (app, user) = (self.app.clone(), self.user.clone());
+        promise(async move {
+            app.core.refresh_access_token(&user).await?;
+            Ok(JsValue::UNDEFINED)
+        })
+    }
+
+    #[wasm_bindgen(js_name = refreshProfile)]
+    pub fn refresh_profile(&self) -> Promise {
+        let (app, user) = (self.app.clone(), self.user.clone());
+        promise(async move {
+            app.core.refresh_profile(&user).await?;
+            Ok(JsValue::UNDEFINED)
+        })
+    }
+}
+
+// ---- user.apiKeys -------------------------------------------------------------------------------
+
+/// `user.apiKeys` (also `user.apiKey`).
+#[wasm_bindgen]
+pub struct ApiKeyAuth {
+    app: Rc<Shared>,
+    user: CoreUser,
+}
+
+impl ApiKeyAuth {
+    fn op(&self, op: KeyOp, id: JsValue) -> Promise {
+        let Some(id) = id.as_string() else {
+            return rejected(type_error(crate::client::BAD_KEY_ID));
+        };
+        if !appkeys_protocol::is_object_id(&id) {
+            return rejected(type_error(crate::client::BAD_KEY_ID));
+        }
+        let (app, user) = (self.app.clone(), self.user.clone());
+        promise(async move {
+            let body = app.core.api_key_op(&user, op, &id).await?;
+            Ok(body.unwrap_or(JsValue::UNDEFINED))
+        })
+    }
+}
+
+#[wasm_bindgen]
+impl ApiKeyAuth {
+    pub fn create(&self, name: JsValue) -> Promise {
+        let Some(name) = name.as_string() else {
+            return rejected(type_error("Expected an API key name (string)"));
+        };
+        let (app, user) = (self.app.clone(), self.user.clone());
+        promise(async move {
+            let body = app.core.create_api_key(&user, &name).await?;
+            Ok(body.unwrap_or(JsValue::NULL))
+        })
+    }
+
+    pub fn fetch(&self, id: JsValue) -> Promise {
+        self.op(KeyOp::Fetch, id)
+    }
+
+    #[wasm_bindgen(js_name = fetchAll)]
+    pub fn fetch_all(&self) -> Promise {
+        let (app, user) = (self.app.clone(), self.user.clone());
+        promise(async move {
+            let body = app.core.fetch_api_keys(&user).await?;
+            Ok(body.unwrap_or_else(|| Array::new().into()))
+        })
+    }
+
+    pub fn enable(&self, id: JsValue) -> Promise {
+        self.op(KeyOp::Enable, id)
+    }
+
+    pub fn disable(&self, id: JsValue) -> Promise {
+        self.op(KeyOp::Disable, id)
+    }
+
+    pub fn delete(&self, id: JsValue) -> Promise {
+        self.op(KeyOp::Delete, id)
+    }
+}
