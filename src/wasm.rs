@@ -226,8 +226,12 @@ fn app_error(data: &AppErrorData) -> JsValue {
     set(&error, "errorCode", &opt_str(&data.error_code));
     set(&error, "link", &opt_str(&data.link));
     ERROR_CLASS.with(|c| {
-        if let Some(proto) = c.borrow().as_ref().and_then(|c| get(c, "prototype")) {
-            Object::set_prototype_of(&error, &proto.unchecked_into());
+        if let Some(class) = c.borrow().as_ref() {
+            if let Ok(proto) = Reflect::get(class, &JsValue::from_str("prototype")) {
+                if proto.is_object() {
+                    Object::set_prototype_of(&error, &proto.unchecked_into());
+                }
+            }
         }
     });
     error.into()
