@@ -1,0 +1,251 @@
+// appkeys key manager: log in or register, then list, create, enable/disable and delete your user API keys.
+// Plain DOM, no framework. The server comes from `?server=` (default http://127.0.0.1:9090), the app id from
+// `?app=` (default appkeys-demo). The session survives a reload (the SDK keeps it in localStorage); a new
+// key's secret lives only in this page's memory until you dismiss it.
+import { App, AppError, Credentials, init } from "appkeys";
+
+const params = new URLSearchParams(location.search);
+const serverUrl = params.get("server") || "http://127.0.0.1:9090";
+const appId = params.get("app") || "appkeys-demo";
+
+const $ = (id) => document.querySelector(`[data-testid="${id}"]`);
+const ui = {
+  serverUrl: $("server-url"),
+  session: $("session"),
+  sessionUser: $("session-user"),
+  logout: $("logout"),
+  error: $("error"),
+  status: $("status"),
+  auth: $("auth"),
+  authForm: $("auth-form"),
+  keys: $("keys"),
+  createForm: $("create-form"),
+  keyName: $("key-name"),
+  newKey: $("new-key"),
+  newKeyName: $("new-key-name"),
+  newKeySecret: $("new-key-secret"),
+  copySecret: $("copy-secret"),
+  copyStatus: $("copy-status"),
+  dismissSecret: $("dismiss-secret"),
+  keysEmpty: $("keys-empty"),
+  keyTable: $("key-table"),
+  keyList: $("key-list"),
+};
+
+let app = null;
+/** Key id waiting for delete confirmation, if any. */
+let confirmingDelete = null;
+/** Last list fetched from the server. */
+let keys = [];
+
+/** Creates an element: h("button", { type: "button", dataset: { testid: "x" } }, "text", child, …). */
+function h(tag, props = {}, ...children) {
+  const el = document.createElement(tag);
+  for (const [name, value] of Object.entries(props)) {
+    if (name === "dataset") Object.assign(el.dataset, value);
+    else if (name.startsWith("on")) el.addEventListener(name.slice(2), value);
+    else el[name] = value;
+  }
+  el.append(...children);
+  return el;
+}
+
+function showError(err) {
+  if (!err) {
+    ui.error.hidden = true;
+    ui.error.textContent = "";
+    return;
+  }
+  ui.error.textContent =
+    err instanceof AppError
+      ? `${err.statusCode} ${err.errorCode || err.statusText}: ${err.error || err.message}`
+      : String((err && err.message) || err);
+  ui.error.hidden = false;
+}
+
+function setStatus(text) {
+  ui.status.textContent = text;
+}
+
+/** Runs an action with the error banner cleared first and filled on failure; disables `controls` meanwhile. */
+async function run(controls, action) {
+  showError(null);
+  for (const c of controls) c.disabled = true;
+  try {
+    await action();
+  } catch (err) {
+    showError(err);
+  } finally {
+    for (const c of controls) c.disabled = false;
+  }
+}
+
+function render() {
+  const user = app && app.currentUser;
+  ui.auth.hidden = !!user;
+  ui.keys.hidden = !user;
+  ui.session.hidden = !user;
+  if (!user) return;
+  const email = user.profile && user.profile.email;
+  ui.sessionUser.textContent = email ? `${email} (${user.id})` : user.id;
+
+  ui.keysEmpty.hidden = keys.length > 0;
+  ui.keyTable.hidden = keys.length === 0;
+  ui.keyList.replaceChildren(...keys.map(renderRow));
+}
+
+function renderRow(key) {
+  const toggle = h("input", {
+    type: "checkbox",
+    role: "switch",
+    checked: !key.disabled,
+    dataset: { testid: "key-toggle" },
+    onchange: () => run([toggle], () => setEnabled(key, toggle.checked)),
+  });
+  toggle.setAttribute("aria-label", `${key.name} enabled`);
+  const status = h("label", { className: "switch" }, toggle, h("span", { dataset: { testid: "key-status" } },
+    key.disabled ? "Disabled" : "Enabled"));
+
+  let actions;
+  if (confirmingDelete === key._id) {
+    const yes = h("button", {
+      type: "button",
+      className: "danger",
+      dataset: { testid: "key-delete-confirm" },
+      onclick: () => run([yes, no], () => deleteKey(key)),
+    }, "Delete");
+    const no = h("button", {
+      type: "button",
+      dataset: { testid: "key-delete-cancel" },
+      onclick: () => {
+        confirmingDelete = null;
+        render();
+      },
+    }, "Cancel");
+    actions = h("td", { className: "actions confirm" },
+      h("span", { dataset: { testid: "key-delete-question" } }, `Delete “${key.name}”? This cannot be undone.`),
+      yes, no);
+  } else {
+    actions = h("td", { className: "actions" }, h("button", {
+      type: "button",
+      className: "danger-outline",
+      dataset: { testid: "key-delete" },
+      onclick: () => {
+        confirmingDelete = key._id;
+        render();
+      },
+    }, "Delete"));
+  }
+
+  return h("tr", { dataset: { testid: "key-row", keyId: key._id, keyName: key.name, disabled: String(key.disabled) } },
+    h("td", { dataset: { testid: "key-name-cell" } }, key.name),
+    h("td", {}, h("code", {}, key._id)),
+    h("td", {}, status),
+    actions);
+}
+
+async function refreshKeys() {
+  keys = await app.currentUser.apiKeys.fetchAll();
+  render();
+}
+
+async function setEnabled(key, enabled) {
+  const keyApi = app.currentUser.apiKeys;
+  try {
+    await (enabled ? keyApi.enable(key._id) : keyApi.disable(key._id));
+    setStatus(`${key.name} ${enabled ? "enabled" : "disabled"}.`);
+  } finally {
+    await refreshKeys();
+  }
+}
+
+async function deleteKey(key) {
+  await app.currentUser.apiKeys.delete(key._id);
+  confirmingDelete = null;
+  setStatus(`${key.name} deleted.`);
+  await refreshKeys();
+}
+
+function hideSecret() {
+  ui.newKey.hidden = true;
+  ui.newKeySecret.textContent = "";
+  ui.copyStatus.textContent = "";
+}
+
+ui.authForm.addEventListener("submit", (event) => {
+  event.preventDefault();
+  const form = new FormData(ui.authForm);
+  const email = String(form.get("email")).trim();
+  const password = String(form.get("password"));
+  const registering = event.submitter && event.submitter.name === "register";
+  run(ui.authForm.querySelectorAll("button, input"), async () => {
+    if (registering) {
+      await app.emailPasswordAuth.registerUser({ email, password });
+      setStatus(`Account ${email} created.`);
+    }
+    await app.logIn(Credentials.emailPassword(email, password));
+    ui.authForm.reset();
+    if (!registering) setStatus(`Logged in as ${email}.`);
+    await refreshKeys();
+  });
+});
+
+ui.logout.addEventListener("click", () =>
+  run([ui.logout], async () => {
+    hideSecret();
+    confirmingDelete = null;
+    keys = [];
+    await app.currentUser.logOut();
+    setStatus("Logged out.");
+    render();
+  }),
+);
+
+ui.createForm.addEventListener("submit", (event) => {
+  event.preventDefault();
+  const name = ui.keyName.value.trim();
+  run(ui.createForm.querySelectorAll("button, input"), async () => {
+    const created = await app.currentUser.apiKeys.create(name);
+    ui.keyName.value = "";
+    ui.newKeyName.textContent = created.name;
+    ui.newKeySecret.textContent = created.key;
+    ui.copyStatus.textContent = "";
+    ui.newKey.hidden = false;
+    setStatus(`Key ${created.name} created.`);
+    await refreshKeys();
+  });
+});
+
+ui.copySecret.addEventListener("click", async () => {
+  const secret = ui.newKeySecret.textContent;
+  try {
+    await navigator.clipboard.writeText(secret);
+    ui.copyStatus.textContent = "Copied to the clipboard.";
+  } catch {
+    // No clipboard permission (or not a secure context): select the text so the user can copy it by hand.
+    getSelection().selectAllChildren(ui.newKeySecret);
+    ui.copyStatus.textContent = "Copying is blocked here: the key is selected, press Ctrl+C.";
+  }
+});
+
+ui.dismissSecret.addEventListener("click", hideSecret);
+
+async function start() {
+  ui.serverUrl.textContent = `${serverUrl} · app ${appId}`;
+  try {
+    await init(); // loads the wasm module; calling it again is harmless
+    app = new App({ id: appId, baseUrl: serverUrl });
+    render();
+    if (app.currentUser) {
+      setStatus("Session restored.");
+      await refreshKeys();
+    }
+  } catch (err) {
+    showError(err);
+    if (app) render();
+  } finally {
+    document.body.dataset.ready = "true";
+  }
+}
+
+start();

@@ -1,0 +1,172 @@
+// examples-js/key-manager, built from the tarball like a user would (npm install + vite build), driven in
+// headless Chromium: register/log in, create a key (secret shown once, Copy), toggle it, delete it with the
+// confirmation, errors in the page. Each UI action is cross-checked against the server with a raw HTTP
+// login using the key's secret. Screenshot: artifacts/key-manager.png.
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { mkdirSync, readdirSync } from "node:fs";
+import { join } from "node:path";
+import {
+  artifactsDir,
+  copyExample,
+  exec,
+  launchChromium,
+  npmInstallFlags,
+  recordPage,
+  serveStatic,
+  serverUrl,
+  toolVersion,
+} from "./lib.mjs";
+
+let browser;
+let site;
+before(async () => {
+  browser = await launchChromium();
+});
+after(async () => {
+  await site?.close();
+  await browser?.close();
+});
+
+/** Logs in with an API key straight over HTTP (no SDK): resolves to the HTTP status and user id. */
+async function keyLogin(secret) {
+  const res = await fetch(`${serverUrl}/api/client/v2.0/app/appkeys-demo/auth/providers/api-key/login`, {
+    method: "POST",
+    headers: { "content-type": "application/json", accept: "application/json" },
+    body: JSON.stringify({ key: secret }),
+  });
+  const body = await res.json().catch(() => null);
+  return { status: res.status, userId: body && body.user_id };
+}
+
+test("key manager example builds from the tarball with Vite", async () => {
+  const { dir } = copyExample("key-manager");
+  await exec("npm", ["install", ...npmInstallFlags], { cwd: dir });
+  const viteVersion = JSON.parse((await exec("node", ["-p", "JSON.stringify(require('vite/package.json').version)"], { cwd: dir })).stdout);
+  assert.equal(viteVersion, toolVersion("vite"), "the example uses the repository's Vite version");
+  await exec("npm", ["run", "build", "--", "--logLevel", "warn"], { cwd: dir });
+  const dist = join(dir, "dist");
+  assert.ok(readdirSync(dist, { recursive: true }).some((f) => String(f).endsWith(".wasm")), "wasm emitted");
+  site = await serveStatic(dist);
+});
+
+test("key manager: register, create (secret once + copy), toggle, delete, errors in the page", async (t) => {
+  assert.ok(site, "the build test ran first");
+  const context = await browser.newContext({ viewport: { width: 1100, height: 760 } });
+  t.after(() => context.close());
+  await context.grantPermissions(["clipboard-read", "clipboard-write"], { origin: site.url });
+  const page = await context.newPage();
+  const log = recordPage(page);
+  const id = (testid) => page.getByTestId(testid);
+  const row = (name) => page.locator(`[data-testid="key-row"][data-key-name="${name}"]`);
+  const step = async (name, fn) => {
+    try {
+      await fn();
+    } catch (err) {
+      err.message = `${name}: ${err.message}\n--- page log\n${log()}`;
+      throw err;
+    }
+  };
+  const email = `km-${Date.now().toString(36)}${Math.random().toString(36).slice(2, 8)}@example.com`;
+  const password = `Pw-${Math.random().toString(36).slice(2)}`;
+  let secret;
+  let userId;
+
+  await step("page loads with the server from ?server=", async () => {
+    await page.goto(`${site.url}/?server=${encodeURIComponent(serverUrl)}`);
+    await page.locator('body[data-ready="true"]').waitFor();
+    assert.match(await id("server-url").textContent(), new RegExp(serverUrl.replace(/[.]/g, "\\.")));
+    await id("auth").waitFor();
+  });
+
+  await step("logging in an unknown user shows the server's error", async () => {
+    await id("email").fill(email);
+    await id("password").fill(password);
+    await id("login").click();
+    await id("error").waitFor();
+    assert.match(await id("error").textContent(), /^401 /);
+    assert.equal(await id("keys").isVisible(), false);
+  });
+
+  await step("create account logs in and shows the empty key list", async () => {
+    await id("register").click();
+    await id("keys-empty").waitFor();
+    assert.equal(await id("error").isVisible(), false, "error cleared");
+    const session = await id("session-user").textContent();
+    assert.ok(session.includes(email), `session shows the email: ${session}`);
+    userId = session.match(/[0-9a-f]{24}/)[0];
+  });
+
+  await step("create a key: secret shown once, copy button copies it", async () => {
+    await id("key-name").fill("ci-key");
+    await id("create-key").click();
+    await id("new-key").waitFor();
+    secret = (await id("new-key-secret").textContent()).trim();
+    assert.ok(secret.length >= 16, "a secret is shown");
+    assert.equal(await id("new-key-name").textContent(), "ci-key");
+    await row("ci-key").waitFor();
+    assert.equal(await row("ci-key").getByTestId("key-status").textContent(), "Enabled");
+    assert.equal(await row("ci-key").textContent().then((t) => t.includes(secret)), false, "list never shows it");
+    await id("copy-secret").click();
+    await page.getByText("Copied to the clipboard.").waitFor();
+    assert.equal(await page.evaluate(() => navigator.clipboard.readText()), secret);
+    assert.deepEqual(await keyLogin(secret), { status: 200, userId }, "the shown secret logs in as this user");
+  });
+
+  await step("a duplicate name shows 409 APIKeyAlreadyExists in the page", async () => {
+    await id("key-name").fill("ci-key");
+    await id("create-key").click();
+    await id("error").waitFor();
+    assert.match(await id("error").textContent(), /^409 APIKeyAlreadyExists/);
+    assert.equal(await page.locator('[data-testid="key-row"]').count(), 1);
+  });
+
+  await step("second key; disable the first with its toggle", async () => {
+    await id("key-name").fill("nightly-backup");
+    await id("create-key").click();
+    await row("nightly-backup").waitFor();
+    assert.equal(await id("error").isVisible(), false);
+    await row("ci-key").getByTestId("key-toggle").click();
+    await page.locator('[data-testid="key-row"][data-key-name="ci-key"][data-disabled="true"]').waitFor();
+    assert.equal(await row("ci-key").getByTestId("key-status").textContent(), "Disabled");
+    assert.equal((await keyLogin(secret)).status, 401, "the disabled key is refused by the server");
+    mkdirSync(artifactsDir, { recursive: true });
+    await page.screenshot({ path: join(artifactsDir, "key-manager.png"), fullPage: true });
+  });
+
+  await step("reload: session restored from storage, state from the server, secret gone", async () => {
+    await page.reload();
+    await page.locator('body[data-ready="true"]').waitFor();
+    await row("nightly-backup").waitFor();
+    assert.equal(await row("ci-key").getAttribute("data-disabled"), "true");
+    assert.equal(await id("new-key").isVisible(), false, "the secret is not kept across reloads");
+    assert.equal(await page.evaluate((s) => JSON.stringify(localStorage).includes(s), secret), false,
+      "the secret is not in localStorage");
+  });
+
+  await step("enable it again with the toggle", async () => {
+    await row("ci-key").getByTestId("key-toggle").click();
+    await page.locator('[data-testid="key-row"][data-key-name="ci-key"][data-disabled="false"]').waitFor();
+    assert.equal(await row("ci-key").getByTestId("key-status").textContent(), "Enabled");
+    assert.equal((await keyLogin(secret)).status, 200);
+  });
+
+  await step("delete asks for confirmation; cancel keeps the key, confirm deletes it", async () => {
+    await row("ci-key").getByTestId("key-delete").click();
+    assert.match(await row("ci-key").getByTestId("key-delete-question").textContent(), /Delete “ci-key”\?/);
+    await row("ci-key").getByTestId("key-delete-cancel").click();
+    await row("ci-key").getByTestId("key-delete").waitFor();
+    assert.equal((await keyLogin(secret)).status, 200, "cancel did not delete");
+    await row("ci-key").getByTestId("key-delete").click();
+    await row("ci-key").getByTestId("key-delete-confirm").click();
+    await row("ci-key").waitFor({ state: "detached" });
+    assert.equal(await page.locator('[data-testid="key-row"]').count(), 1);
+    assert.equal((await keyLogin(secret)).status, 401, "the deleted key is refused by the server");
+  });
+
+  await step("log out returns to the sign-in form", async () => {
+    await id("logout").click();
+    await id("auth").waitFor();
+    assert.equal(await id("keys").isVisible(), false);
+  });
+});

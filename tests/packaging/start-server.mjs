@@ -1,0 +1,24 @@
+// Starts the one appkeys-server of a packaging run (tests/support/server.mjs: fresh SQLite database by default),
+// writes its base URL to the file given as argument, and stops it (removing the database) on SIGTERM/SIGINT.
+//   node tests/packaging/start-server.mjs URL_FILE
+import { writeFileSync } from "node:fs";
+import { startServer } from "../support/server.mjs";
+
+const urlFile = process.argv[2];
+if (!urlFile) {
+  console.error("usage: node start-server.mjs URL_FILE");
+  process.exit(2);
+}
+const server = await startServer();
+writeFileSync(urlFile, server.url + "\n");
+let stopping = false;
+async function stop() {
+  if (stopping) return;
+  stopping = true;
+  await server.stop();
+  process.exit(0);
+}
+process.on("SIGTERM", stop);
+process.on("SIGINT", stop);
+// Keep the event loop alive while the child process runs; report if the server dies under the tests.
+setInterval(() => {}, 1 << 30);
