@@ -1,0 +1,74 @@
+// Exact types of the package's public surface (issue 3): checked by `tsc --noEmit -p tests/js/ts`.
+// Every `@ts-expect-error` line must really be an error, so wrong or missing types fail the check.
+import { App, Credentials, AppError, Realm, User } from "appkeys";
+import type { ApiKey, ApiKeyAuth, NewApiKey } from "appkeys";
+
+type Equals<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : false;
+const exact = <A, B>(_proof: Equals<A, B>): void => {};
+
+declare const user: User;
+declare const keys: ApiKeyAuth;
+
+exact<ReturnType<ApiKeyAuth["create"]>, Promise<NewApiKey>>(true);
+exact<ReturnType<ApiKeyAuth["fetch"]>, Promise<ApiKey>>(true);
+exact<ReturnType<ApiKeyAuth["fetchAll"]>, Promise<ApiKey[]>>(true);
+exact<ReturnType<ApiKeyAuth["enable"]>, Promise<void>>(true);
+exact<ReturnType<ApiKeyAuth["disable"]>, Promise<void>>(true);
+exact<ReturnType<ApiKeyAuth["delete"]>, Promise<void>>(true);
+exact<Parameters<ApiKeyAuth["create"]>, [name: string]>(true);
+exact<Parameters<ApiKeyAuth["fetch"]>, [keyId: string]>(true);
+exact<typeof user.apiKey, ApiKeyAuth>(true);
+exact<typeof user.apiKeys, ApiKeyAuth>(true);
+exact<Realm.Auth.ApiKey, ApiKey>(true);
+exact<Realm.User, User>(true);
+exact<NewApiKey["key"], string>(true);
+exact<ApiKey["_id"], string>(true);
+exact<ApiKey["name"], string>(true);
+exact<ApiKey["disabled"], boolean>(true);
+exact<ReturnType<App["logIn"]>, Promise<User>>(true);
+exact<App["currentUser"], User | null>(true);
+exact<ReturnType<App["emailPasswordAuth"]["registerUser"]>, Promise<void>>(true);
+exact<ReturnType<User["logOut"]>, Promise<void>>(true);
+exact<ReturnType<typeof Credentials.apiKey>, Credentials>(true);
+exact<AppError["statusCode"], number>(true);
+exact<AppError["errorCode"], string | undefined>(true);
+exact<AppError["method"], string>(true);
+exact<AppError["url"], string>(true);
+exact<AppError["error"], string | undefined>(true);
+exact<AppError["link"], string | undefined>(true);
+exact<AppError["statusText"], string>(true);
+exact<typeof Realm.App, typeof App>(true);
+
+// AppError is an Error subclass usable in catch clauses
+export async function narrow(app: App): Promise<string> {
+  try {
+    await app.logIn(Credentials.apiKey("x"));
+    return "ok";
+  } catch (e) {
+    if (e instanceof AppError) {
+      const code: string | undefined = e.errorCode;
+      const err: Error = e;
+      return `${e.statusCode} ${code} ${err.message}`;
+    }
+    throw e;
+  }
+}
+
+export async function misuse(app: App): Promise<void> {
+  // @ts-expect-error a key name is a string
+  await keys.create(42);
+  // @ts-expect-error fetch needs an id
+  await keys.fetch();
+  // @ts-expect-error enable resolves to void, not a key
+  const k: ApiKey = await keys.enable("5eb5931548d79bc784adf46e");
+  // @ts-expect-error Credentials cannot be constructed directly
+  new Credentials();
+  // @ts-expect-error currentUser is read-only
+  app.currentUser = null;
+  // @ts-expect-error no such method
+  await keys.rename("a", "b");
+  void k;
+}
+
+// the package's own README style: config object
+export const configured = new App({ id: "appkeys-demo", baseUrl: "http://127.0.0.1:9090" });
