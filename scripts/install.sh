@@ -7,13 +7,18 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 say() { printf '\n==> %s\n' "$*"; }
 
+# --sdk-only: skip the browser and PostgreSQL (what the demo needs is Rust, wasm-bindgen and npm tooling).
+SDK_ONLY=0
+[ "${1:-}" = "--sdk-only" ] && SDK_ONLY=1
 SUDO=""
 [ "$(id -u)" = 0 ] || SUDO="sudo"
 need_apt=()
-command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
-command -v chromedriver >/dev/null 2>&1 || need_apt+=(chromium-driver)
-ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_apt+=(postgresql)
-command -v psql >/dev/null 2>&1 || need_apt+=(postgresql-client)
+if [ "$SDK_ONLY" = 0 ]; then
+  command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
+  command -v chromedriver >/dev/null 2>&1 || need_apt+=(chromium-driver)
+  ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_apt+=(postgresql)
+  command -v psql >/dev/null 2>&1 || need_apt+=(postgresql-client)
+fi
 if [ ${#need_apt[@]} -gt 0 ]; then
   say "apt-get install ${need_apt[*]} (about a minute)"
   $SUDO apt-get update -q
