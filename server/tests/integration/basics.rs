@@ -1,0 +1,251 @@
+//! Location, health, routing errors, body handling, CORS.
+
+use axum::{
+    body::Body,
+    http::{header, Request, StatusCode},
+};
+use serde_json::json;
+
+use crate::support::*;
+
+#[tokio::test]
+async fn healthz_checks_the_database() {
+    let t = TestApp::new().await;
+    let r = t.call("GET", "/healthz", None, None).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.content_type(), Some("application/json"));
+    assert_eq!(r.json(), json!({ "status": "ok" }));
+    // With the pool closed, the check fails (a real server failure, without internal details).
+    t.state.store().close().await;
+    let r = t.call("GET", "/healthz", None, None).await;
+    let msg = r.assert_error(500, "InternalServerError");
+    assert_eq!(msg, "internal server error");
+}
+
+#[tokio::test]
+async fn location_returns_all_four_fields() {
+    let t = TestApp::new().await;
+    let r = t
+        .call("GET", &format!("{P}/app/{APP}/location"), None, None)
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.content_type(), Some("application/json"));
+    assert_eq!(
+        r.json(),
+        json!({
+            "deployment_model": "LOCAL",
+            "location": "appkeys",
+            "hostname": "http://appkeys.test:9090",
+            "ws_hostname": "ws://appkeys.test:9090",
+        })
+    );
+    let r = t
+        .call("GET", &format!("{P}/app/second-app/location"), None, None)
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn location_of_an_https_origin_uses_wss() {
+    let mut c = config();
+    c.public_url = "https://keys.example.com".into();
+    let t = TestApp::with_config(c).await;
+    let r = t
+        .call("GET", &format!("{P}/app/{APP}/location"), None, None)
+        .await;
+    let j = r.json();
+    assert_eq!(j["hostname"], "https://keys.example.com");
+    assert_eq!(j["ws_hostname"], "wss://keys.example.com");
+}
+
+#[tokio::test]
+async fn unknown_app_is_404_on_every_app_route() {
+    let t = TestApp::new().await;
+    let r = t
+        .call("GET", &format!("{P}/app/nope/location"), None, None)
+        .await;
+    r.assert_error(404, "AppNotFound");
+    let r = t
+        .call(
+            "POST",
+            &format!("{P}/app/nope/auth/providers/anon-user/login"),
+            None,
+            Some("{}"),
+        )
+        .await;
+    r.assert_error(404, "AppNotFound");
+    let r = t
+        .call(
+            "POST",
+            &format!("{P}/app/nope/auth/providers/local-userpass/register"),
+            None,
+            Some(r#"{"email":"a@b.c","password":"password1"}"#),
+        )
+        .await;
+    r.assert_error(404, "AppNotFound");
+}
+
+#[tokio::test]
+async fn unknown_route_and_method_are_json_errors() {
+    let t = TestApp::new().await;
+    for path in [
+        "/",
+        "/nope",
+        &format!("{P}/auth/nope"),
+        &format!("{P}/app/{APP}/functions/call"),
+    ] {
+        let r = t.call("GET", path, None, None).await;
+        r.assert_error(404, "NotFound");
+    }
+    let r = t
+        .call("PATCH", &format!("{P}/auth/profile"), None, None)
+        .await;
+    r.assert_error(405, "MethodNotAllowed");
+    assert!(r.headers.contains_key(header::ALLOW));
+    let r = t
+        .call("POST", &format!("{P}/app/{APP}/location"), None, Some("{}"))
+        .await;
+    r.assert_error(405, "MethodNotAllowed");
+    let r = t
+        .call("DELETE", &format!("{P}/auth/api_keys"), None, None)
+        .await;
+    r.assert_error(405, "MethodNotAllowed");
+}
+
+#[tokio::test]
+async fn bad_bodies_are_clear_4xx() {
+    let t = TestApp::new().await;
+    let login = format!("{P}/app/{APP}/auth/providers/local-userpass/login");
+    for (body, code) in [
+        ("{", "BadRequest"),
+        ("not json", "BadRequest"),
+        ("[1,2]", "BadRequest"),
+        ("\"str\"", "BadRequest"),
+        ("null", "BadRequest"),
+        (r#"{"username": 5, "password": "x"}"#, "InvalidParameter"),
+        (
+            r#"{"username": "a@b.c", "password": ["x"]}"#,
+            "InvalidParameter",
+        ),
+        (r#"{"password": "x"}"#, "MissingParameter"),
+        (r#"{"username": "a@b.c"}"#, "MissingParameter"),
+        ("", "MissingParameter"),
+    ] {
+        let r = t.call("POST", &login, None, Some(body)).await;
+        let status = r.status.as_u16();
+        assert_eq!(status, 400, "{body}: {}", r.text());
+        r.assert_error(400, code);
+    }
+    // Oversized (declared length and chunked/streamed) bodies.
+    let big = format!(
+        r#"{{"username":"{}","password":"x"}}"#,
+        "a".repeat(70 * 1024)
+    );
+    let r = t.call("POST", &login, None, Some(&big)).await;
+    r.assert_error(413, "PayloadTooLarge");
+    let stream = futures_stream(big.into_bytes());
+    let req = Request::post(&login)
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(stream)
+        .unwrap();
+    let r = t.send(req).await;
+    r.assert_error(413, "PayloadTooLarge");
+    // Oversized body on a route that reads no body is also refused (declared length).
+    let req = Request::put(format!("{P}/auth/api_keys/{}/enable", "a".repeat(24)))
+        .header(header::CONTENT_LENGTH, "100000")
+        .body(Body::from(vec![b' '; 100_000]))
+        .unwrap();
+    let r = t.send(req).await;
+    r.assert_error(413, "PayloadTooLarge");
+}
+
+fn futures_stream(bytes: Vec<u8>) -> Body {
+    let chunks: Vec<Result<axum::body::Bytes, std::io::Error>> = bytes
+        .chunks(8192)
+        .map(|c| Ok(axum::body::Bytes::copy_from_slice(c)))
+        .collect();
+    Body::from_stream(futures_util::stream::iter(chunks))
+}
+
+#[tokio::test]
+async fn any_content_type_is_parsed_as_json() {
+    let t = TestApp::new().await;
+    for ct in [
+        "application/json;charset=utf-8",
+        "text/plain",
+        "application/x-www-form-urlencoded",
+    ] {
+        let req = Request::post(format!("{P}/app/{APP}/auth/providers/anon-user/login"))
+            .header(header::CONTENT_TYPE, ct)
+            .body(Body::from(r#"{"options":{"device":{"platform":"node"}}}"#))
+            .unwrap();
+        let r = t.send(req).await;
+        assert_eq!(r.status, StatusCode::OK, "{ct}: {}", r.text());
+    }
+}
+
+#[tokio::test]
+async fn cors_preflight_defaults_to_any_origin() {
+    let t = TestApp::new().await;
+    let req = Request::options(format!("{P}/auth/api_keys"))
+        .header(header::ORIGIN, "http://localhost:5173")
+        .header(header::ACCESS_CONTROL_REQUEST_METHOD, "POST")
+        .header(
+            header::ACCESS_CONTROL_REQUEST_HEADERS,
+            "authorization,content-type,accept",
+        )
+        .body(Body::empty())
+        .unwrap();
+    let r = t.send(req).await;
+    assert!(r.status.is_success(), "{:?}", r.status);
+    let h = |n: header::HeaderName| {
+        r.headers
+            .get(n)
+            .map(|v| v.to_str().unwrap().to_ascii_lowercase())
+    };
+    assert_eq!(h(header::ACCESS_CONTROL_ALLOW_ORIGIN).as_deref(), Some("*"));
+    let methods = h(header::ACCESS_CONTROL_ALLOW_METHODS).unwrap();
+    for m in ["get", "post", "put", "delete"] {
+        assert!(methods.contains(m), "{methods}");
+    }
+    let headers = h(header::ACCESS_CONTROL_ALLOW_HEADERS).unwrap();
+    for m in ["authorization", "content-type", "accept"] {
+        assert!(headers.contains(m), "{headers}");
+    }
+    // Actual responses (errors too) carry the header.
+    let req = Request::get(format!("{P}/auth/profile"))
+        .header(header::ORIGIN, "http://localhost:5173")
+        .body(Body::empty())
+        .unwrap();
+    let r = t.send(req).await;
+    r.assert_error(401, "InvalidSession");
+    assert_eq!(
+        r.headers.get(header::ACCESS_CONTROL_ALLOW_ORIGIN).unwrap(),
+        "*"
+    );
+}
+
+#[tokio::test]
+async fn cors_origins_can_be_restricted() {
+    let mut c = config();
+    c.cors_origins = vec![
+        "https://good.example".into(),
+        "http://localhost:3000".into(),
+    ];
+    let t = TestApp::with_config(c).await;
+    let preflight = |origin: &str| {
+        Request::options(format!("{P}/auth/session"))
+            .header(header::ORIGIN, origin)
+            .header(header::ACCESS_CONTROL_REQUEST_METHOD, "DELETE")
+            .header(header::ACCESS_CONTROL_REQUEST_HEADERS, "authorization")
+            .body(Body::empty())
+            .unwrap()
+    };
+    let r = t.send(preflight("https://good.example")).await;
+    assert_eq!(
+        r.headers.get(header::ACCESS_CONTROL_ALLOW_ORIGIN).unwrap(),
+        "https://good.example"
+    );
+    let r = t.send(preflight("https://evil.example")).await;
+    assert!(r.headers.get(header::ACCESS_CONTROL_ALLOW_ORIGIN).is_none());
+}

@@ -1,0 +1,12 @@
+//! Integration tests for appkeys-server. Backend: a fresh temporary SQLite file per test, or — with
+//! `APPKEYS_TEST_BACKEND=postgres` and `APPKEYS_TEST_PG_ADMIN_URL=postgres://USER@HOST:PORT/postgres`
+//! — a fresh PostgreSQL database per test (`CREATE DATABASE appkeys_test_<random>`).
+
+mod support;
+
+mod auth;
+mod basics;
+mod keys;
+mod process;
+mod revocation;
+mod storage;

@@ -1,0 +1,392 @@
+//! Test harness: fresh databases, the in-process app, a request helper and a real-socket server.
+
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+
+use appkeys_server::{app, AppState, Config, Store};
+use axum::{
+    body::Body,
+    http::{header, HeaderMap, Method, Request, StatusCode},
+    Router,
+};
+use http_body_util::BodyExt;
+use serde_json::{json, Value};
+use tower::ServiceExt;
+
+pub const APP: &str = "appkeys-demo";
+pub const P: &str = "/api/client/v2.0";
+
+/// A fresh, empty database.
+pub struct TestDb {
+    pub url: String,
+    /// The temporary directory of a SQLite database (kept alive for the test).
+    pub dir: Option<tempfile::TempDir>,
+}
+
+impl TestDb {
+    pub fn sqlite_path(&self) -> Option<PathBuf> {
+        self.dir
+            .as_ref()
+            .map(|d| d.path().join("data").join("appkeys.db"))
+    }
+}
+
+fn random_hex(n: usize) -> String {
+    use rand::RngCore;
+    let mut b = vec![0u8; n];
+    rand::rngs::OsRng.fill_bytes(&mut b);
+    hex::encode(b)
+}
+
+/// A fresh database for the backend selected by the environment.
+pub async fn fresh_db() -> TestDb {
+    match std::env::var("APPKEYS_TEST_BACKEND").as_deref() {
+        Ok("postgres") => fresh_pg().await,
+        Ok("sqlite") | Err(_) => fresh_sqlite(),
+        Ok(other) => panic!("unknown APPKEYS_TEST_BACKEND {other}"),
+    }
+}
+
+/// A fresh SQLite database (a path whose parent directory does not exist yet).
+pub fn fresh_sqlite() -> TestDb {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!(
+        "sqlite://{}",
+        dir.path().join("data").join("appkeys.db").display()
+    );
+    TestDb {
+        url,
+        dir: Some(dir),
+    }
+}
+
+async fn fresh_pg() -> TestDb {
+    use sqlx::{Connection, Executor};
+    let admin = std::env::var("APPKEYS_TEST_PG_ADMIN_URL")
+        .expect("APPKEYS_TEST_BACKEND=postgres needs APPKEYS_TEST_PG_ADMIN_URL");
+    let name = format!("appkeys_test_{}", random_hex(6));
+    let mut conn = sqlx::PgConnection::connect(&admin)
+        .await
+        .expect("connect to APPKEYS_TEST_PG_ADMIN_URL");
+    conn.execute(format!("CREATE DATABASE {name}").as_str())
+        .await
+        .expect("CREATE DATABASE");
+    conn.close().await.ok();
+    let (base, _) = admin
+        .rsplit_once('/')
+        .expect("admin URL has a database path");
+    TestDb {
+        url: format!("{base}/{name}"),
+        dir: None,
+    }
+}
+
+/// An in-process server.
+pub struct TestApp {
+    pub router: Router,
+    pub state: AppState,
+    pub db: TestDb,
+    pub config: Config,
+}
+
+pub fn config() -> Config {
+    Config {
+        apps: vec![APP.to_owned(), "second-app".to_owned()],
+        access_token_ttl: 1800,
+        public_url: "http://appkeys.test:9090/".to_owned(),
+        cors_origins: Vec::new(),
+        jwt_secret: None,
+    }
+}
+
+impl TestApp {
+    pub async fn new() -> TestApp {
+        TestApp::with_config(config()).await
+    }
+
+    pub async fn with_config(config: Config) -> TestApp {
+        TestApp::on(fresh_db().await, config).await
+    }
+
+    pub async fn on(db: TestDb, config: Config) -> TestApp {
+        let store = Store::connect(&db.url).await.expect("open store");
+        let state = AppState::new(store, &config).await.expect("state");
+        TestApp {
+            router: app(state.clone()),
+            state,
+            db,
+            config,
+        }
+    }
+
+    /// Closes the pool and opens the same database again with a new app (a restart).
+    pub async fn restart(self) -> TestApp {
+        let TestApp {
+            state, db, config, ..
+        } = self;
+        state.store().close().await;
+        drop(state);
+        TestApp::on(db, config).await
+    }
+
+    pub async fn send(&self, req: Request<Body>) -> Resp {
+        let res = self.router.clone().oneshot(req).await.expect("infallible");
+        let status = res.status();
+        let headers = res.headers().clone();
+        let body = res
+            .into_body()
+            .collect()
+            .await
+            .expect("body")
+            .to_bytes()
+            .to_vec();
+        Resp {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    /// A request with an optional bearer token and an optional raw body (sent as JSON).
+    pub async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&str>,
+    ) -> Resp {
+        let mut b = Request::builder()
+            .method(Method::from_bytes(method.as_bytes()).unwrap())
+            .uri(path)
+            .header(header::ACCEPT, "application/json");
+        if let Some(t) = token {
+            b = b.header(header::AUTHORIZATION, format!("Bearer {t}"));
+        }
+        let body = match body {
+            Some(s) => {
+                b = b.header(header::CONTENT_TYPE, "application/json");
+                Body::from(s.to_owned())
+            }
+            None => Body::empty(),
+        };
+        self.send(b.body(body).unwrap()).await
+    }
+
+    pub async fn register(&self, email: &str, password: &str) -> Resp {
+        self.call(
+            "POST",
+            &format!("{P}/app/{APP}/auth/providers/local-userpass/register"),
+            None,
+            Some(&json!({ "email": email, "password": password }).to_string()),
+        )
+        .await
+    }
+
+    pub async fn login(&self, provider: &str, body: Value) -> Resp {
+        self.call(
+            "POST",
+            &format!("{P}/app/{APP}/auth/providers/{provider}/login"),
+            None,
+            Some(&body.to_string()),
+        )
+        .await
+    }
+
+    /// Registers and logs in an email/password user.
+    pub async fn user(&self, email: &str) -> Tokens {
+        let r = self.register(email, "password1").await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+        let r = self
+            .login(
+                "local-userpass",
+                json!({ "username": email, "password": "password1" }),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+        Tokens::from(&r)
+    }
+
+    pub async fn anon(&self) -> Tokens {
+        let r = self.login("anon-user", json!({})).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+        Tokens::from(&r)
+    }
+
+    pub async fn key_login(&self, key: &str) -> Resp {
+        self.login("api-key", json!({ "key": key })).await
+    }
+
+    /// Creates a key; returns the create response.
+    pub async fn create_key(&self, refresh: &str, name: &str) -> Resp {
+        self.call(
+            "POST",
+            &format!("{P}/auth/api_keys"),
+            Some(refresh),
+            Some(&json!({ "name": name }).to_string()),
+        )
+        .await
+    }
+
+    /// Creates a key and returns `(id, secret)`.
+    pub async fn new_key(&self, refresh: &str, name: &str) -> (String, String) {
+        let r = self.create_key(refresh, name).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+        let j = r.json();
+        (
+            j["_id"].as_str().unwrap().to_owned(),
+            j["key"].as_str().unwrap().to_owned(),
+        )
+    }
+
+    pub async fn profile(&self, access: &str) -> Resp {
+        self.call("GET", &format!("{P}/auth/profile"), Some(access), None)
+            .await
+    }
+
+    pub async fn refresh(&self, refresh: &str) -> Resp {
+        self.call("POST", &format!("{P}/auth/session"), Some(refresh), None)
+            .await
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Tokens {
+    pub access: String,
+    pub refresh: String,
+    pub user_id: String,
+    pub device_id: String,
+}
+
+impl From<&Resp> for Tokens {
+    fn from(r: &Resp) -> Self {
+        let j = r.json();
+        Tokens {
+            access: j["access_token"].as_str().unwrap().to_owned(),
+            refresh: j["refresh_token"].as_str().unwrap().to_owned(),
+            user_id: j["user_id"].as_str().unwrap().to_owned(),
+            device_id: j["device_id"].as_str().unwrap().to_owned(),
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct Resp {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Vec<u8>,
+}
+
+impl Resp {
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {:?} {}", self.status, self.text()))
+    }
+
+    pub fn content_type(&self) -> Option<&str> {
+        self.headers
+            .get(header::CONTENT_TYPE)
+            .map(|v| v.to_str().unwrap())
+    }
+
+    /// Asserts a JSON error with this status and code, exact content type, and returns the message.
+    #[track_caller]
+    pub fn assert_error(&self, status: u16, code: &str) -> String {
+        assert_eq!(self.status.as_u16(), status, "body: {}", self.text());
+        assert_eq!(
+            self.content_type(),
+            Some("application/json"),
+            "{}",
+            self.text()
+        );
+        let j = self.json();
+        assert_eq!(j["error_code"], code, "{}", self.text());
+        let msg = j["error"].as_str().expect("error message").to_owned();
+        assert!(!msg.is_empty());
+        msg
+    }
+
+    /// Asserts 204 with no body and no content type.
+    #[track_caller]
+    pub fn assert_no_content(&self) {
+        assert_eq!(self.status, StatusCode::NO_CONTENT, "{}", self.text());
+        assert!(self.body.is_empty());
+        assert_eq!(self.content_type(), None);
+    }
+}
+
+/// Decodes a JWT payload (without checking the signature).
+pub fn jwt_claims(token: &str) -> Value {
+    use base64::Engine;
+    let parts: Vec<&str> = token.split('.').collect();
+    assert_eq!(parts.len(), 3, "JWT has three parts");
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(parts[1])
+        .expect("base64url payload");
+    serde_json::from_slice(&bytes).expect("JSON payload")
+}
+
+/// Serves the app on a real loopback socket; returns the base URL and the server task.
+pub async fn serve(router: Router) -> (String, tokio::task::JoinHandle<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let task = tokio::spawn(async move {
+        axum::serve(listener, router).await.unwrap();
+    });
+    (format!("http://{addr}"), task)
+}
+
+/// A real HTTP/1.1 client.
+pub struct HttpClient {
+    inner: hyper_util::client::legacy::Client<
+        hyper_util::client::legacy::connect::HttpConnector,
+        http_body_util::Full<bytes_shim::Bytes>,
+    >,
+}
+
+pub mod bytes_shim {
+    pub use axum::body::Bytes;
+}
+
+impl HttpClient {
+    pub fn new() -> Self {
+        HttpClient {
+            inner:
+                hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+                    .build_http(),
+        }
+    }
+
+    pub async fn request(
+        &self,
+        method: &str,
+        url: &str,
+        headers: &[(&str, &str)],
+        body: Option<Vec<u8>>,
+    ) -> Resp {
+        let mut b = Request::builder()
+            .method(Method::from_bytes(method.as_bytes()).unwrap())
+            .uri(url);
+        for (k, v) in headers {
+            b = b.header(*k, *v);
+        }
+        let req = b
+            .body(http_body_util::Full::new(bytes_shim::Bytes::from(
+                body.unwrap_or_default(),
+            )))
+            .unwrap();
+        let res = self.inner.request(req).await.expect("HTTP request");
+        let status = res.status();
+        let headers = res.headers().clone();
+        let body = res.into_body().collect().await.unwrap().to_bytes().to_vec();
+        Resp {
+            status,
+            headers,
+            body,
+        }
+    }
+}
