@@ -4,6 +4,7 @@
 // login using the key's secret. Screenshot: artifacts/key-manager.png.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
 import { mkdirSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import {
@@ -20,6 +21,7 @@ import {
 
 let browser;
 let site;
+let exampleDir;
 before(async () => {
   browser = await launchChromium();
 });
@@ -41,6 +43,7 @@ async function keyLogin(secret) {
 
 test("key manager example builds from the tarball with Vite", async () => {
   const { dir } = copyExample("key-manager");
+  exampleDir = dir;
   await exec("npm", ["install", ...npmInstallFlags], { cwd: dir });
   const viteVersion = JSON.parse((await exec("node", ["-p", "JSON.stringify(require('vite/package.json').version)"], { cwd: dir })).stdout);
   assert.equal(viteVersion, toolVersion("vite"), "the example uses the repository's Vite version");
@@ -169,4 +172,46 @@ test("key manager: register, create (secret once + copy), toggle, delete, errors
     await id("auth").waitFor();
     assert.equal(await id("keys").isVisible(), false);
   });
+});
+
+test("key manager under `npm run dev` (Vite dev server) loads the SDK and reaches the server", async (t) => {
+  assert.ok(exampleDir, "the build test ran first");
+  const vite = spawn(join(exampleDir, "node_modules/.bin/vite"), ["--host", "127.0.0.1", "--port", "0"], {
+    cwd: exampleDir,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  t.after(() => vite.kill("SIGTERM"));
+  let output = "";
+  const devUrl = await new Promise((resolvePromise, reject) => {
+    const timer = setTimeout(() => reject(new Error(`vite dev did not start in 30 s:\n${output}`)), 30000);
+    const onData = (d) => {
+      output += d;
+      // eslint-disable-next-line no-control-regex
+      const m = output.replace(/\x1b\[[0-9;]*m/g, "").match(/Local:\s+(http:\/\/127\.0\.0\.1:\d+)\//);
+      if (m) {
+        clearTimeout(timer);
+        resolvePromise(m[1]);
+      }
+    };
+    vite.stdout.on("data", onData);
+    vite.stderr.on("data", onData);
+    vite.on("exit", (code) => reject(new Error(`vite dev exited ${code}:\n${output}`)));
+  });
+  const context = await browser.newContext();
+  t.after(() => context.close());
+  const page = await context.newPage();
+  const log = recordPage(page);
+  try {
+    await page.goto(`${devUrl}/?server=${encodeURIComponent(serverUrl)}`);
+    await page.locator('body[data-ready="true"]').waitFor({ timeout: 30000 });
+    await page.getByTestId("auth").waitFor();
+    await page.getByTestId("email").fill("nobody-dev@example.com");
+    await page.getByTestId("password").fill("not-the-password");
+    await page.getByTestId("login").click();
+    await page.getByTestId("error").waitFor();
+    assert.match(await page.getByTestId("error").textContent(), /^401 /);
+  } catch (err) {
+    err.message += `\n--- page log\n${log()}\n--- vite\n${output}`;
+    throw err;
+  }
 });

@@ -218,5 +218,11 @@ export function expectRealCall(assert, r) {
   ]);
   assert.deepEqual(r.fetched, { id: true, name: "drop", disabled: true });
   assert.deepEqual(r.after, ["keep"]);
-  assert.deepEqual(r.duplicate, { appError: true, error: true, statusCode: 409, errorCode: "APIKeyAlreadyExists" });
+  assert.deepEqual(r.duplicate, {
+    appError: true,
+    error: true,
+    name: "AppError",
+    statusCode: 409,
+    errorCode: "APIKeyAlreadyExists",
+  });
 }
