@@ -337,3 +337,11 @@ test("deleting a user removes its keys and sessions", async () => {
   const res = await raw(server.url, "GET", "/auth/api_keys", { token: refreshToken });
   assert.equal(res.status, 401);
 });
+
+test("an unknown app id is 404 AppNotFound (location and login)", async () => {
+  const app = new Realm.App({ id: "no-such-app", baseUrl: server.url, storage: new TestStorage() });
+  await realmError(404, "AppNotFound")(app.logIn(Realm.Credentials.anonymous()));
+  const skip = new Realm.App({ id: "no-such-app", baseUrl: server.url, skipLocationRequest: true, storage: new TestStorage() });
+  await realmError(404, "AppNotFound")(skip.logIn(Realm.Credentials.anonymous()));
+  assert.equal(app.currentUser, null);
+});

@@ -1,0 +1,92 @@
+// User management through the built package (realm-web semantics): allUsers, switchUser, removeUser,
+// deleteUser, a custom `storage` that restores users in a new App (API key secrets never stored),
+// and an unknown app id surfacing as an AppError.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { App, Credentials, AppError } from "appkeys";
+import { APP_ID, PASSWORD, uniqueEmail } from "../support/util.mjs";
+import { startProxiedServer, rejectsAppError, registerAndLogIn } from "./helpers.mjs";
+
+const sdk = { App, Credentials, AppError };
+let env;
+before(async () => {
+  env = await startProxiedServer();
+});
+after(async () => {
+  await env?.stop();
+});
+
+/** A plain key/value storage with the package's Storage interface (get/set/remove). */
+function mapStorage() {
+  const map = new Map();
+  return {
+    map,
+    get: (k) => (map.has(k) ? map.get(k) : null),
+    set: (k, v) => void map.set(k, v),
+    remove: (k) => void map.delete(k),
+  };
+}
+
+test("two users in one App: allUsers, switchUser, removeUser, deleteUser", async () => {
+  const app = new App({ id: APP_ID, baseUrl: env.url });
+  const { user: first } = await registerAndLogIn(sdk, app, "first");
+  const { user: second, email: secondEmail } = await registerAndLogIn(sdk, app, "second");
+  assert.notEqual(first.id, second.id);
+  assert.equal(app.currentUser.id, second.id, "the last logged-in user is current");
+  assert.deepEqual(Object.keys(app.allUsers), [second.id, first.id], "most recent first");
+
+  app.switchUser(first);
+  assert.equal(app.currentUser.id, first.id);
+  // the switched-to user's key calls use its own session
+  const k = await app.currentUser.apiKeys.create("firsts");
+  assert.deepEqual((await first.apiKeys.fetchAll()).map((x) => x._id), [k._id]);
+  assert.deepEqual(await second.apiKeys.fetchAll(), []);
+
+  await app.removeUser(first);
+  assert.equal(first.state, "removed");
+  assert.deepEqual(Object.keys(app.allUsers), [second.id]);
+  assert.equal(app.currentUser.id, second.id);
+  assert.throws(() => app.switchUser(first), Error, "a removed user cannot be switched to");
+
+  await app.deleteUser(second);
+  assert.deepEqual(Object.keys(app.allUsers), []);
+  assert.equal(app.currentUser, null);
+  await rejectsAppError(AppError, app.logIn(Credentials.emailPassword(secondEmail, PASSWORD)), 401, "InvalidPassword");
+});
+
+test("a custom storage restores the user in a new App; API key secrets are never stored", async () => {
+  const storage = mapStorage();
+  const app = new App({ id: APP_ID, baseUrl: env.url, storage });
+  const { user } = await registerAndLogIn(sdk, app, "stored");
+  const created = await user.apiKeys.create("persist-check");
+  assert.ok(storage.map.size > 0, "the user was persisted");
+  for (const [k, v] of storage.map) {
+    assert.ok(!String(v).includes(created.key), `the API key secret is stored under ${k}`);
+    assert.ok(!String(v).includes(PASSWORD), `the password is stored under ${k}`);
+  }
+
+  const again = new App({ id: APP_ID, baseUrl: env.url, storage });
+  assert.equal(again.currentUser?.id, user.id, "restored from storage");
+  assert.equal(again.currentUser.isLoggedIn, true);
+  assert.deepEqual((await again.currentUser.apiKeys.fetchAll()).map((x) => x.name), ["persist-check"]);
+
+  // logging out in one App is visible to an App created afterwards from the same storage
+  await again.currentUser.logOut();
+  const third = new App({ id: APP_ID, baseUrl: env.url, storage });
+  assert.equal(third.currentUser, null);
+  // and a different app id does not see these users
+  const other = new App({ id: "another-app", baseUrl: env.url, storage });
+  assert.deepEqual(Object.keys(other.allUsers), []);
+});
+
+test("an unknown app id: AppError 404 AppNotFound", async () => {
+  const app = new App({ id: "no-such-app", baseUrl: env.url });
+  await rejectsAppError(AppError, app.logIn(Credentials.anonymous()), 404, "AppNotFound");
+  await rejectsAppError(
+    AppError,
+    app.emailPasswordAuth.registerUser({ email: uniqueEmail("x"), password: PASSWORD }),
+    404,
+    "AppNotFound",
+  );
+  assert.equal(app.currentUser, null);
+});
