@@ -97,6 +97,8 @@ fn random_secret() -> String {
 }
 
 /// Reads the SQLite-side secret file `jwt-secret` next to the database, creating it (mode 0600).
+/// Creation is atomic (write a private temp file, then hard-link it into place), so instances
+/// starting at the same time on one database end up with the same secret.
 fn secret_file(db_path: &std::path::Path) -> Result<String, std::io::Error> {
     use std::io::Write;
     let dir = db_path
@@ -104,32 +106,35 @@ fn secret_file(db_path: &std::path::Path) -> Result<String, std::io::Error> {
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(std::path::Path::new("."));
     let path = dir.join("jwt-secret");
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    match options.open(&path) {
-        Ok(mut file) => {
-            let secret = random_secret();
-            file.write_all(secret.as_bytes())?;
-            file.sync_all()?;
-            Ok(secret)
+    if !path.exists() {
+        let tmp = dir.join(format!(".jwt-secret.{}", store::new_id()));
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            options.mode(0o600);
         }
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-            let secret = std::fs::read_to_string(&path)?.trim().to_owned();
-            if secret.len() < 32 {
-                return Err(std::io::Error::new(
-                    std::io::ErrorKind::InvalidData,
-                    format!("{} is too short", path.display()),
-                ));
-            }
-            Ok(secret)
+        let mut file = options.open(&tmp)?;
+        file.write_all(random_secret().as_bytes())?;
+        file.sync_all()?;
+        drop(file);
+        let linked = std::fs::hard_link(&tmp, &path);
+        std::fs::remove_file(&tmp)?;
+        match linked {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(e),
         }
-        Err(e) => Err(e),
     }
+    let secret = std::fs::read_to_string(&path)?.trim().to_owned();
+    if secret.len() < 32 {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("{} holds no usable secret", path.display()),
+        ));
+    }
+    Ok(secret)
 }
 
 fn argon2() -> Argon2<'static> {
@@ -555,7 +560,7 @@ async fn location(
 async fn login(
     State(state): State<AppState>,
     Path((app_id, provider)): Path<(String, String)>,
-    JsonObject(body): JsonObject,
+    req: Request,
 ) -> Result<Json<wire::LoginResponse>, AppError> {
     state.check_app(&app_id)?;
     let provider = Provider::parse(&provider).ok_or_else(|| {
@@ -564,6 +569,7 @@ async fn login(
             "authentication provider not found",
         )
     })?;
+    let JsonObject(body) = JsonObject::from_request(req, &()).await?;
     let device = device_id(&body);
     let store = &state.inner.store;
     let (user_id, session) = match provider {
@@ -640,9 +646,10 @@ async fn login(
 async fn register(
     State(state): State<AppState>,
     Path(app_id): Path<String>,
-    JsonObject(body): JsonObject,
+    req: Request,
 ) -> Result<StatusCode, AppError> {
     state.check_app(&app_id)?;
+    let JsonObject(body) = JsonObject::from_request(req, &()).await?;
     let email = required_str(&body, "email")?.trim().to_lowercase();
     let password = required_str(&body, "password")?.to_owned();
     if email.is_empty() {

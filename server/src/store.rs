@@ -244,7 +244,22 @@ impl Store {
     }
 
     async fn migrate(&self) -> Result<(), StoreError> {
-        MIGRATOR.run(&self.pool).await.map_err(StoreError::Migrate)
+        // PostgreSQL: the migrator holds an advisory lock, so instances starting together are
+        // serialised. SQLite has no such lock: two processes may both see a migration as pending;
+        // the loser's transaction fails (each migration is one transaction, so nothing is half
+        // applied) and a retry finds it applied.
+        let mut attempt = 0;
+        loop {
+            match MIGRATOR.run(&self.pool).await {
+                Ok(()) => return Ok(()),
+                Err(e) if self.backend == Backend::Sqlite && attempt < 10 => {
+                    attempt += 1;
+                    tracing::debug!(error = %e, attempt, "migration raced with another instance; retrying");
+                    tokio::time::sleep(std::time::Duration::from_millis(50 * attempt)).await;
+                }
+                Err(e) => return Err(StoreError::Migrate(e)),
+            }
+        }
     }
 
     /// The backend in use.

@@ -83,6 +83,16 @@ async fn unknown_app_is_404_on_every_app_route() {
         )
         .await;
     r.assert_error(404, "AppNotFound");
+    // The app is checked before the body and the provider.
+    let r = t
+        .call(
+            "POST",
+            &format!("{P}/app/nope/auth/providers/oauth2-google/login"),
+            None,
+            Some("{not json"),
+        )
+        .await;
+    r.assert_error(404, "AppNotFound");
 }
 
 #[tokio::test]

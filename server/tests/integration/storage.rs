@@ -156,6 +156,34 @@ async fn sqlite_secret_file_is_private_and_reused() {
     let t = t.restart().await;
     assert_eq!(std::fs::read_to_string(&secret_path).unwrap(), secret);
     assert_eq!(t.profile(&u.access).await.status, StatusCode::OK);
+    let leftovers: Vec<_> = std::fs::read_dir(path.parent().unwrap())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(".jwt-secret"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn instances_starting_together_share_one_secret() {
+    let db = fresh_db().await;
+    let url = db.url.clone();
+    let mut tasks = Vec::new();
+    for _ in 0..6 {
+        let url = url.clone();
+        tasks.push(tokio::spawn(async move {
+            TestApp::on(TestDb { url, dir: None }, config()).await
+        }));
+    }
+    let mut apps = Vec::new();
+    for task in tasks {
+        apps.push(task.await.unwrap());
+    }
+    let u = apps[0].user("together@example.com").await;
+    for a in &apps {
+        assert_eq!(a.profile(&u.access).await.status, StatusCode::OK);
+    }
+    drop(db);
 }
 
 /// Creates users, keys and sessions on a SQLite database, then searches the database files (main,
