@@ -12,8 +12,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
 
-SERVER_BIN=${APPKEYS_SERVER_BIN:-$ROOT/target/debug/appkeys-server}
-if [ ! -x "$SERVER_BIN" ]; then
+if [ -z "${APPKEYS_SERVER_BIN:-}" ] && [ ! -x target/debug/appkeys-server ]; then
   echo "packaging: building appkeys-server"
   cargo build --locked -p appkeys-server
 fi
@@ -56,4 +55,4 @@ echo "packaging: appkeys-server at $APPKEYS_URL"
 mkdir -p "$ROOT/artifacts"
 export APPKEYS_URL APPKEYS_TGZ=$TGZ APPKEYS_PACK_WORK=$WORK APPKEYS_ARTIFACTS=$ROOT/artifacts
 export npm_config_update_notifier=false
-node --test --test-concurrency="${APPKEYS_PACK_CONCURRENCY:-2}" tests/packaging/*.test.mjs
+node --test --test-concurrency="${APPKEYS_PACK_CONCURRENCY:-2}" --test-reporter=spec tests/packaging/*.test.mjs
