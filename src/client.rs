@@ -40,6 +40,13 @@ pub trait Store {
 #[derive(Default)]
 pub struct MemoryStore(RefCell<Vec<(String, String)>>);
 
+impl MemoryStore {
+    /// Every entry (for tests).
+    pub fn entries(&self) -> Vec<(String, String)> {
+        self.0.borrow().clone()
+    }
+}
+
 impl Store for MemoryStore {
     fn get(&self, key: &str) -> Option<String> {
         let entries = self.0.borrow();
@@ -82,6 +89,9 @@ impl UserState {
     }
 }
 
+/// The shared outcome of one in-flight refresh.
+type RefreshFlight<T> = Rc<Flight<Result<(), T>>>;
+
 /// One user of an app. Shared (`Rc`) between the app's stack and the JS `User` object.
 pub struct UserCore<T: Transport> {
     id: String,
@@ -91,7 +101,18 @@ pub struct UserCore<T: Transport> {
     profile: RefCell<Option<T::Json>>,
     device_id: RefCell<Option<String>>,
     removed: Cell<bool>,
-    refreshing: RefCell<Option<Rc<Flight<Result<(), T>>>>>,
+    refreshing: RefCell<Option<RefreshFlight<T>>>,
+}
+
+/// Shows the id, provider and state only: tokens are secrets and never printed.
+impl<T: Transport> core::fmt::Debug for UserCore<T> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("User")
+            .field("id", &self.id)
+            .field("provider_type", &self.provider_type)
+            .field("state", &self.state())
+            .finish_non_exhaustive()
+    }
 }
 
 impl<T: Transport> UserCore<T> {

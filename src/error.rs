@@ -110,7 +110,7 @@ impl<E> Error<E> {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(target_arch = "wasm32")))]
 mod tests {
     use super::*;
     use crate::http::build_request;

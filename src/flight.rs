@@ -50,7 +50,7 @@ impl<R: Clone> Future for Wait<R> {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(target_arch = "wasm32")))]
 mod tests {
     use super::*;
     use futures::executor::LocalPool;
@@ -65,7 +65,10 @@ mod tests {
         for _ in 0..5 {
             let (f, got) = (flight.clone(), got.clone());
             pool.spawner()
-                .spawn_local(async move { got.set(got.get() + f.wait().await) })
+                .spawn_local(async move {
+                    let v = f.wait().await;
+                    got.set(got.get() + v);
+                })
                 .unwrap();
         }
         pool.run_until_stalled();

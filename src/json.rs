@@ -84,7 +84,7 @@ pub fn parse_plain_string_array(text: &str) -> Option<Vec<String>> {
         .collect()
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(target_arch = "wasm32")))]
 mod tests {
     use super::*;
 

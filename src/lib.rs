@@ -9,6 +9,9 @@
 //! * a thin `#[wasm_bindgen]` layer (`wasm`, only on `wasm32`) that binds the global `fetch`, parses
 //!   JSON in JavaScript (`JSON.parse`, which is far cheaper in bytes than serde in the wasm), and
 //!   exposes realm-web 2.0.1's names: `App`, `Credentials`, `User`, `user.apiKeys`.
+// Errors are rare and short-lived; boxing them would only add code to the wasm.
+#![allow(clippy::result_large_err)]
+
 pub use appkeys_protocol as protocol;
 
 pub mod client;
@@ -19,6 +22,9 @@ pub mod json;
 
 #[cfg(target_arch = "wasm32")]
 mod wasm;
+
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod core_tests;
 
 /// The base URL used when the App config names none: the local server's default address.
 pub const DEFAULT_BASE_URL: &str = "http://127.0.0.1:9090";

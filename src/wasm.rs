@@ -16,6 +16,11 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::{future_to_promise, JsFuture};
 
+// SAFETY: wasm32-unknown-unknown without the atomics feature has exactly one thread.
+#[global_allocator]
+static ALLOCATOR: lol_alloc::AssumeSingleThreaded<lol_alloc::FreeListAllocator> =
+    unsafe { lol_alloc::AssumeSingleThreaded::new(lol_alloc::FreeListAllocator::new()) };
+
 #[wasm_bindgen]
 extern "C" {
     #[wasm_bindgen(catch, js_name = fetch)]
@@ -246,11 +251,54 @@ fn to_js(error: Error<JsValue>) -> JsValue {
     }
 }
 
-fn promise<F>(future: F) -> Promise
-where
-    F: core::future::Future<Output = Result<JsValue, Error<JsValue>>> + 'static,
-{
-    future_to_promise(async move { future.await.map_err(to_js) })
+/// Every async operation of the JS API. They all run through one `future_to_promise` call (one future
+/// type), which keeps the wasm small: each distinct future passed to it is compiled separately.
+enum Op {
+    LogIn(CoreCredentials),
+    Register(String, String),
+    RemoveUser(Option<CoreUser>),
+    DeleteUser(Option<CoreUser>),
+    LogOut(CoreUser),
+    Refresh(CoreUser),
+    Profile(CoreUser),
+    Create(CoreUser, String),
+    FetchAll(CoreUser),
+    Key(CoreUser, KeyOp, String),
+}
+
+fn run(shared: &Rc<Shared>, op: Op) -> Promise {
+    let shared = shared.clone();
+    future_to_promise(async move { exec(&shared, op).await.map_err(to_js) })
+}
+
+async fn exec(shared: &Rc<Shared>, op: Op) -> Result<JsValue, Error<JsValue>> {
+    let core = &shared.core;
+    let unknown = Error::Other(crate::client::UNKNOWN_USER);
+    match op {
+        Op::LogIn(creds) => {
+            let user = core.log_in(&creds).await?;
+            return Ok(shared.handle(&user));
+        }
+        Op::Register(email, password) => core.register_user(&email, &password).await?,
+        Op::RemoveUser(user) => core.remove_user(&user.ok_or(unknown)?).await?,
+        Op::DeleteUser(user) => core.delete_user(&user.ok_or(unknown)?).await?,
+        Op::LogOut(user) => core.log_out(&user).await,
+        Op::Refresh(user) => core.refresh_access_token(&user).await?,
+        Op::Profile(user) => core.refresh_profile(&user).await?,
+        Op::Create(user, name) => {
+            let body = core.create_api_key(&user, &name).await?;
+            return Ok(body.unwrap_or(JsValue::NULL));
+        }
+        Op::FetchAll(user) => {
+            let body = core.fetch_api_keys(&user).await?;
+            return Ok(body.unwrap_or_else(|| Array::new().into()));
+        }
+        Op::Key(user, op, id) => {
+            let body = core.api_key_op(&user, op, &id).await?;
+            return Ok(body.unwrap_or(JsValue::UNDEFINED));
+        }
+    }
+    Ok(JsValue::UNDEFINED)
 }
 
 fn rejected(error: JsValue) -> Promise {
@@ -413,12 +461,10 @@ impl App {
             "api-key" => "api-key",
             _ => return rejected(type_error("Unsupported credentials provider")),
         };
-        let shared = self.shared.clone();
-        promise(async move {
-            let creds = CoreCredentials { provider, payload };
-            let user = shared.core.log_in(&creds).await?;
-            Ok(shared.handle(&user))
-        })
+        run(
+            &self.shared,
+            Op::LogIn(CoreCredentials { provider, payload }),
+        )
     }
 
     #[wasm_bindgen(js_name = switchUser)]
@@ -432,24 +478,12 @@ impl App {
 
     #[wasm_bindgen(js_name = removeUser)]
     pub fn remove_user(&self, user: JsValue) -> Promise {
-        let shared = self.shared.clone();
-        let u = shared.user_of(&user);
-        promise(async move {
-            let u = u.ok_or(Error::Other(crate::client::UNKNOWN_USER))?;
-            shared.core.remove_user(&u).await?;
-            Ok(JsValue::UNDEFINED)
-        })
+        run(&self.shared, Op::RemoveUser(self.shared.user_of(&user)))
     }
 
     #[wasm_bindgen(js_name = deleteUser)]
     pub fn delete_user(&self, user: JsValue) -> Promise {
-        let shared = self.shared.clone();
-        let u = shared.user_of(&user);
-        promise(async move {
-            let u = u.ok_or(Error::Other(crate::client::UNKNOWN_USER))?;
-            shared.core.delete_user(&u).await?;
-            Ok(JsValue::UNDEFINED)
-        })
+        run(&self.shared, Op::DeleteUser(self.shared.user_of(&user)))
     }
 }
 
@@ -470,11 +504,7 @@ impl EmailPasswordAuth {
                 "Expected registerUser({ email, password }) with string values",
             ));
         };
-        let shared = self.shared.clone();
-        promise(async move {
-            shared.core.register_user(&email, &password).await?;
-            Ok(JsValue::UNDEFINED)
-        })
+        run(&self.shared, Op::Register(email, password))
     }
 }
 
@@ -611,29 +641,17 @@ impl User {
 
     #[wasm_bindgen(js_name = logOut)]
     pub fn log_out(&self) -> Promise {
-        let (app, user) = (self.app.clone(), self.user.clone());
-        promise(async move {
-            app.core.log_out(&user).await;
-            Ok(JsValue::UNDEFINED)
-        })
+        run(&self.app, Op::LogOut(self.user.clone()))
     }
 
     #[wasm_bindgen(js_name = refreshAccessToken)]
     pub fn refresh_access_token(&self) -> Promise {
-        let (app, user) = (self.app.clone(), self.user.clone());
-        promise(async move {
-            app.core.refresh_access_token(&user).await?;
-            Ok(JsValue::UNDEFINED)
-        })
+        run(&self.app, Op::Refresh(self.user.clone()))
     }
 
     #[wasm_bindgen(js_name = refreshProfile)]
     pub fn refresh_profile(&self) -> Promise {
-        let (app, user) = (self.app.clone(), self.user.clone());
-        promise(async move {
-            app.core.refresh_profile(&user).await?;
-            Ok(JsValue::UNDEFINED)
-        })
+        run(&self.app, Op::Profile(self.user.clone()))
     }
 }
 
@@ -654,11 +672,7 @@ impl ApiKeyAuth {
         if !appkeys_protocol::is_object_id(&id) {
             return rejected(type_error(crate::client::BAD_KEY_ID));
         }
-        let (app, user) = (self.app.clone(), self.user.clone());
-        promise(async move {
-            let body = app.core.api_key_op(&user, op, &id).await?;
-            Ok(body.unwrap_or(JsValue::UNDEFINED))
-        })
+        run(&self.app, Op::Key(self.user.clone(), op, id))
     }
 }
 
@@ -668,11 +682,7 @@ impl ApiKeyAuth {
         let Some(name) = name.as_string() else {
             return rejected(type_error("Expected an API key name (string)"));
         };
-        let (app, user) = (self.app.clone(), self.user.clone());
-        promise(async move {
-            let body = app.core.create_api_key(&user, &name).await?;
-            Ok(body.unwrap_or(JsValue::NULL))
-        })
+        run(&self.app, Op::Create(self.user.clone(), name))
     }
 
     pub fn fetch(&self, id: JsValue) -> Promise {
@@ -681,11 +691,7 @@ impl ApiKeyAuth {
 
     #[wasm_bindgen(js_name = fetchAll)]
     pub fn fetch_all(&self) -> Promise {
-        let (app, user) = (self.app.clone(), self.user.clone());
-        promise(async move {
-            let body = app.core.fetch_api_keys(&user).await?;
-            Ok(body.unwrap_or_else(|| Array::new().into()))
-        })
+        run(&self.app, Op::FetchAll(self.user.clone()))
     }
 
     pub fn enable(&self, id: JsValue) -> Promise {
