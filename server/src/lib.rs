@@ -576,7 +576,11 @@ async fn login(
         Provider::LocalUserpass => {
             let email = required_str(&body, "username")?.trim().to_lowercase();
             let password = required_str(&body, "password")?.to_owned();
-            let user = store.user_by_email(&app_id, &email).await.map_err(db)?;
+            let user = if plausible_email(&email) {
+                store.user_by_email(&app_id, &email).await.map_err(db)?
+            } else {
+                None
+            };
             let phc = user
                 .as_ref()
                 .and_then(|u| u.password_hash.clone())
@@ -655,7 +659,7 @@ async fn register(
     if email.is_empty() {
         return Err(missing("email"));
     }
-    if !email.contains('@') || email.len() > 254 || email.chars().any(char::is_whitespace) {
+    if !plausible_email(&email) {
         return Err(AppError::new(
             ErrorCode::InvalidParameter,
             "'email' must be an email address",
@@ -698,6 +702,14 @@ async fn register(
             store::CreateUserError::Db(e) => db(e),
         })?;
     Ok(StatusCode::CREATED)
+}
+
+/// Contains `@`, at most 254 bytes, no whitespace or control characters (PostgreSQL cannot even
+/// store NUL, so such input must never reach the database).
+fn plausible_email(email: &str) -> bool {
+    email.contains('@')
+        && email.len() <= 254
+        && !email.chars().any(|c| c.is_whitespace() || c.is_control())
 }
 
 fn name_in_use() -> AppError {

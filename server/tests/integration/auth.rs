@@ -100,6 +100,13 @@ async fn register_validates_its_input() {
     t.call("POST", &path, None, Some("{nope"))
         .await
         .assert_error(400, "BadRequest");
+    // Control characters (PostgreSQL cannot store NUL) are refused, not a server error.
+    let long = format!("{}@b.c", "x".repeat(260));
+    for email in ["a\u{0}@b.c", "a@b\u{7}.c", "a b@c.d", long.as_str()] {
+        t.register(email, "password1")
+            .await
+            .assert_error(400, "InvalidParameter");
+    }
     // Boundaries are accepted (6 and 128 characters, counted as characters).
     assert_eq!(
         t.register("six@b.c", "ääääää").await.status,
@@ -157,6 +164,15 @@ async fn wrong_credentials_are_invalid_password() {
         r.assert_error(401, "InvalidPassword"),
         "invalid username/password"
     );
+    for username in ["carol\u{0}@example.com", "\u{0}", "no-at-sign"] {
+        let r = t
+            .login(
+                "local-userpass",
+                json!({ "username": username, "password": "password1" }),
+            )
+            .await;
+        r.assert_error(401, "InvalidPassword");
+    }
 }
 
 #[tokio::test]
