@@ -51,5 +51,6 @@ Done. Your data is kept in appkeys-data/. Run the server by hand with:
   ${SERVER[*]}
 
 then, in another terminal:  node examples-js/node-esm/quickstart.mjs
-or open the browser key manager:  (cd examples-js/key-manager && npx vite)  ->  http://localhost:5173/
+or the browser key manager:  examples-js/setup.sh key-manager && (cd examples-js/key-manager && npm run dev)
+  then open http://localhost:5173/?server=http://127.0.0.1:9090
 MSG
