@@ -259,3 +259,121 @@ async fn cors_origins_can_be_restricted() {
     let r = t.send(preflight("https://evil.example")).await;
     assert!(r.headers.get(header::ACCESS_CONTROL_ALLOW_ORIGIN).is_none());
 }
+
+/// Throws odd input at every route with every kind of token: never a 5xx, always a JSON error body
+/// for 4xx.
+#[tokio::test]
+async fn no_client_input_causes_a_server_error() {
+    let t = TestApp::new().await;
+    let u = t.user("fuzz@example.com").await;
+    let (id, key) = t.new_key(&u.refresh, "k").await;
+    let ks = Tokens::from(&t.key_login(&key).await);
+    let anon = t.anon().await;
+    let tokens: Vec<Option<String>> = vec![
+        None,
+        Some(String::new()),
+        Some("%00".into()),
+        Some("a.b.c".into()),
+        Some(u.access.clone()),
+        Some(u.refresh.clone()),
+        Some(ks.refresh.clone()),
+        Some(anon.refresh.clone()),
+    ];
+    let bodies = [
+        None,
+        Some("".to_owned()),
+        Some("{".to_owned()),
+        Some("[]".to_owned()),
+        Some("1e999".to_owned()),
+        Some("\"\\u0000\"".to_owned()),
+        Some(r#"{"name":"\u0000","email":"\u0000@x","password":"\u0000\u0000\u0000\u0000\u0000\u0000","username":"\u0000","key":"\u0000"}"#.to_owned()),
+        Some(r#"{"name":{"$oid":"5eb5931548d79bc784adf46e"},"email":["a@b"],"password":true,"username":1e308,"key":null}"#.to_owned()),
+        Some(format!(r#"{{"name":"{}"}}"#, "n".repeat(5000))),
+        Some(format!("{}{}", "[".repeat(200), "]".repeat(200))),
+        Some("\u{feff}{}".to_owned()),
+    ];
+    let ids = [
+        id.as_str(),
+        "%00",
+        "%FF",
+        "x%2Fy",
+        &"f".repeat(300),
+        "000000000000000000000000",
+    ];
+    let mut paths = vec![
+        ("GET".to_owned(), format!("{P}/app/{APP}/location")),
+        ("GET".to_owned(), format!("{P}/app/%00/location")),
+        ("GET".to_owned(), format!("{P}/app/%FF%FE/location")),
+        (
+            "POST".to_owned(),
+            format!("{P}/app/{APP}/auth/providers/local-userpass/login"),
+        ),
+        (
+            "POST".to_owned(),
+            format!("{P}/app/{APP}/auth/providers/api-key/login"),
+        ),
+        (
+            "POST".to_owned(),
+            format!("{P}/app/{APP}/auth/providers/anon-user/login"),
+        ),
+        (
+            "POST".to_owned(),
+            format!("{P}/app/{APP}/auth/providers/%00/login"),
+        ),
+        (
+            "POST".to_owned(),
+            format!("{P}/app/{APP}/auth/providers/local-userpass/register"),
+        ),
+        ("GET".to_owned(), format!("{P}/auth/profile")),
+        ("POST".to_owned(), format!("{P}/auth/session")),
+        ("POST".to_owned(), format!("{P}/auth/api_keys")),
+        ("GET".to_owned(), format!("{P}/auth/api_keys")),
+        ("GET".to_owned(), "/healthz".to_owned()),
+    ];
+    for i in ids {
+        paths.push(("GET".into(), format!("{P}/auth/api_keys/{i}")));
+        paths.push(("PUT".into(), format!("{P}/auth/api_keys/{i}/enable")));
+        paths.push(("PUT".into(), format!("{P}/auth/api_keys/{i}/disable")));
+    }
+    let mut checked = 0;
+    for (method, path) in &paths {
+        for token in &tokens {
+            for body in &bodies {
+                let r = t
+                    .call(method, path, token.as_deref(), body.as_deref())
+                    .await;
+                assert!(
+                    r.status.as_u16() < 500,
+                    "{method} {path} token={token:?} body={body:?} -> {} {}",
+                    r.status,
+                    r.text()
+                );
+                if !r.status.is_success() {
+                    assert_eq!(
+                        r.content_type(),
+                        Some("application/json"),
+                        "{method} {path}"
+                    );
+                    let j = r.json();
+                    assert!(j["error"].is_string() && j["error_code"].is_string());
+                }
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked > 1000);
+    // Destructive routes last, once per token kind.
+    for token in &tokens {
+        for (method, path) in [
+            ("DELETE", format!("{P}/auth/api_keys/%00")),
+            ("DELETE", format!("{P}/auth/session")),
+        ] {
+            let r = t.call(method, &path, token.as_deref(), Some("{")).await;
+            assert!(r.status.as_u16() < 500, "{method} {path} -> {}", r.status);
+        }
+    }
+    let r = t
+        .call("DELETE", &format!("{P}/auth/delete"), Some("%00"), None)
+        .await;
+    r.assert_error(401, "InvalidSession");
+}
