@@ -20,8 +20,9 @@ pub mod flight;
 pub mod http;
 pub mod json;
 
+/// The JS API (`#[wasm_bindgen]` exports); public so the wasm-bindgen tests can drive it.
 #[cfg(target_arch = "wasm32")]
-mod wasm;
+pub mod wasm;
 
 #[cfg(all(test, not(target_arch = "wasm32")))]
 mod core_tests;

@@ -1,0 +1,316 @@
+//! Flows run by both wasm-bindgen test binaries (Node: `node.rs`, headless Chromium: `web.rs`)
+//! against a real `appkeys-server` started by `scripts/test-wasm.sh`, whose URL is baked in at
+//! compile time (`APPKEYS_TEST_URL`). They drive the JS-facing API through JS property access, so
+//! what is tested is exactly what JavaScript callers see.
+#![allow(dead_code)]
+
+use appkeys::wasm::{App, Credentials};
+use js_sys::{Array, Function, Object, Reflect};
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
+
+pub const APP_ID: &str = "appkeys-demo";
+const PASSWORD: &str = "correct horse battery staple";
+
+pub fn server_url() -> &'static str {
+    option_env!("APPKEYS_TEST_URL").expect(
+        "APPKEYS_TEST_URL was not set when the tests were compiled: run scripts/test-wasm.sh",
+    )
+}
+
+pub fn get(target: &JsValue, key: &str) -> JsValue {
+    Reflect::get(target, &JsValue::from_str(key)).expect("property access")
+}
+
+fn get_str(target: &JsValue, key: &str) -> Option<String> {
+    get(target, key).as_string()
+}
+
+/// `target[method](...args)`: returns the (possibly thrown) result.
+fn call(target: &JsValue, method: &str, args: &[JsValue]) -> Result<JsValue, JsValue> {
+    let f: Function = get(target, method).dyn_into().expect("a method");
+    f.apply(target, &args.iter().collect::<Array>())
+}
+
+/// `await target[method](...args)`.
+pub async fn call_async(
+    target: &JsValue,
+    method: &str,
+    args: &[JsValue],
+) -> Result<JsValue, JsValue> {
+    let promise = call(target, method, args)?;
+    JsFuture::from(js_sys::Promise::from(promise)).await
+}
+
+fn unique_email() -> String {
+    let n = (js_sys::Math::random() * 1e12) as u64;
+    format!("wasm-{}-{n}@example.com", js_sys::Date::now() as u64)
+}
+
+pub fn new_app() -> JsValue {
+    let config = Object::new();
+    Reflect::set(&config, &"id".into(), &APP_ID.into()).unwrap();
+    Reflect::set(&config, &"baseUrl".into(), &server_url().into()).unwrap();
+    JsValue::from(App::new(config.into()).expect("new App"))
+}
+
+fn email_password(email: &str, password: &str) -> JsValue {
+    JsValue::from(Credentials::email_password(email.into(), password.into()).unwrap())
+}
+
+/// Registers a fresh user and logs in: (app, user, email).
+pub async fn registered_user() -> (JsValue, JsValue, String) {
+    let app = new_app();
+    let email = unique_email();
+    let details = Object::new();
+    Reflect::set(&details, &"email".into(), &email.as_str().into()).unwrap();
+    Reflect::set(&details, &"password".into(), &PASSWORD.into()).unwrap();
+    let auth = get(&app, "emailPasswordAuth");
+    let r = call_async(&auth, "registerUser", &[details.into()])
+        .await
+        .expect("registerUser");
+    assert!(r.is_undefined());
+    let user = call_async(&app, "logIn", &[email_password(&email, PASSWORD)])
+        .await
+        .expect("logIn");
+    (app, user, email)
+}
+
+fn assert_app_error(e: &JsValue, status: u16, code: &str, method: &str, path_end: &str) {
+    assert!(e.is_instance_of::<js_sys::Error>(), "a real Error: {e:?}");
+    assert_eq!(get_str(e, "name").as_deref(), Some("AppError"));
+    assert_eq!(
+        get(e, "statusCode").as_f64(),
+        Some(f64::from(status)),
+        "{e:?}"
+    );
+    assert_eq!(get_str(e, "errorCode").as_deref(), Some(code), "{e:?}");
+    assert_eq!(get_str(e, "method").as_deref(), Some(method));
+    let url = get_str(e, "url").unwrap();
+    assert!(url.ends_with(path_end), "{url}");
+    let error = get_str(e, "error").expect("the server's error text");
+    let status_text = get_str(e, "statusText").unwrap_or_default();
+    let summary = if status_text.is_empty() {
+        format!("status {status}")
+    } else {
+        format!("status {status} {status_text}")
+    };
+    assert_eq!(
+        get_str(e, "message").unwrap(),
+        format!("Request failed ({method} {url}): {error} ({summary})")
+    );
+}
+
+pub async fn full_api_key_flow() {
+    let (app, user, email) = registered_user().await;
+    assert_eq!(
+        get(&app, "currentUser"),
+        user,
+        "logIn resolves to app.currentUser (same object)"
+    );
+    assert_eq!(get(&app, "currentUser"), get(&app, "currentUser"));
+    assert_eq!(get_str(&user, "state").as_deref(), Some("active"));
+    assert_eq!(get(&user, "isLoggedIn").as_bool(), Some(true));
+    assert_eq!(
+        get_str(&user, "providerType").as_deref(),
+        Some("local-userpass")
+    );
+    assert_eq!(get_str(&get(&user, "profile"), "email"), Some(email));
+    assert!(get_str(&user, "accessToken").is_some());
+    assert!(get_str(&user, "refreshToken").is_some());
+    let keys = get(&user, "apiKeys");
+    assert_eq!(keys, get(&user, "apiKey"), "user.apiKey is user.apiKeys");
+    assert_eq!(keys, get(&user, "apiKeys"));
+
+    let created = call_async(&keys, "create", &["apiKeyName".into()])
+        .await
+        .expect("create");
+    let id = get_str(&created, "_id").expect("_id string");
+    assert_eq!(id.len(), 24);
+    assert!(get_str(&created, "key").is_some_and(|k| !k.is_empty()));
+    assert_eq!(get_str(&created, "name").as_deref(), Some("apiKeyName"));
+    assert_eq!(get(&created, "disabled").as_bool(), Some(false));
+
+    let fetched = call_async(&keys, "fetch", &[id.as_str().into()])
+        .await
+        .expect("fetch");
+    assert_eq!(get_str(&fetched, "_id").as_deref(), Some(id.as_str()));
+    assert!(
+        get(&fetched, "key").is_undefined(),
+        "the secret only comes from create"
+    );
+    assert_eq!(get(&fetched, "disabled").as_bool(), Some(false));
+
+    let r = call_async(&keys, "disable", &[id.as_str().into()])
+        .await
+        .expect("disable");
+    assert!(r.is_undefined());
+    let fetched = call_async(&keys, "fetch", &[id.as_str().into()])
+        .await
+        .unwrap();
+    assert_eq!(get(&fetched, "disabled").as_bool(), Some(true));
+    call_async(&keys, "enable", &[id.as_str().into()])
+        .await
+        .expect("enable");
+    let all = call_async(&keys, "fetchAll", &[]).await.expect("fetchAll");
+    assert!(Array::is_array(&all));
+    let all = Array::from(&all);
+    assert_eq!(all.length(), 1);
+    assert_eq!(get(&all.get(0), "disabled").as_bool(), Some(false));
+
+    let r = call_async(&keys, "delete", &[id.as_str().into()])
+        .await
+        .expect("delete");
+    assert!(r.is_undefined());
+    let all = call_async(&keys, "fetchAll", &[]).await.unwrap();
+    assert_eq!(Array::from(&all).length(), 0);
+    let e = call_async(&keys, "fetch", &[id.as_str().into()])
+        .await
+        .unwrap_err();
+    assert_app_error(
+        &e,
+        404,
+        "APIKeyNotFound",
+        "GET",
+        &format!("/auth/api_keys/{id}"),
+    );
+}
+
+pub async fn api_key_login_is_the_same_user() {
+    let (app, user, email) = registered_user().await;
+    let keys = get(&user, "apiKeys");
+    let created = call_async(&keys, "create", &["for-login".into()])
+        .await
+        .unwrap();
+    let secret = get_str(&created, "key").unwrap();
+    let creds = JsValue::from(Credentials::api_key(secret.as_str().into()).unwrap());
+    let same = call_async(&app, "logIn", &[creds])
+        .await
+        .expect("API key login");
+    assert_eq!(get_str(&same, "id"), get_str(&user, "id"));
+    assert_eq!(
+        same, user,
+        "realm-web dedupes users by id: the same User object"
+    );
+    let all_users = get(&app, "allUsers");
+    assert_eq!(get(&all_users, &get_str(&user, "id").unwrap()), user);
+    assert_eq!(
+        Object::keys(all_users.unchecked_ref::<Object>()).get(0),
+        get(&user, "id"),
+        "most recent first"
+    );
+
+    // A second App (another process, say) logging in with the key gets the same user id.
+    let other = new_app();
+    let creds = JsValue::from(Credentials::api_key(secret.as_str().into()).unwrap());
+    let u = call_async(&other, "logIn", &[creds]).await.unwrap();
+    assert_eq!(get_str(&u, "id"), get_str(&user, "id"));
+
+    // The API-key login replaced the user's session (realm-web semantics), and API-key sessions may
+    // not manage keys: log in with the password again, disable the key, and it no longer logs in.
+    let back = call_async(&app, "logIn", &[email_password(&email, PASSWORD)])
+        .await
+        .unwrap();
+    assert_eq!(back, user);
+    let id = get_str(&created, "_id").unwrap();
+    call_async(&keys, "disable", &[id.as_str().into()])
+        .await
+        .unwrap();
+    let creds = JsValue::from(Credentials::api_key(secret.as_str().into()).unwrap());
+    let e = call_async(&new_app(), "logIn", &[creds]).await.unwrap_err();
+    assert_eq!(get(&e, "statusCode").as_f64(), Some(401.0));
+}
+
+pub async fn errors_surface_status_and_code() {
+    let (app, user, email) = registered_user().await;
+    let keys = get(&user, "apiKeys");
+    call_async(&keys, "create", &["dup".into()]).await.unwrap();
+    let e = call_async(&keys, "create", &["dup".into()])
+        .await
+        .unwrap_err();
+    assert_app_error(&e, 409, "APIKeyAlreadyExists", "POST", "/auth/api_keys");
+    let e = call_async(&keys, "create", &["no spaces".into()])
+        .await
+        .unwrap_err();
+    assert_app_error(&e, 400, "InvalidParameter", "POST", "/auth/api_keys");
+
+    // Wrong types and malformed ids: TypeError before any request.
+    for (method, arg) in [
+        ("create", JsValue::from(42)),
+        ("fetch", JsValue::from("zz")),
+        ("enable", JsValue::NULL),
+        ("delete", JsValue::from("5eb5931548d79bc784adf46")),
+    ] {
+        let e = call_async(&keys, method, &[arg]).await.unwrap_err();
+        assert!(e.is_instance_of::<js_sys::TypeError>(), "{method}: {e:?}");
+    }
+
+    // Wrong password: 401 from the login route, and it does not log the current user out.
+    let e = call_async(&app, "logIn", &[email_password(&email, "wrong password!")])
+        .await
+        .unwrap_err();
+    assert_eq!(get(&e, "statusCode").as_f64(), Some(401.0));
+    assert_eq!(get_str(&e, "name").as_deref(), Some("AppError"));
+    assert_eq!(get_str(&user, "state").as_deref(), Some("active"));
+
+    // Logged out: tokens null, state logged-out, currentUser null; API-key calls then get a 401.
+    call_async(&user, "logOut", &[]).await.unwrap();
+    assert!(get(&user, "refreshToken").is_null());
+    assert!(get(&user, "accessToken").is_null());
+    assert_eq!(get_str(&user, "state").as_deref(), Some("logged-out"));
+    // (In browsers other active users may have been restored from localStorage.)
+    assert_ne!(get(&app, "currentUser"), user);
+    let e = call_async(&keys, "fetchAll", &[]).await.unwrap_err();
+    assert_eq!(get(&e, "statusCode").as_f64(), Some(401.0));
+
+    // removeUser / unknown users.
+    call_async(&app, "removeUser", &[user.clone()])
+        .await
+        .unwrap();
+    assert_eq!(get_str(&user, "state").as_deref(), Some("removed"));
+    let e = call_async(&app, "removeUser", &[user.clone()])
+        .await
+        .unwrap_err();
+    assert!(get_str(&e, "message")
+        .unwrap()
+        .contains("never logged into this app"));
+}
+
+pub async fn refresh_and_delete_user() {
+    let (app, user, _) = registered_user().await;
+    call_async(&user, "refreshAccessToken", &[])
+        .await
+        .expect("refresh");
+    assert!(get_str(&user, "accessToken").is_some_and(|t| !t.is_empty()));
+    // The refreshed session still works for access-token routes.
+    call_async(&user, "refreshProfile", &[])
+        .await
+        .expect("profile with the new token");
+    call_async(&app, "deleteUser", &[user.clone()])
+        .await
+        .expect("deleteUser");
+    assert_eq!(get_str(&user, "state").as_deref(), Some("removed"));
+    assert_ne!(get(&app, "currentUser"), user);
+}
+
+/// A second `App` with the same id: restored from `localStorage` in browsers, empty in Node.
+pub async fn second_app_instance(expect_restored: bool) {
+    let (_app, user, _) = registered_user().await;
+    let again = new_app();
+    let current = get(&again, "currentUser");
+    if expect_restored {
+        assert_eq!(get_str(&current, "id"), get_str(&user, "id"));
+        assert_eq!(get_str(&current, "state").as_deref(), Some("active"));
+        assert_eq!(
+            get_str(&current, "refreshToken"),
+            get_str(&user, "refreshToken")
+        );
+        // The restored session works.
+        let keys = call_async(&get(&current, "apiKeys"), "fetchAll", &[])
+            .await
+            .unwrap();
+        assert!(Array::is_array(&keys));
+    } else {
+        assert!(current.is_null(), "Node keeps users in memory only");
+    }
+}

@@ -1,0 +1,29 @@
+//! wasm-bindgen tests in Node against a real appkeys-server (see scripts/test-wasm.sh).
+#![cfg(target_arch = "wasm32")]
+mod common;
+use wasm_bindgen_test::wasm_bindgen_test;
+
+#[wasm_bindgen_test]
+async fn full_api_key_flow() {
+    common::full_api_key_flow().await;
+}
+
+#[wasm_bindgen_test]
+async fn api_key_login_is_the_same_user() {
+    common::api_key_login_is_the_same_user().await;
+}
+
+#[wasm_bindgen_test]
+async fn errors_surface_status_and_code() {
+    common::errors_surface_status_and_code().await;
+}
+
+#[wasm_bindgen_test]
+async fn refresh_and_delete_user() {
+    common::refresh_and_delete_user().await;
+}
+
+#[wasm_bindgen_test]
+async fn node_keeps_users_in_memory() {
+    common::second_app_instance(false).await;
+}
