@@ -13,9 +13,12 @@ pub const APP_ID: &str = "appkeys-demo";
 const PASSWORD: &str = "correct horse battery staple";
 
 pub fn server_url() -> &'static str {
-    option_env!("APPKEYS_TEST_URL").expect(
-        "APPKEYS_TEST_URL was not set when the tests were compiled: run scripts/test-wasm.sh",
-    )
+    match option_env!("APPKEYS_TEST_URL") {
+        Some(url) => url,
+        None => panic!(
+            "APPKEYS_TEST_URL was not set when the tests were compiled: run scripts/test-wasm.sh"
+        ),
+    }
 }
 
 pub fn get(target: &JsValue, key: &str) -> JsValue {
@@ -264,11 +267,11 @@ pub async fn errors_surface_status_and_code() {
     assert_eq!(get(&e, "statusCode").as_f64(), Some(401.0));
 
     // removeUser / unknown users.
-    call_async(&app, "removeUser", &[user.clone()])
+    call_async(&app, "removeUser", std::slice::from_ref(&user))
         .await
         .unwrap();
     assert_eq!(get_str(&user, "state").as_deref(), Some("removed"));
-    let e = call_async(&app, "removeUser", &[user.clone()])
+    let e = call_async(&app, "removeUser", std::slice::from_ref(&user))
         .await
         .unwrap_err();
     assert!(get_str(&e, "message")
@@ -286,7 +289,7 @@ pub async fn refresh_and_delete_user() {
     call_async(&user, "refreshProfile", &[])
         .await
         .expect("profile with the new token");
-    call_async(&app, "deleteUser", &[user.clone()])
+    call_async(&app, "deleteUser", std::slice::from_ref(&user))
         .await
         .expect("deleteUser");
     assert_eq!(get_str(&user, "state").as_deref(), Some("removed"));
