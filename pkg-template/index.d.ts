@@ -60,7 +60,6 @@ export declare class Credentials {
   static anonymous(): Credentials;
   static apiKey(key: string): Credentials;
   readonly providerType: ProviderType;
-  readonly providerName: ProviderType;
   readonly payload: Record<string, unknown>;
 }
 
@@ -84,7 +83,6 @@ export declare class User {
   readonly accessToken: string | null;
   readonly refreshToken: string | null;
   readonly profile: UserProfile;
-  readonly identities: UserIdentity[];
   readonly providerType: ProviderType;
   readonly deviceId: string | null;
   readonly state: UserState;
@@ -99,7 +97,7 @@ export declare class User {
 export declare class App {
   constructor(idOrConfiguration: string | AppConfiguration);
   readonly id: string;
-  readonly baseUrl: string;
+
   readonly currentUser: User | null;
   readonly allUsers: Readonly<Record<string, User>>;
   readonly emailPasswordAuth: EmailPasswordAuth;

@@ -68,20 +68,18 @@ pub fn string_array<'a>(items: impl IntoIterator<Item = &'a str>) -> String {
 /// Anything else yields `None`, which the caller treats as corrupt storage.
 pub fn parse_plain_string_array(text: &str) -> Option<Vec<String>> {
     let inner = text.trim().strip_prefix('[')?.strip_suffix(']')?.trim();
+    let mut out = Vec::new();
     if inner.is_empty() {
-        return Some(Vec::new());
+        return Some(out);
     }
-    inner
-        .split(',')
-        .map(|item| {
-            let s = item.trim().strip_prefix('"')?.strip_suffix('"')?;
-            if s.contains(['"', '\\']) {
-                None
-            } else {
-                Some(s.to_owned())
-            }
-        })
-        .collect()
+    for item in inner.split(',') {
+        let s = item.trim().strip_prefix('"')?.strip_suffix('"')?;
+        if s.contains(['"', '\\']) {
+            return None;
+        }
+        out.push(s.to_owned());
+    }
+    Some(out)
 }
 
 #[cfg(all(test, not(target_arch = "wasm32")))]

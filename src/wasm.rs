@@ -419,11 +419,6 @@ impl App {
         self.shared.core.id().to_owned()
     }
 
-    #[wasm_bindgen(getter, js_name = baseUrl)]
-    pub fn base_url(&self) -> String {
-        self.shared.core.config().base_url.clone()
-    }
-
     #[wasm_bindgen(getter, js_name = currentUser)]
     pub fn current_user(&self) -> JsValue {
         match self.shared.core.current_user() {
@@ -549,11 +544,6 @@ impl Credentials {
         self.inner.provider.to_owned()
     }
 
-    #[wasm_bindgen(getter, js_name = providerName)]
-    pub fn provider_name(&self) -> String {
-        self.inner.provider.to_owned()
-    }
-
     #[wasm_bindgen(getter)]
     pub fn payload(&self) -> JsValue {
         JsValue::parse(&self.inner.payload).unwrap_or(JsValue::NULL)
@@ -617,15 +607,6 @@ impl User {
         Ok(profile
             .field("data")
             .unwrap_or_else(|| Object::new().into()))
-    }
-
-    /// Identities of the profile.
-    #[wasm_bindgen(getter)]
-    pub fn identities(&self) -> JsValue {
-        self.user
-            .profile()
-            .and_then(|p| p.field("identities"))
-            .unwrap_or_else(|| Array::new().into())
     }
 
     #[wasm_bindgen(getter, js_name = apiKeys)]
