@@ -415,8 +415,8 @@ impl App {
     }
 
     #[wasm_bindgen(getter)]
-    pub fn id(&self) -> String {
-        self.shared.core.id().to_owned()
+    pub fn id(&self) -> JsValue {
+        JsValue::from_str(self.shared.core.id())
     }
 
     #[wasm_bindgen(getter, js_name = currentUser)]
@@ -540,8 +540,8 @@ impl Credentials {
     }
 
     #[wasm_bindgen(getter, js_name = providerType)]
-    pub fn provider_type(&self) -> String {
-        self.inner.provider.to_owned()
+    pub fn provider_type(&self) -> JsValue {
+        JsValue::from_str(self.inner.provider)
     }
 
     #[wasm_bindgen(getter)]
@@ -563,8 +563,8 @@ pub struct User {
 #[wasm_bindgen]
 impl User {
     #[wasm_bindgen(getter)]
-    pub fn id(&self) -> String {
-        self.user.id().to_owned()
+    pub fn id(&self) -> JsValue {
+        JsValue::from_str(self.user.id())
     }
 
     #[wasm_bindgen(getter, js_name = accessToken)]
@@ -578,8 +578,8 @@ impl User {
     }
 
     #[wasm_bindgen(getter, js_name = providerType)]
-    pub fn provider_type(&self) -> String {
-        self.user.provider_type().to_owned()
+    pub fn provider_type(&self) -> JsValue {
+        JsValue::from_str(self.user.provider_type())
     }
 
     #[wasm_bindgen(getter, js_name = deviceId)]
@@ -588,8 +588,8 @@ impl User {
     }
 
     #[wasm_bindgen(getter)]
-    pub fn state(&self) -> String {
-        self.user.state().as_str().to_owned()
+    pub fn state(&self) -> JsValue {
+        JsValue::from_str(self.user.state().as_str())
     }
 
     #[wasm_bindgen(getter, js_name = isLoggedIn)]
