@@ -45,12 +45,6 @@ export interface UserProfile {
   [field: string]: unknown;
 }
 
-export interface UserIdentity {
-  id: string;
-  provider_type: string;
-  [field: string]: unknown;
-}
-
 /** Loads the WebAssembly module. Needed once in browsers (idempotent); a resolved no-op in Node. */
 export declare function init(input?: unknown): Promise<void>;
 

@@ -212,9 +212,7 @@ impl Endpoint<'_> {
     pub fn path(&self) -> String {
         let parts: [&str; 4] = match self {
             Endpoint::Location { app_id } => ["/app/", app_id, "/location", ""],
-            Endpoint::Login { app_id, provider } => {
-                ["/app/", app_id, "/auth/providers/", provider]
-            }
+            Endpoint::Login { app_id, provider } => ["/app/", app_id, "/auth/providers/", provider],
             Endpoint::Register { app_id } => [
                 "/app/",
                 app_id,
