@@ -89,8 +89,8 @@ impl UserState {
     }
 }
 
-/// The shared outcome of one in-flight refresh.
-type RefreshFlight<T> = Rc<Flight<Result<(), T>>>;
+/// One in-flight refresh, awaited by every concurrent caller.
+type RefreshFlight = Rc<Flight<()>>;
 
 /// One user of an app. Shared (`Rc`) between the app's stack and the JS `User` object.
 pub struct UserCore<T: Transport> {
@@ -101,7 +101,7 @@ pub struct UserCore<T: Transport> {
     profile: RefCell<Option<T::Json>>,
     device_id: RefCell<Option<String>>,
     removed: Cell<bool>,
-    refreshing: RefCell<Option<RefreshFlight<T>>>,
+    refreshing: RefCell<Option<RefreshFlight>>,
 }
 
 /// Shows the id, provider and state only: tokens are secrets and never printed.
@@ -230,6 +230,8 @@ pub enum KeyOp {
 
 /// Message of the `TypeError` for malformed key ids.
 pub const BAD_KEY_ID: &str = "Expected an API key id: a string of 24 hexadecimal characters";
+/// Message when a refresh that a call waited for logged the user out.
+pub const LOGGED_OUT: &str = "The user was logged out: its refresh token was refused";
 /// Message when a `User` that this app does not know is passed in.
 pub const UNKNOWN_USER: &str = "The user was never logged into this app";
 
@@ -292,8 +294,9 @@ impl<T: Transport, S: Store> AppCore<T, S> {
             .iter()
             .position(|u| Rc::ptr_eq(u, user))
             .ok_or(Error::Other(UNKNOWN_USER))?;
-        let user = users.remove(index);
-        users.insert(0, user);
+        if let Some(moved) = users.get_mut(..=index) {
+            moved.rotate_right(1);
+        }
         Ok(())
     }
 
@@ -399,15 +402,17 @@ impl<T: Transport, S: Store> AppCore<T, S> {
     }
 
     async fn send(&self, request: HttpRequest) -> Result<Option<T::Json>, T> {
+        let (method, url) = (request.method, request.url.clone());
         let response = self
             .transport
-            .send(request.clone())
+            .send(request)
             .await
             .map_err(Error::Transport)?;
         if response.ok() {
             Ok(response.body)
         } else {
-            Err(Error::App(AppErrorData::from_response(&request, &response)))
+            let data = AppErrorData::from_parts(method, url, &response);
+            Err(Error::App(Box::new(data)))
         }
     }
 
@@ -463,13 +468,20 @@ impl<T: Transport, S: Store> AppCore<T, S> {
     pub async fn refresh_access_token(&self, user: &Rc<UserCore<T>>) -> Result<(), T> {
         let in_flight = user.refreshing.borrow().clone();
         if let Some(flight) = in_flight {
-            return flight.wait().await;
+            // Joined another caller's refresh: it either stored a new access token or (on a 401)
+            // logged the user out.
+            flight.wait().await;
+            return if user.refresh_token.borrow().is_some() {
+                Ok(())
+            } else {
+                Err(Error::Other(LOGGED_OUT))
+            };
         }
         let flight = Flight::new();
         *user.refreshing.borrow_mut() = Some(flight.clone());
         let result = self.refresh_once(user).await;
         *user.refreshing.borrow_mut() = None;
-        flight.land(result.clone());
+        flight.land(());
         result
     }
 
@@ -522,7 +534,8 @@ impl<T: Transport, S: Store> AppCore<T, S> {
             Some(user) => user,
             None => {
                 let user = UserCore::new(user_id, credentials.provider.to_owned());
-                self.users.borrow_mut().insert(0, user.clone());
+                // Added at the end; `switch_user` below moves it to the front.
+                self.users.borrow_mut().push(user.clone());
                 self.store.set(
                     &self.user_storage_key(&user.id, "providerType"),
                     &user.provider_type,
@@ -568,11 +581,11 @@ impl<T: Transport, S: Store> AppCore<T, S> {
     pub async fn remove_user(&self, user: &Rc<UserCore<T>>) -> Result<(), T> {
         {
             let mut users = self.users.borrow_mut();
-            let index = users
-                .iter()
-                .position(|u| Rc::ptr_eq(u, user))
-                .ok_or(Error::Other(UNKNOWN_USER))?;
-            users.remove(index);
+            let before = users.len();
+            users.retain(|u| !Rc::ptr_eq(u, user));
+            if users.len() == before {
+                return Err(Error::Other(UNKNOWN_USER));
+            }
         }
         user.removed.set(true);
         self.save_user_ids();

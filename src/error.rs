@@ -2,7 +2,7 @@
 //! everything else the SDK can fail with.
 use crate::http::{HttpRequest, HttpResponse};
 use crate::json::Json;
-use appkeys_protocol::ErrorCode;
+use appkeys_protocol::{ErrorCode, Method};
 
 /// The fields of an error response, as exposed on the JS `AppError`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,10 +26,15 @@ pub struct AppErrorData {
 impl AppErrorData {
     /// Interprets a non-2xx response to `request` (the body only counts when it was JSON).
     pub fn from_response<J: Json>(request: &HttpRequest, response: &HttpResponse<J>) -> Self {
+        Self::from_parts(request.method, request.url.clone(), response)
+    }
+
+    /// Like [`AppErrorData::from_response`], from the request's method and URL.
+    pub fn from_parts<J: Json>(method: Method, url: String, response: &HttpResponse<J>) -> Self {
         let field = |name: &str| response.body.as_ref().and_then(|b| b.str_field(name));
         AppErrorData {
-            method: request.method.as_str(),
-            url: request.url.clone(),
+            method: method.as_str(),
+            url,
             status_code: response.status,
             status_text: response.status_text.clone(),
             error: field("error"),
@@ -91,7 +96,7 @@ fn push_u16(out: &mut String, n: u16) {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Error<E> {
     /// The server answered with a non-2xx status.
-    App(AppErrorData),
+    App(Box<AppErrorData>),
     /// The request could not be made (network failure, CORS, …).
     Transport(E),
     /// An argument has the wrong type or shape; raised before any request is sent.

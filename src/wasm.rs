@@ -9,7 +9,7 @@ use crate::client::{
 use crate::error::{AppErrorData, Error};
 use crate::http::{HttpRequest, HttpResponse};
 use crate::json::Json;
-use core::cell::RefCell;
+use core::cell::{Cell, RefCell};
 use js_sys::{Array, Object, Promise, Reflect, JSON};
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
@@ -209,15 +209,18 @@ fn type_error(message: &str) -> JsValue {
     js_sys::TypeError::new(message).into()
 }
 
-thread_local! {
-    static ERROR_CLASS: RefCell<Option<JsValue>> = const { RefCell::new(None) };
-}
+/// The package's `AppError` class. (A plain static rather than `thread_local!`: wasm32 without atomics
+/// has one thread, and this avoids the thread-local access checks in the binary.)
+struct ErrorClass(Cell<Option<JsValue>>);
+// SAFETY: wasm32-unknown-unknown without the atomics feature has exactly one thread.
+unsafe impl Sync for ErrorClass {}
+static ERROR_CLASS: ErrorClass = ErrorClass(Cell::new(None));
 
 /// Registers the package's `AppError` class (done by the package entry points once the module is
 /// instantiated), so that errors from the server are `instanceof AppError`.
 #[wasm_bindgen(js_name = "__setErrorClass")]
 pub fn set_error_class(class: JsValue) {
-    ERROR_CLASS.with(|c| *c.borrow_mut() = Some(class));
+    ERROR_CLASS.0.set(Some(class));
 }
 
 fn app_error(data: &AppErrorData) -> JsValue {
@@ -230,15 +233,15 @@ fn app_error(data: &AppErrorData) -> JsValue {
     set(&error, "error", &opt_str(&data.error));
     set(&error, "errorCode", &opt_str(&data.error_code));
     set(&error, "link", &opt_str(&data.link));
-    ERROR_CLASS.with(|c| {
-        if let Some(class) = c.borrow().as_ref() {
-            if let Ok(proto) = Reflect::get(class, &JsValue::from_str("prototype")) {
-                if proto.is_object() {
-                    Object::set_prototype_of(&error, &proto.unchecked_into());
-                }
+    let class = ERROR_CLASS.0.take();
+    if let Some(class) = &class {
+        if let Ok(proto) = Reflect::get(class, &JsValue::from_str("prototype")) {
+            if proto.is_object() {
+                Object::set_prototype_of(&error, &proto.unchecked_into());
             }
         }
-    });
+    }
+    ERROR_CLASS.0.set(class);
     error.into()
 }
 
