@@ -327,10 +327,23 @@ impl<T: Transport, S: Store> AppCore<T, S> {
         }
     }
 
-    fn save_user_ids(&self) {
+    /// Persists the user ids, most recent first. Like realm-web, ids stored by other `App` instances
+    /// sharing the storage (another tab) are kept after ours, except `dropped`.
+    fn save_user_ids(&self, dropped: Option<&str>) {
+        let key = self.storage_key("userIds");
+        let stored = self
+            .store
+            .get(&key)
+            .and_then(|t| json::parse_plain_string_array(&t))
+            .unwrap_or_default();
         let users = self.users.borrow();
-        let ids = json::string_array(users.iter().map(|u| u.id.as_str()));
-        self.store.set(&self.storage_key("userIds"), &ids);
+        let mut ids: Vec<&str> = users.iter().map(|u| u.id.as_str()).collect();
+        for id in &stored {
+            if Some(id.as_str()) != dropped && !ids.contains(&id.as_str()) {
+                ids.push(id);
+            }
+        }
+        self.store.set(&key, &json::string_array(ids));
     }
 
     fn save_tokens(&self, user: &UserCore<T>) {
@@ -552,7 +565,7 @@ impl<T: Transport, S: Store> AppCore<T, S> {
             *user.device_id.borrow_mut() = Some(device);
         }
         self.switch_user(&user)?;
-        self.save_user_ids();
+        self.save_user_ids(None);
         self.refresh_profile(&user).await?;
         Ok(user)
     }
@@ -588,7 +601,7 @@ impl<T: Transport, S: Store> AppCore<T, S> {
             }
         }
         user.removed.set(true);
-        self.save_user_ids();
+        self.save_user_ids(Some(&user.id));
         self.log_out(user).await;
         self.store
             .remove(&self.user_storage_key(&user.id, "profile"));

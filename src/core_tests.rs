@@ -681,3 +681,28 @@ fn location_is_cached_and_transport_errors_pass_through() {
     );
     assert_eq!(block_on(app.origin()).unwrap(), HOST);
 }
+
+#[test]
+fn apps_sharing_a_store_keep_each_others_users() {
+    let server = Server::new();
+    let store = SharedStore::default();
+    // Another tab stored a user this App instance has never seen.
+    let other_id = "6a00000000000000000000ff";
+    store.set("appkeys:app(demo):userIds", &format!("[\"{other_id}\"]"));
+    let app = app_with(&server, store.clone(), true);
+    assert!(
+        app.users().is_empty(),
+        "no providerType stored: not restored"
+    );
+    let user = block_on(app.log_in(&Credentials::email_password("a@b.c", "pw"))).unwrap();
+    assert_eq!(
+        store.get("appkeys:app(demo):userIds"),
+        Some(format!("[\"{UID}\",\"{other_id}\"]")),
+        "merged, ours first"
+    );
+    block_on(app.remove_user(&user)).unwrap();
+    assert_eq!(
+        store.get("appkeys:app(demo):userIds"),
+        Some(format!("[\"{other_id}\"]"))
+    );
+}
