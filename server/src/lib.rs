@@ -576,7 +576,9 @@ async fn login(
     let JsonObject(body) = JsonObject::from_request(req, &()).await?;
     let device = device_id(&body);
     let store = &state.inner.store;
-    let (user_id, session) = match provider {
+    // Password and anonymous logins find or make the user, then open a session below; a key login does
+    // both in one transaction (so a concurrent disable cannot leave a live session behind).
+    let user_id = match provider {
         Provider::LocalUserpass => {
             let email = required_str(&body, "username")?.trim().to_lowercase();
             let password = required_str(&body, "password")?.to_owned();
@@ -592,28 +594,18 @@ async fn login(
             let ok = tokio::task::spawn_blocking(move || verify_password(&password, &phc))
                 .await
                 .map_err(AppError::internal)?;
-            let user = match user {
-                Some(u) if ok => u,
+            match user {
+                Some(u) if ok => u.id,
                 _ => {
                     return Err(AppError::new(
                         ErrorCode::InvalidPassword,
                         "invalid username/password",
                     ))
                 }
-            };
-            let session = store
-                .create_session(store::NewSession {
-                    user_id: &user.id,
-                    app_id: &app_id,
-                    provider: provider.as_str(),
-                    device_id: &device,
-                })
-                .await
-                .map_err(db)?;
-            (user.id, session)
+            }
         }
         Provider::AnonUser => {
-            let user = store
+            store
                 .create_user(&app_id, provider.as_str(), None, None)
                 .await
                 .map_err(|e| match e {
@@ -621,17 +613,8 @@ async fn login(
                         AppError::internal("anonymous user id collision")
                     }
                     store::CreateUserError::Db(e) => db(e),
-                })?;
-            let session = store
-                .create_session(store::NewSession {
-                    user_id: &user.id,
-                    app_id: &app_id,
-                    provider: provider.as_str(),
-                    device_id: &device,
-                })
-                .await
-                .map_err(db)?;
-            (user.id, session)
+                })?
+                .id
         }
         Provider::ApiKey => {
             let key = required_str(&body, "key")?;
@@ -639,13 +622,25 @@ async fn login(
             if !apikey::is_well_formed(key) {
                 return Err(refused());
             }
-            store
+            let (user_id, session) = store
                 .key_login(&app_id, &apikey::hash(key), &device)
                 .await
                 .map_err(db)?
-                .ok_or_else(refused)?
+                .ok_or_else(refused)?;
+            return Ok(Json(
+                state.login_response(&user_id, &app_id, &device, &session),
+            ));
         }
     };
+    let session = store
+        .create_session(store::NewSession {
+            user_id: &user_id,
+            app_id: &app_id,
+            provider: provider.as_str(),
+            device_id: &device,
+        })
+        .await
+        .map_err(db)?;
     Ok(Json(
         state.login_response(&user_id, &app_id, &device, &session),
     ))
