@@ -1,10 +1,9 @@
 // Bundling and serving helpers for the browser test: esbuild with the `browser` condition, the wasm
 // files copied next to the bundle (esbuild leaves `new URL("x.wasm", import.meta.url)` alone), and a
-// tiny static HTTP server on 127.0.0.1:0 that serves `.wasm` as `application/wasm`.
+// static server from tests/support/browser.mjs (serves `.wasm` as `application/wasm`).
 import { build } from "esbuild";
-import { createServer } from "node:http";
-import { copyFileSync, readdirSync, readFileSync, existsSync } from "node:fs";
-import { dirname, extname, join, resolve, normalize } from "node:path";
+import { copyFileSync, readdirSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
 
 /** Bundles `entry` into `outdir/<outName>` and copies every .wasm of the bundled package dirs next to it. */
 export async function bundleForBrowser(entry, outdir, outName = "page.js", extra = {}) {
@@ -34,50 +33,4 @@ export async function bundleForBrowser(entry, outdir, outName = "page.js", extra
   return { metafile: result.metafile, wasm };
 }
 
-const TYPES = {
-  ".html": "text/html; charset=utf-8",
-  ".js": "text/javascript; charset=utf-8",
-  ".mjs": "text/javascript; charset=utf-8",
-  ".wasm": "application/wasm",
-  ".map": "application/json",
-};
-
-/** Serves `root` on 127.0.0.1 (free port). Resolves to { url, close() }. */
-export async function serveStatic(root) {
-  const server = createServer((req, res) => {
-    const path = normalize(decodeURIComponent(new URL(req.url, "http://x").pathname));
-    const file = join(root, path === "/" ? "index.html" : path);
-    if (!file.startsWith(root) || !existsSync(file)) {
-      res.writeHead(404, { "content-type": "text/plain" }).end("not found");
-      return;
-    }
-    res.writeHead(200, {
-      "content-type": TYPES[extname(file)] || "application/octet-stream",
-      "cache-control": "no-store",
-    });
-    res.end(readFileSync(file));
-  });
-  await new Promise((r) => server.listen(0, "127.0.0.1", r));
-  return {
-    url: `http://127.0.0.1:${server.address().port}`,
-    async close() {
-      server.closeAllConnections?.();
-      await new Promise((r) => server.close(r));
-    },
-  };
-}
-
-/** Chromium as the brief requires it: the system binary, headless, no sandbox, no background traffic. */
-export const CHROMIUM_OPTIONS = {
-  executablePath: process.env.CHROME_BIN || "/usr/bin/chromium",
-  headless: true,
-  args: [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-  ],
-};
+export { serveStatic, CHROMIUM_OPTIONS } from "../support/browser.mjs";

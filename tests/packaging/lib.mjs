@@ -6,9 +6,8 @@
 //   APPKEYS_PACK_WORK  scratch directory for the fresh projects (removed by run.sh)
 //   APPKEYS_ARTIFACTS  where screenshots go (default: <repo>/artifacts)
 import { spawn } from "node:child_process";
-import { cpSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync, createReadStream, statSync } from "node:fs";
-import { createServer } from "node:http";
-import { dirname, extname, join, resolve, sep } from "node:path";
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 
 export const here = dirname(fileURLToPath(import.meta.url));
@@ -104,66 +103,7 @@ export function copyExample(name) {
   return { dir, declared };
 }
 
-const mime = {
-  ".html": "text/html; charset=utf-8",
-  ".js": "text/javascript; charset=utf-8",
-  ".mjs": "text/javascript; charset=utf-8",
-  ".css": "text/css; charset=utf-8",
-  ".json": "application/json",
-  ".wasm": "application/wasm",
-  ".svg": "image/svg+xml",
-  ".png": "image/png",
-  ".ico": "image/x-icon",
-};
-
-/** Serves `root` on 127.0.0.1:<free port>. Resolves to { url, close() }. `.wasm` goes out as application/wasm. */
-export async function serveStatic(root) {
-  const base = resolve(root);
-  const server = createServer((req, res) => {
-    const path = decodeURIComponent(new URL(req.url, "http://x").pathname);
-    let file = resolve(base, "." + path);
-    if (file !== base && !file.startsWith(base + sep)) {
-      res.writeHead(403).end();
-      return;
-    }
-    try {
-      if (statSync(file).isDirectory()) file = join(file, "index.html");
-      statSync(file);
-    } catch {
-      res.writeHead(404, { "content-type": "text/plain" }).end("not found");
-      return;
-    }
-    res.writeHead(200, {
-      "content-type": mime[extname(file)] || "application/octet-stream",
-      "cache-control": "no-store",
-    });
-    createReadStream(file).pipe(res);
-  });
-  await new Promise((r) => server.listen(0, "127.0.0.1", r));
-  const { port } = server.address();
-  return {
-    url: `http://127.0.0.1:${port}`,
-    close: () => new Promise((r) => server.close(r)),
-  };
-}
-
-/** Headless Debian Chromium through playwright-core (never a downloaded browser). */
-export async function launchChromium() {
-  const { chromium } = await import("playwright-core");
-  return chromium.launch({
-    executablePath: process.env.CHROME_BIN || "/usr/bin/chromium",
-    headless: true,
-    args: [
-      "--no-sandbox",
-      "--disable-gpu",
-      "--disable-quic",
-      "--no-first-run",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--disable-sync",
-    ],
-  });
-}
+export { serveStatic, launchChromium } from "../support/browser.mjs";
 
 /** Collects console messages and page errors of a page, for failure messages. */
 export function recordPage(page) {
