@@ -19,7 +19,7 @@ WB_CLI=$(wasm-bindgen --version 2>/dev/null | awk '{print $2}' || true)
 WASM_OPT=${WASM_OPT:-$ROOT/node_modules/.bin/wasm-opt}
 [ -x "$WASM_OPT" ] || die "$WASM_OPT missing (npm ci)"
 
-cargo build --locked --release --target wasm32-unknown-unknown -p appkeys
+cargo build --locked --release --target wasm32-unknown-unknown -p appkeys --no-default-features
 WASM=target/wasm32-unknown-unknown/release/appkeys.wasm
 VERSION=$(cargo pkgid -p appkeys | sed 's/.*[#@]//')
 

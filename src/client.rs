@@ -8,10 +8,11 @@ use crate::error::{AppErrorData, Error};
 use crate::flight::Flight;
 use crate::http::{build_request, HttpRequest, HttpResponse};
 use crate::json::{self, Json};
+#[allow(unused_imports)]
+use crate::prelude::*;
 use appkeys_protocol::{is_object_id, Endpoint, Provider, TokenKind, ZERO_DEVICE_ID};
 use core::cell::{Cell, RefCell};
 use core::future::Future;
-use std::rc::Rc;
 
 /// Sends HTTP requests. The wasm build binds the global `fetch`; tests use an in-memory fake.
 pub trait Transport {

@@ -2,6 +2,8 @@
 //! everything else the SDK can fail with.
 use crate::http::{HttpRequest, HttpResponse};
 use crate::json::Json;
+#[allow(unused_imports)]
+use crate::prelude::*;
 use appkeys_protocol::{ErrorCode, Method};
 
 /// The fields of an error response, as exposed on the JS `AppError`.

@@ -1,10 +1,11 @@
 //! A single-threaded "one in-flight operation, many waiters" cell, used so that any number of
 //! concurrent requests that hit an expired access token share one refresh.
+#[allow(unused_imports)]
+use crate::prelude::*;
 use core::cell::RefCell;
 use core::future::Future;
 use core::pin::Pin;
 use core::task::{Context, Poll, Waker};
-use std::rc::Rc;
 
 /// The shared outcome of one operation.
 pub struct Flight<R> {

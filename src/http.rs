@@ -1,5 +1,7 @@
 //! Building requests per endpoint and the shape of responses.
 use crate::json::Json;
+#[allow(unused_imports)]
+use crate::prelude::*;
 use appkeys_protocol::{Endpoint, Method, TokenKind};
 
 /// An HTTP request, ready for a [`crate::client::Transport`].

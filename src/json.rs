@@ -1,6 +1,8 @@
 //! The little JSON the core needs: reading string fields of parsed values (the parser itself is
 //! the platform's: `JSON.parse` in the wasm build, serde_json in native tests) and writing the few
 //! request bodies and storage values, which are flat objects or arrays of strings.
+#[allow(unused_imports)]
+use crate::prelude::*;
 
 /// A parsed JSON value, as far as the core looks into it.
 pub trait Json: Clone {

@@ -11,6 +11,20 @@
 //!   exposes realm-web 2.0.1's names: `App`, `Credentials`, `User`, `user.apiKeys`.
 // Errors are rare and short-lived; boxing them would only add code to the wasm.
 #![allow(clippy::result_large_err)]
+// Without the `std` feature (the npm package's wasm, see Cargo.toml) the crate is `no_std` + `alloc`.
+#![cfg_attr(not(feature = "std"), no_std)]
+
+extern crate alloc;
+
+/// The `alloc` names the crate uses, for the `no_std` build (the std prelude has them otherwise).
+mod prelude {
+    pub use alloc::borrow::ToOwned;
+    pub use alloc::boxed::Box;
+    pub use alloc::rc::Rc;
+    pub use alloc::string::String;
+    pub use alloc::vec;
+    pub use alloc::vec::Vec;
+}
 
 pub use appkeys_protocol as protocol;
 

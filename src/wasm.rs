@@ -9,9 +9,10 @@ use crate::client::{
 use crate::error::{AppErrorData, Error};
 use crate::http::{HttpRequest, HttpResponse};
 use crate::json::Json;
+#[allow(unused_imports)]
+use crate::prelude::*;
 use core::cell::{Cell, RefCell};
 use js_sys::{Array, Object, Promise, Reflect, JSON};
-use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::{future_to_promise, JsFuture};
@@ -689,4 +690,12 @@ impl ApiKeyAuth {
     pub fn delete(&self, id: JsValue) -> Promise {
         self.op(KeyOp::Delete, id)
     }
+}
+
+/// The npm package's wasm has no std (see Cargo.toml): a panic (a bug) traps, which JS sees as a
+/// `RuntimeError: unreachable`. Nothing is formatted, so no formatting code ends up in the binary.
+#[cfg(not(feature = "std"))]
+#[panic_handler]
+fn panic(_: &core::panic::PanicInfo<'_>) -> ! {
+    core::arch::wasm32::unreachable()
 }

@@ -6,7 +6,13 @@
 //!
 //! See `docs/PROTOCOL.md` for the choices made where the reference left one open.
 #![warn(missing_docs)]
+// No std in the wasm SDK's build (it may leave std out entirely, issue 3 size budget).
+#![cfg_attr(target_arch = "wasm32", no_std)]
 
+extern crate alloc;
+
+#[allow(unused_imports)]
+use alloc::{borrow::ToOwned, string::String};
 use core::fmt;
 
 /// Prefix of every client API route.
