@@ -33,9 +33,12 @@ step "cargo test (protocol, SDK core, server on SQLite)" cargo test --locked --w
 # PostgreSQL: a throwaway cluster on a free loopback port, stopped by the EXIT trap.
 eval "$(scripts/pg.sh start)"
 export APPKEYS_TEST_PG_ADMIN_URL
-step "server tests on PostgreSQL" env APPKEYS_TEST_BACKEND=postgres cargo test --locked -p appkeys-server
+# The same package selection as above, so cargo reuses every artefact instead of rebuilding dependencies
+# with another feature set; the protocol and SDK core tests simply run again (a second).
+step "cargo test again with the server on PostgreSQL" env APPKEYS_TEST_BACKEND=postgres cargo test --locked --workspace
 
-step "build appkeys-server (debug)" cargo build --locked -p appkeys-server
+# `cargo test` built the server binary; every later suite starts that one.
+export APPKEYS_SERVER_BIN=$ROOT/target/debug/appkeys-server
 step "build npm package (release wasm)" scripts/build-pkg.sh
 step "wasm-bindgen tests (Node + Chromium)" scripts/test-wasm.sh
 step "JavaScript suites on SQLite" env APPKEYS_TEST_BACKEND=sqlite tests/run-js.sh
