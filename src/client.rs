@@ -10,7 +10,9 @@ use crate::http::{build_request, HttpRequest, HttpResponse};
 use crate::json::{self, Json};
 #[allow(unused_imports)]
 use crate::prelude::*;
-use appkeys_protocol::{is_object_id, Endpoint, Provider, TokenKind, ZERO_DEVICE_ID};
+use appkeys_protocol::{
+    is_object_id, trim_trailing_slashes, Endpoint, Provider, TokenKind, ZERO_DEVICE_ID,
+};
 use core::cell::{Cell, RefCell};
 use core::future::Future;
 
@@ -394,7 +396,7 @@ impl<T: Transport, S: Store> AppCore<T, S> {
     /// The origin requests go to: `baseUrl`, or the `hostname` from the location request (cached;
     /// retried after a failure).
     pub async fn origin(&self) -> Result<String, T> {
-        let base = self.config.base_url.trim_end_matches('/');
+        let base = trim_trailing_slashes(&self.config.base_url);
         if self.config.skip_location_request {
             return Ok(base.to_owned());
         }
@@ -410,7 +412,7 @@ impl<T: Transport, S: Store> AppCore<T, S> {
         let hostname = body
             .and_then(|b| b.str_field("hostname"))
             .ok_or(Error::Other("Expected response to contain a 'hostname'"))?;
-        let hostname = hostname.trim_end_matches('/').to_owned();
+        let hostname = trim_trailing_slashes(&hostname).to_owned();
         *self.hostname.borrow_mut() = Some(hostname.clone());
         Ok(hostname)
     }

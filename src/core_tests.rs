@@ -310,7 +310,7 @@ fn requests_carry_the_right_method_url_and_headers_per_route() {
         // No token known: no Authorization header at all.
         let r = build_request("http://h:1", &endpoint, None, None);
         assert_eq!(r.header("Authorization"), None);
-        assert_eq!(r.headers.len(), 1);
+        assert_eq!(r.headers().len(), 1);
     }
     assert_eq!(
         build_request(

@@ -76,20 +76,14 @@ impl AppErrorData {
 }
 
 fn push_u16(out: &mut String, n: u16) {
-    // Avoids pulling integer formatting into the wasm for one number.
-    let mut digits = [0u8; 5];
-    let mut len = 0;
-    let mut n = n;
-    loop {
-        digits[len] = b'0' + (n % 10) as u8;
-        len += 1;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
+    // Avoids pulling integer formatting into the wasm for one number (and index panics: no slicing).
+    let mut div = 10_000;
+    while div > 1 && n / div == 0 {
+        div /= 10;
     }
-    for d in digits[..len].iter().rev() {
-        out.push(*d as char);
+    while div > 0 {
+        out.push(char::from(b'0' + (n / div % 10) as u8));
+        div /= 10;
     }
 }
 

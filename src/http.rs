@@ -4,26 +4,43 @@ use crate::json::Json;
 use crate::prelude::*;
 use appkeys_protocol::{Endpoint, Method, TokenKind};
 
-/// An HTTP request, ready for a [`crate::client::Transport`].
+/// An HTTP request, ready for a [`crate::client::Transport`]. Its headers follow from the fields
+/// (see [`HttpRequest::headers`]); no header list is built, which keeps the wasm smaller.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HttpRequest {
     /// Method.
     pub method: Method,
     /// Absolute URL.
     pub url: String,
-    /// Header names and values, in the order sent.
-    pub headers: Vec<(&'static str, String)>,
+    /// The `Authorization` header's value (`Bearer <token>`), when one is sent.
+    pub authorization: Option<String>,
     /// JSON body text, if any.
     pub body: Option<String>,
 }
 
+/// The `Accept` and `Content-Type` value.
+pub const JSON_TYPE: &str = "application/json";
+
 impl HttpRequest {
-    /// The value of header `name` (exact, case-sensitive name as built here).
+    /// Header names and values, in the order sent: `Accept: application/json` always,
+    /// `Content-Type: application/json` only with a body, `Authorization` when a token is sent.
+    pub fn headers(&self) -> Vec<(&'static str, &str)> {
+        let mut headers = vec![("Accept", JSON_TYPE)];
+        if self.body.is_some() {
+            headers.push(("Content-Type", JSON_TYPE));
+        }
+        if let Some(auth) = &self.authorization {
+            headers.push(("Authorization", auth.as_str()));
+        }
+        headers
+    }
+
+    /// The value of header `name` (exact, case-sensitive name as listed by [`HttpRequest::headers`]).
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
+        self.headers()
+            .into_iter()
             .find(|(n, _)| *n == name)
-            .map(|(_, v)| v.as_str())
+            .map(|(_, v)| v)
     }
 }
 
@@ -37,21 +54,18 @@ pub fn build_request(
     token: Option<&str>,
     body: Option<String>,
 ) -> HttpRequest {
-    let mut headers = vec![("Accept", "application/json".to_owned())];
-    if body.is_some() {
-        headers.push(("Content-Type", "application/json".to_owned()));
-    }
-    if endpoint.token() != TokenKind::None {
-        if let Some(token) = token {
+    let authorization = match (endpoint.token(), token) {
+        (TokenKind::None, _) | (_, None) => None,
+        (_, Some(token)) => {
             let mut value = String::from("Bearer ");
             value.push_str(token);
-            headers.push(("Authorization", value));
+            Some(value)
         }
-    }
+    };
     HttpRequest {
         method: endpoint.method(),
         url: endpoint.url(origin),
-        headers,
+        authorization,
         body,
     }
 }

@@ -67,21 +67,35 @@ pub fn string_array<'a>(items: impl IntoIterator<Item = &'a str>) -> String {
 }
 
 /// Parses what [`string_array`] writes for strings without escapes (user ids are 24 hex digits).
-/// Anything else yields `None`, which the caller treats as corrupt storage.
+/// Anything else yields `None`, which the caller treats as corrupt storage. (A byte scanner: `str`'s
+/// pattern and `char` machinery costs far more in the wasm.)
 pub fn parse_plain_string_array(text: &str) -> Option<Vec<String>> {
-    let inner = text.trim().strip_prefix('[')?.strip_suffix(']')?.trim();
     let mut out = Vec::new();
-    if inner.is_empty() {
-        return Some(out);
+    // 0: before `[`; 1: after `[` (item or `]`); 2: in a string; 3: after an item (`,` or `]`);
+    // 4: after `,` (an item must follow); 5: after `]`.
+    let mut state = 0u8;
+    let mut start = 0;
+    for (i, &b) in text.as_bytes().iter().enumerate() {
+        let space = matches!(b, b' ' | b'\t' | b'\n' | b'\r');
+        state = match (state, b) {
+            (2, b'"') => {
+                out.push(String::from(text.get(start..i)?));
+                3
+            }
+            (2, b'\\') => return None,
+            (2, _) => 2,
+            (_, _) if space => state,
+            (0, b'[') => 1,
+            (1 | 4, b'"') => {
+                start = i + 1;
+                2
+            }
+            (1 | 3, b']') => 5,
+            (3, b',') => 4,
+            _ => return None,
+        };
     }
-    for item in inner.split(',') {
-        let s = item.trim().strip_prefix('"')?.strip_suffix('"')?;
-        if s.contains(['"', '\\']) {
-            return None;
-        }
-        out.push(s.to_owned());
-    }
-    Some(out)
+    (state == 5).then_some(out)
 }
 
 #[cfg(all(test, not(target_arch = "wasm32")))]
@@ -114,5 +128,21 @@ mod tests {
         assert_eq!(parse_plain_string_array("not json"), None);
         assert_eq!(parse_plain_string_array("[1,2]"), None);
         assert_eq!(parse_plain_string_array(r#"["a\"b"]"#), None);
+        assert_eq!(
+            parse_plain_string_array(" [ \"a\" ,\n\"b\" ] ").unwrap(),
+            ["a", "b"]
+        );
+        for bad in [
+            "",
+            "[",
+            "[\"a\"",
+            "[\"a\",]",
+            "[,\"a\"]",
+            "[\"a\"\"b\"]",
+            "[\"a\"]x",
+            "[]]",
+        ] {
+            assert_eq!(parse_plain_string_array(bad), None, "{bad}");
+        }
     }
 }

@@ -7,7 +7,7 @@ use crate::client::{
     AppCore, Config, Credentials as CoreCredentials, KeyOp, MemoryStore, Store, Transport, UserCore,
 };
 use crate::error::{AppErrorData, Error};
-use crate::http::{HttpRequest, HttpResponse};
+use crate::http::{HttpRequest, HttpResponse, JSON_TYPE};
 use crate::json::Json;
 #[allow(unused_imports)]
 use crate::prelude::*;
@@ -94,8 +94,12 @@ impl Transport for Fetch {
     async fn send(&self, request: HttpRequest) -> Result<HttpResponse<JsValue>, JsValue> {
         let init = Object::new();
         let headers = Object::new();
-        for (name, value) in &request.headers {
-            set(&headers, name, &JsValue::from_str(value));
+        set(&headers, "Accept", &JsValue::from_str(JSON_TYPE));
+        if request.body.is_some() {
+            set(&headers, "Content-Type", &JsValue::from_str(JSON_TYPE));
+        }
+        if let Some(auth) = &request.authorization {
+            set(&headers, "Authorization", &JsValue::from_str(auth));
         }
         set(&init, "method", &JsValue::from_str(request.method.as_str()));
         set(&init, "headers", &headers);
@@ -108,7 +112,7 @@ impl Transport for Fetch {
         let is_json = response
             .headers()
             .get("content-type")
-            .is_some_and(|t| t.starts_with("application/json"));
+            .is_some_and(|t| t.starts_with(JSON_TYPE));
         let body = if is_json {
             let text = JsFuture::from(response.text()?).await?.as_string();
             text.filter(|t| !t.is_empty())

@@ -240,13 +240,29 @@ impl Endpoint<'_> {
         } else {
             ""
         };
-        [API_PREFIX, parts[0], parts[1], parts[2], parts[3], login].concat()
+        let mut path = String::new();
+        for part in [API_PREFIX, parts[0], parts[1], parts[2], parts[3], login] {
+            path.push_str(part);
+        }
+        path
     }
 
     /// Full URL for this endpoint below `origin` (a trailing `/` on the origin is ignored).
     pub fn url(&self, origin: &str) -> String {
-        [origin.trim_end_matches('/'), &self.path()].concat()
+        let mut url = String::from(trim_trailing_slashes(origin));
+        url.push_str(&self.path());
+        url
     }
+}
+
+/// `s` without trailing `/` characters. (Byte-wise: `str::trim_end_matches` brings `char` pattern
+/// code into the wasm SDK.)
+pub fn trim_trailing_slashes(s: &str) -> &str {
+    let mut end = s.len();
+    while end > 0 && s.as_bytes()[end - 1] == b'/' {
+        end -= 1;
+    }
+    s.get(..end).unwrap_or(s)
 }
 
 impl Endpoint<'static> {
@@ -707,6 +723,9 @@ mod tests {
             Endpoint::Profile.url("http://h:1/"),
             "http://h:1/api/client/v2.0/auth/profile"
         );
+        assert_eq!(trim_trailing_slashes("http://h:1//"), "http://h:1");
+        assert_eq!(trim_trailing_slashes("/"), "");
+        assert_eq!(trim_trailing_slashes("h\u{e9}"), "h\u{e9}");
     }
 
     #[test]
