@@ -25,7 +25,10 @@ VERSION=$(cargo pkgid -p appkeys | sed 's/.*[#@]//')
 
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
-BINDGEN_FLAGS=(--out-name appkeys --no-typescript --remove-name-section --remove-producers-section)
+# --encode-into always: every supported engine has TextEncoder#encodeInto (no fallback code in the glue);
+# --omit-default-module-path: web/index.js always passes the wasm's URL.
+BINDGEN_FLAGS=(--out-name appkeys --no-typescript --remove-name-section --remove-producers-section
+  --encode-into always --omit-default-module-path)
 wasm-bindgen "$WASM" --target nodejs --out-dir "$TMP/node" "${BINDGEN_FLAGS[@]}"
 wasm-bindgen "$WASM" --target web --out-dir "$TMP/web" "${BINDGEN_FLAGS[@]}"
 cmp -s "$TMP/node/appkeys_bg.wasm" "$TMP/web/appkeys_bg.wasm" || die "wasm-bindgen targets emitted different wasm"
