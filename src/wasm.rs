@@ -4,7 +4,7 @@
 //! wrapper over one `fetch` call we can bind ourselves), JSON parsed by JS. Async methods clone their
 //! `Rc`s before any `await`, so no `&self` borrow is ever held across one.
 use crate::client::{
-    AppCore, Config, Credentials as CoreCredentials, KeyOp, MemoryStore, Store, Transport, UserCore,
+    AppCore, Config, Credentials as CoreCredentials, KeyOp, Store, Transport, UserCore,
 };
 use crate::error::{AppErrorData, Error};
 use crate::http::{HttpRequest, HttpResponse, JSON_TYPE};
@@ -12,7 +12,7 @@ use crate::json::Json;
 #[allow(unused_imports)]
 use crate::prelude::*;
 use core::cell::{Cell, RefCell};
-use js_sys::{Array, Object, Promise, Reflect, JSON};
+use js_sys::{Object, Promise, Reflect, JSON};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::{future_to_promise, JsFuture};
@@ -27,37 +27,21 @@ extern "C" {
     #[wasm_bindgen(catch, js_name = fetch)]
     fn js_fetch(url: &str, init: &Object) -> Result<Promise, JsValue>;
 
-    type FetchResponse;
     #[wasm_bindgen(method, getter)]
     fn status(this: &FetchResponse) -> u16;
-    #[wasm_bindgen(method, getter, js_name = statusText)]
-    fn status_text(this: &FetchResponse) -> String;
-    #[wasm_bindgen(method, getter)]
-    fn headers(this: &FetchResponse) -> FetchHeaders;
-    #[wasm_bindgen(method, catch)]
-    fn text(this: &FetchResponse) -> Result<Promise, JsValue>;
+    type FetchResponse;
 
-    type FetchHeaders;
-    #[wasm_bindgen(method)]
-    fn get(this: &FetchHeaders, name: &str) -> Option<String>;
+    /// A JS function, called as `f.call(target, a, b)`. Every JS method the SDK calls (storage,
+    /// `response.text()`, `headers.get()`) goes through this one import: each import costs glue.
+    type Method;
+    #[wasm_bindgen(method, catch, js_name = call)]
+    fn call(this: &Method, target: &JsValue, a: &JsValue, b: &JsValue) -> Result<JsValue, JsValue>;
+}
 
-    /// `localStorage`-like (`getItem`/`setItem`/`removeItem`).
-    type WebStorage;
-    #[wasm_bindgen(method, catch, js_name = getItem)]
-    fn get_item(this: &WebStorage, key: &str) -> Result<Option<String>, JsValue>;
-    #[wasm_bindgen(method, catch, js_name = setItem)]
-    fn set_item(this: &WebStorage, key: &str, value: &str) -> Result<(), JsValue>;
-    #[wasm_bindgen(method, catch, js_name = removeItem)]
-    fn remove_item(this: &WebStorage, key: &str) -> Result<(), JsValue>;
-
-    /// The app's own storage: `{ get(key), set(key, value), remove(key) }`.
-    type CustomStorage;
-    #[wasm_bindgen(method, catch)]
-    fn get(this: &CustomStorage, key: &str) -> Result<JsValue, JsValue>;
-    #[wasm_bindgen(method, catch)]
-    fn set(this: &CustomStorage, key: &str, value: &str) -> Result<(), JsValue>;
-    #[wasm_bindgen(method, catch)]
-    fn remove(this: &CustomStorage, key: &str) -> Result<(), JsValue>;
+/// `target[name](a, b)`; a missing method or a JS exception is an `Err`.
+fn call_method(target: &JsValue, name: &str, a: &JsValue, b: &JsValue) -> Result<JsValue, JsValue> {
+    let method: Method = Reflect::get(target, &JsValue::from_str(name))?.unchecked_into();
+    method.call(target, a, b)
 }
 
 // ---- JSON ---------------------------------------------------------------------------------------
@@ -72,7 +56,7 @@ impl Json for JsValue {
         }
         Reflect::get(self, &JsValue::from_str(name))
             .ok()
-            .filter(|v| !v.is_undefined())
+            .filter(|v| *v != JsValue::UNDEFINED)
     }
     fn stringify(&self) -> Option<String> {
         JSON::stringify(self).ok()?.as_string()
@@ -109,12 +93,20 @@ impl Transport for Fetch {
         let response: FetchResponse = JsFuture::from(js_fetch(&request.url, &init)?)
             .await?
             .unchecked_into();
-        let is_json = response
-            .headers()
-            .get("content-type")
+        let headers = get(&response, "headers").unwrap_or(JsValue::UNDEFINED);
+        let content_type = call_method(
+            &headers,
+            "get",
+            &JsValue::from_str("content-type"),
+            &JsValue::UNDEFINED,
+        )?;
+        let is_json = content_type
+            .as_string()
             .is_some_and(|t| t.starts_with(JSON_TYPE));
         let body = if is_json {
-            let text = JsFuture::from(response.text()?).await?.as_string();
+            let text = call_method(&response, "text", &JsValue::UNDEFINED, &JsValue::UNDEFINED)?;
+            let text: JsValue = JsFuture::from(text.unchecked_into::<Promise>()).await?;
+            let text = text.as_string();
             text.filter(|t| !t.is_empty())
                 .and_then(|t| JsValue::parse(&t))
         } else {
@@ -122,7 +114,9 @@ impl Transport for Fetch {
         };
         Ok(HttpResponse {
             status: response.status(),
-            status_text: response.status_text(),
+            status_text: get(&response, "statusText")
+                .and_then(|t| t.as_string())
+                .unwrap_or_default(),
             body,
         })
     }
@@ -130,39 +124,28 @@ impl Transport for Fetch {
 
 // ---- storage ------------------------------------------------------------------------------------
 
-enum JsStore {
-    Memory(MemoryStore),
-    Web(WebStorage),
-    Custom(CustomStorage),
-}
+/// A JS object with three storage methods: `localStorage` (`getItem`/`setItem`/`removeItem`), the
+/// app's own storage (`get`/`set`/`remove`) or, in memory, a `Map` (`get`/`set`/`delete`). Failures
+/// (e.g. a full `localStorage`) are ignored, like realm-web does.
+struct JsStore(JsValue, [&'static str; 3]);
+
+const WEB_STORAGE: [&str; 3] = ["getItem", "setItem", "removeItem"];
+const CUSTOM_STORAGE: [&str; 3] = ["get", "set", "remove"];
 
 impl Store for JsStore {
     fn get(&self, key: &str) -> Option<String> {
-        match self {
-            JsStore::Memory(m) => m.get(key),
-            JsStore::Web(s) => s.get_item(key).ok().flatten(),
-            JsStore::Custom(s) => s.get(key).ok().and_then(|v| v.as_string()),
-        }
+        let key = JsValue::from_str(key);
+        call_method(&self.0, self.1[0], &key, &JsValue::UNDEFINED)
+            .ok()?
+            .as_string()
     }
     fn set(&self, key: &str, value: &str) {
-        let _ = match self {
-            JsStore::Memory(m) => {
-                m.set(key, value);
-                Ok(())
-            }
-            JsStore::Web(s) => s.set_item(key, value),
-            JsStore::Custom(s) => s.set(key, value),
-        };
+        let (key, value) = (JsValue::from_str(key), JsValue::from_str(value));
+        let _ = call_method(&self.0, self.1[1], &key, &value);
     }
     fn remove(&self, key: &str) {
-        let _ = match self {
-            JsStore::Memory(m) => {
-                m.remove(key);
-                Ok(())
-            }
-            JsStore::Web(s) => s.remove_item(key),
-            JsStore::Custom(s) => s.remove(key),
-        };
+        let key = JsValue::from_str(key);
+        let _ = call_method(&self.0, self.1[2], &key, &JsValue::UNDEFINED);
     }
 }
 
@@ -172,17 +155,18 @@ fn default_store() -> JsStore {
     let node = get(&global, "process")
         .and_then(|p| get(&p, "versions"))
         .and_then(|v| get(&v, "node"))
-        .is_some_and(|n| n.is_string());
+        .is_some_and(|n| n.as_string().is_some());
     if !node {
         if let Some(ls) = get(&global, "localStorage").filter(|s| s.is_object()) {
-            let ls: WebStorage = ls.unchecked_into();
+            let store = JsStore(ls, WEB_STORAGE);
             // Probe: private modes / sandboxed frames may throw on use.
-            if ls.get_item("appkeys:probe").is_ok() {
-                return JsStore::Web(ls);
+            let probe = JsValue::from_str("appkeys:probe");
+            if call_method(&store.0, WEB_STORAGE[0], &probe, &JsValue::UNDEFINED).is_ok() {
+                return store;
             }
         }
     }
-    JsStore::Memory(MemoryStore::default())
+    JsStore(js_sys::Map::new().into(), ["get", "set", "delete"])
 }
 
 // ---- helpers ------------------------------------------------------------------------------------
@@ -193,7 +177,7 @@ fn get(target: &JsValue, key: &str) -> Option<JsValue> {
     }
     Reflect::get(target, &JsValue::from_str(key))
         .ok()
-        .filter(|v| !v.is_undefined() && !v.is_null())
+        .filter(|v| *v != JsValue::UNDEFINED && *v != JsValue::NULL)
 }
 
 fn set(target: &JsValue, key: &str, value: &JsValue) {
@@ -230,7 +214,7 @@ pub fn set_error_class(class: JsValue) {
 
 fn app_error(data: &AppErrorData) -> JsValue {
     let error = js_sys::Error::new(&data.message());
-    error.set_name("AppError");
+    set(&error, "name", &JsValue::from_str("AppError"));
     set(&error, "method", &JsValue::from_str(data.method));
     set(&error, "url", &JsValue::from_str(&data.url));
     set(&error, "statusCode", &JsValue::from(data.status_code));
@@ -242,7 +226,8 @@ fn app_error(data: &AppErrorData) -> JsValue {
     if let Some(class) = &class {
         if let Ok(proto) = Reflect::get(class, &JsValue::from_str("prototype")) {
             if proto.is_object() {
-                Object::set_prototype_of(&error, &proto.unchecked_into());
+                // `error.__proto__ = proto` (the standard setter): no extra import for setPrototypeOf.
+                set(&error, "__proto__", &proto);
             }
         }
     }
@@ -299,7 +284,7 @@ async fn exec(shared: &Rc<Shared>, op: Op) -> Result<JsValue, Error<JsValue>> {
         }
         Op::FetchAll(user) => {
             let body = core.fetch_api_keys(&user).await?;
-            return Ok(body.unwrap_or_else(|| Array::new().into()));
+            return Ok(body.unwrap_or_else(|| JsValue::parse("[]").unwrap_or(JsValue::NULL)));
         }
         Op::Key(user, op, id) => {
             let body = core.api_key_op(&user, op, &id).await?;
@@ -395,7 +380,7 @@ impl App {
                             "Expected 'storage' to have get(key), set(key, value) and remove(key)",
                         ));
                     }
-                    Some(JsStore::Custom(s.unchecked_into()))
+                    Some(JsStore(s, CUSTOM_STORAGE))
                 }
             };
             (id, base_url, skip, storage)
