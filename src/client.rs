@@ -297,9 +297,8 @@ impl<T: Transport, S: Store> AppCore<T, S> {
             .iter()
             .position(|u| Rc::ptr_eq(u, user))
             .ok_or(Error::Other(UNKNOWN_USER))?;
-        if let Some(moved) = users.get_mut(..=index) {
-            moved.rotate_right(1);
-        }
+        let moved = users.remove(index);
+        users.insert(0, moved);
         Ok(())
     }
 

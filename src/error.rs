@@ -50,20 +50,20 @@ impl AppErrorData {
     pub fn message(&self) -> String {
         let mut m = String::from("Request failed (");
         m.push_str(self.method);
-        m.push(' ');
+        m.push_str(" ");
         m.push_str(&self.url);
         m.push_str("): ");
         if let Some(error) = &self.error {
             m.push_str(error);
-            m.push(' ');
+            m.push_str(" ");
         }
         m.push_str("(status ");
         push_u16(&mut m, self.status_code);
         if !self.status_text.is_empty() {
-            m.push(' ');
+            m.push_str(" ");
             m.push_str(&self.status_text);
         }
-        m.push(')');
+        m.push_str(")");
         m
     }
 
@@ -82,7 +82,8 @@ fn push_u16(out: &mut String, n: u16) {
         div /= 10;
     }
     while div > 0 {
-        out.push(char::from(b'0' + (n / div % 10) as u8));
+        let d = usize::from(n / div % 10);
+        out.push_str("0123456789".get(d..=d).unwrap_or_default());
         div /= 10;
     }
 }

@@ -16,26 +16,34 @@ pub trait Json: Clone {
     fn parse(text: &str) -> Option<Self>;
 }
 
-/// Appends `s` as a JSON string literal.
+/// Appends `s` as a JSON string literal. (Byte-wise, copying unescaped runs whole: no `char`
+/// decoding or encoding code in the wasm.)
 pub fn push_str_literal(out: &mut String, s: &str) {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 => {
-                out.push_str("\\u00");
-                out.push(HEX[(c as usize) >> 4] as char);
-                out.push(HEX[(c as usize) & 15] as char);
-            }
-            c => out.push(c),
+    const HEX: &str = "0123456789abcdef";
+    out.push_str("\"");
+    let mut start = 0;
+    for (i, &b) in s.as_bytes().iter().enumerate() {
+        let escape = match b {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            b'\t' => "\\t",
+            0..=0x1f => "\\u00",
+            _ => continue,
+        };
+        // `start..i` ends before an ASCII byte, so it is a char boundary.
+        out.push_str(s.get(start..i).unwrap_or_default());
+        out.push_str(escape);
+        if escape == "\\u00" {
+            let (hi, lo) = (usize::from(b >> 4), usize::from(b & 15));
+            out.push_str(HEX.get(hi..=hi).unwrap_or_default());
+            out.push_str(HEX.get(lo..=lo).unwrap_or_default());
         }
+        start = i + 1;
     }
-    out.push('"');
+    out.push_str(s.get(start..).unwrap_or_default());
+    out.push_str("\"");
 }
 
 /// A JSON object with string values: `{"k":"v",…}`.
@@ -43,13 +51,13 @@ pub fn object(pairs: &[(&str, &str)]) -> String {
     let mut out = String::from("{");
     for (i, (k, v)) in pairs.iter().enumerate() {
         if i > 0 {
-            out.push(',');
+            out.push_str(",");
         }
         push_str_literal(&mut out, k);
-        out.push(':');
+        out.push_str(":");
         push_str_literal(&mut out, v);
     }
-    out.push('}');
+    out.push_str("}");
     out
 }
 
@@ -58,11 +66,11 @@ pub fn string_array<'a>(items: impl IntoIterator<Item = &'a str>) -> String {
     let mut out = String::from("[");
     for (i, s) in items.into_iter().enumerate() {
         if i > 0 {
-            out.push(',');
+            out.push_str(",");
         }
         push_str_literal(&mut out, s);
     }
-    out.push(']');
+    out.push_str("]");
     out
 }
 

@@ -11,6 +11,8 @@
 //!   exposes realm-web 2.0.1's names: `App`, `Credentials`, `User`, `user.apiKeys`.
 // Errors are rare and short-lived; boxing them would only add code to the wasm.
 #![allow(clippy::result_large_err)]
+// `String::push(char)` brings UTF-8 encoding code into the wasm; `push_str("x")` does not.
+#![allow(clippy::single_char_add_str)]
 // Without the `std` feature (the npm package's wasm, see Cargo.toml) the crate is `no_std` + `alloc`.
 #![cfg_attr(not(feature = "std"), no_std)]
 
