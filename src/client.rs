@@ -462,19 +462,21 @@ impl<T: Transport, S: Store> AppCore<T, S> {
         endpoint: Endpoint<'_>,
         body: Option<String>,
     ) -> Result<Option<T::Json>, T> {
-        let used = user.and_then(|u| u.token(endpoint.token()));
-        let first = self.attempt(user, &endpoint, body.clone()).await;
-        match (first, user) {
-            (Err(Error::App(e)), Some(user))
-                if endpoint.token() == TokenKind::Access && e.is_invalid_session() =>
-            {
-                let current = user.access_token();
-                if current.is_none() || current == used {
-                    self.refresh_access_token(user).await?;
+        // One `attempt` await site for both tries (a smaller future in the wasm).
+        let mut retry = endpoint.token() == TokenKind::Access;
+        loop {
+            let used = user.and_then(|u| u.token(endpoint.token()));
+            let result = self.attempt(user, &endpoint, body.clone()).await;
+            match (&result, user) {
+                (Err(Error::App(e)), Some(user)) if retry && e.is_invalid_session() => {
+                    retry = false;
+                    let current = user.access_token();
+                    if current.is_none() || current == used {
+                        self.refresh_access_token(user).await?;
+                    }
                 }
-                self.attempt(Some(user), &endpoint, body).await
+                _ => return result,
             }
-            (result, _) => result,
         }
     }
 
@@ -514,17 +516,28 @@ impl<T: Transport, S: Store> AppCore<T, S> {
 
     /// `app.logIn(credentials)`.
     pub async fn log_in(&self, credentials: &Credentials) -> Result<Rc<UserCore<T>>, T> {
-        if credentials.provider == Provider::AnonUser.as_str() {
-            // realm-web reuses an existing anonymous user; we only reuse one that is still logged in.
-            let existing = self.users().into_iter().find(|u| {
-                u.provider_type == credentials.provider && u.state() == UserState::Active
-            });
-            if let Some(user) = existing {
+        // realm-web reuses an existing anonymous user; we only reuse one that is still logged in.
+        let anonymous = if credentials.provider == Provider::AnonUser.as_str() {
+            self.users()
+                .into_iter()
+                .find(|u| u.provider_type == credentials.provider && u.state() == UserState::Active)
+        } else {
+            None
+        };
+        let user = match anonymous {
+            Some(user) => {
                 self.switch_user(&user)?;
-                self.refresh_profile(&user).await?;
-                return Ok(user);
+                user
             }
-        }
+            None => self.log_in_request(credentials).await?,
+        };
+        // One profile fetch (one await site) for both ways.
+        self.refresh_profile(&user).await?;
+        Ok(user)
+    }
+
+    /// The login request of [`AppCore::log_in`]: stores the tokens and puts the user on top.
+    async fn log_in_request(&self, credentials: &Credentials) -> Result<Rc<UserCore<T>>, T> {
         let endpoint = Endpoint::Login {
             app_id: &self.config.id,
             provider: credentials.provider,
@@ -568,7 +581,6 @@ impl<T: Transport, S: Store> AppCore<T, S> {
         }
         self.switch_user(&user)?;
         self.save_user_ids(None);
-        self.refresh_profile(&user).await?;
         Ok(user)
     }
 

@@ -11,6 +11,7 @@ use crate::http::{HttpRequest, HttpResponse, JSON_TYPE};
 use crate::json::Json;
 #[allow(unused_imports)]
 use crate::prelude::*;
+use appkeys_protocol::Endpoint;
 use core::cell::{Cell, RefCell};
 use js_sys::{Object, Promise, Reflect, JSON};
 use wasm_bindgen::prelude::*;
@@ -267,31 +268,65 @@ fn run(shared: &Rc<Shared>, op: Op) -> Promise {
 async fn exec(shared: &Rc<Shared>, op: Op) -> Result<JsValue, Error<JsValue>> {
     let core = &shared.core;
     let unknown = Error::Other(crate::client::UNKNOWN_USER);
-    match op {
+    // The API-key calls share one `call` (one await site, fewer states in this future); `empty` is
+    // the result when the response had no JSON body.
+    let (user, endpoint, body, empty) = match &op {
         Op::LogIn(creds) => {
-            let user = core.log_in(&creds).await?;
+            let user = core.log_in(creds).await?;
             return Ok(shared.handle(&user));
         }
-        Op::Register(email, password) => core.register_user(&email, &password).await?,
-        Op::RemoveUser(user) => core.remove_user(&user.ok_or(unknown)?).await?,
-        Op::DeleteUser(user) => core.delete_user(&user.ok_or(unknown)?).await?,
-        Op::LogOut(user) => core.log_out(&user).await,
-        Op::Refresh(user) => core.refresh_access_token(&user).await?,
-        Op::Profile(user) => core.refresh_profile(&user).await?,
-        Op::Create(user, name) => {
-            let body = core.create_api_key(&user, &name).await?;
-            return Ok(body.unwrap_or(JsValue::NULL));
+        Op::Register(email, password) => {
+            core.register_user(email, password).await?;
+            return Ok(JsValue::UNDEFINED);
         }
-        Op::FetchAll(user) => {
-            let body = core.fetch_api_keys(&user).await?;
-            return Ok(body.unwrap_or_else(|| JsValue::parse("[]").unwrap_or(JsValue::NULL)));
+        Op::RemoveUser(user) => {
+            core.remove_user(user.as_ref().ok_or(unknown)?).await?;
+            return Ok(JsValue::UNDEFINED);
         }
+        Op::DeleteUser(user) => {
+            core.delete_user(user.as_ref().ok_or(unknown)?).await?;
+            return Ok(JsValue::UNDEFINED);
+        }
+        Op::LogOut(user) => {
+            core.log_out(user).await;
+            return Ok(JsValue::UNDEFINED);
+        }
+        Op::Refresh(user) => {
+            core.refresh_access_token(user).await?;
+            return Ok(JsValue::UNDEFINED);
+        }
+        Op::Profile(user) => {
+            core.refresh_profile(user).await?;
+            return Ok(JsValue::UNDEFINED);
+        }
+        Op::Create(user, name) => (
+            user,
+            Endpoint::CreateApiKey,
+            Some(crate::json::object(&[("name", name)])),
+            JsValue::NULL,
+        ),
+        Op::FetchAll(user) => (
+            user,
+            Endpoint::ListApiKeys,
+            None,
+            JsValue::parse("[]").unwrap_or(JsValue::NULL),
+        ),
         Op::Key(user, op, id) => {
-            let body = core.api_key_op(&user, op, &id).await?;
-            return Ok(body.unwrap_or(JsValue::UNDEFINED));
+            let endpoint = match op {
+                KeyOp::Fetch => Endpoint::FetchApiKey { id },
+                KeyOp::Enable => Endpoint::EnableApiKey { id },
+                KeyOp::Disable => Endpoint::DisableApiKey { id },
+                KeyOp::Delete => Endpoint::DeleteApiKey { id },
+            };
+            (user, endpoint, None, JsValue::UNDEFINED)
         }
-    }
-    Ok(JsValue::UNDEFINED)
+    };
+    let result = core.call(Some(user), endpoint, body).await?;
+    Ok(match &op {
+        // Only `fetch` of the id operations has a result.
+        Op::Key(_, KeyOp::Enable | KeyOp::Disable | KeyOp::Delete, _) => JsValue::UNDEFINED,
+        _ => result.unwrap_or(empty),
+    })
 }
 
 fn rejected(error: JsValue) -> Promise {
