@@ -16,29 +16,27 @@ pub trait Json: Clone {
     fn parse(text: &str) -> Option<Self>;
 }
 
-/// Appends `s` as a JSON string literal. (Byte-wise, copying unescaped runs whole: no `char`
-/// decoding or encoding code in the wasm.)
+/// Appends `s` as a JSON string literal: `"` and `\\` escaped with a backslash, control characters
+/// as `\\u00XX`. (Byte-wise, copying unescaped runs whole: no `char` decoding or encoding code in
+/// the wasm.)
 pub fn push_str_literal(out: &mut String, s: &str) {
     const HEX: &str = "0123456789abcdef";
     out.push_str("\"");
     let mut start = 0;
     for (i, &b) in s.as_bytes().iter().enumerate() {
-        let escape = match b {
-            b'"' => "\\\"",
-            b'\\' => "\\\\",
-            b'\n' => "\\n",
-            b'\r' => "\\r",
-            b'\t' => "\\t",
-            0..=0x1f => "\\u00",
-            _ => continue,
-        };
+        if b >= 0x20 && b != b'"' && b != b'\\' {
+            continue;
+        }
         // `start..i` ends before an ASCII byte, so it is a char boundary.
         out.push_str(s.get(start..i).unwrap_or_default());
-        out.push_str(escape);
-        if escape == "\\u00" {
+        if b < 0x20 {
             let (hi, lo) = (usize::from(b >> 4), usize::from(b & 15));
+            out.push_str("\\u00");
             out.push_str(HEX.get(hi..=hi).unwrap_or_default());
             out.push_str(HEX.get(lo..=lo).unwrap_or_default());
+        } else {
+            out.push_str("\\");
+            out.push_str(if b == b'"' { "\"" } else { "\\" });
         }
         start = i + 1;
     }
@@ -118,6 +116,10 @@ mod tests {
         assert_eq!(v["username"], nasty);
         assert_eq!(v["password"], "p\tw");
         assert_eq!(object(&[]), "{}");
+        assert_eq!(
+            object(&[("k", "a\"\\\n\u{1f}\u{e9}")]),
+            "{\"k\":\"a\\\"\\\\\\u000a\\u001f\u{e9}\"}"
+        );
     }
 
     #[test]
