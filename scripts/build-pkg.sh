@@ -37,10 +37,12 @@ BINDGEN_FLAGS=(--out-name appkeys --no-typescript --remove-name-section --remove
 wasm-bindgen "$WASM" --target nodejs --out-dir "$TMP/node" "${BINDGEN_FLAGS[@]}"
 wasm-bindgen "$WASM" --target web --out-dir "$TMP/web" "${BINDGEN_FLAGS[@]}"
 cmp -s "$TMP/node/appkeys_bg.wasm" "$TMP/web/appkeys_bg.wasm" || die "wasm-bindgen targets emitted different wasm"
-# --converge: repeat -Oz while it still shrinks; --low-memory-unused: rustc's data and stack start at 1 MiB, so
-# addresses below 1 KiB are never used (lets wasm-opt fold offsets); the target_features section is only
-# build metadata.
-"$WASM_OPT" -Oz --converge --low-memory-unused --strip-target-features \
+# First merge identical and near-identical functions (wasm-bindgen's per-export wrappers), before -Oz
+# inlines them; --converge: repeat -Oz while it still shrinks; --low-memory-unused: rustc's data and
+# stack start at 1 MiB, so addresses below 1 KiB are never used (lets wasm-opt fold offsets); the
+# target_features section is only build metadata.
+"$WASM_OPT" --duplicate-function-elimination --merge-similar-functions \
+  -Oz --converge --low-memory-unused --strip-target-features \
   "$TMP/web/appkeys_bg.wasm" -o "$TMP/appkeys_bg.wasm"
 
 rm -rf pkg
