@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # wasm-bindgen tests of the SDK in Node and in headless Chromium against a real appkeys-server:
-#   builds target/debug/appkeys-server, starts it on a free port with a throwaway SQLite database,
+#   builds target/debug/appkeys-server (unless APPKEYS_SERVER_BIN names one), starts it on a free port
+#   with a throwaway SQLite database,
 #   compiles the tests with its URL (APPKEYS_TEST_URL, read by option_env!), runs
 #   `cargo test --target wasm32-unknown-unknown -p appkeys --test node --test web` (runner from
 #   .cargo/config.toml; Chromium through $CHROMEDRIVER, default /usr/bin/chromedriver), stops the server.
@@ -8,7 +9,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-cargo build --locked -p appkeys-server
+# APPKEYS_SERVER_BIN: a server binary built elsewhere (scripts/test.sh passes the one `cargo test` built).
+SERVER_BIN=${APPKEYS_SERVER_BIN:-}
+if [ -z "$SERVER_BIN" ]; then
+  cargo build --locked -p appkeys-server
+  SERVER_BIN=target/debug/appkeys-server
+fi
 TMP=$(mktemp -d)
 SERVER_PID=
 cleanup() {
@@ -20,7 +26,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-target/debug/appkeys-server --listen 127.0.0.1:0 --database-url "sqlite://$TMP/appkeys.db" \
+"$SERVER_BIN" --listen 127.0.0.1:0 --database-url "sqlite://$TMP/appkeys.db" \
   >"$TMP/stdout" 2>"$TMP/stderr" &
 SERVER_PID=$!
 URL=
