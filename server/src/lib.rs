@@ -806,6 +806,15 @@ fn key_not_found() -> AppError {
     AppError::new(ErrorCode::APIKeyNotFound, "API key not found")
 }
 
+/// 204 when the key operation found the caller's key, else 404 `APIKeyNotFound`.
+fn key_changed(found: bool) -> Result<StatusCode, AppError> {
+    if found {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(key_not_found())
+    }
+}
+
 /// Normalises a key id from the path; malformed ids are "not found" (ids are opaque).
 fn key_id(id: &str) -> Result<String, AppError> {
     if is_object_id(id) {
@@ -897,17 +906,14 @@ async fn delete_key(
 ) -> Result<StatusCode, AppError> {
     let session = state.key_manager(&headers).await?;
     let id = key_id(&id)?;
-    if state
-        .inner
-        .store
-        .delete_key(&session.user_id, &id)
-        .await
-        .map_err(db)?
-    {
-        Ok(StatusCode::NO_CONTENT)
-    } else {
-        Err(key_not_found())
-    }
+    key_changed(
+        state
+            .inner
+            .store
+            .delete_key(&session.user_id, &id)
+            .await
+            .map_err(db)?,
+    )
 }
 
 async fn set_disabled(
@@ -918,17 +924,14 @@ async fn set_disabled(
 ) -> Result<StatusCode, AppError> {
     let session = state.key_manager(&headers).await?;
     let id = key_id(&id)?;
-    if state
-        .inner
-        .store
-        .set_key_disabled(&session.user_id, &id, disabled)
-        .await
-        .map_err(db)?
-    {
-        Ok(StatusCode::NO_CONTENT)
-    } else {
-        Err(key_not_found())
-    }
+    key_changed(
+        state
+            .inner
+            .store
+            .set_key_disabled(&session.user_id, &id, disabled)
+            .await
+            .map_err(db)?,
+    )
 }
 
 async fn enable_key(

@@ -95,20 +95,10 @@ async fn concurrent_creates_of_one_name_yield_exactly_one_key() {
         let r = u.refresh.clone();
         tasks.push(tokio::spawn(async move { t.create_key(&r, "same").await }));
     }
-    let mut created = 0;
-    let mut conflicts = 0;
-    for task in tasks {
-        let r = task.await.unwrap();
-        match r.status.as_u16() {
-            201 => created += 1,
-            409 => {
-                r.assert_error(409, "APIKeyAlreadyExists");
-                conflicts += 1
-            }
-            other => panic!("unexpected {other}: {}", r.text()),
-        }
-    }
-    assert_eq!((created, conflicts), (1, 19));
+    assert_eq!(
+        tally_creates(tasks, 409, "APIKeyAlreadyExists").await,
+        (1, 19)
+    );
     let list = t
         .call("GET", &format!("{P}/auth/api_keys"), Some(&u.refresh), None)
         .await
@@ -138,20 +128,10 @@ async fn concurrent_creates_respect_the_limit() {
             t.create_key(&r, &format!("c{i}")).await
         }));
     }
-    let mut created = 0;
-    let mut limited = 0;
-    for task in tasks {
-        let r = task.await.unwrap();
-        match r.status.as_u16() {
-            201 => created += 1,
-            403 => {
-                r.assert_error(403, "APIKeyLimitReached");
-                limited += 1
-            }
-            other => panic!("unexpected {other}: {}", r.text()),
-        }
-    }
-    assert_eq!((created, limited), (5, 7));
+    assert_eq!(
+        tally_creates(tasks, 403, "APIKeyLimitReached").await,
+        (5, 7)
+    );
     let list = t
         .call("GET", &format!("{P}/auth/api_keys"), Some(&u.refresh), None)
         .await
@@ -189,4 +169,26 @@ async fn concurrent_deletes_free_exactly_one_slot() {
     t.create_key(&u.refresh, "too-many")
         .await
         .assert_error(403, "APIKeyLimitReached");
+}
+
+/// Awaits concurrent key creates and counts (201s, refusals); every refusal must be `status` with
+/// `code`, and nothing else may come back.
+async fn tally_creates(
+    tasks: Vec<tokio::task::JoinHandle<Resp>>,
+    status: u16,
+    code: &str,
+) -> (usize, usize) {
+    let (mut created, mut refused) = (0, 0);
+    for task in tasks {
+        let r = task.await.unwrap();
+        match r.status.as_u16() {
+            201 => created += 1,
+            s if s == status => {
+                r.assert_error(status, code);
+                refused += 1
+            }
+            other => panic!("unexpected {other}: {}", r.text()),
+        }
+    }
+    (created, refused)
 }
