@@ -99,19 +99,9 @@ async fn list_is_in_creation_order() {
         .call("GET", &keys_path(), Some(&u.refresh), None)
         .await
         .json();
-    let got: Vec<&str> = list
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|k| k["name"].as_str().unwrap())
-        .collect();
+    let got = str_fields(&list, "name");
     assert_eq!(got, names);
-    let got_ids: Vec<&str> = list
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|k| k["_id"].as_str().unwrap())
-        .collect();
+    let got_ids = str_fields(&list, "_id");
     assert_eq!(got_ids, ids);
     // Deleting one keeps the others' order; a new key goes last.
     t.call("DELETE", &key_path(&ids[1]), Some(&u.refresh), None)
@@ -122,12 +112,7 @@ async fn list_is_in_creation_order() {
         .call("GET", &keys_path(), Some(&u.refresh), None)
         .await
         .json();
-    let got: Vec<&str> = list
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|k| k["name"].as_str().unwrap())
-        .collect();
+    let got = str_fields(&list, "name");
     assert_eq!(
         got,
         ["zeta", "Mid", "beta-2", "b_1", "9", "aa", "z", "alpha"]

@@ -390,3 +390,12 @@ impl HttpClient {
         }
     }
 }
+
+/// `field` of every object in a JSON array, as strings (e.g. the names of a key listing, in order).
+pub fn str_fields<'a>(list: &'a Value, field: &str) -> Vec<&'a str> {
+    list.as_array()
+        .expect("a JSON array")
+        .iter()
+        .map(|item| item[field].as_str().expect("a string field"))
+        .collect()
+}
