@@ -37,8 +37,15 @@ start)
   PORT=$(free_port)
   as_pg "$BIN/initdb" -D "$DIR/data" -U appkeys --auth=trust -E UTF8 --no-locale >"$DIR/initdb.log" 2>&1 ||
     { cat "$DIR/initdb.log" >&2; exit 1; }
+  # TLS on (self-signed, one day) so the tests can prove connections with `sslmode=require` are encrypted;
+  # plain connections stay allowed.
+  openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=localhost \
+    -keyout "$DIR/server.key" -out "$DIR/server.crt" >/dev/null 2>&1
+  chmod 600 "$DIR/server.key"
+  [ "$(id -u)" = 0 ] && chown postgres:postgres "$DIR/server.key" "$DIR/server.crt"
   as_pg "$BIN/pg_ctl" -D "$DIR/data" -l "$DIR/server.log" -w -t 60 \
-    -o "-p $PORT -k $DIR -c listen_addresses=127.0.0.1 -c max_connections=300 -c fsync=off -c synchronous_commit=off" \
+    -o "-p $PORT -k $DIR -c listen_addresses=127.0.0.1 -c max_connections=300 -c fsync=off -c synchronous_commit=off \
+        -c ssl=on -c ssl_cert_file=$DIR/server.crt -c ssl_key_file=$DIR/server.key" \
     start >/dev/null || { cat "$DIR/server.log" >&2; exit 1; }
   {
     echo "export APPKEYS_PG_DIR=$DIR/data"

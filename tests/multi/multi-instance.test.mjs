@@ -5,22 +5,29 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
-import { startServer, backend } from "../support/server.mjs";
+import { execFileSync } from "node:child_process";
+import { startServer, freshDatabase, backend } from "../support/server.mjs";
 
 const APP = "appkeys-demo";
 const P = "/api/client/v2.0";
 let A;
 let B;
 
+let db;
+
 before(async () => {
-  A = await startServer();
-  B = await startServer({ databaseUrl: A.databaseUrl });
+  db = freshDatabase();
+  // On PostgreSQL the instances connect over TLS (scripts/pg.sh enables it), as they would to a remote database.
+  const databaseUrl = backend === "postgres" ? `${db.url}?sslmode=require` : db.url;
+  A = await startServer({ databaseUrl });
+  B = await startServer({ databaseUrl });
   assert.notEqual(A.url, B.url, "two instances on two ports");
 });
 
 after(async () => {
   await B?.stop();
   await A?.stop();
+  db?.cleanup();
 });
 
 async function call(server, method, path, { token, body } = {}) {
@@ -147,3 +154,24 @@ test(`[${backend}] a user deleted via A cannot refresh via B`, async () => {
   assert.equal(refresh.json.error_code, "InvalidSession");
   assert.equal((await keyLogin(B, key.json.key)).status, 401);
 });
+
+if (backend === "postgres") {
+  test("[postgres] every database connection of both instances is encrypted (sslmode=require)", async () => {
+    await call(A, "GET", `/app/${APP}/location`);
+    await call(B, "GET", `/app/${APP}/location`);
+    const name = new URL(db.url).pathname.slice(1);
+    const row = execFileSync(
+      "psql",
+      [
+        process.env.APPKEYS_TEST_PG_ADMIN_URL,
+        "-Atc",
+        `SELECT count(*), coalesce(bool_and(s.ssl), false) FROM pg_stat_activity a JOIN pg_stat_ssl s USING (pid)
+         WHERE a.datname = '${name}'`,
+      ],
+      { encoding: "utf8" },
+    ).trim();
+    const [count, allEncrypted] = row.split("|");
+    assert.ok(Number(count) >= 2, `connections of both instances are open: ${row}`);
+    assert.equal(allEncrypted, "t", `all encrypted: ${row}`);
+  });
+}
