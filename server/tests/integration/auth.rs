@@ -289,7 +289,7 @@ async fn token_kinds_are_enforced() {
     t.refresh(&u.access)
         .await
         .assert_error(401, "InvalidSession");
-    t.call("GET", &format!("{P}/auth/api_keys"), Some(&u.access), None)
+    t.call("GET", &keys_path(), Some(&u.access), None)
         .await
         .assert_error(401, "InvalidSession");
     t.create_key(&u.access, "k")
@@ -391,7 +391,7 @@ async fn log_out_ends_the_session_and_is_idempotent() {
     t.profile(&u.access)
         .await
         .assert_error(401, "InvalidSession");
-    t.call("GET", &format!("{P}/auth/api_keys"), Some(&u.refresh), None)
+    t.call("GET", &keys_path(), Some(&u.refresh), None)
         .await
         .assert_error(401, "InvalidSession");
     // Again, and with junk: still 204.

@@ -116,9 +116,7 @@ async fn unknown_route_and_method_are_json_errors() {
         .call("POST", &format!("{P}/app/{APP}/location"), None, Some("{}"))
         .await;
     r.assert_error(405, "MethodNotAllowed");
-    let r = t
-        .call("DELETE", &format!("{P}/auth/api_keys"), None, None)
-        .await;
+    let r = t.call("DELETE", &keys_path(), None, None).await;
     r.assert_error(405, "MethodNotAllowed");
 }
 
@@ -197,7 +195,7 @@ async fn any_content_type_is_parsed_as_json() {
 #[tokio::test]
 async fn cors_preflight_defaults_to_any_origin() {
     let t = TestApp::new().await;
-    let req = Request::options(format!("{P}/auth/api_keys"))
+    let req = Request::options(keys_path())
         .header(header::ORIGIN, "http://localhost:5173")
         .header(header::ACCESS_CONTROL_REQUEST_METHOD, "POST")
         .header(
@@ -326,8 +324,8 @@ async fn no_client_input_causes_a_server_error() {
         ),
         ("GET".to_owned(), format!("{P}/auth/profile")),
         ("POST".to_owned(), format!("{P}/auth/session")),
-        ("POST".to_owned(), format!("{P}/auth/api_keys")),
-        ("GET".to_owned(), format!("{P}/auth/api_keys")),
+        ("POST".to_owned(), keys_path()),
+        ("GET".to_owned(), keys_path()),
         ("GET".to_owned(), "/healthz".to_owned()),
     ];
     for i in ids {

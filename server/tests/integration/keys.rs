@@ -5,14 +5,6 @@ use serde_json::{json, Value};
 
 use crate::support::*;
 
-fn keys_path() -> String {
-    format!("{P}/auth/api_keys")
-}
-
-fn key_path(id: &str) -> String {
-    format!("{P}/auth/api_keys/{id}")
-}
-
 #[tokio::test]
 async fn create_fetch_list_and_key_login() {
     let t = TestApp::new().await;

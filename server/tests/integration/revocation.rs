@@ -6,10 +6,6 @@ use axum::http::StatusCode;
 
 use crate::support::*;
 
-fn key_path(id: &str) -> String {
-    format!("{P}/auth/api_keys/{id}")
-}
-
 #[tokio::test]
 async fn disabling_a_key_ends_its_sessions() {
     let t = TestApp::new().await;
@@ -100,7 +96,7 @@ async fn concurrent_creates_of_one_name_yield_exactly_one_key() {
         (1, 19)
     );
     let list = t
-        .call("GET", &format!("{P}/auth/api_keys"), Some(&u.refresh), None)
+        .call("GET", &keys_path(), Some(&u.refresh), None)
         .await
         .json();
     assert_eq!(list.as_array().unwrap().len(), 1);
@@ -133,7 +129,7 @@ async fn concurrent_creates_respect_the_limit() {
         (5, 7)
     );
     let list = t
-        .call("GET", &format!("{P}/auth/api_keys"), Some(&u.refresh), None)
+        .call("GET", &keys_path(), Some(&u.refresh), None)
         .await
         .json();
     assert_eq!(list.as_array().unwrap().len(), 20);

@@ -22,7 +22,7 @@ async fn restart_keeps_users_keys_and_sessions() {
     let ks = Tokens::from(&t.key_login(&key).await);
     let anon = t.anon().await;
     let before = t
-        .call("GET", &format!("{P}/auth/api_keys"), Some(&u.refresh), None)
+        .call("GET", &keys_path(), Some(&u.refresh), None)
         .await
         .json();
 
@@ -35,7 +35,7 @@ async fn restart_keeps_users_keys_and_sessions() {
     assert_eq!(t.refresh(&anon.refresh).await.status, StatusCode::OK);
     // Keys and their state survive.
     let after = t
-        .call("GET", &format!("{P}/auth/api_keys"), Some(&u.refresh), None)
+        .call("GET", &keys_path(), Some(&u.refresh), None)
         .await
         .json();
     assert_eq!(before, after);

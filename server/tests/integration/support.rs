@@ -17,6 +17,16 @@ use tower::ServiceExt;
 pub const APP: &str = "appkeys-demo";
 pub const P: &str = "/api/client/v2.0";
 
+/// `P/auth/api_keys`, written out here rather than taken from `appkeys_protocol` so the tests check the paths.
+pub fn keys_path() -> String {
+    format!("{P}/auth/api_keys")
+}
+
+/// `P/auth/api_keys/{id}`.
+pub fn key_path(id: &str) -> String {
+    format!("{P}/auth/api_keys/{id}")
+}
+
 /// A fresh, empty database.
 pub struct TestDb {
     pub url: String,
@@ -221,7 +231,7 @@ impl TestApp {
     pub async fn create_key(&self, refresh: &str, name: &str) -> Resp {
         self.call(
             "POST",
-            &format!("{P}/auth/api_keys"),
+            &keys_path(),
             Some(refresh),
             Some(&json!({ "name": name }).to_string()),
         )
