@@ -4,29 +4,32 @@
 //! logging in again as a known `user_id` reuses that user, a 401 `InvalidSession` on an
 //! access-token request refreshes once (shared by all concurrent callers) and retries once, and a
 //! 401 on a refresh-token request logs the user out.
+//!
+//! The core does no I/O ("sans-IO"): every SDK operation is a [`Task`] that [`AppCore::step`]
+//! advances with [`Input`]s (the response to the request it asked for, or the outcome of a refresh
+//! it waited for) and that answers with the next [`Step`]: a request to send, a refresh to wait for,
+//! or its result. The wasm layer drives tasks with `fetch` promises; the native tests drive them
+//! against an in-memory server. No futures, no executor: that is what keeps the wasm small.
 use crate::error::{AppErrorData, Error};
-use crate::flight::Flight;
 use crate::http::{build_request, HttpRequest, HttpResponse};
 use crate::json::{self, Json};
 #[allow(unused_imports)]
 use crate::prelude::*;
 use appkeys_protocol::{
-    is_object_id, trim_trailing_slashes, Endpoint, Provider, TokenKind, ZERO_DEVICE_ID,
+    is_object_id, trim_trailing_slashes, Endpoint, Method, Provider, TokenKind, ZERO_DEVICE_ID,
 };
 use core::cell::{Cell, RefCell};
-use core::future::Future;
 
-/// Sends HTTP requests. The wasm build binds the global `fetch`; tests use an in-memory fake.
-pub trait Transport {
+/// What the core needs to know of the platform that drives it.
+pub trait Platform {
     /// Parsed JSON values.
     type Json: Json;
-    /// The transport's own failure (network error).
+    /// Why a request could not be made (a network error), or why a refresh that a task waited for
+    /// failed. Passed through to the caller untouched.
     type Error: Clone;
-    /// Sends one request.
-    fn send(
-        &self,
-        request: HttpRequest,
-    ) -> impl Future<Output = core::result::Result<HttpResponse<Self::Json>, Self::Error>>;
+    /// A handle of an in-flight refresh that other tasks can wait for (a JS `Promise` in the wasm
+    /// build).
+    type Pending: Clone;
 }
 
 /// A synchronous key/value store for persisted users (`localStorage`, memory, or the app's own).
@@ -68,7 +71,7 @@ impl Store for MemoryStore {
 }
 
 /// Result type of the core.
-pub type Result<T, X> = core::result::Result<T, Error<<X as Transport>::Error>>;
+pub type Result<T, P> = core::result::Result<T, Error<<P as Platform>::Error>>;
 
 /// `user.state`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -92,23 +95,21 @@ impl UserState {
     }
 }
 
-/// One in-flight refresh, awaited by every concurrent caller.
-type RefreshFlight = Rc<Flight<()>>;
-
 /// One user of an app. Shared (`Rc`) between the app's stack and the JS `User` object.
-pub struct UserCore<T: Transport> {
+pub struct UserCore<P: Platform> {
     id: String,
     provider_type: String,
     access_token: RefCell<Option<String>>,
     refresh_token: RefCell<Option<String>>,
-    profile: RefCell<Option<T::Json>>,
+    profile: RefCell<Option<P::Json>>,
     device_id: RefCell<Option<String>>,
     removed: Cell<bool>,
-    refreshing: RefCell<Option<RefreshFlight>>,
+    /// The refresh request in flight for this user, which concurrent 401s wait for.
+    refreshing: RefCell<Option<P::Pending>>,
 }
 
 /// Shows the id, provider and state only: tokens are secrets and never printed.
-impl<T: Transport> core::fmt::Debug for UserCore<T> {
+impl<P: Platform> core::fmt::Debug for UserCore<P> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("User")
             .field("id", &self.id)
@@ -118,7 +119,7 @@ impl<T: Transport> core::fmt::Debug for UserCore<T> {
     }
 }
 
-impl<T: Transport> UserCore<T> {
+impl<P: Platform> UserCore<P> {
     fn new(id: String, provider_type: String) -> Rc<Self> {
         Rc::new(UserCore {
             id,
@@ -148,7 +149,7 @@ impl<T: Transport> UserCore<T> {
         self.refresh_token.borrow().clone()
     }
     /// The profile as fetched from `GET auth/profile` (whole body).
-    pub fn profile(&self) -> Option<T::Json> {
+    pub fn profile(&self) -> Option<P::Json> {
         self.profile.borrow().clone()
     }
     /// Device id from the last login (never the zero id).
@@ -164,6 +165,15 @@ impl<T: Transport> UserCore<T> {
         } else {
             UserState::LoggedOut
         }
+    }
+    /// The refresh in flight for this user, if any.
+    pub fn refreshing(&self) -> Option<P::Pending> {
+        self.refreshing.borrow().clone()
+    }
+    /// Registers the refresh in flight for this user (an [`Op::Refresh`] task, which clears it when
+    /// done).
+    pub fn set_refreshing(&self, pending: P::Pending) {
+        *self.refreshing.borrow_mut() = Some(pending);
     }
     fn token(&self, kind: TokenKind) -> Option<String> {
         match kind {
@@ -233,27 +243,23 @@ pub enum KeyOp {
 
 /// Message of the `TypeError` for malformed key ids.
 pub const BAD_KEY_ID: &str = "Expected an API key id: a string of 24 hexadecimal characters";
-/// Message when a refresh that a call waited for logged the user out.
-pub const LOGGED_OUT: &str = "The user was logged out: its refresh token was refused";
 /// Message when a `User` that this app does not know is passed in.
 pub const UNKNOWN_USER: &str = "The user was never logged into this app";
 
-/// One app: configuration, transport, storage and its users.
-pub struct AppCore<T: Transport, S: Store> {
+/// One app: configuration, storage and its users.
+pub struct AppCore<P: Platform, S: Store> {
     config: Config,
     hostname: RefCell<Option<String>>,
-    transport: T,
     store: S,
-    users: RefCell<Vec<Rc<UserCore<T>>>>,
+    users: RefCell<Vec<Rc<UserCore<P>>>>,
 }
 
-impl<T: Transport, S: Store> AppCore<T, S> {
+impl<P: Platform, S: Store> AppCore<P, S> {
     /// Creates the app and restores the users persisted in `store` for this app id.
-    pub fn new(config: Config, transport: T, store: S) -> Self {
+    pub fn new(config: Config, store: S) -> Self {
         let app = AppCore {
             config,
             hostname: RefCell::new(None),
-            transport,
             store,
             users: RefCell::new(Vec::new()),
         };
@@ -271,18 +277,13 @@ impl<T: Transport, S: Store> AppCore<T, S> {
         &self.config
     }
 
-    /// The transport.
-    pub fn transport(&self) -> &T {
-        &self.transport
-    }
-
     /// All known (active and logged-out) users, most recent first.
-    pub fn users(&self) -> Vec<Rc<UserCore<T>>> {
+    pub fn users(&self) -> Vec<Rc<UserCore<P>>> {
         self.users.borrow().clone()
     }
 
     /// The most recent active user.
-    pub fn current_user(&self) -> Option<Rc<UserCore<T>>> {
+    pub fn current_user(&self) -> Option<Rc<UserCore<P>>> {
         let users = self.users.borrow();
         users
             .iter()
@@ -291,7 +292,7 @@ impl<T: Transport, S: Store> AppCore<T, S> {
     }
 
     /// Moves `user` to the top of the stack.
-    pub fn switch_user(&self, user: &Rc<UserCore<T>>) -> Result<(), T> {
+    pub fn switch_user(&self, user: &Rc<UserCore<P>>) -> Result<(), P> {
         let mut users = self.users.borrow_mut();
         let index = users
             .iter()
@@ -348,7 +349,7 @@ impl<T: Transport, S: Store> AppCore<T, S> {
         self.store.set(&key, &json::string_array(ids));
     }
 
-    fn save_tokens(&self, user: &UserCore<T>) {
+    fn save_tokens(&self, user: &UserCore<P>) {
         self.put(
             self.user_storage_key(&user.id, "accessToken"),
             user.access_token.borrow().as_deref(),
@@ -359,7 +360,7 @@ impl<T: Transport, S: Store> AppCore<T, S> {
         );
     }
 
-    fn set_tokens(&self, user: &UserCore<T>, access: Option<String>, refresh: Option<String>) {
+    fn set_tokens(&self, user: &UserCore<P>, access: Option<String>, refresh: Option<String>) {
         *user.access_token.borrow_mut() = access;
         *user.refresh_token.borrow_mut() = refresh;
         self.save_tokens(user);
@@ -380,173 +381,209 @@ impl<T: Transport, S: Store> AppCore<T, S> {
                 continue;
             };
             let get = |field: &str| self.store.get(&self.user_storage_key(&id, field));
-            let user = UserCore::<T>::new(id.clone(), provider);
+            let user = UserCore::<P>::new(id.clone(), provider);
             *user.access_token.borrow_mut() = get("accessToken");
             *user.refresh_token.borrow_mut() = get("refreshToken");
             *user.device_id.borrow_mut() = get("deviceId");
-            *user.profile.borrow_mut() = get("profile").and_then(|p| T::Json::parse(&p));
+            *user.profile.borrow_mut() = get("profile").and_then(|p| P::Json::parse(&p));
             users.push(user);
         }
         *self.users.borrow_mut() = users;
     }
 
-    // ---- requests ------------------------------------------------------------------------------
+    // ---- tasks -------------------------------------------------------------------------------
 
-    /// The origin requests go to: `baseUrl`, or the `hostname` from the location request (cached;
-    /// retried after a failure).
-    pub async fn origin(&self) -> Result<String, T> {
-        let base = trim_trailing_slashes(&self.config.base_url);
-        if self.config.skip_location_request {
-            return Ok(base.to_owned());
-        }
-        if let Some(h) = self.hostname.borrow().as_ref() {
-            return Ok(h.clone());
-        }
-        let endpoint = Endpoint::Location {
-            app_id: &self.config.id,
-        };
-        let body = self
-            .send(build_request(base, &endpoint, None, None))
-            .await?;
-        let hostname = body
-            .and_then(|b| b.str_field("hostname"))
-            .ok_or(Error::Other("Expected response to contain a 'hostname'"))?;
-        let hostname = trim_trailing_slashes(&hostname).to_owned();
-        *self.hostname.borrow_mut() = Some(hostname.clone());
-        Ok(hostname)
-    }
-
-    async fn send(&self, request: HttpRequest) -> Result<Option<T::Json>, T> {
-        let (method, url) = (request.method, request.url.clone());
-        let response = self
-            .transport
-            .send(request)
-            .await
-            .map_err(Error::Transport)?;
-        if response.ok() {
-            Ok(response.body)
-        } else {
-            let data = AppErrorData::from_parts(method, url, &response);
-            Err(Error::App(Box::new(data)))
-        }
-    }
-
-    /// One request for `user` (no retry). A 401 `InvalidSession` on a refresh-token request logs
-    /// the user out (both tokens forgotten, persisted) before the error is returned.
-    async fn attempt(
-        &self,
-        user: Option<&Rc<UserCore<T>>>,
-        endpoint: &Endpoint<'_>,
-        body: Option<String>,
-    ) -> Result<Option<T::Json>, T> {
-        let origin = self.origin().await?;
-        let kind = endpoint.token();
-        let token = user.and_then(|u| u.token(kind));
-        let result = self
-            .send(build_request(&origin, endpoint, token.as_deref(), body))
-            .await;
-        if let (Err(Error::App(e)), Some(user), TokenKind::Refresh) = (&result, user, kind) {
-            if e.is_invalid_session() {
-                self.set_tokens(user, None, None);
+    /// Advances `task` with `input` ([`Input::Start`] first) and says what it needs next.
+    pub fn step(&self, task: &mut Task<P>, input: Input<P>) -> Step<P> {
+        let step = match input {
+            Input::Start => self.begin(task),
+            Input::Response(response) => self.on_response(task, response),
+            Input::Refreshed => self.send(task),
+            // `logOut` ignores a failed `DELETE auth/session` (realm-web does too).
+            Input::Failed(_) if task.req == Req::LogOut && task.phase == Phase::Request => {
+                self.finish(task, None)
             }
+            Input::Failed(e) => Err(Error::Transport(e)),
+        };
+        let step = step.unwrap_or_else(|e| Step::Done(Err(e)));
+        if let (Step::Done(_), Op::Refresh, Some(user)) = (&step, task.op, &task.user) {
+            // Later 401s start a new refresh.
+            user.refreshing.replace(None);
         }
-        result
+        step
     }
 
-    /// Sends `endpoint` on behalf of `user` with realm-web's token rules: a 401 `InvalidSession`
-    /// answer to an access-token request triggers one refresh (shared with concurrent callers; skipped
-    /// when another caller already replaced the token that was used) and one retry.
-    pub async fn call(
-        &self,
-        user: Option<&Rc<UserCore<T>>>,
-        endpoint: Endpoint<'_>,
-        body: Option<String>,
-    ) -> Result<Option<T::Json>, T> {
-        // One `attempt` await site for both tries (a smaller future in the wasm).
-        let mut retry = endpoint.token() == TokenKind::Access;
-        loop {
-            let used = user.and_then(|u| u.token(endpoint.token()));
-            let result = self.attempt(user, &endpoint, body.clone()).await;
-            match (&result, user) {
-                (Err(Error::App(e)), Some(user)) if retry && e.is_invalid_session() => {
-                    retry = false;
-                    let current = user.access_token();
-                    if current.is_none() || current == used {
-                        self.refresh_access_token(user).await?;
+    fn begin(&self, t: &mut Task<P>) -> Result<Step<P>, P> {
+        let user = t.user.clone();
+        let known = |u: &Rc<UserCore<P>>| self.users.borrow().iter().any(|k| Rc::ptr_eq(k, u));
+        match (t.op, user) {
+            (Op::LogIn, _) => {
+                // realm-web reuses an existing anonymous user; we only reuse one still logged in.
+                let reuse = self.users().into_iter().find(|u| {
+                    t.provider == Provider::AnonUser.as_str()
+                        && u.provider_type == t.provider
+                        && u.state() == UserState::Active
+                });
+                match reuse {
+                    Some(user) => {
+                        self.switch_user(&user)?;
+                        t.user = Some(user);
+                        self.request(t, Req::Profile)
                     }
+                    None => self.request(t, Req::Login),
                 }
-                _ => return result,
             }
+            (Op::Register, _) => self.request(t, Req::Register),
+            (Op::Refresh, _) => self.request(t, Req::Session),
+            (Op::Call(Req::Key(_)), _) if !is_object_id(&t.text) => Err(Error::Type(BAD_KEY_ID)),
+            (Op::Call(req), _) => self.request(t, req),
+            (Op::LogOut, Some(user)) => self.log_out(t, &user),
+            (Op::RemoveUser, Some(user)) if known(&user) => self.remove(t, &user),
+            (Op::DeleteUser, Some(user)) if known(&user) => self.request(t, Req::DeleteUser),
+            _ => Err(Error::Other(UNKNOWN_USER)),
         }
     }
 
-    /// `POST auth/session` with the refresh token; stores the new access token. Concurrent calls for
-    /// the same user share one request.
-    pub async fn refresh_access_token(&self, user: &Rc<UserCore<T>>) -> Result<(), T> {
-        let in_flight = user.refreshing.borrow().clone();
-        if let Some(flight) = in_flight {
-            // Joined another caller's refresh: it either stored a new access token or (on a 401)
-            // logged the user out.
-            flight.wait().await;
-            return if user.refresh_token.borrow().is_some() {
-                Ok(())
-            } else {
-                Err(Error::Other(LOGGED_OUT))
-            };
-        }
-        let flight = Flight::new();
-        *user.refreshing.borrow_mut() = Some(flight.clone());
-        let result = self.refresh_once(user).await;
-        *user.refreshing.borrow_mut() = None;
-        flight.land(());
-        result
+    /// Sends `req` next, with a fresh retry allowance.
+    fn request(&self, t: &mut Task<P>, req: Req) -> Result<Step<P>, P> {
+        t.req = req;
+        t.retry = true;
+        self.send(t)
     }
 
-    async fn refresh_once(&self, user: &Rc<UserCore<T>>) -> Result<(), T> {
-        let body = self
-            .attempt(Some(user), &Endpoint::RefreshSession, None)
-            .await?;
-        let access = body
-            .and_then(|b| b.str_field("access_token"))
-            .ok_or(Error::Other("Expected an 'access_token' in the response"))?;
-        *user.access_token.borrow_mut() = Some(access);
-        self.save_tokens(user);
-        Ok(())
-    }
-
-    /// `app.logIn(credentials)`.
-    pub async fn log_in(&self, credentials: &Credentials) -> Result<Rc<UserCore<T>>, T> {
-        // realm-web reuses an existing anonymous user; we only reuse one that is still logged in.
-        let anonymous = if credentials.provider == Provider::AnonUser.as_str() {
-            self.users()
-                .into_iter()
-                .find(|u| u.provider_type == credentials.provider && u.state() == UserState::Active)
-        } else {
-            None
-        };
-        let user = match anonymous {
-            Some(user) => {
-                self.switch_user(&user)?;
-                user
+    /// The request for `t.req` (after the location request, when the hostname is not known yet).
+    fn send(&self, t: &mut Task<P>) -> Result<Step<P>, P> {
+        let base = trim_trailing_slashes(&self.config.base_url);
+        let hostname = self.hostname.borrow().clone();
+        let request = match hostname {
+            None if !self.config.skip_location_request => {
+                t.phase = Phase::Location;
+                let location = Endpoint::Location {
+                    app_id: &self.config.id,
+                };
+                build_request(base, &location, None, None)
             }
-            None => self.log_in_request(credentials).await?,
+            origin => {
+                t.phase = Phase::Request;
+                let endpoint = t.endpoint(&self.config.id);
+                let token = t.user.as_ref().and_then(|u| u.token(endpoint.token()));
+                let body = match t.req {
+                    Req::Login | Req::Register | Req::Create => Some(t.body.clone()),
+                    _ => None,
+                };
+                let origin = origin.as_deref().unwrap_or(base);
+                let request = build_request(origin, &endpoint, token.as_deref(), body);
+                t.used = token;
+                request
+            }
         };
-        // One profile fetch (one await site) for both ways.
-        self.refresh_profile(&user).await?;
-        Ok(user)
+        t.method = request.method;
+        t.url.clone_from(&request.url);
+        Ok(Step::Send(request))
     }
 
-    /// The login request of [`AppCore::log_in`]: stores the tokens and puts the user on top.
-    async fn log_in_request(&self, credentials: &Credentials) -> Result<Rc<UserCore<T>>, T> {
-        let endpoint = Endpoint::Login {
-            app_id: &self.config.id,
-            provider: credentials.provider,
-        };
-        let body = self
-            .attempt(None, &endpoint, Some(credentials.payload.clone()))
-            .await?
-            .ok_or(Error::Other("Expected a JSON login response"))?;
-        let field = |name| body.str_field(name);
+    fn on_response(&self, t: &mut Task<P>, response: HttpResponse<P::Json>) -> Result<Step<P>, P> {
+        if !response.ok() {
+            let error = AppErrorData::from_parts(t.method, t.url.clone(), &response);
+            let kind = t.endpoint("").token();
+            if let (true, Phase::Request, Some(user)) =
+                (error.is_invalid_session(), t.phase, &t.user)
+            {
+                if kind == TokenKind::Refresh {
+                    self.set_tokens(user, None, None);
+                } else if kind == TokenKind::Access && t.retry {
+                    // Refresh once and retry once; skip the refresh when another call already
+                    // replaced the token this request used.
+                    t.retry = false;
+                    let current = user.access_token();
+                    if current.is_none() || current == t.used {
+                        t.phase = Phase::Refresh;
+                        return Ok(Step::Refresh(user.clone()));
+                    }
+                    return self.send(t);
+                }
+            }
+            if t.req == Req::LogOut && t.phase == Phase::Request {
+                return self.finish(t, None);
+            }
+            return Err(Error::App(Box::new(error)));
+        }
+        if t.phase == Phase::Location {
+            let hostname = response
+                .body
+                .and_then(|b| b.str_field("hostname"))
+                .ok_or(Error::Other("Expected response to contain a 'hostname'"))?;
+            *self.hostname.borrow_mut() = Some(trim_trailing_slashes(&hostname).to_owned());
+            return self.send(t);
+        }
+        self.finish(t, response.body)
+    }
+
+    /// `t.req` succeeded with `body`: what the operation does next.
+    fn finish(&self, t: &mut Task<P>, body: Option<P::Json>) -> Result<Step<P>, P> {
+        let user = t.user.clone();
+        let done = |output| Ok(Step::Done(Ok(output)));
+        match (t.req, user) {
+            (Req::Login, _) => {
+                let user = self.logged_in(t, body)?;
+                t.user = Some(user);
+                self.request(t, Req::Profile)
+            }
+            (Req::Profile, Some(user)) => {
+                if let Some(text) = body.as_ref().and_then(Json::stringify) {
+                    self.store
+                        .set(&self.user_storage_key(&user.id, "profile"), &text);
+                }
+                *user.profile.borrow_mut() = body;
+                done(if t.op == Op::LogIn {
+                    Output::User(user)
+                } else {
+                    Output::None
+                })
+            }
+            (Req::Session, Some(user)) => {
+                let access = body
+                    .and_then(|b| b.str_field("access_token"))
+                    .ok_or(Error::Other("Expected an 'access_token' in the response"))?;
+                *user.access_token.borrow_mut() = Some(access);
+                self.save_tokens(&user);
+                done(Output::None)
+            }
+            (Req::LogOut, Some(user)) => {
+                self.set_tokens(&user, None, None);
+                if user.removed.get() {
+                    self.store
+                        .remove(&self.user_storage_key(&user.id, "profile"));
+                }
+                done(Output::None)
+            }
+            (Req::DeleteUser, Some(user)) if t.op == Op::DeleteUser => self.remove(t, &user),
+            (Req::Create | Req::List | Req::Key(KeyOp::Fetch), _) => done(Output::Json(body)),
+            _ => done(Output::None),
+        }
+    }
+
+    /// `logOut`: `DELETE auth/session` with the refresh token (when there is one; its failure is
+    /// ignored), then both tokens are forgotten.
+    fn log_out(&self, t: &mut Task<P>, user: &Rc<UserCore<P>>) -> Result<Step<P>, P> {
+        if user.refresh_token().is_some() {
+            return self.request(t, Req::LogOut);
+        }
+        t.req = Req::LogOut;
+        self.finish(t, None)
+    }
+
+    /// `removeUser`: forget the user (state `removed`), log it out, drop its profile.
+    fn remove(&self, t: &mut Task<P>, user: &Rc<UserCore<P>>) -> Result<Step<P>, P> {
+        self.users.borrow_mut().retain(|u| !Rc::ptr_eq(u, user));
+        user.removed.set(true);
+        self.save_user_ids(Some(&user.id));
+        self.log_out(t, user)
+    }
+
+    /// The login response: stores the tokens and puts the user on top.
+    fn logged_in(&self, t: &Task<P>, body: Option<P::Json>) -> Result<Rc<UserCore<P>>, P> {
+        let field = |name| body.as_ref().and_then(|b| b.str_field(name));
         let (Some(access), Some(refresh), Some(user_id)) = (
             field("access_token"),
             field("refresh_token"),
@@ -561,7 +598,7 @@ impl<T: Transport, S: Store> AppCore<T, S> {
         let user = match existing {
             Some(user) => user,
             None => {
-                let user = UserCore::new(user_id, credentials.provider.to_owned());
+                let user = UserCore::new(user_id, t.provider.to_owned());
                 // Added at the end; `switch_user` below moves it to the front.
                 self.users.borrow_mut().push(user.clone());
                 self.store.set(
@@ -583,97 +620,187 @@ impl<T: Transport, S: Store> AppCore<T, S> {
         self.save_user_ids(None);
         Ok(user)
     }
+}
 
-    /// `GET auth/profile`, stored on the user and persisted.
-    pub async fn refresh_profile(&self, user: &Rc<UserCore<T>>) -> Result<(), T> {
-        let profile = self.call(Some(user), Endpoint::Profile, None).await?;
-        if let Some(text) = profile.as_ref().and_then(Json::stringify) {
-            self.store
-                .set(&self.user_storage_key(&user.id, "profile"), &text);
-        }
-        *user.profile.borrow_mut() = profile;
-        Ok(())
-    }
-
-    /// `user.logOut()`: `DELETE auth/session` with the refresh token (errors ignored, like realm-web
-    /// does for an already-gone session), then both tokens are forgotten.
-    pub async fn log_out(&self, user: &Rc<UserCore<T>>) {
-        if user.refresh_token().is_some() {
-            let _ = self.attempt(Some(user), &Endpoint::LogOut, None).await;
-        }
-        self.set_tokens(user, None, None);
-    }
-
-    /// `app.removeUser(user)`: forget the user (state `removed`), log it out, drop its profile.
-    pub async fn remove_user(&self, user: &Rc<UserCore<T>>) -> Result<(), T> {
-        {
-            let mut users = self.users.borrow_mut();
-            let before = users.len();
-            users.retain(|u| !Rc::ptr_eq(u, user));
-            if users.len() == before {
-                return Err(Error::Other(UNKNOWN_USER));
-            }
-        }
-        user.removed.set(true);
-        self.save_user_ids(Some(&user.id));
-        self.log_out(user).await;
-        self.store
-            .remove(&self.user_storage_key(&user.id, "profile"));
-        Ok(())
-    }
-
+/// An SDK operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    /// `app.logIn(credentials)`: login request, then the profile.
+    LogIn,
+    /// `app.emailPasswordAuth.registerUser({ email, password })`.
+    Register,
+    /// One request on behalf of the task's user: `refreshProfile()` ([`Req::Profile`]) and the
+    /// `user.apiKeys` methods ([`Req::Create`], [`Req::List`], [`Req::Key`]).
+    Call(Req),
+    /// `user.logOut()`.
+    LogOut,
+    /// `app.removeUser(user)`.
+    RemoveUser,
     /// `app.deleteUser(user)`: `DELETE auth/delete` with that user's access token, then remove it.
-    pub async fn delete_user(&self, user: &Rc<UserCore<T>>) -> Result<(), T> {
-        if !self.users.borrow().iter().any(|u| Rc::ptr_eq(u, user)) {
-            return Err(Error::Other(UNKNOWN_USER));
+    DeleteUser,
+    /// `POST auth/session` with the refresh token: the one refresh concurrent callers share (the
+    /// driver starts it for [`Step::Refresh`] and for `user.refreshAccessToken()`).
+    Refresh,
+}
+
+/// The requests tasks send (endpoints without their parameters).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Req {
+    /// `POST …/auth/providers/{provider}/login`
+    Login,
+    /// `POST …/local-userpass/register`
+    Register,
+    /// `GET auth/profile`
+    Profile,
+    /// `POST auth/session`
+    Session,
+    /// `DELETE auth/session`
+    LogOut,
+    /// `DELETE auth/delete`
+    DeleteUser,
+    /// `POST auth/api_keys`
+    Create,
+    /// `GET auth/api_keys`
+    List,
+    /// `GET/PUT/DELETE auth/api_keys/{id}…`
+    Key(KeyOp),
+}
+
+/// Where a task is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Waiting for the location request.
+    Location,
+    /// Waiting for the response to `req`.
+    Request,
+    /// Waiting for a refresh, then `req` is sent again.
+    Refresh,
+}
+
+/// One SDK operation in progress (see [`AppCore::step`]).
+pub struct Task<P: Platform> {
+    op: Op,
+    user: Option<Rc<UserCore<P>>>,
+    /// Login provider.
+    provider: &'static str,
+    /// Request body (login, register, create).
+    body: String,
+    /// The key id.
+    text: String,
+    req: Req,
+    phase: Phase,
+    retry: bool,
+    /// The token the last request carried.
+    used: Option<String>,
+    method: Method,
+    url: String,
+}
+
+impl<P: Platform> Task<P> {
+    /// A task for `op` on behalf of `user`.
+    pub fn new(op: Op, user: Option<Rc<UserCore<P>>>) -> Self {
+        Task {
+            op,
+            user,
+            provider: "",
+            body: String::new(),
+            text: String::new(),
+            req: Req::Profile,
+            phase: Phase::Request,
+            retry: false,
+            used: None,
+            method: Method::Get,
+            url: String::new(),
         }
-        self.call(Some(user), Endpoint::DeleteUser, None).await?;
-        self.remove_user(user).await
+    }
+
+    /// `app.logIn(credentials)`.
+    pub fn log_in(credentials: &Credentials) -> Self {
+        let mut t = Task::new(Op::LogIn, None);
+        t.provider = credentials.provider;
+        t.body.clone_from(&credentials.payload);
+        t
     }
 
     /// `app.emailPasswordAuth.registerUser({ email, password })`.
-    pub async fn register_user(&self, email: &str, password: &str) -> Result<(), T> {
-        let endpoint = Endpoint::Register {
-            app_id: &self.config.id,
-        };
-        let body = json::object(&[("email", email), ("password", password)]);
-        self.attempt(None, &endpoint, Some(body)).await.map(|_| ())
+    pub fn register(email: &str, password: &str) -> Self {
+        let mut t = Task::new(Op::Register, None);
+        t.body = json::object(&[("email", email), ("password", password)]);
+        t
     }
 
-    /// `user.apiKeys.create(name)`: the created key `{_id, key, name, disabled, …}`.
-    pub async fn create_api_key(
-        &self,
-        user: &Rc<UserCore<T>>,
-        name: &str,
-    ) -> Result<Option<T::Json>, T> {
-        let body = json::object(&[("name", name)]);
-        self.call(Some(user), Endpoint::CreateApiKey, Some(body))
-            .await
+    /// `user.apiKeys.create(name)`.
+    pub fn create_key(user: &Rc<UserCore<P>>, name: &str) -> Self {
+        let mut t = Task::new(Op::Call(Req::Create), Some(user.clone()));
+        t.body = json::object(&[("name", name)]);
+        t
     }
 
-    /// `user.apiKeys.fetchAll()`.
-    pub async fn fetch_api_keys(&self, user: &Rc<UserCore<T>>) -> Result<Option<T::Json>, T> {
-        self.call(Some(user), Endpoint::ListApiKeys, None).await
+    /// `user.apiKeys.fetch/enable/disable/delete(id)`; the id must be 24 hex digits (checked
+    /// before any request).
+    pub fn key(user: &Rc<UserCore<P>>, op: KeyOp, id: &str) -> Self {
+        let mut t = Task::new(Op::Call(Req::Key(op)), Some(user.clone()));
+        t.text = id.to_owned();
+        t
     }
 
-    /// `user.apiKeys.fetch/enable/disable/delete(id)`; the id must be 24 hex digits (checked before
-    /// any request). Only `fetch` has a result.
-    pub async fn api_key_op(
-        &self,
-        user: &Rc<UserCore<T>>,
-        op: KeyOp,
-        id: &str,
-    ) -> Result<Option<T::Json>, T> {
-        if !is_object_id(id) {
-            return Err(Error::Type(BAD_KEY_ID));
+    /// The operation.
+    pub fn op(&self) -> Op {
+        self.op
+    }
+
+    fn endpoint<'a>(&'a self, app_id: &'a str) -> Endpoint<'a> {
+        let id = &self.text;
+        match self.req {
+            Req::Login => Endpoint::Login {
+                app_id,
+                provider: self.provider,
+            },
+            Req::Register => Endpoint::Register { app_id },
+            Req::Profile => Endpoint::Profile,
+            Req::Session => Endpoint::RefreshSession,
+            Req::LogOut => Endpoint::LogOut,
+            Req::DeleteUser => Endpoint::DeleteUser,
+            Req::Create => Endpoint::CreateApiKey,
+            Req::List => Endpoint::ListApiKeys,
+            Req::Key(KeyOp::Fetch) => Endpoint::FetchApiKey { id },
+            Req::Key(KeyOp::Enable) => Endpoint::EnableApiKey { id },
+            Req::Key(KeyOp::Disable) => Endpoint::DisableApiKey { id },
+            Req::Key(KeyOp::Delete) => Endpoint::DeleteApiKey { id },
         }
-        let endpoint = match op {
-            KeyOp::Fetch => Endpoint::FetchApiKey { id },
-            KeyOp::Enable => Endpoint::EnableApiKey { id },
-            KeyOp::Disable => Endpoint::DisableApiKey { id },
-            KeyOp::Delete => Endpoint::DeleteApiKey { id },
-        };
-        let body = self.call(Some(user), endpoint, None).await?;
-        Ok(if op == KeyOp::Fetch { body } else { None })
     }
+}
+
+/// What a task is given.
+pub enum Input<P: Platform> {
+    /// The first step.
+    Start,
+    /// The response to the request of the last [`Step::Send`].
+    Response(HttpResponse<P::Json>),
+    /// The request of the last [`Step::Send`] could not be made, or the refresh of the last
+    /// [`Step::Refresh`] failed.
+    Failed(P::Error),
+    /// The refresh of the last [`Step::Refresh`] succeeded.
+    Refreshed,
+}
+
+/// What a task needs next.
+pub enum Step<P: Platform> {
+    /// Send this request; answer with [`Input::Response`] or [`Input::Failed`].
+    Send(HttpRequest),
+    /// Wait for the user's refresh (the one in [`UserCore::refreshing`], or a new [`Op::Refresh`]
+    /// task registered there); answer with [`Input::Refreshed`] or [`Input::Failed`].
+    Refresh(Rc<UserCore<P>>),
+    /// Finished.
+    Done(Result<Output<P>, P>),
+}
+
+/// The result of a task.
+pub enum Output<P: Platform> {
+    /// No value (`Promise<void>`).
+    None,
+    /// `logIn`'s user.
+    User(Rc<UserCore<P>>),
+    /// The response body of a `user.apiKeys` call that has one (`create`, `fetch`, `fetchAll`).
+    Json(Option<P::Json>),
 }

@@ -1,18 +1,16 @@
 //! Native tests of the core against an in-memory fake server (pure logic: request building, token
 //! rules, user state, storage). The real-server tests are the wasm-bindgen tests in `tests/`.
 use crate::client::{
-    AppCore, Config, Credentials, KeyOp, MemoryStore, Store, Transport, UserState,
+    AppCore, Config, Credentials, Input, KeyOp, MemoryStore, Op, Output, Platform, Req, Step,
+    Store, Task, UserCore, UserState,
 };
 use crate::error::Error;
 use crate::http::{build_request, HttpRequest, HttpResponse};
 use crate::json::Json;
 use appkeys_protocol::{Endpoint, Method, TokenKind};
-use core::future::Future;
-use core::pin::Pin;
-use core::task::{Context, Poll};
-use futures::executor::block_on;
 use serde_json::{json, Value};
 use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
 use std::rc::Rc;
 
 impl Json for Value {
@@ -46,24 +44,6 @@ struct Server {
     /// When set, `POST auth/session` fails with 401.
     reject_refresh: Cell<bool>,
     offline: Cell<bool>,
-}
-
-#[derive(Clone)]
-struct Fake(Rc<Server>);
-
-/// Completes on the second poll, so that concurrent requests really are in flight together.
-struct YieldOnce(bool);
-impl Future for YieldOnce {
-    type Output = ();
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        if self.0 {
-            Poll::Ready(())
-        } else {
-            self.0 = true;
-            cx.waker().wake_by_ref();
-            Poll::Pending
-        }
-    }
 }
 
 fn reply(status: u16, body: Option<Value>) -> HttpResponse<Value> {
@@ -219,17 +199,152 @@ impl Server {
     }
 }
 
-impl Transport for Fake {
+/// The native platform: serde_json values, string errors, a refresh is waited for by task id.
+struct Native;
+impl Platform for Native {
     type Json = Value;
     type Error = String;
-    async fn send(&self, request: HttpRequest) -> Result<HttpResponse<Value>, String> {
-        if self.0.offline.get() {
-            return Err("fetch failed".into());
+    type Pending = usize;
+}
+
+type Core = AppCore<Native, SharedStore>;
+type User = Rc<UserCore<Native>>;
+type Outcome = Result<Output<Native>, Error<String>>;
+
+/// An app and a driver for its tasks against the fake server: a run queue in which every task
+/// advances one step per turn, so that concurrent tasks really have their requests in flight
+/// together (all first requests are sent before any response is read).
+struct App {
+    core: Core,
+    server: Rc<Server>,
+    tasks: RefCell<Vec<Option<Task<Native>>>>,
+    /// Tasks waiting for a refresh task: (waiter, refresh task).
+    waiting: RefCell<Vec<(usize, usize)>>,
+    done: RefCell<Vec<Option<Outcome>>>,
+    queue: RefCell<VecDeque<(usize, Input<Native>)>>,
+}
+
+impl std::ops::Deref for App {
+    type Target = Core;
+    fn deref(&self) -> &Core {
+        &self.core
+    }
+}
+
+impl App {
+    fn spawn(&self, task: Task<Native>) -> usize {
+        self.tasks.borrow_mut().push(Some(task));
+        self.done.borrow_mut().push(None);
+        let id = self.tasks.borrow().len() - 1;
+        self.queue.borrow_mut().push_back((id, Input::Start));
+        id
+    }
+
+    /// Runs every queued task to completion.
+    fn run(&self) {
+        loop {
+            let Some((id, input)) = self.queue.borrow_mut().pop_front() else {
+                return;
+            };
+            let mut task = self.tasks.borrow_mut()[id].take().unwrap();
+            match self.core.step(&mut task, input) {
+                Step::Send(request) => {
+                    // Offline: nothing reaches the server.
+                    let input = if self.server.offline.get() {
+                        Input::Failed("fetch failed".to_owned())
+                    } else {
+                        let response = self.server.handle(&request);
+                        self.server.log.borrow_mut().push(request);
+                        Input::Response(response)
+                    };
+                    self.queue.borrow_mut().push_back((id, input));
+                }
+                Step::Refresh(user) => {
+                    let refresh = user.refreshing().unwrap_or_else(|| {
+                        let r = self.spawn(Task::new(Op::Refresh, Some(user.clone())));
+                        user.set_refreshing(r);
+                        r
+                    });
+                    self.waiting.borrow_mut().push((id, refresh));
+                }
+                Step::Done(outcome) => {
+                    // Waiters get the refresh's outcome (in JS: the settled refresh promise).
+                    let wake = || match &outcome {
+                        Ok(_) => Input::Refreshed,
+                        Err(Error::App(e)) => Input::Failed(e.message()),
+                        Err(e) => Input::Failed(format!("{e:?}")),
+                    };
+                    self.waiting.borrow_mut().retain(|&(waiter, refresh)| {
+                        if refresh == id {
+                            self.queue.borrow_mut().push_back((waiter, wake()));
+                        }
+                        refresh != id
+                    });
+                    self.done.borrow_mut()[id] = Some(outcome);
+                    continue;
+                }
+            }
+            self.tasks.borrow_mut()[id] = Some(task);
         }
-        let response = self.0.handle(&request);
-        self.0.log.borrow_mut().push(request);
-        YieldOnce(false).await;
-        Ok(response)
+    }
+
+    /// Runs `tasks` concurrently; their outcomes in order.
+    fn all(&self, tasks: Vec<Task<Native>>) -> Vec<Outcome> {
+        let ids: Vec<usize> = tasks.into_iter().map(|t| self.spawn(t)).collect();
+        self.run();
+        let mut done = self.done.borrow_mut();
+        ids.iter().map(|&id| done[id].take().unwrap()).collect()
+    }
+
+    fn one(&self, task: Task<Native>) -> Outcome {
+        self.all(vec![task]).pop().unwrap()
+    }
+
+    fn user(&self, op: Op, user: &User) -> Task<Native> {
+        Task::new(op, Some(user.clone()))
+    }
+
+    // The SDK calls, as the JS API makes them.
+
+    fn log_in(&self, credentials: &Credentials) -> Result<User, Error<String>> {
+        match self.one(Task::log_in(credentials))? {
+            Output::User(user) => Ok(user),
+            _ => panic!("logIn yields a user"),
+        }
+    }
+    fn json(&self, task: Task<Native>) -> Result<Option<Value>, Error<String>> {
+        match self.one(task)? {
+            Output::Json(body) => Ok(body),
+            Output::None => Ok(None),
+            Output::User(_) => panic!("not a user call"),
+        }
+    }
+    fn create_api_key(&self, user: &User, name: &str) -> Result<Option<Value>, Error<String>> {
+        self.json(Task::create_key(user, name))
+    }
+    fn fetch_api_keys(&self, user: &User) -> Result<Option<Value>, Error<String>> {
+        self.json(self.user(Op::Call(Req::List), user))
+    }
+    fn api_key_op(&self, user: &User, op: KeyOp, id: &str) -> Result<Option<Value>, Error<String>> {
+        self.json(Task::key(user, op, id))
+    }
+    fn void(&self, task: Task<Native>) -> Result<(), Error<String>> {
+        self.one(task).map(|_| ())
+    }
+    fn refresh_profile(&self, user: &User) -> Result<(), Error<String>> {
+        self.void(self.user(Op::Call(Req::Profile), user))
+    }
+    fn log_out(&self, user: &User) {
+        self.void(self.user(Op::LogOut, user)).unwrap()
+    }
+    fn remove_user(&self, user: &User) -> Result<(), Error<String>> {
+        self.void(self.user(Op::RemoveUser, user))
+    }
+    fn delete_user(&self, user: &User) -> Result<(), Error<String>> {
+        self.void(self.user(Op::DeleteUser, user))
+    }
+    fn register_user(&self, email: &str, password: &str) -> Result<(), Error<String>> {
+        self.void(Task::register(email, password))
     }
 }
 
@@ -248,23 +363,23 @@ impl Store for SharedStore {
     }
 }
 
-fn app_with(
-    server: &Rc<Server>,
-    store: SharedStore,
-    skip_location: bool,
-) -> AppCore<Fake, SharedStore> {
-    AppCore::new(
-        Config {
-            id: "demo".into(),
-            base_url: "http://base.test:9/".into(),
-            skip_location_request: skip_location,
-        },
-        Fake(server.clone()),
-        store,
-    )
+fn app_with(server: &Rc<Server>, store: SharedStore, skip_location: bool) -> App {
+    let config = Config {
+        id: "demo".into(),
+        base_url: "http://base.test:9/".into(),
+        skip_location_request: skip_location,
+    };
+    App {
+        core: AppCore::new(config, store),
+        server: server.clone(),
+        tasks: RefCell::default(),
+        waiting: RefCell::default(),
+        done: RefCell::default(),
+        queue: RefCell::default(),
+    }
 }
 
-fn app(server: &Rc<Server>) -> AppCore<Fake, SharedStore> {
+fn app(server: &Rc<Server>) -> App {
     app_with(server, SharedStore::default(), false)
 }
 
@@ -329,7 +444,9 @@ fn login_asks_location_then_logs_in_then_fetches_the_profile() {
     let server = Server::new();
     let store = SharedStore::default();
     let app = app_with(&server, store.clone(), false);
-    let user = block_on(app.log_in(&Credentials::email_password("a@b.c", "pw\"1"))).unwrap();
+    let user = app
+        .log_in(&Credentials::email_password("a@b.c", "pw\"1"))
+        .unwrap();
     let log = server.log.borrow();
     assert_eq!(log.len(), 3);
     assert_eq!(
@@ -373,7 +490,9 @@ fn login_asks_location_then_logs_in_then_fetches_the_profile() {
     );
 
     // Wrong password: the server's 401 surfaces, nobody is logged in additionally.
-    let e = block_on(app.log_in(&Credentials::email_password("a@b.c", "wrong"))).unwrap_err();
+    let e = app
+        .log_in(&Credentials::email_password("a@b.c", "wrong"))
+        .unwrap_err();
     let e = e.app().unwrap();
     assert_eq!(
         (e.status_code, e.error_code.as_deref()),
@@ -391,10 +510,10 @@ fn api_key_routes_use_the_refresh_token_and_pass_bodies_through() {
     let server = Server::new();
     let store = SharedStore::default();
     let app = app_with(&server, store.clone(), true);
-    let user = block_on(app.log_in(&Credentials::email_password("a@b.c", "pw"))).unwrap();
-    let created = block_on(app.create_api_key(&user, "apiKeyName"))
-        .unwrap()
+    let user = app
+        .log_in(&Credentials::email_password("a@b.c", "pw"))
         .unwrap();
+    let created = app.create_api_key(&user, "apiKeyName").unwrap().unwrap();
     assert_eq!(created["key"], "secret");
     assert_eq!(created["extra"], 1, "extra fields pass through");
     {
@@ -408,31 +527,20 @@ fn api_key_routes_use_the_refresh_token_and_pass_bodies_through() {
         assert_eq!(r.header("Content-Type"), Some("application/json"));
         assert_eq!(r.body.as_deref(), Some(r#"{"name":"apiKeyName"}"#));
     }
-    let fetched = block_on(app.api_key_op(&user, KeyOp::Fetch, KID))
-        .unwrap()
-        .unwrap();
+    let fetched = app.api_key_op(&user, KeyOp::Fetch, KID).unwrap().unwrap();
     assert_eq!(
         fetched,
         json!({"_id": KID, "name": "apiKeyName", "disabled": false, "extra": 1})
     );
+    assert_eq!(app.api_key_op(&user, KeyOp::Disable, KID).unwrap(), None);
     assert_eq!(
-        block_on(app.api_key_op(&user, KeyOp::Disable, KID)).unwrap(),
-        None
-    );
-    assert_eq!(
-        block_on(app.fetch_api_keys(&user)).unwrap().unwrap()[0]["disabled"],
+        app.fetch_api_keys(&user).unwrap().unwrap()[0]["disabled"],
         true
     );
-    assert_eq!(
-        block_on(app.api_key_op(&user, KeyOp::Enable, KID)).unwrap(),
-        None
-    );
+    assert_eq!(app.api_key_op(&user, KeyOp::Enable, KID).unwrap(), None);
     assert_eq!(server.requests(Method::Put, "/enable"), 1);
-    assert_eq!(
-        block_on(app.api_key_op(&user, KeyOp::Delete, KID)).unwrap(),
-        None
-    );
-    let e = block_on(app.api_key_op(&user, KeyOp::Fetch, KID)).unwrap_err();
+    assert_eq!(app.api_key_op(&user, KeyOp::Delete, KID).unwrap(), None);
+    let e = app.api_key_op(&user, KeyOp::Fetch, KID).unwrap_err();
     assert_eq!(
         e.app().unwrap().error_code.as_deref(),
         Some("APIKeyNotFound")
@@ -449,7 +557,7 @@ fn api_key_routes_use_the_refresh_token_and_pass_bodies_through() {
         "../../../etc/passwd00000",
         "5eb5931548d79bc784adf46e/x",
     ] {
-        let e = block_on(app.api_key_op(&user, KeyOp::Delete, bad)).unwrap_err();
+        let e = app.api_key_op(&user, KeyOp::Delete, bad).unwrap_err();
         assert!(matches!(e, Error::Type(_)), "{bad:?}");
     }
     assert_eq!(server.log.borrow().len(), before);
@@ -464,9 +572,11 @@ fn expired_access_token_is_refreshed_once_and_the_request_retried_once() {
     let server = Server::new();
     let store = SharedStore::default();
     let app = app_with(&server, store.clone(), true);
-    let user = block_on(app.log_in(&Credentials::email_password("a@b.c", "pw"))).unwrap();
+    let user = app
+        .log_in(&Credentials::email_password("a@b.c", "pw"))
+        .unwrap();
     server.expire_access();
-    block_on(app.refresh_profile(&user)).unwrap();
+    app.refresh_profile(&user).unwrap();
     assert_eq!(server.refreshes.get(), 1);
     assert_eq!(
         server.requests(Method::Get, "/auth/profile"),
@@ -495,7 +605,7 @@ fn expired_access_token_is_refreshed_once_and_the_request_retried_once() {
 
     // A server that keeps refusing: exactly one refresh and one retry, then the error.
     server.reject_all_access.set(true);
-    let e = block_on(app.refresh_profile(&user)).unwrap_err();
+    let e = app.refresh_profile(&user).unwrap_err();
     assert_eq!(
         e.app().unwrap().error_code.as_deref(),
         Some("InvalidSession")
@@ -513,11 +623,16 @@ fn expired_access_token_is_refreshed_once_and_the_request_retried_once() {
 fn concurrent_401s_share_a_single_refresh() {
     let server = Server::new();
     let app = app_with(&server, SharedStore::default(), true);
-    let user = block_on(app.log_in(&Credentials::email_password("a@b.c", "pw"))).unwrap();
+    let user = app
+        .log_in(&Credentials::email_password("a@b.c", "pw"))
+        .unwrap();
     server.expire_access();
-    let calls: Vec<_> = (0..20).map(|_| app.refresh_profile(&user)).collect();
-    let results = block_on(futures::future::join_all(calls));
-    assert!(results.iter().all(Result::is_ok), "{results:?}");
+    let calls = (0..20)
+        .map(|_| app.user(Op::Call(Req::Profile), &user))
+        .collect();
+    let results = app.all(calls);
+    let errors: Vec<_> = results.iter().filter_map(|r| r.as_ref().err()).collect();
+    assert!(errors.is_empty(), "{errors:?}");
     assert_eq!(
         server.refreshes.get(),
         1,
@@ -527,12 +642,12 @@ fn concurrent_401s_share_a_single_refresh() {
     // 1 at login + 20 rejected + 20 retried.
     assert_eq!(server.requests(Method::Get, "/auth/profile"), 41);
 
-    // Explicit refreshes running concurrently also share one request.
-    let calls: Vec<_> = (0..5).map(|_| app.refresh_access_token(&user)).collect();
-    assert!(block_on(futures::future::join_all(calls))
-        .iter()
-        .all(Result::is_ok));
+    // The refresh task unregisters itself when done: the next 401 starts a new refresh.
+    assert_eq!(user.refreshing(), None);
+    server.expire_access();
+    app.refresh_profile(&user).unwrap();
     assert_eq!(server.refreshes.get(), 2);
+    assert_eq!(user.refreshing(), None);
 }
 
 #[test]
@@ -540,9 +655,11 @@ fn a_401_on_a_refresh_token_request_logs_the_user_out() {
     let server = Server::new();
     let store = SharedStore::default();
     let app = app_with(&server, store.clone(), true);
-    let user = block_on(app.log_in(&Credentials::email_password("a@b.c", "pw"))).unwrap();
+    let user = app
+        .log_in(&Credentials::email_password("a@b.c", "pw"))
+        .unwrap();
     *server.refresh.borrow_mut() = "revoked".into();
-    let e = block_on(app.fetch_api_keys(&user)).unwrap_err();
+    let e = app.fetch_api_keys(&user).unwrap_err();
     assert_eq!(e.app().unwrap().status_code, 401);
     assert_eq!(user.state(), UserState::LoggedOut);
     assert_eq!(user.access_token(), None);
@@ -554,13 +671,23 @@ fn a_401_on_a_refresh_token_request_logs_the_user_out() {
     assert_eq!(server.refreshes.get(), 0);
 
     // Same when the refresh itself is refused after an access-token 401.
-    let user = block_on(app.log_in(&Credentials::email_password("a@b.c", "pw"))).unwrap();
+    let user = app
+        .log_in(&Credentials::email_password("a@b.c", "pw"))
+        .unwrap();
     server.expire_access();
     server.reject_refresh.set(true);
-    let e = block_on(app.refresh_profile(&user)).unwrap_err();
+    // The call fails with the refresh's error (in JS: the same AppError object).
+    let Error::Transport(e) = app.refresh_profile(&user).unwrap_err() else {
+        panic!("the refresh's error")
+    };
+    assert!(
+        e.starts_with("Request failed (POST http://base.test:9/api/client/v2.0/auth/session)"),
+        "{e}"
+    );
     assert_eq!(
-        e.app().unwrap().url,
-        "http://base.test:9/api/client/v2.0/auth/session"
+        server.requests(Method::Get, "/auth/profile"),
+        3,
+        "2 logins + 1: no retry"
     );
     assert_eq!(user.state(), UserState::LoggedOut);
 }
@@ -570,9 +697,11 @@ fn users_are_deduplicated_switched_logged_out_removed_and_deleted() {
     let server = Server::new();
     let store = SharedStore::default();
     let app = app_with(&server, store.clone(), true);
-    let first = block_on(app.log_in(&Credentials::email_password("a@b.c", "pw"))).unwrap();
+    let first = app
+        .log_in(&Credentials::email_password("a@b.c", "pw"))
+        .unwrap();
     // An API key of the same user logs in as the same user object; provider type is kept.
-    let again = block_on(app.log_in(&Credentials::api_key("secret"))).unwrap();
+    let again = app.log_in(&Credentials::api_key("secret")).unwrap();
     assert!(Rc::ptr_eq(&first, &again));
     assert_eq!(again.provider_type(), "local-userpass");
     assert_eq!(app.users().len(), 1);
@@ -596,7 +725,7 @@ fn users_are_deduplicated_switched_logged_out_removed_and_deleted() {
 
     // logOut: DELETE auth/session with the refresh token, then no tokens.
     let refresh = first.refresh_token().unwrap();
-    block_on(app.log_out(&first));
+    app.log_out(&first);
     let last = server.log.borrow().last().cloned().unwrap();
     assert_eq!(
         (last.method, last.header("Authorization")),
@@ -607,14 +736,15 @@ fn users_are_deduplicated_switched_logged_out_removed_and_deleted() {
     // Logging out again sends nothing; errors (offline) are ignored.
     server.offline.set(true);
     let n = server.log.borrow().len();
-    block_on(app.log_out(&first));
+    app.log_out(&first);
     assert_eq!(server.log.borrow().len(), n);
     server.offline.set(false);
 
     // switchUser with a user of another app instance fails.
     assert!(matches!(app.switch_user(&u), Err(Error::Other(_))));
-    block_on(app.log_in(&Credentials::email_password("a@b.c", "pw"))).unwrap();
-    block_on(app.remove_user(&first)).unwrap();
+    app.log_in(&Credentials::email_password("a@b.c", "pw"))
+        .unwrap();
+    app.remove_user(&first).unwrap();
     assert_eq!(first.state(), UserState::Removed);
     assert!(app.users().is_empty());
     assert_eq!(store.get(&app.user_storage_key(UID, "profile")), None);
@@ -622,15 +752,14 @@ fn users_are_deduplicated_switched_logged_out_removed_and_deleted() {
         store.get("appkeys:app(demo):userIds").as_deref(),
         Some("[]")
     );
-    assert!(matches!(
-        block_on(app.remove_user(&first)),
-        Err(Error::Other(_))
-    ));
+    assert!(matches!(app.remove_user(&first), Err(Error::Other(_))));
 
     // deleteUser: DELETE auth/delete with the access token, then removed.
-    let user = block_on(app.log_in(&Credentials::email_password("a@b.c", "pw"))).unwrap();
+    let user = app
+        .log_in(&Credentials::email_password("a@b.c", "pw"))
+        .unwrap();
     assert!(!Rc::ptr_eq(&user, &first), "a removed user is not revived");
-    block_on(app.delete_user(&user)).unwrap();
+    app.delete_user(&user).unwrap();
     assert_eq!(server.requests(Method::Delete, "/auth/delete"), 1);
     assert_eq!(user.state(), UserState::Removed);
 }
@@ -639,9 +768,9 @@ fn users_are_deduplicated_switched_logged_out_removed_and_deleted() {
 fn anonymous_users_are_reused_while_logged_in() {
     let server = Server::new();
     let app = app_with(&server, SharedStore::default(), true);
-    let a = block_on(app.log_in(&Credentials::anonymous())).unwrap();
+    let a = app.log_in(&Credentials::anonymous()).unwrap();
     let logins = server.requests(Method::Post, "/anon-user/login");
-    let b = block_on(app.log_in(&Credentials::anonymous())).unwrap();
+    let b = app.log_in(&Credentials::anonymous()).unwrap();
     assert!(Rc::ptr_eq(&a, &b));
     assert_eq!(server.requests(Method::Post, "/anon-user/login"), logins);
     let body = server
@@ -660,11 +789,11 @@ fn location_is_cached_and_transport_errors_pass_through() {
     let server = Server::new();
     let app = app(&server);
     server.offline.set(true);
-    let e = block_on(app.register_user("a@b.c", "pw")).unwrap_err();
+    let e = app.register_user("a@b.c", "pw").unwrap_err();
     assert_eq!(e, Error::Transport("fetch failed".to_owned()));
     server.offline.set(false);
-    block_on(app.register_user("a@b.c", "pw")).unwrap();
-    block_on(app.register_user("a@b.c", "pw")).unwrap();
+    app.register_user("a@b.c", "pw").unwrap();
+    app.register_user("a@b.c", "pw").unwrap();
     assert_eq!(
         server.requests(Method::Get, "/location"),
         1,
@@ -679,7 +808,6 @@ fn location_is_cached_and_transport_errors_pass_through() {
         register.body.as_deref(),
         Some(r#"{"email":"a@b.c","password":"pw"}"#)
     );
-    assert_eq!(block_on(app.origin()).unwrap(), HOST);
 }
 
 #[test]
@@ -694,13 +822,15 @@ fn apps_sharing_a_store_keep_each_others_users() {
         app.users().is_empty(),
         "no providerType stored: not restored"
     );
-    let user = block_on(app.log_in(&Credentials::email_password("a@b.c", "pw"))).unwrap();
+    let user = app
+        .log_in(&Credentials::email_password("a@b.c", "pw"))
+        .unwrap();
     assert_eq!(
         store.get("appkeys:app(demo):userIds"),
         Some(format!("[\"{UID}\",\"{other_id}\"]")),
         "merged, ours first"
     );
-    block_on(app.remove_user(&user)).unwrap();
+    app.remove_user(&user).unwrap();
     assert_eq!(
         store.get("appkeys:app(demo):userIds"),
         Some(format!("[\"{other_id}\"]"))

@@ -32,7 +32,6 @@ pub use appkeys_protocol as protocol;
 
 pub mod client;
 pub mod error;
-pub mod flight;
 pub mod http;
 pub mod json;
 

@@ -4,19 +4,18 @@
 //! wrapper over one `fetch` call we can bind ourselves), JSON parsed by JS. Async methods clone their
 //! `Rc`s before any `await`, so no `&self` borrow is ever held across one.
 use crate::client::{
-    AppCore, Config, Credentials as CoreCredentials, KeyOp, Store, Transport, UserCore,
+    AppCore, Config, Credentials as CoreCredentials, Input, KeyOp, Op, Output, Platform, Req, Step,
+    Store, Task, UserCore,
 };
 use crate::error::{AppErrorData, Error};
 use crate::http::{HttpRequest, HttpResponse, JSON_TYPE};
 use crate::json::Json;
 #[allow(unused_imports)]
 use crate::prelude::*;
-use appkeys_protocol::Endpoint;
 use core::cell::{Cell, RefCell};
 use js_sys::{Object, Promise, Reflect, JSON};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
-use wasm_bindgen_futures::{future_to_promise, JsFuture};
 
 // SAFETY: wasm32-unknown-unknown without the atomics feature has exactly one thread.
 #[global_allocator]
@@ -26,7 +25,7 @@ static ALLOCATOR: lol_alloc::AssumeSingleThreaded<lol_alloc::FreeListAllocator> 
 #[wasm_bindgen]
 extern "C" {
     #[wasm_bindgen(catch, js_name = fetch)]
-    fn js_fetch(url: &str, init: &Object) -> Result<Promise, JsValue>;
+    fn js_fetch(url: &str, init: &Object) -> Result<JsValue, JsValue>;
 
     #[wasm_bindgen(method, getter)]
     fn status(this: &FetchResponse) -> u16;
@@ -37,6 +36,14 @@ extern "C" {
     type Method;
     #[wasm_bindgen(method, catch, js_name = call)]
     fn call(this: &Method, target: &JsValue, a: &JsValue, b: &JsValue) -> Result<JsValue, JsValue>;
+    /// `f.bind(null, id, kind)`: the [`step`] callback of one task.
+    #[wasm_bindgen(method, js_name = bind)]
+    fn bind(this: &Method, target: &JsValue, id: u32, kind: u32) -> JsValue;
+
+    /// A promise (`fetch`'s, `response.text()`'s, a refresh's).
+    type Thenable;
+    #[wasm_bindgen(method, js_name = then)]
+    fn then_with(this: &Thenable, fulfilled: &JsValue, rejected: &JsValue) -> JsValue;
 }
 
 /// `target[name](a, b)`; a missing method or a JS exception is an `Err`.
@@ -67,60 +74,221 @@ impl Json for JsValue {
     }
 }
 
-// ---- transport: the global fetch ------------------------------------------------------------------
+// ---- the driver: tasks advanced by `fetch` promises ------------------------------------------------
 
-/// Calls the global `fetch` (browsers, workers, Node ≥ 18).
-pub struct Fetch;
+/// The wasm build's [`Platform`]: JSON values and errors are JS values, a refresh in flight is a
+/// `Promise`.
+pub struct Js;
 
-impl Transport for Fetch {
+impl Platform for Js {
     type Json = JsValue;
     type Error = JsValue;
+    type Pending = JsValue;
+}
 
-    async fn send(&self, request: HttpRequest) -> Result<HttpResponse<JsValue>, JsValue> {
-        let init = Object::new();
-        let headers = Object::new();
-        set(&headers, "Accept", &JsValue::from_str(JSON_TYPE));
-        if request.body.is_some() {
-            set(&headers, "Content-Type", &JsValue::from_str(JSON_TYPE));
+/// A task in progress, and the status line of the response whose body is being read.
+struct Running {
+    app: Rc<Shared>,
+    task: Task<Js>,
+    status: u16,
+    status_text: String,
+}
+
+/// Every task in progress; a task's id is its index. A slot is `None` when free, `Some(None)` while
+/// its task runs (it leaves the table then), `Some(Some(_))` while the task waits for a promise.
+/// (A plain static: wasm32 without atomics has one thread.)
+struct Tasks(RefCell<Vec<Option<Option<Running>>>>);
+// SAFETY: wasm32-unknown-unknown without the atomics feature has exactly one thread.
+unsafe impl Sync for Tasks {}
+static TASKS: Tasks = Tasks(RefCell::new(Vec::new()));
+
+/// What a `__step` call brings: the `fetch` response, the response body text, a failure (rejected
+/// `fetch`, body read or refresh), or a finished refresh.
+const RESPONSE: u32 = 0;
+const TEXT: u32 = 1;
+const FAILED: u32 = 2;
+const REFRESHED: u32 = 3;
+
+/// Starts `task`: the returned promise settles with the task's result.
+fn run(app: &Rc<Shared>, task: Task<Js>) -> Promise {
+    let running = Some(Some(Running {
+        app: app.clone(),
+        task,
+        status: 0,
+        status_text: String::new(),
+    }));
+    let id = {
+        let mut tasks = TASKS.0.borrow_mut();
+        match tasks.iter().position(Option::is_none) {
+            Some(free) => {
+                tasks[free] = running;
+                free
+            }
+            None => {
+                tasks.push(running);
+                tasks.len() - 1
+            }
         }
-        if let Some(auth) = &request.authorization {
-            set(&headers, "Authorization", &JsValue::from_str(auth));
-        }
-        set(&init, "method", &JsValue::from_str(request.method.as_str()));
-        set(&init, "headers", &headers);
-        if let Some(body) = &request.body {
-            set(&init, "body", &JsValue::from_str(body));
-        }
-        let response: FetchResponse = JsFuture::from(js_fetch(&request.url, &init)?)
-            .await?
-            .unchecked_into();
-        let headers = get(&response, "headers").unwrap_or(JsValue::UNDEFINED);
-        let content_type = call_method(
-            &headers,
-            "get",
-            &JsValue::from_str("content-type"),
-            &JsValue::UNDEFINED,
-        )?;
-        let is_json = content_type
-            .as_string()
-            .is_some_and(|t| t.starts_with(JSON_TYPE));
-        let body = if is_json {
-            let text = call_method(&response, "text", &JsValue::UNDEFINED, &JsValue::UNDEFINED)?;
-            let text: JsValue = JsFuture::from(text.unchecked_into::<Promise>()).await?;
-            let text = text.as_string();
-            text.filter(|t| !t.is_empty())
-                .and_then(|t| JsValue::parse(&t))
-        } else {
-            None
-        };
-        Ok(HttpResponse {
-            status: response.status(),
-            status_text: get(&response, "statusText")
-                .and_then(|t| t.as_string())
-                .unwrap_or_default(),
-            body,
-        })
+    };
+    match advance(id as u32, Input::Start) {
+        Ok(value) => Promise::resolve(&value),
+        Err(error) => Promise::reject(&error),
     }
+}
+
+/// Continues task `id` when a promise it waited for settles (`kind`: what `value` is). Returns the
+/// next promise of the chain, or the task's result; throws its error. Called from JS only, through
+/// the functions [`then`] binds.
+#[wasm_bindgen(js_name = "__step")]
+pub fn step(id: u32, kind: u32, value: JsValue) -> Result<JsValue, JsValue> {
+    let input = match kind {
+        RESPONSE => {
+            let response: FetchResponse = value.unchecked_into();
+            let status_text = get(&response, "statusText").and_then(|t| t.as_string());
+            let status = response.status();
+            let headers = get(&response, "headers").unwrap_or(JsValue::UNDEFINED);
+            let none = JsValue::UNDEFINED;
+            let content_type =
+                call_method(&headers, "get", &JsValue::from_str("content-type"), &none)?;
+            if content_type
+                .as_string()
+                .is_some_and(|t| t.starts_with(JSON_TYPE))
+            {
+                // Read the body first; the status waits in the task.
+                with_task(id, |r| {
+                    r.status = status;
+                    r.status_text = status_text.unwrap_or_default();
+                });
+                let text = call_method(&response, "text", &none, &none)?;
+                return Ok(then(&text, id, TEXT));
+            }
+            Input::Response(HttpResponse {
+                status,
+                status_text: status_text.unwrap_or_default(),
+                body: None,
+            })
+        }
+        TEXT => {
+            let (status, status_text) =
+                with_task(id, |r| (r.status, core::mem::take(&mut r.status_text)));
+            let body = value
+                .as_string()
+                .filter(|t| !t.is_empty())
+                .and_then(|t| JsValue::parse(&t));
+            Input::Response(HttpResponse {
+                status,
+                status_text,
+                body,
+            })
+        }
+        REFRESHED => Input::Refreshed,
+        _ => Input::Failed(value),
+    };
+    advance(id, input)
+}
+
+fn with_task<R>(id: u32, f: impl FnOnce(&mut Running) -> R) -> R {
+    let mut tasks = TASKS.0.borrow_mut();
+    match tasks
+        .get_mut(id as usize)
+        .and_then(|slot| slot.as_mut()?.as_mut())
+    {
+        Some(running) => f(running),
+        None => unreachable_task(),
+    }
+}
+
+#[cold]
+fn unreachable_task() -> ! {
+    // Only `run` creates ids, and only a finished task's id is reused.
+    core::arch::wasm32::unreachable()
+}
+
+/// Feeds `input` to task `id` and acts on its next step, until it waits for a promise or finishes.
+fn advance(id: u32, mut input: Input<Js>) -> Result<JsValue, JsValue> {
+    // The task leaves the table while it runs: storage callbacks may start other tasks.
+    let Some(mut running) = TASKS
+        .0
+        .borrow_mut()
+        .get_mut(id as usize)
+        .and_then(|slot| slot.as_mut()?.take())
+    else {
+        unreachable_task()
+    };
+    loop {
+        let step = running.app.core.step(&mut running.task, input);
+        let wait = match step {
+            Step::Send(request) => match fetch(&request) {
+                Ok(promise) => then(&promise, id, RESPONSE),
+                Err(error) => {
+                    input = Input::Failed(error);
+                    continue;
+                }
+            },
+            Step::Refresh(user) => then(&refreshing(&running.app, &user), id, REFRESHED),
+            Step::Done(result) => {
+                free(id);
+                return match result {
+                    Ok(output) => Ok(running.app.output(running.task.op(), output)),
+                    Err(error) => Err(to_js(error)),
+                };
+            }
+        };
+        if let Some(slot) = TASKS.0.borrow_mut().get_mut(id as usize) {
+            *slot = Some(Some(running));
+        }
+        return Ok(wait);
+    }
+}
+
+fn free(id: u32) {
+    if let Some(slot) = TASKS.0.borrow_mut().get_mut(id as usize) {
+        *slot = None;
+    }
+}
+
+/// `promise.then(step(id, kind, value), step(id, FAILED, error))`, with `step` the `__step` export
+/// (bound to the task id and kind).
+fn then(promise: &JsValue, id: u32, kind: u32) -> JsValue {
+    let step: Method = STEP.0.take().unwrap_or(JsValue::UNDEFINED).unchecked_into();
+    let next = promise.unchecked_ref::<Thenable>().then_with(
+        &step.bind(&JsValue::NULL, id, kind),
+        &step.bind(&JsValue::NULL, id, FAILED),
+    );
+    STEP.0.set(Some(step.into()));
+    next
+}
+
+/// The user's refresh in flight, or a new one (an [`Op::Refresh`] task, which clears itself from
+/// the user when done). Concurrent callers all wait for this one promise.
+fn refreshing(app: &Rc<Shared>, user: &CoreUser) -> JsValue {
+    if let Some(pending) = user.refreshing() {
+        return pending;
+    }
+    // The refresh task's first step is always a request, so it cannot have finished (and cleared
+    // itself) before it is registered here.
+    let pending: JsValue = run(app, Task::new(Op::Refresh, Some(user.clone()))).into();
+    user.set_refreshing(pending.clone());
+    pending
+}
+
+/// Calls the global `fetch` (browsers, workers, Node ≥ 18).
+fn fetch(request: &HttpRequest) -> Result<JsValue, JsValue> {
+    let init = Object::new();
+    let headers = Object::new();
+    set(&headers, "Accept", &JsValue::from_str(JSON_TYPE));
+    if request.body.is_some() {
+        set(&headers, "Content-Type", &JsValue::from_str(JSON_TYPE));
+    }
+    if let Some(auth) = &request.authorization {
+        set(&headers, "Authorization", &JsValue::from_str(auth));
+    }
+    set(&init, "method", &JsValue::from_str(request.method.as_str()));
+    set(&init, "headers", &headers);
+    if let Some(body) = &request.body {
+        set(&init, "body", &JsValue::from_str(body));
+    }
+    js_fetch(&request.url, &init)
 }
 
 // ---- storage ------------------------------------------------------------------------------------
@@ -199,18 +367,23 @@ fn type_error(message: &str) -> JsValue {
     js_sys::TypeError::new(message).into()
 }
 
-/// The package's `AppError` class. (A plain static rather than `thread_local!`: wasm32 without atomics
-/// has one thread, and this avoids the thread-local access checks in the binary.)
-struct ErrorClass(Cell<Option<JsValue>>);
+/// A JS value the package entry points hand over once. (A plain static rather than `thread_local!`:
+/// wasm32 without atomics has one thread, and this avoids the thread-local access checks.)
+struct Global(Cell<Option<JsValue>>);
 // SAFETY: wasm32-unknown-unknown without the atomics feature has exactly one thread.
-unsafe impl Sync for ErrorClass {}
-static ERROR_CLASS: ErrorClass = ErrorClass(Cell::new(None));
+unsafe impl Sync for Global {}
+/// The package's `AppError` class.
+static ERROR_CLASS: Global = Global(Cell::new(None));
+/// The JS function of [`step`] (the export as wasm-bindgen's glue wraps it).
+static STEP: Global = Global(Cell::new(None));
 
-/// Registers the package's `AppError` class (done by the package entry points once the module is
-/// instantiated), so that errors from the server are `instanceof AppError`.
-#[wasm_bindgen(js_name = "__setErrorClass")]
-pub fn set_error_class(class: JsValue) {
-    ERROR_CLASS.0.set(Some(class));
+/// Called by the package entry points once the module is instantiated, with the package's
+/// `AppError` class (so that errors from the server are `instanceof AppError`) and this module's
+/// `__step` export, which the promises of running tasks call back.
+#[wasm_bindgen(js_name = "__init")]
+pub fn init(error_class: JsValue, step: JsValue) {
+    ERROR_CLASS.0.set(Some(error_class));
+    STEP.0.set(Some(step));
 }
 
 fn app_error(data: &AppErrorData) -> JsValue {
@@ -245,98 +418,14 @@ fn to_js(error: Error<JsValue>) -> JsValue {
     }
 }
 
-/// Every async operation of the JS API. They all run through one `future_to_promise` call (one future
-/// type), which keeps the wasm small: each distinct future passed to it is compiled separately.
-enum Op {
-    LogIn(CoreCredentials),
-    Register(String, String),
-    RemoveUser(Option<CoreUser>),
-    DeleteUser(Option<CoreUser>),
-    LogOut(CoreUser),
-    Refresh(CoreUser),
-    Profile(CoreUser),
-    Create(CoreUser, String),
-    FetchAll(CoreUser),
-    Key(CoreUser, KeyOp, String),
-}
-
-fn run(shared: &Rc<Shared>, op: Op) -> Promise {
-    let shared = shared.clone();
-    future_to_promise(async move { exec(&shared, op).await.map_err(to_js) })
-}
-
-async fn exec(shared: &Rc<Shared>, op: Op) -> Result<JsValue, Error<JsValue>> {
-    let core = &shared.core;
-    let unknown = Error::Other(crate::client::UNKNOWN_USER);
-    // The API-key calls share one `call` (one await site, fewer states in this future); `empty` is
-    // the result when the response had no JSON body.
-    let (user, endpoint, body, empty) = match &op {
-        Op::LogIn(creds) => {
-            let user = core.log_in(creds).await?;
-            return Ok(shared.handle(&user));
-        }
-        Op::Register(email, password) => {
-            core.register_user(email, password).await?;
-            return Ok(JsValue::UNDEFINED);
-        }
-        Op::RemoveUser(user) => {
-            core.remove_user(user.as_ref().ok_or(unknown)?).await?;
-            return Ok(JsValue::UNDEFINED);
-        }
-        Op::DeleteUser(user) => {
-            core.delete_user(user.as_ref().ok_or(unknown)?).await?;
-            return Ok(JsValue::UNDEFINED);
-        }
-        Op::LogOut(user) => {
-            core.log_out(user).await;
-            return Ok(JsValue::UNDEFINED);
-        }
-        Op::Refresh(user) => {
-            core.refresh_access_token(user).await?;
-            return Ok(JsValue::UNDEFINED);
-        }
-        Op::Profile(user) => {
-            core.refresh_profile(user).await?;
-            return Ok(JsValue::UNDEFINED);
-        }
-        Op::Create(user, name) => (
-            user,
-            Endpoint::CreateApiKey,
-            Some(crate::json::object(&[("name", name)])),
-            JsValue::NULL,
-        ),
-        Op::FetchAll(user) => (
-            user,
-            Endpoint::ListApiKeys,
-            None,
-            JsValue::parse("[]").unwrap_or(JsValue::NULL),
-        ),
-        Op::Key(user, op, id) => {
-            let endpoint = match op {
-                KeyOp::Fetch => Endpoint::FetchApiKey { id },
-                KeyOp::Enable => Endpoint::EnableApiKey { id },
-                KeyOp::Disable => Endpoint::DisableApiKey { id },
-                KeyOp::Delete => Endpoint::DeleteApiKey { id },
-            };
-            (user, endpoint, None, JsValue::UNDEFINED)
-        }
-    };
-    let result = core.call(Some(user), endpoint, body).await?;
-    Ok(match &op {
-        // Only `fetch` of the id operations has a result.
-        Op::Key(_, KeyOp::Enable | KeyOp::Disable | KeyOp::Delete, _) => JsValue::UNDEFINED,
-        _ => result.unwrap_or(empty),
-    })
-}
-
 fn rejected(error: JsValue) -> Promise {
     Promise::reject(&error)
 }
 
 // ---- App ----------------------------------------------------------------------------------------
 
-type Core = AppCore<Fetch, JsStore>;
-type CoreUser = Rc<UserCore<Fetch>>;
+type Core = AppCore<Js, JsStore>;
+type CoreUser = Rc<UserCore<Js>>;
 
 struct Shared {
     core: Core,
@@ -365,6 +454,18 @@ impl Shared {
         });
         self.handles.borrow_mut().push((user.clone(), js.clone()));
         js
+    }
+
+    /// A task's result as JS value: the `User` object, the response body (`null` from `create` and
+    /// `[]` from `fetchAll` without one), or `undefined`.
+    fn output(self: &Rc<Self>, op: Op, output: Output<Js>) -> JsValue {
+        match output {
+            Output::User(user) => self.handle(&user),
+            Output::Json(Some(body)) => body,
+            Output::Json(None) if op == Op::Call(Req::List) => js_sys::Array::new().into(),
+            Output::Json(None) if op == Op::Call(Req::Create) => JsValue::NULL,
+            _ => JsValue::UNDEFINED,
+        }
     }
 
     /// The core user behind a JS `User` object this app handed out (identity, like realm-web).
@@ -430,7 +531,7 @@ impl App {
         };
         let store = storage.unwrap_or_else(default_store);
         let shared = Rc::new(Shared {
-            core: AppCore::new(config, Fetch, store),
+            core: AppCore::new(config, store),
             handles: RefCell::new(Vec::new()),
         });
         let email_password_auth = JsValue::from(EmailPasswordAuth {
@@ -486,7 +587,7 @@ impl App {
         };
         run(
             &self.shared,
-            Op::LogIn(CoreCredentials { provider, payload }),
+            Task::log_in(&CoreCredentials { provider, payload }),
         )
     }
 
@@ -501,12 +602,18 @@ impl App {
 
     #[wasm_bindgen(js_name = removeUser)]
     pub fn remove_user(&self, user: JsValue) -> Promise {
-        run(&self.shared, Op::RemoveUser(self.shared.user_of(&user)))
+        run(
+            &self.shared,
+            Task::new(Op::RemoveUser, self.shared.user_of(&user)),
+        )
     }
 
     #[wasm_bindgen(js_name = deleteUser)]
     pub fn delete_user(&self, user: JsValue) -> Promise {
-        run(&self.shared, Op::DeleteUser(self.shared.user_of(&user)))
+        run(
+            &self.shared,
+            Task::new(Op::DeleteUser, self.shared.user_of(&user)),
+        )
     }
 }
 
@@ -527,7 +634,7 @@ impl EmailPasswordAuth {
                 "Expected registerUser({ email, password }) with string values",
             ));
         };
-        run(&self.shared, Op::Register(email, password))
+        run(&self.shared, Task::register(&email, &password))
     }
 }
 
@@ -586,6 +693,12 @@ pub struct User {
     app: Rc<Shared>,
     user: CoreUser,
     keys: JsValue,
+}
+
+impl User {
+    fn call(&self, op: Op) -> Promise {
+        run(&self.app, Task::new(op, Some(self.user.clone())))
+    }
 }
 
 #[wasm_bindgen]
@@ -650,17 +763,17 @@ impl User {
 
     #[wasm_bindgen(js_name = logOut)]
     pub fn log_out(&self) -> Promise {
-        run(&self.app, Op::LogOut(self.user.clone()))
+        self.call(Op::LogOut)
     }
 
     #[wasm_bindgen(js_name = refreshAccessToken)]
     pub fn refresh_access_token(&self) -> Promise {
-        run(&self.app, Op::Refresh(self.user.clone()))
+        refreshing(&self.app, &self.user).unchecked_into()
     }
 
     #[wasm_bindgen(js_name = refreshProfile)]
     pub fn refresh_profile(&self) -> Promise {
-        run(&self.app, Op::Profile(self.user.clone()))
+        self.call(Op::Call(Req::Profile))
     }
 }
 
@@ -681,7 +794,7 @@ impl ApiKeyAuth {
         if !appkeys_protocol::is_object_id(&id) {
             return rejected(type_error(crate::client::BAD_KEY_ID));
         }
-        run(&self.app, Op::Key(self.user.clone(), op, id))
+        run(&self.app, Task::key(&self.user, op, &id))
     }
 }
 
@@ -691,7 +804,7 @@ impl ApiKeyAuth {
         let Some(name) = name.as_string() else {
             return rejected(type_error("Expected an API key name (string)"));
         };
-        run(&self.app, Op::Create(self.user.clone(), name))
+        run(&self.app, Task::create_key(&self.user, &name))
     }
 
     pub fn fetch(&self, id: JsValue) -> Promise {
@@ -700,7 +813,10 @@ impl ApiKeyAuth {
 
     #[wasm_bindgen(js_name = fetchAll)]
     pub fn fetch_all(&self) -> Promise {
-        run(&self.app, Op::FetchAll(self.user.clone()))
+        run(
+            &self.app,
+            Task::new(Op::Call(Req::List), Some(self.user.clone())),
+        )
     }
 
     pub fn enable(&self, id: JsValue) -> Promise {

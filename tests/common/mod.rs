@@ -50,7 +50,22 @@ fn unique_email() -> String {
     format!("wasm-{}-{n}@example.com", js_sys::Date::now() as u64)
 }
 
+/// What the package entry points do once the module is loaded: hand the `__step` export (here a JS
+/// function calling it) and the error class (none here: errors are plain `Error`s named `AppError`)
+/// to the module.
+fn init_once() {
+    use std::sync::Once;
+    static INIT: Once = Once::new();
+    INIT.call_once(|| {
+        let step = wasm_bindgen::closure::Closure::<
+            dyn Fn(u32, u32, JsValue) -> Result<JsValue, JsValue>,
+        >::new(appkeys::wasm::step);
+        appkeys::wasm::init(JsValue::UNDEFINED, step.into_js_value());
+    });
+}
+
 pub fn new_app() -> JsValue {
+    init_once();
     let config = Object::new();
     Reflect::set(&config, &"id".into(), &APP_ID.into()).unwrap();
     Reflect::set(&config, &"baseUrl".into(), &server_url().into()).unwrap();
