@@ -36,9 +36,9 @@ extern "C" {
     type Method;
     #[wasm_bindgen(method, catch, js_name = call)]
     fn call(this: &Method, target: &JsValue, a: &JsValue, b: &JsValue) -> Result<JsValue, JsValue>;
-    /// `f.bind(null, id, kind)`: the [`step`] callback of one task.
+    /// `f.bind(null, kind, index)`: a [`dispatch`] callback.
     #[wasm_bindgen(method, js_name = bind)]
-    fn bind(this: &Method, target: &JsValue, id: u32, kind: u32) -> JsValue;
+    fn bind(this: &Method, target: &JsValue, kind: u32, index: u32) -> JsValue;
 
     /// A promise (`fetch`'s, `response.text()`'s, a refresh's).
     type Thenable;
@@ -137,10 +137,9 @@ fn run(app: &Rc<Shared>, task: Task<Js>) -> Promise {
 }
 
 /// Continues task `id` when a promise it waited for settles (`kind`: what `value` is). Returns the
-/// next promise of the chain, or the task's result; throws its error. Called from JS only, through
-/// the functions [`then`] binds.
-#[wasm_bindgen(js_name = "__step")]
-pub fn step(id: u32, kind: u32, value: JsValue) -> Result<JsValue, JsValue> {
+/// next promise of the chain, or the task's result; throws its error. Reached through [`dispatch`]
+/// from the functions [`then`] binds.
+fn step(id: u32, kind: u32, value: JsValue) -> Result<JsValue, JsValue> {
     let input = match kind {
         RESPONSE => {
             let response: FetchResponse = value.unchecked_into();
@@ -217,6 +216,7 @@ fn advance(id: u32, mut input: Input<Js>) -> Result<JsValue, JsValue> {
     };
     loop {
         let step = running.app.core.step(&mut running.task, input);
+        running.app.sync();
         let wait = match step {
             Step::Send(request) => match fetch(&request) {
                 Ok(promise) => then(&promise, id, RESPONSE),
@@ -247,16 +247,11 @@ fn free(id: u32) {
     }
 }
 
-/// `promise.then(step(id, kind, value), step(id, FAILED, error))`, with `step` the `__step` export
-/// (bound to the task id and kind).
+/// `promise.then(__dispatch(kind, id, value), __dispatch(FAILED, id, error))`.
 fn then(promise: &JsValue, id: u32, kind: u32) -> JsValue {
-    let step: Method = STEP.0.take().unwrap_or(JsValue::UNDEFINED).unchecked_into();
-    let next = promise.unchecked_ref::<Thenable>().then_with(
-        &step.bind(&JsValue::NULL, id, kind),
-        &step.bind(&JsValue::NULL, id, FAILED),
-    );
-    STEP.0.set(Some(step.into()));
-    next
+    promise
+        .unchecked_ref::<Thenable>()
+        .then_with(&bound(kind, id), &bound(FAILED, id))
 }
 
 /// The user's refresh in flight, or a new one (an [`Op::Refresh`] task, which clears itself from
@@ -374,16 +369,16 @@ struct Global(Cell<Option<JsValue>>);
 unsafe impl Sync for Global {}
 /// The package's `AppError` class.
 static ERROR_CLASS: Global = Global(Cell::new(None));
-/// The JS function of [`step`] (the export as wasm-bindgen's glue wraps it).
-static STEP: Global = Global(Cell::new(None));
+/// The JS function of [`dispatch`] (the export as wasm-bindgen's glue wraps it).
+static DISPATCH: Global = Global(Cell::new(None));
 
 /// Called by the package entry points once the module is instantiated, with the package's
 /// `AppError` class (so that errors from the server are `instanceof AppError`) and this module's
-/// `__step` export, which the promises of running tasks call back.
+/// `__dispatch` export, which task promises and the SDK objects' methods call.
 #[wasm_bindgen(js_name = "__init")]
-pub fn init(error_class: JsValue, step: JsValue) {
+pub fn init(error_class: JsValue, dispatch: JsValue) {
     ERROR_CLASS.0.set(Some(error_class));
-    STEP.0.set(Some(step));
+    DISPATCH.0.set(Some(dispatch));
 }
 
 fn app_error(data: &AppErrorData) -> JsValue {
@@ -422,38 +417,160 @@ fn rejected(error: JsValue) -> Promise {
     Promise::reject(&error)
 }
 
-// ---- App ----------------------------------------------------------------------------------------
+// ---- the JS objects -----------------------------------------------------------------------------
+//
+// `App` and `Credentials` are wasm-bindgen classes. A `User` is an instance of the (method-less)
+// wasm-bindgen class `User` whose fields are plain data properties, kept up to date after every
+// task step, and whose methods, like those of `user.apiKeys` and `app.emailPasswordAuth` (plain
+// objects), are the `__dispatch` export bound to an operation and a user or app: one export
+// instead of one per method and getter (issue 3 size budget; each export costs wasm and JS glue).
+
+/// The operations of the bound methods (`__dispatch(kind, index, argument)`; below these: task
+/// steps, see [`RESPONSE`]).
+const LOG_OUT: u32 = 4;
+const REFRESH_TOKEN: u32 = 5;
+const REFRESH_PROFILE: u32 = 6;
+const CREATE: u32 = 7;
+const FETCH: u32 = 8;
+const FETCH_ALL: u32 = 9;
+const ENABLE: u32 = 10;
+const DISABLE: u32 = 11;
+const DELETE: u32 = 12;
+const REGISTER: u32 = 13;
+
+/// The module's single callback: a task step (`kind` < [`LOG_OUT`], `index`: the task) or a
+/// bound method (`index`: the user's handle, or the app for `registerUser`). Methods always return
+/// a promise; bad arguments reject it with a `TypeError` before any request is sent.
+#[wasm_bindgen(js_name = "__dispatch")]
+pub fn dispatch(kind: u32, index: u32, value: JsValue) -> Result<JsValue, JsValue> {
+    if kind < LOG_OUT {
+        return step(index, kind, value);
+    }
+    let promise = if kind == REGISTER {
+        let app = APPS.0.borrow().get(index as usize).cloned();
+        let email = get(&value, "email").and_then(|v| v.as_string());
+        let password = get(&value, "password").and_then(|v| v.as_string());
+        match (app, email, password) {
+            (Some(app), Some(email), Some(password)) => {
+                run(&app, Task::register(&email, &password))
+            }
+            _ => rejected(type_error(
+                "Expected registerUser({ email, password }) with string values",
+            )),
+        }
+    } else {
+        let handle = HANDLES.0.borrow().get(index as usize).cloned();
+        let Some(Handle { app, user, .. }) = handle else {
+            return Ok(rejected(type_error(crate::client::UNKNOWN_USER)).into());
+        };
+        let for_user = |op| Task::new(op, Some(user.clone()));
+        let key_op = match kind {
+            FETCH => Some(KeyOp::Fetch),
+            ENABLE => Some(KeyOp::Enable),
+            DISABLE => Some(KeyOp::Disable),
+            DELETE => Some(KeyOp::Delete),
+            _ => None,
+        };
+        let text = value.as_string();
+        match (kind, key_op, text) {
+            (REFRESH_TOKEN, ..) => refreshing(&app, &user).unchecked_into(),
+            (LOG_OUT, ..) => run(&app, for_user(Op::LogOut)),
+            (REFRESH_PROFILE, ..) => run(&app, for_user(Op::Call(Req::Profile))),
+            (FETCH_ALL, ..) => run(&app, for_user(Op::Call(Req::List))),
+            (CREATE, _, Some(name)) => run(&app, Task::create_key(&user, &name)),
+            (CREATE, ..) => rejected(type_error("Expected an API key name (string)")),
+            (_, Some(op), Some(id)) if appkeys_protocol::is_object_id(&id) => {
+                run(&app, Task::key(&user, op, &id))
+            }
+            _ => rejected(type_error(crate::client::BAD_KEY_ID)),
+        }
+    };
+    Ok(promise.into())
+}
+
+/// `__dispatch.bind(null, kind, index)`.
+fn bound(kind: u32, index: u32) -> JsValue {
+    let dispatch: Method = DISPATCH.0.take().unwrap_or(JsValue::UNDEFINED).unchecked_into();
+    let f = dispatch.bind(&JsValue::NULL, kind, index);
+    DISPATCH.0.set(Some(dispatch.into()));
+    f
+}
+
+/// A list that only grows, in a plain static (wasm32 without atomics has one thread).
+struct Registry<T>(RefCell<Vec<T>>);
+// SAFETY: wasm32-unknown-unknown without the atomics feature has exactly one thread.
+unsafe impl<T> Sync for Registry<T> {}
+
+/// Every app (its index is the one `registerUser` is bound to). Apps live as long as the module,
+/// like the users they hand out.
+static APPS: Registry<Rc<Shared>> = Registry(RefCell::new(Vec::new()));
+
+/// The JS object of each user handed out, so that the same user is always the same object; its
+/// index is the one its methods are bound to.
+#[derive(Clone)]
+struct Handle {
+    app: Rc<Shared>,
+    user: CoreUser,
+    js: JsValue,
+}
+static HANDLES: Registry<Handle> = Registry(RefCell::new(Vec::new()));
 
 type Core = AppCore<Js, JsStore>;
 type CoreUser = Rc<UserCore<Js>>;
 
 struct Shared {
     core: Core,
-    /// The JS `User` object of each core user, so that the same user is always the same object.
-    handles: RefCell<Vec<(CoreUser, JsValue)>>,
 }
 
 impl Shared {
+    /// The JS `User` object of `user`, made on first use.
     fn handle(self: &Rc<Self>, user: &CoreUser) -> JsValue {
-        if let Some((_, js)) = self
-            .handles
+        let found = HANDLES
+            .0
             .borrow()
             .iter()
-            .find(|(u, _)| Rc::ptr_eq(u, user))
-        {
-            return js.clone();
+            .find(|h| Rc::ptr_eq(&h.user, user))
+            .map(|h| h.js.clone());
+        if let Some(js) = found {
+            return js;
         }
-        let keys = JsValue::from(ApiKeyAuth {
+        let index = HANDLES.0.borrow().len() as u32;
+        let js = JsValue::from(User {});
+        let keys: JsValue = Object::new().into();
+        for (name, kind) in [
+            ("create", CREATE),
+            ("fetch", FETCH),
+            ("fetchAll", FETCH_ALL),
+            ("enable", ENABLE),
+            ("disable", DISABLE),
+            ("delete", DELETE),
+        ] {
+            set(&keys, name, &bound(kind, index));
+        }
+        set(&js, "apiKeys", &keys);
+        // The name the seed's enable/disable/delete snippets use.
+        set(&js, "apiKey", &keys);
+        set(&js, "logOut", &bound(LOG_OUT, index));
+        set(&js, "refreshAccessToken", &bound(REFRESH_TOKEN, index));
+        set(&js, "refreshProfile", &bound(REFRESH_PROFILE, index));
+        set(&js, "id", &JsValue::from_str(user.id()));
+        set(&js, "providerType", &JsValue::from_str(user.provider_type()));
+        sync(&js, user);
+        HANDLES.0.borrow_mut().push(Handle {
             app: self.clone(),
             user: user.clone(),
+            js: js.clone(),
         });
-        let js = JsValue::from(User {
-            app: self.clone(),
-            user: user.clone(),
-            keys,
-        });
-        self.handles.borrow_mut().push((user.clone(), js.clone()));
         js
+    }
+
+    /// Brings the data properties of this app's `User` objects up to date.
+    fn sync(self: &Rc<Self>) {
+        for h in HANDLES.0.borrow().iter() {
+            if Rc::ptr_eq(&h.app, self) {
+                sync(&h.js, &h.user);
+            }
+        }
     }
 
     /// A task's result as JS value: the `User` object, the response body (`null` from `create` and
@@ -469,15 +586,35 @@ impl Shared {
     }
 
     /// The core user behind a JS `User` object this app handed out (identity, like realm-web).
-    fn user_of(&self, value: &JsValue) -> Option<CoreUser> {
-        let found = self
-            .handles
+    fn user_of(self: &Rc<Self>, value: &JsValue) -> Option<CoreUser> {
+        let found = HANDLES
+            .0
             .borrow()
             .iter()
-            .find(|(_, js)| js == value)
-            .map(|(u, _)| u.clone());
+            .find(|h| h.js == *value && Rc::ptr_eq(&h.app, self))
+            .map(|h| h.user.clone());
         found.filter(|u| self.core.users().iter().any(|k| Rc::ptr_eq(k, u)))
     }
+}
+
+/// The user's state as data properties: `accessToken`, `refreshToken`, `deviceId` (`null` when
+/// none), `state`, `isLoggedIn`, `profile` (the profile's `data`, `undefined` until fetched).
+fn sync(js: &JsValue, user: &CoreUser) {
+    set(js, "accessToken", &or_null(user.access_token()));
+    set(js, "refreshToken", &or_null(user.refresh_token()));
+    set(js, "deviceId", &or_null(user.device_id()));
+    let state = user.state();
+    set(js, "state", &JsValue::from_str(state.as_str()));
+    set(
+        js,
+        "isLoggedIn",
+        &JsValue::from_bool(state == crate::client::UserState::Active),
+    );
+    let profile = user.profile().map(|p| {
+        p.field("data")
+            .unwrap_or_else(|| Object::new().into())
+    });
+    set(js, "profile", &profile.unwrap_or(JsValue::UNDEFINED));
 }
 
 /// `new App(id)` or `new App({ id, baseUrl?, storage?, skipLocationRequest? })`.
@@ -508,7 +645,7 @@ impl App {
             let storage = match get(&config, "storage") {
                 None => None,
                 Some(s) => {
-                    let ok = ["get", "set", "remove"]
+                    let ok = CUSTOM_STORAGE
                         .iter()
                         .all(|m| get(&s, m).is_some_and(|f| f.is_function()));
                     if !ok {
@@ -532,11 +669,18 @@ impl App {
         let store = storage.unwrap_or_else(default_store);
         let shared = Rc::new(Shared {
             core: AppCore::new(config, store),
-            handles: RefCell::new(Vec::new()),
         });
-        let email_password_auth = JsValue::from(EmailPasswordAuth {
-            shared: shared.clone(),
-        });
+        let index = {
+            let mut apps = APPS.0.borrow_mut();
+            apps.push(shared.clone());
+            apps.len() as u32 - 1
+        };
+        let email_password_auth: JsValue = Object::new().into();
+        set(
+            &email_password_auth,
+            "registerUser",
+            &bound(REGISTER, index),
+        );
         Ok(App {
             shared,
             email_password_auth,
@@ -602,235 +746,71 @@ impl App {
 
     #[wasm_bindgen(js_name = removeUser)]
     pub fn remove_user(&self, user: JsValue) -> Promise {
-        run(
-            &self.shared,
-            Task::new(Op::RemoveUser, self.shared.user_of(&user)),
-        )
+        self.user_task(Op::RemoveUser, &user)
     }
 
     #[wasm_bindgen(js_name = deleteUser)]
     pub fn delete_user(&self, user: JsValue) -> Promise {
-        run(
-            &self.shared,
-            Task::new(Op::DeleteUser, self.shared.user_of(&user)),
-        )
+        self.user_task(Op::DeleteUser, &user)
     }
 }
 
-/// `app.emailPasswordAuth`.
-#[wasm_bindgen]
-pub struct EmailPasswordAuth {
-    shared: Rc<Shared>,
-}
-
-#[wasm_bindgen]
-impl EmailPasswordAuth {
-    #[wasm_bindgen(js_name = registerUser)]
-    pub fn register_user(&self, details: JsValue) -> Promise {
-        let email = get(&details, "email").and_then(|v| v.as_string());
-        let password = get(&details, "password").and_then(|v| v.as_string());
-        let (Some(email), Some(password)) = (email, password) else {
-            return rejected(type_error(
-                "Expected registerUser({ email, password }) with string values",
-            ));
-        };
-        run(&self.shared, Task::register(&email, &password))
+impl App {
+    fn user_task(&self, op: Op, user: &JsValue) -> Promise {
+        run(&self.shared, Task::new(op, self.shared.user_of(user)))
     }
 }
 
 // ---- Credentials --------------------------------------------------------------------------------
 
-/// `Credentials.emailPassword(email, password)`, `Credentials.anonymous()`, `Credentials.apiKey(key)`.
+/// `Credentials.emailPassword(email, password)`, `Credentials.anonymous()`, `Credentials.apiKey(key)`:
+/// plain `{ providerType, payload }` objects.
 #[wasm_bindgen]
-pub struct Credentials {
-    inner: CoreCredentials,
-}
+pub struct Credentials {}
 
 #[wasm_bindgen]
 impl Credentials {
     #[wasm_bindgen(js_name = emailPassword)]
-    pub fn email_password(email: JsValue, password: JsValue) -> Result<Credentials, JsValue> {
-        match (email.as_string(), password.as_string()) {
-            (Some(e), Some(p)) => Ok(Credentials {
-                inner: CoreCredentials::email_password(&e, &p),
-            }),
-            _ => Err(type_error("Expected an email and a password (strings)")),
+    pub fn email_password(email: JsValue, password: JsValue) -> Result<JsValue, JsValue> {
+        if email.as_string().is_none() || password.as_string().is_none() {
+            return Err(type_error("Expected an email and a password (strings)"));
         }
+        Ok(credentials(
+            "local-userpass",
+            &[("username", &email), ("password", &password)],
+        ))
     }
 
-    pub fn anonymous() -> Credentials {
-        Credentials {
-            inner: CoreCredentials::anonymous(),
-        }
+    pub fn anonymous() -> JsValue {
+        credentials("anon-user", &[])
     }
 
     #[wasm_bindgen(js_name = apiKey)]
-    pub fn api_key(key: JsValue) -> Result<Credentials, JsValue> {
-        let key = key
-            .as_string()
-            .ok_or_else(|| type_error("Expected an API key (string)"))?;
-        Ok(Credentials {
-            inner: CoreCredentials::api_key(&key),
-        })
+    pub fn api_key(key: JsValue) -> Result<JsValue, JsValue> {
+        if key.as_string().is_none() {
+            return Err(type_error("Expected an API key (string)"));
+        }
+        Ok(credentials("api-key", &[("key", &key)]))
     }
+}
 
-    #[wasm_bindgen(getter, js_name = providerType)]
-    pub fn provider_type(&self) -> JsValue {
-        JsValue::from_str(self.inner.provider)
+fn credentials(provider: &str, fields: &[(&str, &JsValue)]) -> JsValue {
+    let payload: JsValue = Object::new().into();
+    for (name, value) in fields {
+        set(&payload, name, value);
     }
-
-    #[wasm_bindgen(getter)]
-    pub fn payload(&self) -> JsValue {
-        JsValue::parse(&self.inner.payload).unwrap_or(JsValue::NULL)
-    }
+    let credentials: JsValue = Object::new().into();
+    set(&credentials, "providerType", &JsValue::from_str(provider));
+    set(&credentials, "payload", &payload);
+    credentials
 }
 
 // ---- User ---------------------------------------------------------------------------------------
 
-/// A user of an app (always the same object for the same user of an `App`).
+/// A user of an app (always the same object for the same user of an `App`). Its fields and methods
+/// are own properties (see above); the class gives `instanceof User`.
 #[wasm_bindgen]
-pub struct User {
-    app: Rc<Shared>,
-    user: CoreUser,
-    keys: JsValue,
-}
-
-impl User {
-    fn call(&self, op: Op) -> Promise {
-        run(&self.app, Task::new(op, Some(self.user.clone())))
-    }
-}
-
-#[wasm_bindgen]
-impl User {
-    #[wasm_bindgen(getter)]
-    pub fn id(&self) -> JsValue {
-        JsValue::from_str(self.user.id())
-    }
-
-    #[wasm_bindgen(getter, js_name = accessToken)]
-    pub fn access_token(&self) -> JsValue {
-        or_null(self.user.access_token())
-    }
-
-    #[wasm_bindgen(getter, js_name = refreshToken)]
-    pub fn refresh_token(&self) -> JsValue {
-        or_null(self.user.refresh_token())
-    }
-
-    #[wasm_bindgen(getter, js_name = providerType)]
-    pub fn provider_type(&self) -> JsValue {
-        JsValue::from_str(self.user.provider_type())
-    }
-
-    #[wasm_bindgen(getter, js_name = deviceId)]
-    pub fn device_id(&self) -> JsValue {
-        or_null(self.user.device_id())
-    }
-
-    #[wasm_bindgen(getter)]
-    pub fn state(&self) -> JsValue {
-        JsValue::from_str(self.user.state().as_str())
-    }
-
-    #[wasm_bindgen(getter, js_name = isLoggedIn)]
-    pub fn is_logged_in(&self) -> bool {
-        self.user.state() == crate::client::UserState::Active
-    }
-
-    /// The profile data (`{ email }` for email/password users), like realm-web's `user.profile`.
-    #[wasm_bindgen(getter)]
-    pub fn profile(&self) -> Result<JsValue, JsValue> {
-        let profile = self
-            .user
-            .profile()
-            .ok_or_else(|| js_sys::Error::new("A profile was never fetched for this user"))?;
-        Ok(profile
-            .field("data")
-            .unwrap_or_else(|| Object::new().into()))
-    }
-
-    #[wasm_bindgen(getter, js_name = apiKeys)]
-    pub fn api_keys(&self) -> JsValue {
-        self.keys.clone()
-    }
-
-    /// Same object as `apiKeys` (the name the seed's enable/disable/delete snippets use).
-    #[wasm_bindgen(getter, js_name = apiKey)]
-    pub fn api_key(&self) -> JsValue {
-        self.keys.clone()
-    }
-
-    #[wasm_bindgen(js_name = logOut)]
-    pub fn log_out(&self) -> Promise {
-        self.call(Op::LogOut)
-    }
-
-    #[wasm_bindgen(js_name = refreshAccessToken)]
-    pub fn refresh_access_token(&self) -> Promise {
-        refreshing(&self.app, &self.user).unchecked_into()
-    }
-
-    #[wasm_bindgen(js_name = refreshProfile)]
-    pub fn refresh_profile(&self) -> Promise {
-        self.call(Op::Call(Req::Profile))
-    }
-}
-
-// ---- user.apiKeys -------------------------------------------------------------------------------
-
-/// `user.apiKeys` (also `user.apiKey`).
-#[wasm_bindgen]
-pub struct ApiKeyAuth {
-    app: Rc<Shared>,
-    user: CoreUser,
-}
-
-impl ApiKeyAuth {
-    fn op(&self, op: KeyOp, id: JsValue) -> Promise {
-        let Some(id) = id.as_string() else {
-            return rejected(type_error(crate::client::BAD_KEY_ID));
-        };
-        if !appkeys_protocol::is_object_id(&id) {
-            return rejected(type_error(crate::client::BAD_KEY_ID));
-        }
-        run(&self.app, Task::key(&self.user, op, &id))
-    }
-}
-
-#[wasm_bindgen]
-impl ApiKeyAuth {
-    pub fn create(&self, name: JsValue) -> Promise {
-        let Some(name) = name.as_string() else {
-            return rejected(type_error("Expected an API key name (string)"));
-        };
-        run(&self.app, Task::create_key(&self.user, &name))
-    }
-
-    pub fn fetch(&self, id: JsValue) -> Promise {
-        self.op(KeyOp::Fetch, id)
-    }
-
-    #[wasm_bindgen(js_name = fetchAll)]
-    pub fn fetch_all(&self) -> Promise {
-        run(
-            &self.app,
-            Task::new(Op::Call(Req::List), Some(self.user.clone())),
-        )
-    }
-
-    pub fn enable(&self, id: JsValue) -> Promise {
-        self.op(KeyOp::Enable, id)
-    }
-
-    pub fn disable(&self, id: JsValue) -> Promise {
-        self.op(KeyOp::Disable, id)
-    }
-
-    pub fn delete(&self, id: JsValue) -> Promise {
-        self.op(KeyOp::Delete, id)
-    }
-}
+pub struct User {}
 
 /// The npm package's wasm has no std (see Cargo.toml): a panic (a bug) traps, which JS sees as a
 /// `RuntimeError: unreachable`. Nothing is formatted, so no formatting code ends up in the binary.
