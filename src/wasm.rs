@@ -315,7 +315,8 @@ impl Store for JsStore {
 
 /// `localStorage` in browsers (not in Node, not in workers, not when access throws), else memory.
 fn default_store() -> JsStore {
-    let global = js_sys::global();
+    let global = GLOBAL.0.take().unwrap_or(JsValue::UNDEFINED);
+    GLOBAL.0.set(Some(global.clone()));
     let node = get(&global, "process")
         .and_then(|p| get(&p, "versions"))
         .and_then(|v| get(&v, "node"))
@@ -371,14 +372,18 @@ unsafe impl Sync for Global {}
 static ERROR_CLASS: Global = Global(Cell::new(None));
 /// The JS function of [`dispatch`] (the export as wasm-bindgen's glue wraps it).
 static DISPATCH: Global = Global(Cell::new(None));
+/// `globalThis` (handed over rather than looked up: `js_sys::global()` costs a lazily initialised
+/// thread-local with function pointers, which keeps a whole function table alive in the wasm).
+static GLOBAL: Global = Global(Cell::new(None));
 
 /// Called by the package entry points once the module is instantiated, with the package's
 /// `AppError` class (so that errors from the server are `instanceof AppError`) and this module's
-/// `__dispatch` export, which task promises and the SDK objects' methods call.
+/// `__dispatch` export, which task promises and the SDK objects' methods call, and `globalThis`.
 #[wasm_bindgen(js_name = "__init")]
-pub fn init(error_class: JsValue, dispatch: JsValue) {
+pub fn init(error_class: JsValue, dispatch: JsValue, global: JsValue) {
     ERROR_CLASS.0.set(Some(error_class));
     DISPATCH.0.set(Some(dispatch));
+    GLOBAL.0.set(Some(global));
 }
 
 fn app_error(data: &AppErrorData) -> JsValue {

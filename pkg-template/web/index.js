@@ -13,7 +13,7 @@ export function init(input) {
       : { module_or_path: input ?? new URL("./appkeys_bg.wasm", import.meta.url) };
     loading = initWasm(arg).then(
       () => {
-        wasm.__init(AppError, wasm.__dispatch);
+        wasm.__init(AppError, wasm.__dispatch, globalThis);
         ready = true;
       },
       (e) => {

@@ -59,8 +59,8 @@ fn init_once() {
     INIT.call_once(|| {
         let step = wasm_bindgen::closure::Closure::<
             dyn Fn(u32, u32, JsValue) -> Result<JsValue, JsValue>,
-        >::new(appkeys::wasm::step);
-        appkeys::wasm::init(JsValue::UNDEFINED, step.into_js_value());
+        >::new(appkeys::wasm::dispatch);
+        appkeys::wasm::init(JsValue::UNDEFINED, step.into_js_value(), js_sys::global().into());
     });
 }
 
