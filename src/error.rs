@@ -45,46 +45,11 @@ impl AppErrorData {
         }
     }
 
-    /// realm-web's message: `Request failed (METHOD URL): ERROR (status CODE TEXT)`, where the error
-    /// part is missing when the body had none and the text part when the status text is empty.
-    pub fn message(&self) -> String {
-        let mut m = String::from("Request failed (");
-        m.push_str(self.method);
-        m.push_str(" ");
-        m.push_str(&self.url);
-        m.push_str("): ");
-        if let Some(error) = &self.error {
-            m.push_str(error);
-            m.push_str(" ");
-        }
-        m.push_str("(status ");
-        push_u16(&mut m, self.status_code);
-        if !self.status_text.is_empty() {
-            m.push_str(" ");
-            m.push_str(&self.status_text);
-        }
-        m.push_str(")");
-        m
-    }
-
     /// realm-web's condition for "the token is bad": 401 with `InvalidSession` or `unauthorized`.
     pub fn is_invalid_session(&self) -> bool {
         self.status_code == 401
             && (self.error_code.as_deref() == Some(ErrorCode::InvalidSession.as_str())
                 || self.error.as_deref() == Some("unauthorized"))
-    }
-}
-
-fn push_u16(out: &mut String, n: u16) {
-    // Avoids pulling integer formatting into the wasm for one number (and index panics: no slicing).
-    let mut div = 10_000;
-    while div > 1 && n / div == 0 {
-        div /= 10;
-    }
-    while div > 0 {
-        let d = usize::from(n / div % 10);
-        out.push_str("0123456789".get(d..=d).unwrap_or_default());
-        div /= 10;
     }
 }
 
@@ -131,7 +96,7 @@ mod tests {
     }
 
     #[test]
-    fn parses_error_body_and_formats_realm_web_message() {
+    fn parses_error_body() {
         let resp = HttpResponse {
             status: 404,
             status_text: "Not Found".into(),
@@ -149,11 +114,7 @@ mod tests {
         assert_eq!(e.error.as_deref(), Some("API key not found"));
         assert_eq!(e.error_code.as_deref(), Some("APIKeyNotFound"));
         assert_eq!(e.link.as_deref(), Some("http://l"));
-        assert_eq!(
-            e.message(),
-            "Request failed (GET http://h:1/api/client/v2.0/auth/api_keys/5eb5931548d79bc784adf46e): \
-             API key not found (status 404 Not Found)"
-        );
+        assert_eq!(e.status_text, "Not Found");
         assert!(!e.is_invalid_session());
     }
 
@@ -173,10 +134,7 @@ mod tests {
             assert_eq!(e.error, None);
             assert_eq!(e.error_code, None);
             assert_eq!(e.link, None);
-            assert_eq!(
-                e.message(),
-                "Request failed (GET http://h:1/api/client/v2.0/auth/api_keys/5eb5931548d79bc784adf46e): (status 502)"
-            );
+            assert_eq!(e.status_code, 502);
         }
     }
 
@@ -204,11 +162,5 @@ mod tests {
         assert!(
             !mk(403, json!({"error": "x", "error_code": "InvalidSession"})).is_invalid_session()
         );
-        let mut m = String::new();
-        for n in [0u16, 7, 10, 401, 65535] {
-            m.clear();
-            push_u16(&mut m, n);
-            assert_eq!(m, n.to_string());
-        }
     }
 }

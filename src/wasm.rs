@@ -40,6 +40,9 @@ extern "C" {
     #[wasm_bindgen(method, js_name = bind)]
     fn bind(this: &Method, target: &JsValue, kind: u32, index: u32) -> JsValue;
 
+    #[wasm_bindgen(catch, js_namespace = Reflect)]
+    fn construct(target: &JsValue, args: &JsValue) -> Result<JsValue, JsValue>;
+
     /// A promise (`fetch`'s, `response.text()`'s, a refresh's).
     type Thenable;
     #[wasm_bindgen(method, js_name = then)]
@@ -386,27 +389,27 @@ pub fn init(error_class: JsValue, dispatch: JsValue, global: JsValue) {
     GLOBAL.0.set(Some(global));
 }
 
+/// `new AppError(method, url, statusCode, statusText, error, errorCode, link)`: the package's class
+/// builds realm-web's message from these.
 fn app_error(data: &AppErrorData) -> JsValue {
-    let error = js_sys::Error::new(&data.message());
-    set(&error, "name", &JsValue::from_str("AppError"));
-    set(&error, "method", &JsValue::from_str(data.method));
-    set(&error, "url", &JsValue::from_str(&data.url));
-    set(&error, "statusCode", &JsValue::from(data.status_code));
-    set(&error, "statusText", &JsValue::from_str(&data.status_text));
-    set(&error, "error", &opt_str(&data.error));
-    set(&error, "errorCode", &opt_str(&data.error_code));
-    set(&error, "link", &opt_str(&data.link));
-    let class = ERROR_CLASS.0.take();
-    if let Some(class) = &class {
-        if let Ok(proto) = Reflect::get(class, &JsValue::from_str("prototype")) {
-            if proto.is_object() {
-                // `error.__proto__ = proto` (the standard setter): no extra import for setPrototypeOf.
-                set(&error, "__proto__", &proto);
-            }
-        }
+    let args: JsValue = js_sys::Array::new().into();
+    let values = [
+        JsValue::from_str(data.method),
+        JsValue::from_str(&data.url),
+        JsValue::from(data.status_code),
+        JsValue::from_str(&data.status_text),
+        opt_str(&data.error),
+        opt_str(&data.error_code),
+        opt_str(&data.link),
+    ];
+    for (i, value) in ["0", "1", "2", "3", "4", "5", "6"].iter().zip(values) {
+        set(&args, i, &value);
     }
-    ERROR_CLASS.0.set(class);
-    error.into()
+    let class = ERROR_CLASS.0.take().unwrap_or(JsValue::UNDEFINED);
+    // Only fails when the entry point did not register the class (then: that TypeError).
+    let error = construct(&class, &args).unwrap_or_else(|e| e);
+    ERROR_CLASS.0.set(Some(class));
+    error
 }
 
 fn to_js(error: Error<JsValue>) -> JsValue {
@@ -495,7 +498,11 @@ pub fn dispatch(kind: u32, index: u32, value: JsValue) -> Result<JsValue, JsValu
 
 /// `__dispatch.bind(null, kind, index)`.
 fn bound(kind: u32, index: u32) -> JsValue {
-    let dispatch: Method = DISPATCH.0.take().unwrap_or(JsValue::UNDEFINED).unchecked_into();
+    let dispatch: Method = DISPATCH
+        .0
+        .take()
+        .unwrap_or(JsValue::UNDEFINED)
+        .unchecked_into();
     let f = dispatch.bind(&JsValue::NULL, kind, index);
     DISPATCH.0.set(Some(dispatch.into()));
     f
@@ -559,7 +566,11 @@ impl Shared {
         set(&js, "refreshAccessToken", &bound(REFRESH_TOKEN, index));
         set(&js, "refreshProfile", &bound(REFRESH_PROFILE, index));
         set(&js, "id", &JsValue::from_str(user.id()));
-        set(&js, "providerType", &JsValue::from_str(user.provider_type()));
+        set(
+            &js,
+            "providerType",
+            &JsValue::from_str(user.provider_type()),
+        );
         sync(&js, user);
         HANDLES.0.borrow_mut().push(Handle {
             app: self.clone(),
@@ -615,10 +626,9 @@ fn sync(js: &JsValue, user: &CoreUser) {
         "isLoggedIn",
         &JsValue::from_bool(state == crate::client::UserState::Active),
     );
-    let profile = user.profile().map(|p| {
-        p.field("data")
-            .unwrap_or_else(|| Object::new().into())
-    });
+    let profile = user
+        .profile()
+        .map(|p| p.field("data").unwrap_or_else(|| Object::new().into()));
     set(js, "profile", &profile.unwrap_or(JsValue::UNDEFINED));
 }
 

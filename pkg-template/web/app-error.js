@@ -1,5 +1,5 @@
 // The error class of every failed request (realm-web's MongoDBRealmError, under a stable name).
-// Errors raised by the SDK are created in Rust with these fields and this class's prototype.
+// The SDK (Rust) constructs it with the fields of the error response; the message is built here.
 export class AppError extends Error {
   constructor(method, url, statusCode, statusText, error, errorCode, link) {
     const summary = statusText ? `status ${statusCode} ${statusText}` : `status ${statusCode}`;

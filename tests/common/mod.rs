@@ -50,9 +50,8 @@ fn unique_email() -> String {
     format!("wasm-{}-{n}@example.com", js_sys::Date::now() as u64)
 }
 
-/// What the package entry points do once the module is loaded: hand the `__step` export (here a JS
-/// function calling it) and the error class (none here: errors are plain `Error`s named `AppError`)
-/// to the module.
+/// What the package entry points do once the module is loaded: hand the `AppError` class, the
+/// `__dispatch` export (here a JS function calling it) and `globalThis` to the module.
 fn init_once() {
     use std::sync::Once;
     static INIT: Once = Once::new();
@@ -60,8 +59,18 @@ fn init_once() {
         let step = wasm_bindgen::closure::Closure::<
             dyn Fn(u32, u32, JsValue) -> Result<JsValue, JsValue>,
         >::new(appkeys::wasm::dispatch);
-        appkeys::wasm::init(JsValue::UNDEFINED, step.into_js_value(), js_sys::global().into());
+        // The package's AppError class, from its source.
+        let source = include_str!("../../pkg-template/web/app-error.js");
+        let class = js_eval(&format!("({})", source.replace("export class", "class")))
+            .expect("app-error.js evaluates to the class");
+        appkeys::wasm::init(class, step.into_js_value(), js_sys::global().into());
     });
+}
+
+#[wasm_bindgen::prelude::wasm_bindgen]
+extern "C" {
+    #[wasm_bindgen(catch, js_name = eval)]
+    fn js_eval(source: &str) -> Result<JsValue, JsValue>;
 }
 
 pub fn new_app() -> JsValue {
