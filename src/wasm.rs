@@ -318,8 +318,7 @@ impl Store for JsStore {
 
 /// `localStorage` in browsers (not in Node, not in workers, not when access throws), else memory.
 fn default_store() -> JsStore {
-    let global = GLOBAL.0.take().unwrap_or(JsValue::UNDEFINED);
-    GLOBAL.0.set(Some(global.clone()));
+    let global = GLOBAL.get();
     let node = get(&global, "process")
         .and_then(|p| get(&p, "versions"))
         .and_then(|v| get(&v, "node"))
@@ -366,29 +365,6 @@ fn type_error(message: &str) -> JsValue {
     js_sys::TypeError::new(message).into()
 }
 
-/// A JS value the package entry points hand over once. (A plain static rather than `thread_local!`:
-/// wasm32 without atomics has one thread, and this avoids the thread-local access checks.)
-struct Global(Cell<Option<JsValue>>);
-// SAFETY: wasm32-unknown-unknown without the atomics feature has exactly one thread.
-unsafe impl Sync for Global {}
-/// The package's `AppError` class.
-static ERROR_CLASS: Global = Global(Cell::new(None));
-/// The JS function of [`dispatch`] (the export as wasm-bindgen's glue wraps it).
-static DISPATCH: Global = Global(Cell::new(None));
-/// `globalThis` (handed over rather than looked up: `js_sys::global()` costs a lazily initialised
-/// thread-local with function pointers, which keeps a whole function table alive in the wasm).
-static GLOBAL: Global = Global(Cell::new(None));
-
-/// Called by the package entry points once the module is instantiated, with the package's
-/// `AppError` class (so that errors from the server are `instanceof AppError`) and this module's
-/// `__dispatch` export, which task promises and the SDK objects' methods call, and `globalThis`.
-#[wasm_bindgen(js_name = "__init")]
-pub fn init(error_class: JsValue, dispatch: JsValue, global: JsValue) {
-    ERROR_CLASS.0.set(Some(error_class));
-    DISPATCH.0.set(Some(dispatch));
-    GLOBAL.0.set(Some(global));
-}
-
 /// `new AppError(method, url, statusCode, statusText, error, errorCode, link)`: the package's class
 /// builds realm-web's message from these.
 fn app_error(data: &AppErrorData) -> JsValue {
@@ -405,11 +381,8 @@ fn app_error(data: &AppErrorData) -> JsValue {
     for (i, value) in ["0", "1", "2", "3", "4", "5", "6"].iter().zip(values) {
         set(&args, i, &value);
     }
-    let class = ERROR_CLASS.0.take().unwrap_or(JsValue::UNDEFINED);
     // Only fails when the entry point did not register the class (then: that TypeError).
-    let error = construct(&class, &args).unwrap_or_else(|e| e);
-    ERROR_CLASS.0.set(Some(class));
-    error
+    construct(&ERROR_CLASS.get(), &args).unwrap_or_else(|e| e)
 }
 
 fn to_js(error: Error<JsValue>) -> JsValue {
@@ -425,16 +398,43 @@ fn rejected(error: JsValue) -> Promise {
     Promise::reject(&error)
 }
 
+/// A JS value handed over once by [`init`]. (A plain static rather than `thread_local!`: wasm32
+/// without atomics has one thread, and this avoids the thread-local access checks.)
+struct Global(Cell<Option<JsValue>>);
+// SAFETY: wasm32-unknown-unknown without the atomics feature has exactly one thread.
+unsafe impl Sync for Global {}
+
+impl Global {
+    fn get(&self) -> JsValue {
+        let value = self.0.take().unwrap_or(JsValue::UNDEFINED);
+        self.0.set(Some(value.clone()));
+        value
+    }
+}
+
+/// The package's `AppError` class.
+static ERROR_CLASS: Global = Global(Cell::new(None));
+/// The JS function of [`dispatch`] (the export as wasm-bindgen's glue wraps it).
+static DISPATCH: Global = Global(Cell::new(None));
+/// `globalThis` (handed over rather than looked up: `js_sys::global()` costs a lazily initialised
+/// thread-local with function pointers, which keeps a whole function table alive in the wasm).
+static GLOBAL: Global = Global(Cell::new(None));
+/// `App.prototype` and `User.prototype`, for `instanceof`.
+static APP_PROTO: Global = Global(Cell::new(None));
+static USER_PROTO: Global = Global(Cell::new(None));
+
 // ---- the JS objects -----------------------------------------------------------------------------
 //
-// `App` and `Credentials` are wasm-bindgen classes. A `User` is an instance of the (method-less)
-// wasm-bindgen class `User` whose fields are plain data properties, kept up to date after every
-// task step, and whose methods, like those of `user.apiKeys` and `app.emailPasswordAuth` (plain
-// objects), are the `__dispatch` export bound to an operation and a user or app: one export
-// instead of one per method and getter (issue 3 size budget; each export costs wasm and JS glue).
+// The module exports two functions that do the work, `__init` and `__dispatch`, and three that
+// give the SDK's objects their identity: `App` (constructing an app object: `new App(config)`
+// returns it), `User` and `Credentials` (not callable). Every SDK object is a plain JS object made
+// here, with the right prototype; its fields are data properties, kept up to date after every task
+// step, and its methods are `__dispatch` bound to an operation and an app or user. One export
+// instead of one per method and getter, and no wasm-bindgen classes: that is most of the size
+// budget of issue 3 (each export and class costs wasm and JS glue).
 
-/// The operations of the bound methods (`__dispatch(kind, index, argument)`; below these: task
-/// steps, see [`RESPONSE`]).
+/// The task steps of [`dispatch`] (below these) are [`RESPONSE`] … [`REFRESHED`]; then the
+/// methods. User methods (index: the user's handle):
 const LOG_OUT: u32 = 4;
 const REFRESH_TOKEN: u32 = 5;
 const REFRESH_PROFILE: u32 = 6;
@@ -444,27 +444,78 @@ const FETCH_ALL: u32 = 9;
 const ENABLE: u32 = 10;
 const DISABLE: u32 = 11;
 const DELETE: u32 = 12;
+/// App methods (index: the app):
 const REGISTER: u32 = 13;
+const LOG_IN: u32 = 14;
+const SWITCH_USER: u32 = 15;
+const REMOVE_USER: u32 = 16;
+const DELETE_USER: u32 = 17;
+/// `Credentials` statics:
+const EMAIL_PASSWORD: u32 = 18;
+const ANONYMOUS: u32 = 19;
+const API_KEY: u32 = 20;
+
+/// Called by the package entry points once the module is instantiated, with the package's
+/// `AppError` class (so that errors from the server are `instanceof AppError`), `globalThis`, and
+/// the module's exports `__dispatch`, `App`, `User` and `Credentials`. Gives `Credentials` its
+/// static methods.
+#[wasm_bindgen(js_name = "__init")]
+pub fn init(
+    error_class: JsValue,
+    global: JsValue,
+    dispatch: JsValue,
+    app: JsValue,
+    user: JsValue,
+    credentials: JsValue,
+) {
+    ERROR_CLASS.0.set(Some(error_class));
+    GLOBAL.0.set(Some(global));
+    DISPATCH.0.set(Some(dispatch));
+    APP_PROTO.0.set(get(&app, "prototype"));
+    USER_PROTO.0.set(get(&user, "prototype"));
+    set(&credentials, "emailPassword", &bound(EMAIL_PASSWORD, 0));
+    set(&credentials, "anonymous", &bound(ANONYMOUS, 0));
+    set(&credentials, "apiKey", &bound(API_KEY, 0));
+}
 
 /// The module's single callback: a task step (`kind` < [`LOG_OUT`], `index`: the task) or a
-/// bound method (`index`: the user's handle, or the app for `registerUser`). Methods always return
-/// a promise; bad arguments reject it with a `TypeError` before any request is sent.
+/// bound method (`index`: the user's handle or the app). Async methods always return a promise
+/// (bad arguments reject it with a `TypeError` before any request is sent); `switchUser` and the
+/// `Credentials` statics throw.
 #[wasm_bindgen(js_name = "__dispatch")]
-pub fn dispatch(kind: u32, index: u32, value: JsValue) -> Result<JsValue, JsValue> {
+pub fn dispatch(kind: u32, index: u32, a: JsValue, b: JsValue) -> Result<JsValue, JsValue> {
     if kind < LOG_OUT {
-        return step(index, kind, value);
+        return step(index, kind, a);
     }
-    let promise = if kind == REGISTER {
-        let app = APPS.0.borrow().get(index as usize).cloned();
-        let email = get(&value, "email").and_then(|v| v.as_string());
-        let password = get(&value, "password").and_then(|v| v.as_string());
-        match (app, email, password) {
-            (Some(app), Some(email), Some(password)) => {
-                run(&app, Task::register(&email, &password))
+    if kind >= EMAIL_PASSWORD {
+        return credentials(kind, &a, &b);
+    }
+    let promise = if kind >= REGISTER {
+        let Some(app) = APPS.0.borrow().get(index as usize).cloned() else {
+            return Err(type_error(crate::client::UNKNOWN_USER));
+        };
+        match kind {
+            REGISTER => {
+                let email = get(&a, "email").and_then(|v| v.as_string());
+                let password = get(&a, "password").and_then(|v| v.as_string());
+                match (email, password) {
+                    (Some(email), Some(password)) => run(&app, Task::register(&email, &password)),
+                    _ => rejected(type_error(
+                        "Expected registerUser({ email, password }) with string values",
+                    )),
+                }
             }
-            _ => rejected(type_error(
-                "Expected registerUser({ email, password }) with string values",
-            )),
+            LOG_IN => log_in(&app, &a),
+            SWITCH_USER => {
+                let user = app
+                    .user_of(&a)
+                    .ok_or_else(|| js_sys::Error::new(crate::client::UNKNOWN_USER))?;
+                app.core.switch_user(&user).map_err(to_js)?;
+                app.sync();
+                return Ok(JsValue::UNDEFINED);
+            }
+            REMOVE_USER => run(&app, Task::new(Op::RemoveUser, app.user_of(&a))),
+            _ => run(&app, Task::new(Op::DeleteUser, app.user_of(&a))),
         }
     } else {
         let handle = HANDLES.0.borrow().get(index as usize).cloned();
@@ -479,8 +530,7 @@ pub fn dispatch(kind: u32, index: u32, value: JsValue) -> Result<JsValue, JsValu
             DELETE => Some(KeyOp::Delete),
             _ => None,
         };
-        let text = value.as_string();
-        match (kind, key_op, text) {
+        match (kind, key_op, a.as_string()) {
             (REFRESH_TOKEN, ..) => refreshing(&app, &user).unchecked_into(),
             (LOG_OUT, ..) => run(&app, for_user(Op::LogOut)),
             (REFRESH_PROFILE, ..) => run(&app, for_user(Op::Call(Req::Profile))),
@@ -498,14 +548,17 @@ pub fn dispatch(kind: u32, index: u32, value: JsValue) -> Result<JsValue, JsValu
 
 /// `__dispatch.bind(null, kind, index)`.
 fn bound(kind: u32, index: u32) -> JsValue {
-    let dispatch: Method = DISPATCH
-        .0
-        .take()
-        .unwrap_or(JsValue::UNDEFINED)
-        .unchecked_into();
-    let f = dispatch.bind(&JsValue::NULL, kind, index);
-    DISPATCH.0.set(Some(dispatch.into()));
-    f
+    DISPATCH
+        .get()
+        .unchecked_into::<Method>()
+        .bind(&JsValue::NULL, kind, index)
+}
+
+/// A new object with `prototype`.
+fn object(prototype: &Global) -> JsValue {
+    let object = Object::new().into();
+    set(&object, "__proto__", &prototype.get());
+    object
 }
 
 /// A list that only grows, in a plain static (wasm32 without atomics has one thread).
@@ -513,8 +566,8 @@ struct Registry<T>(RefCell<Vec<T>>);
 // SAFETY: wasm32-unknown-unknown without the atomics feature has exactly one thread.
 unsafe impl<T> Sync for Registry<T> {}
 
-/// Every app (its index is the one `registerUser` is bound to). Apps live as long as the module,
-/// like the users they hand out.
+/// Every app; its index is the one its methods are bound to. Apps live as long as the module, like
+/// the users they hand out.
 static APPS: Registry<Rc<Shared>> = Registry(RefCell::new(Vec::new()));
 
 /// The JS object of each user handed out, so that the same user is always the same object; its
@@ -530,8 +583,10 @@ static HANDLES: Registry<Handle> = Registry(RefCell::new(Vec::new()));
 type Core = AppCore<Js, JsStore>;
 type CoreUser = Rc<UserCore<Js>>;
 
+/// An app: its core and its JS object.
 struct Shared {
     core: Core,
+    js: JsValue,
 }
 
 impl Shared {
@@ -547,7 +602,7 @@ impl Shared {
             return js;
         }
         let index = HANDLES.0.borrow().len() as u32;
-        let js = JsValue::from(User {});
+        let js = object(&USER_PROTO);
         let keys: JsValue = Object::new().into();
         for (name, kind) in [
             ("create", CREATE),
@@ -580,8 +635,16 @@ impl Shared {
         js
     }
 
-    /// Brings the data properties of this app's `User` objects up to date.
+    /// Brings the data properties of the app (`currentUser`, `allUsers`) and of its `User` objects
+    /// up to date.
     fn sync(self: &Rc<Self>) {
+        let current = self.core.current_user().map(|u| self.handle(&u));
+        set(&self.js, "currentUser", &current.unwrap_or(JsValue::NULL));
+        let all: JsValue = Object::new().into();
+        for u in self.core.users() {
+            set(&all, u.id(), &self.handle(&u));
+        }
+        set(&self.js, "allUsers", &all);
         for h in HANDLES.0.borrow().iter() {
             if Rc::ptr_eq(&h.app, self) {
                 sync(&h.js, &h.user);
@@ -632,184 +695,114 @@ fn sync(js: &JsValue, user: &CoreUser) {
     set(js, "profile", &profile.unwrap_or(JsValue::UNDEFINED));
 }
 
-/// `new App(id)` or `new App({ id, baseUrl?, storage?, skipLocationRequest? })`.
-#[wasm_bindgen]
-pub struct App {
-    shared: Rc<Shared>,
-    email_password_auth: JsValue,
-}
-
-#[wasm_bindgen]
-impl App {
-    #[wasm_bindgen(constructor)]
-    pub fn new(config: JsValue) -> Result<App, JsValue> {
-        let (id, base_url, skip, storage) = if let Some(id) = config.as_string() {
-            (id, None, false, None)
-        } else {
-            let id = get(&config, "id")
-                .and_then(|v| v.as_string())
-                .ok_or_else(|| type_error("Expected an app id: new App(id) or new App({ id })"))?;
-            let base_url = match get(&config, "baseUrl") {
-                None => None,
-                Some(v) => Some(
-                    v.as_string()
-                        .ok_or_else(|| type_error("Expected 'baseUrl' to be a string"))?,
-                ),
-            };
-            let skip = get(&config, "skipLocationRequest").is_some_and(|v| v.is_truthy());
-            let storage = match get(&config, "storage") {
-                None => None,
-                Some(s) => {
-                    let ok = CUSTOM_STORAGE
-                        .iter()
-                        .all(|m| get(&s, m).is_some_and(|f| f.is_function()));
-                    if !ok {
-                        return Err(type_error(
-                            "Expected 'storage' to have get(key), set(key, value) and remove(key)",
-                        ));
-                    }
-                    Some(JsStore(s, CUSTOM_STORAGE))
+/// `new App(id)` or `new App({ id, baseUrl?, storage?, skipLocationRequest? })`: the app object
+/// (which `new` returns).
+#[wasm_bindgen(js_name = App)]
+pub fn new_app(config: JsValue) -> Result<JsValue, JsValue> {
+    let (id, base_url, skip, storage) = if let Some(id) = config.as_string() {
+        (id, None, false, None)
+    } else {
+        let id = get(&config, "id")
+            .and_then(|v| v.as_string())
+            .ok_or_else(|| type_error("Expected an app id: new App(id) or new App({ id })"))?;
+        let base_url = match get(&config, "baseUrl") {
+            None => None,
+            Some(v) => Some(
+                v.as_string()
+                    .ok_or_else(|| type_error("Expected 'baseUrl' to be a string"))?,
+            ),
+        };
+        let skip = get(&config, "skipLocationRequest").is_some_and(|v| v.is_truthy());
+        let storage = match get(&config, "storage") {
+            None => None,
+            Some(s) => {
+                let ok = CUSTOM_STORAGE
+                    .iter()
+                    .all(|m| get(&s, m).is_some_and(|f| f.is_function()));
+                if !ok {
+                    return Err(type_error(
+                        "Expected 'storage' to have get(key), set(key, value) and remove(key)",
+                    ));
                 }
-            };
-            (id, base_url, skip, storage)
+                Some(JsStore(s, CUSTOM_STORAGE))
+            }
         };
-        if id.is_empty() {
-            return Err(type_error("Expected a non-empty app id"));
-        }
-        let config = Config {
-            id,
-            base_url: base_url.unwrap_or_else(|| crate::DEFAULT_BASE_URL.to_owned()),
-            skip_location_request: skip,
-        };
-        let store = storage.unwrap_or_else(default_store);
-        let shared = Rc::new(Shared {
-            core: AppCore::new(config, store),
-        });
-        let index = {
-            let mut apps = APPS.0.borrow_mut();
-            apps.push(shared.clone());
-            apps.len() as u32 - 1
-        };
-        let email_password_auth: JsValue = Object::new().into();
-        set(
-            &email_password_auth,
-            "registerUser",
-            &bound(REGISTER, index),
-        );
-        Ok(App {
-            shared,
-            email_password_auth,
-        })
+        (id, base_url, skip, storage)
+    };
+    if id.is_empty() {
+        return Err(type_error("Expected a non-empty app id"));
     }
-
-    #[wasm_bindgen(getter)]
-    pub fn id(&self) -> JsValue {
-        JsValue::from_str(self.shared.core.id())
-    }
-
-    #[wasm_bindgen(getter, js_name = currentUser)]
-    pub fn current_user(&self) -> JsValue {
-        match self.shared.core.current_user() {
-            Some(u) => self.shared.handle(&u),
-            None => JsValue::NULL,
-        }
-    }
-
-    #[wasm_bindgen(getter, js_name = allUsers)]
-    pub fn all_users(&self) -> Object {
-        let out = Object::new();
-        for u in self.shared.core.users() {
-            set(&out, u.id(), &self.shared.handle(&u));
-        }
-        out
-    }
-
-    #[wasm_bindgen(getter, js_name = emailPasswordAuth)]
-    pub fn email_password_auth(&self) -> JsValue {
-        self.email_password_auth.clone()
-    }
-
-    #[wasm_bindgen(js_name = logIn)]
-    pub fn log_in(&self, credentials: JsValue) -> Promise {
-        let provider = get(&credentials, "providerType").and_then(|p| p.as_string());
-        let payload = get(&credentials, "payload").and_then(|p| p.stringify());
-        let (Some(provider), Some(payload)) = (provider, payload) else {
-            return rejected(type_error(
-                "Expected credentials, e.g. Credentials.emailPassword(email, password)",
-            ));
-        };
-        let provider = match provider.as_str() {
-            "local-userpass" => "local-userpass",
-            "anon-user" => "anon-user",
-            "api-key" => "api-key",
-            _ => return rejected(type_error("Unsupported credentials provider")),
-        };
-        run(
-            &self.shared,
-            Task::log_in(&CoreCredentials { provider, payload }),
-        )
-    }
-
-    #[wasm_bindgen(js_name = switchUser)]
-    pub fn switch_user(&self, user: JsValue) -> Result<(), JsValue> {
-        let u = self
-            .shared
-            .user_of(&user)
-            .ok_or_else(|| js_sys::Error::new(crate::client::UNKNOWN_USER))?;
-        self.shared.core.switch_user(&u).map_err(to_js)
-    }
-
-    #[wasm_bindgen(js_name = removeUser)]
-    pub fn remove_user(&self, user: JsValue) -> Promise {
-        self.user_task(Op::RemoveUser, &user)
-    }
-
-    #[wasm_bindgen(js_name = deleteUser)]
-    pub fn delete_user(&self, user: JsValue) -> Promise {
-        self.user_task(Op::DeleteUser, &user)
-    }
+    let config = Config {
+        id,
+        base_url: base_url.unwrap_or_else(|| crate::DEFAULT_BASE_URL.to_owned()),
+        skip_location_request: skip,
+    };
+    let store = storage.unwrap_or_else(default_store);
+    let js = object(&APP_PROTO);
+    let app = Rc::new(Shared {
+        core: AppCore::new(config, store),
+        js: js.clone(),
+    });
+    let index = {
+        let mut apps = APPS.0.borrow_mut();
+        apps.push(app.clone());
+        apps.len() as u32 - 1
+    };
+    set(&js, "id", &JsValue::from_str(app.core.id()));
+    let email_password_auth: JsValue = Object::new().into();
+    set(
+        &email_password_auth,
+        "registerUser",
+        &bound(REGISTER, index),
+    );
+    set(&js, "emailPasswordAuth", &email_password_auth);
+    set(&js, "logIn", &bound(LOG_IN, index));
+    set(&js, "switchUser", &bound(SWITCH_USER, index));
+    set(&js, "removeUser", &bound(REMOVE_USER, index));
+    set(&js, "deleteUser", &bound(DELETE_USER, index));
+    app.sync();
+    Ok(js)
 }
 
-impl App {
-    fn user_task(&self, op: Op, user: &JsValue) -> Promise {
-        run(&self.shared, Task::new(op, self.shared.user_of(user)))
-    }
+/// `app.logIn(credentials)`.
+fn log_in(app: &Rc<Shared>, credentials: &JsValue) -> Promise {
+    let provider = get(credentials, "providerType").and_then(|p| p.as_string());
+    let payload = get(credentials, "payload").and_then(|p| p.stringify());
+    let (Some(provider), Some(payload)) = (provider, payload) else {
+        return rejected(type_error(
+            "Expected credentials, e.g. Credentials.emailPassword(email, password)",
+        ));
+    };
+    let provider = match provider.as_str() {
+        "local-userpass" => "local-userpass",
+        "anon-user" => "anon-user",
+        "api-key" => "api-key",
+        _ => return rejected(type_error("Unsupported credentials provider")),
+    };
+    run(app, Task::log_in(&CoreCredentials { provider, payload }))
 }
 
-// ---- Credentials --------------------------------------------------------------------------------
-
-/// `Credentials.emailPassword(email, password)`, `Credentials.anonymous()`, `Credentials.apiKey(key)`:
-/// plain `{ providerType, payload }` objects.
-#[wasm_bindgen]
-pub struct Credentials {}
-
-#[wasm_bindgen]
-impl Credentials {
-    #[wasm_bindgen(js_name = emailPassword)]
-    pub fn email_password(email: JsValue, password: JsValue) -> Result<JsValue, JsValue> {
-        if email.as_string().is_none() || password.as_string().is_none() {
-            return Err(type_error("Expected an email and a password (strings)"));
-        }
-        Ok(credentials(
+/// `Credentials.emailPassword(email, password)`, `Credentials.anonymous()`,
+/// `Credentials.apiKey(key)`: `{ providerType, payload }` objects.
+fn credentials(kind: u32, a: &JsValue, b: &JsValue) -> Result<JsValue, JsValue> {
+    let (provider, fields, ok, message): (_, &[_], _, _) = match kind {
+        EMAIL_PASSWORD => (
             "local-userpass",
-            &[("username", &email), ("password", &password)],
-        ))
+            &[("username", a), ("password", b)],
+            a.is_string() && b.is_string(),
+            "Expected an email and a password (strings)",
+        ),
+        ANONYMOUS => ("anon-user", &[], true, ""),
+        _ => (
+            "api-key",
+            &[("key", a)],
+            a.is_string(),
+            "Expected an API key (string)",
+        ),
+    };
+    if !ok {
+        return Err(type_error(message));
     }
-
-    pub fn anonymous() -> JsValue {
-        credentials("anon-user", &[])
-    }
-
-    #[wasm_bindgen(js_name = apiKey)]
-    pub fn api_key(key: JsValue) -> Result<JsValue, JsValue> {
-        if key.as_string().is_none() {
-            return Err(type_error("Expected an API key (string)"));
-        }
-        Ok(credentials("api-key", &[("key", &key)]))
-    }
-}
-
-fn credentials(provider: &str, fields: &[(&str, &JsValue)]) -> JsValue {
     let payload: JsValue = Object::new().into();
     for (name, value) in fields {
         set(&payload, name, value);
@@ -817,15 +810,22 @@ fn credentials(provider: &str, fields: &[(&str, &JsValue)]) -> JsValue {
     let credentials: JsValue = Object::new().into();
     set(&credentials, "providerType", &JsValue::from_str(provider));
     set(&credentials, "payload", &payload);
-    credentials
+    Ok(credentials)
 }
 
-// ---- User ---------------------------------------------------------------------------------------
+/// `User`: the prototype of users (`user instanceof User`); users come from `app.logIn()`.
+#[wasm_bindgen(js_name = User)]
+pub fn user_class() -> Result<(), JsValue> {
+    Err(type_error("Users are made by app.logIn(), not by User()"))
+}
 
-/// A user of an app (always the same object for the same user of an `App`). Its fields and methods
-/// are own properties (see above); the class gives `instanceof User`.
-#[wasm_bindgen]
-pub struct User {}
+/// `Credentials`: holds the static methods `emailPassword`, `anonymous`, `apiKey`.
+#[wasm_bindgen(js_name = Credentials)]
+pub fn credentials_class() -> Result<(), JsValue> {
+    Err(type_error(
+        "Use Credentials.emailPassword(), Credentials.anonymous() or Credentials.apiKey()",
+    ))
+}
 
 /// The npm package's wasm has no std (see Cargo.toml): a panic (a bug) traps, which JS sees as a
 /// `RuntimeError: unreachable`. Nothing is formatted, so no formatting code ends up in the binary.

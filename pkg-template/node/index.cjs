@@ -3,7 +3,7 @@
 const wasm = require("./appkeys.js");
 const { AppError } = require("./app-error.cjs");
 
-wasm.__init(AppError, wasm.__dispatch, globalThis);
+wasm.__init(AppError, globalThis, wasm.__dispatch, wasm.App, wasm.User, wasm.Credentials);
 
 /** Nothing to do in Node; exists so that code written for browsers (`await init()`) runs unchanged. */
 function init() {

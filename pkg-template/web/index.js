@@ -13,7 +13,7 @@ export function init(input) {
       : { module_or_path: input ?? new URL("./appkeys_bg.wasm", import.meta.url) };
     loading = initWasm(arg).then(
       () => {
-        wasm.__init(AppError, wasm.__dispatch, globalThis);
+        wasm.__init(AppError, globalThis, wasm.__dispatch, wasm.App, wasm.User, wasm.Credentials);
         ready = true;
       },
       (e) => {
@@ -28,7 +28,8 @@ export function init(input) {
 const notReady = () =>
   new Error("appkeys: call `await init()` first (the browser build loads its WebAssembly module asynchronously)");
 
-// Until init() has finished, constructing or calling a static method throws notReady().
+// Until init() has finished, `new App()` and the Credentials statics (which init() attaches) throw
+// notReady().
 const guard = (C) =>
   new Proxy(C, {
     construct(target, args, newTarget) {
@@ -36,9 +37,8 @@ const guard = (C) =>
       return Reflect.construct(target, args, newTarget);
     },
     get(target, key, receiver) {
-      const v = Reflect.get(target, key, receiver);
-      if (!ready && typeof key === "string" && typeof v === "function") throw notReady();
-      return v;
+      if (!ready && ["emailPassword", "anonymous", "apiKey"].includes(key)) throw notReady();
+      return Reflect.get(target, key, receiver);
     },
   });
 

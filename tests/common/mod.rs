@@ -4,7 +4,6 @@
 //! what is tested is exactly what JavaScript callers see.
 #![allow(dead_code)]
 
-use appkeys::wasm::{App, Credentials};
 use js_sys::{Array, Function, Object, Reflect};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
@@ -50,21 +49,33 @@ fn unique_email() -> String {
     format!("wasm-{}-{n}@example.com", js_sys::Date::now() as u64)
 }
 
-/// What the package entry points do once the module is loaded: hand the `AppError` class, the
-/// `__dispatch` export (here a JS function calling it) and `globalThis` to the module.
-fn init_once() {
-    use std::sync::Once;
-    static INIT: Once = Once::new();
-    INIT.call_once(|| {
-        let step = wasm_bindgen::closure::Closure::<
-            dyn Fn(u32, u32, JsValue) -> Result<JsValue, JsValue>,
-        >::new(appkeys::wasm::dispatch);
-        // The package's AppError class, from its source.
-        let source = include_str!("../../pkg-template/web/app-error.js");
-        let class = js_eval(&format!("({})", source.replace("export class", "class")))
-            .expect("app-error.js evaluates to the class");
-        appkeys::wasm::init(class, step.into_js_value(), js_sys::global().into());
-    });
+/// What the package entry points do once the module is loaded (`__init`), with stand-ins for the
+/// `App`, `User` and `Credentials` exports (functions of the JS glue, out of reach here); returns
+/// the `Credentials` stand-in, which `__init` gives its static methods.
+fn init_once() -> JsValue {
+    thread_local! {
+        static CREDENTIALS: JsValue = {
+            let dispatch = wasm_bindgen::closure::Closure::<
+                dyn Fn(u32, u32, JsValue, JsValue) -> Result<JsValue, JsValue>,
+            >::new(appkeys::wasm::dispatch);
+            // The package's AppError class, from its source.
+            let source = include_str!("../../pkg-template/web/app-error.js");
+            let class = js_eval(&format!("({})", source.replace("export class", "class")))
+                .expect("app-error.js evaluates to the class");
+            let with_prototype = || js_eval("({ prototype: {} })").unwrap();
+            let credentials: JsValue = Object::new().into();
+            appkeys::wasm::init(
+                class,
+                js_sys::global().into(),
+                dispatch.into_js_value(),
+                with_prototype(),
+                with_prototype(),
+                credentials.clone(),
+            );
+            credentials
+        };
+    }
+    CREDENTIALS.with(JsValue::clone)
 }
 
 #[wasm_bindgen::prelude::wasm_bindgen]
@@ -78,11 +89,20 @@ pub fn new_app() -> JsValue {
     let config = Object::new();
     Reflect::set(&config, &"id".into(), &APP_ID.into()).unwrap();
     Reflect::set(&config, &"baseUrl".into(), &server_url().into()).unwrap();
-    JsValue::from(App::new(config.into()).expect("new App"))
+    appkeys::wasm::new_app(config.into()).expect("new App")
 }
 
 fn email_password(email: &str, password: &str) -> JsValue {
-    JsValue::from(Credentials::email_password(email.into(), password.into()).unwrap())
+    call(
+        &init_once(),
+        "emailPassword",
+        &[email.into(), password.into()],
+    )
+    .unwrap()
+}
+
+fn api_key(key: &str) -> JsValue {
+    call(&init_once(), "apiKey", &[key.into()]).unwrap()
 }
 
 /// Registers a fresh user and logs in: (app, user, email).
@@ -210,7 +230,7 @@ pub async fn api_key_login_is_the_same_user() {
         .await
         .unwrap();
     let secret = get_str(&created, "key").unwrap();
-    let creds = JsValue::from(Credentials::api_key(secret.as_str().into()).unwrap());
+    let creds = api_key(&secret);
     let same = call_async(&app, "logIn", &[creds])
         .await
         .expect("API key login");
@@ -229,7 +249,7 @@ pub async fn api_key_login_is_the_same_user() {
 
     // A second App (another process, say) logging in with the key gets the same user id.
     let other = new_app();
-    let creds = JsValue::from(Credentials::api_key(secret.as_str().into()).unwrap());
+    let creds = api_key(&secret);
     let u = call_async(&other, "logIn", &[creds]).await.unwrap();
     assert_eq!(get_str(&u, "id"), get_str(&user, "id"));
 
@@ -243,7 +263,7 @@ pub async fn api_key_login_is_the_same_user() {
     call_async(&keys, "disable", &[id.as_str().into()])
         .await
         .unwrap();
-    let creds = JsValue::from(Credentials::api_key(secret.as_str().into()).unwrap());
+    let creds = api_key(&secret);
     let e = call_async(&new_app(), "logIn", &[creds]).await.unwrap_err();
     assert_eq!(get(&e, "statusCode").as_f64(), Some(401.0));
 }
