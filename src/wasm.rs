@@ -62,9 +62,7 @@ impl Json for JsValue {
         self.field(name)?.as_string()
     }
     fn field(&self, name: &str) -> Option<JsValue> {
-        if !self.is_object() {
-            return None;
-        }
+        // `Reflect.get` throws (an `Err` here) for anything but objects.
         Reflect::get(self, &JsValue::from_str(name))
             .ok()
             .filter(|v| *v != JsValue::UNDEFINED)
@@ -134,8 +132,8 @@ fn run(app: &Rc<Shared>, task: Task<Js>) -> Promise {
         }
     };
     match advance(id as u32, Input::Start) {
-        Ok(value) => Promise::resolve(&value),
-        Err(error) => Promise::reject(&error),
+        Ok(value) => settled("resolve", value),
+        Err(error) => settled("reject", error),
     }
 }
 
@@ -291,28 +289,38 @@ fn fetch(request: &HttpRequest) -> Result<JsValue, JsValue> {
 
 // ---- storage ------------------------------------------------------------------------------------
 
-/// A JS object with three storage methods: `localStorage` (`getItem`/`setItem`/`removeItem`), the
-/// app's own storage (`get`/`set`/`remove`) or, in memory, a `Map` (`get`/`set`/`delete`). Failures
-/// (e.g. a full `localStorage`) are ignored, like realm-web does.
-struct JsStore(JsValue, [&'static str; 3]);
+/// A JS object with three storage methods: `localStorage` (`getItem`/`setItem`/`removeItem`) or the
+/// app's own storage (`get`/`set`/`remove`); or, in memory (no method names), a plain object whose
+/// properties are the entries. Failures (e.g. a full `localStorage`) are ignored, like realm-web
+/// does.
+struct JsStore(JsValue, Option<[&'static str; 3]>);
 
 const WEB_STORAGE: [&str; 3] = ["getItem", "setItem", "removeItem"];
 const CUSTOM_STORAGE: [&str; 3] = ["get", "set", "remove"];
 
+impl JsStore {
+    /// Calls the store's method `which` (0: get, 1: set, 2: remove); `value` undefined for get and
+    /// remove. In memory: reads, writes or clears (sets `undefined`) the property `key`.
+    fn op(&self, which: usize, key: &str, value: &JsValue) -> Option<String> {
+        let key = JsValue::from_str(key);
+        let result = match self.1 {
+            Some(names) => call_method(&self.0, names[which], &key, value),
+            None if which == 0 => Reflect::get(&self.0, &key),
+            None => Reflect::set(&self.0, &key, value).map(JsValue::from),
+        };
+        result.ok()?.as_string()
+    }
+}
+
 impl Store for JsStore {
     fn get(&self, key: &str) -> Option<String> {
-        let key = JsValue::from_str(key);
-        call_method(&self.0, self.1[0], &key, &JsValue::UNDEFINED)
-            .ok()?
-            .as_string()
+        self.op(0, key, &JsValue::UNDEFINED)
     }
     fn set(&self, key: &str, value: &str) {
-        let (key, value) = (JsValue::from_str(key), JsValue::from_str(value));
-        let _ = call_method(&self.0, self.1[1], &key, &value);
+        self.op(1, key, &JsValue::from_str(value));
     }
     fn remove(&self, key: &str) {
-        let key = JsValue::from_str(key);
-        let _ = call_method(&self.0, self.1[2], &key, &JsValue::UNDEFINED);
+        self.op(2, key, &JsValue::UNDEFINED);
     }
 }
 
@@ -324,24 +332,21 @@ fn default_store() -> JsStore {
         .and_then(|v| get(&v, "node"))
         .is_some_and(|n| n.as_string().is_some());
     if !node {
-        if let Some(ls) = get(&global, "localStorage").filter(|s| s.is_object()) {
-            let store = JsStore(ls, WEB_STORAGE);
+        if let Some(ls) = get(&global, "localStorage") {
             // Probe: private modes / sandboxed frames may throw on use.
             let probe = JsValue::from_str("appkeys:probe");
-            if call_method(&store.0, WEB_STORAGE[0], &probe, &JsValue::UNDEFINED).is_ok() {
-                return store;
+            if call_method(&ls, WEB_STORAGE[0], &probe, &JsValue::UNDEFINED).is_ok() {
+                return JsStore(ls, Some(WEB_STORAGE));
             }
         }
     }
-    JsStore(js_sys::Map::new().into(), ["get", "set", "delete"])
+    JsStore(Object::new().into(), None)
 }
 
 // ---- helpers ------------------------------------------------------------------------------------
 
+/// `target[key]` unless that is `undefined` or `null` (or `target` is not an object).
 fn get(target: &JsValue, key: &str) -> Option<JsValue> {
-    if !target.is_object() {
-        return None;
-    }
     Reflect::get(target, &JsValue::from_str(key))
         .ok()
         .filter(|v| *v != JsValue::UNDEFINED && *v != JsValue::NULL)
@@ -362,13 +367,28 @@ fn opt_str(value: &Option<String>) -> JsValue {
 }
 
 fn type_error(message: &str) -> JsValue {
-    js_sys::TypeError::new(message).into()
+    new_error("TypeError", message)
+}
+
+/// `new globalThis[class](message)` (through `Reflect.construct`, which the module imports anyway).
+fn new_error(class: &str, message: &str) -> JsValue {
+    let class = get(&GLOBAL.get(), class).unwrap_or(JsValue::UNDEFINED);
+    construct(&class, &arguments(&[JsValue::from_str(message)])).unwrap_or_else(|e| e)
+}
+
+/// An array-like `{ 0: …, 1: …, length }` of `values` (no `Array` import needed).
+fn arguments(values: &[JsValue]) -> JsValue {
+    let args: JsValue = Object::new().into();
+    for (i, value) in ["0", "1", "2", "3", "4", "5", "6"].iter().zip(values) {
+        set(&args, i, value);
+    }
+    set(&args, "length", &JsValue::from(values.len() as u32));
+    args
 }
 
 /// `new AppError(method, url, statusCode, statusText, error, errorCode, link)`: the package's class
 /// builds realm-web's message from these.
 fn app_error(data: &AppErrorData) -> JsValue {
-    let args: JsValue = js_sys::Array::new().into();
     let values = [
         JsValue::from_str(data.method),
         JsValue::from_str(&data.url),
@@ -378,11 +398,8 @@ fn app_error(data: &AppErrorData) -> JsValue {
         opt_str(&data.error_code),
         opt_str(&data.link),
     ];
-    for (i, value) in ["0", "1", "2", "3", "4", "5", "6"].iter().zip(values) {
-        set(&args, i, &value);
-    }
     // Only fails when the entry point did not register the class (then: that TypeError).
-    construct(&ERROR_CLASS.get(), &args).unwrap_or_else(|e| e)
+    construct(&ERROR_CLASS.get(), &arguments(&values)).unwrap_or_else(|e| e)
 }
 
 fn to_js(error: Error<JsValue>) -> JsValue {
@@ -390,12 +407,20 @@ fn to_js(error: Error<JsValue>) -> JsValue {
         Error::App(data) => app_error(&data),
         Error::Transport(e) => e,
         Error::Type(m) => type_error(m),
-        Error::Other(m) => js_sys::Error::new(m).into(),
+        Error::Other(m) => new_error("Error", m),
     }
 }
 
 fn rejected(error: JsValue) -> Promise {
-    Promise::reject(&error)
+    settled("reject", error)
+}
+
+/// `Promise.resolve(value)` / `Promise.reject(value)` (through the `call` import).
+fn settled(how: &str, value: JsValue) -> Promise {
+    let promise = get(&GLOBAL.get(), "Promise").unwrap_or(JsValue::UNDEFINED);
+    call_method(&promise, how, &value, &JsValue::UNDEFINED)
+        .unwrap_or_else(|e| e)
+        .unchecked_into()
 }
 
 /// A JS value handed over once by [`init`]. (A plain static rather than `thread_local!`: wasm32
@@ -509,7 +534,7 @@ pub fn dispatch(kind: u32, index: u32, a: JsValue, b: JsValue) -> Result<JsValue
             SWITCH_USER => {
                 let user = app
                     .user_of(&a)
-                    .ok_or_else(|| js_sys::Error::new(crate::client::UNKNOWN_USER))?;
+                    .ok_or_else(|| new_error("Error", crate::client::UNKNOWN_USER))?;
                 app.core.switch_user(&user).map_err(to_js)?;
                 app.sync();
                 return Ok(JsValue::UNDEFINED);
@@ -658,7 +683,9 @@ impl Shared {
         match output {
             Output::User(user) => self.handle(&user),
             Output::Json(Some(body)) => body,
-            Output::Json(None) if op == Op::Call(Req::List) => js_sys::Array::new().into(),
+            Output::Json(None) if op == Op::Call(Req::List) => {
+                JsValue::parse("[]").unwrap_or(JsValue::NULL)
+            }
             Output::Json(None) if op == Op::Call(Req::Create) => JsValue::NULL,
             _ => JsValue::UNDEFINED,
         }
@@ -712,19 +739,17 @@ pub fn new_app(config: JsValue) -> Result<JsValue, JsValue> {
                     .ok_or_else(|| type_error("Expected 'baseUrl' to be a string"))?,
             ),
         };
-        let skip = get(&config, "skipLocationRequest").is_some_and(|v| v.is_truthy());
+        let skip = get(&config, "skipLocationRequest") == Some(JsValue::TRUE);
         let storage = match get(&config, "storage") {
             None => None,
             Some(s) => {
-                let ok = CUSTOM_STORAGE
-                    .iter()
-                    .all(|m| get(&s, m).is_some_and(|f| f.is_function()));
+                let ok = CUSTOM_STORAGE.iter().all(|m| get(&s, m).is_some());
                 if !ok {
                     return Err(type_error(
                         "Expected 'storage' to have get(key), set(key, value) and remove(key)",
                     ));
                 }
-                Some(JsStore(s, CUSTOM_STORAGE))
+                Some(JsStore(s, Some(CUSTOM_STORAGE)))
             }
         };
         (id, base_url, skip, storage)
@@ -789,14 +814,14 @@ fn credentials(kind: u32, a: &JsValue, b: &JsValue) -> Result<JsValue, JsValue> 
         EMAIL_PASSWORD => (
             "local-userpass",
             &[("username", a), ("password", b)],
-            a.is_string() && b.is_string(),
+            a.as_string().is_some() && b.as_string().is_some(),
             "Expected an email and a password (strings)",
         ),
         ANONYMOUS => ("anon-user", &[], true, ""),
         _ => (
             "api-key",
             &[("key", a)],
-            a.is_string(),
+            a.as_string().is_some(),
             "Expected an API key (string)",
         ),
     };
