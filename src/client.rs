@@ -15,10 +15,11 @@ use crate::http::{build_request, HttpRequest, HttpResponse};
 use crate::json::{self, Json};
 #[allow(unused_imports)]
 use crate::prelude::*;
+use crate::slot::Slot;
 use appkeys_protocol::{
     is_object_id, trim_trailing_slashes, Endpoint, Method, Provider, TokenKind, ZERO_DEVICE_ID,
 };
-use core::cell::{Cell, RefCell};
+use core::cell::Cell;
 
 /// What the core needs to know of the platform that drives it.
 pub trait Platform {
@@ -44,29 +45,31 @@ pub trait Store {
 
 /// An in-memory [`Store`].
 #[derive(Default)]
-pub struct MemoryStore(RefCell<Vec<(String, String)>>);
+pub struct MemoryStore(Slot<Vec<(String, String)>>);
 
 impl MemoryStore {
     /// Every entry (for tests).
     pub fn entries(&self) -> Vec<(String, String)> {
-        self.0.borrow().clone()
+        self.0.get()
     }
 }
 
 impl Store for MemoryStore {
     fn get(&self, key: &str) -> Option<String> {
-        let entries = self.0.borrow();
-        entries
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.clone())
+        self.0.update(|entries| {
+            entries
+                .iter()
+                .find(|(k, _)| k == key)
+                .map(|(_, v)| v.clone())
+        })
     }
     fn set(&self, key: &str, value: &str) {
         self.remove(key);
-        self.0.borrow_mut().push((key.to_owned(), value.to_owned()));
+        self.0
+            .update(|e| e.push((key.to_owned(), value.to_owned())));
     }
     fn remove(&self, key: &str) {
-        self.0.borrow_mut().retain(|(k, _)| k != key);
+        self.0.update(|e| e.retain(|(k, _)| k != key));
     }
 }
 
@@ -99,13 +102,13 @@ impl UserState {
 pub struct UserCore<P: Platform> {
     id: String,
     provider_type: String,
-    access_token: RefCell<Option<String>>,
-    refresh_token: RefCell<Option<String>>,
-    profile: RefCell<Option<P::Json>>,
-    device_id: RefCell<Option<String>>,
+    access_token: Slot<Option<String>>,
+    refresh_token: Slot<Option<String>>,
+    profile: Slot<Option<P::Json>>,
+    device_id: Slot<Option<String>>,
     removed: Cell<bool>,
     /// The refresh request in flight for this user, which concurrent 401s wait for.
-    refreshing: RefCell<Option<P::Pending>>,
+    refreshing: Slot<Option<P::Pending>>,
 }
 
 /// Shows the id, provider and state only: tokens are secrets and never printed.
@@ -124,12 +127,12 @@ impl<P: Platform> UserCore<P> {
         Rc::new(UserCore {
             id,
             provider_type,
-            access_token: RefCell::new(None),
-            refresh_token: RefCell::new(None),
-            profile: RefCell::new(None),
-            device_id: RefCell::new(None),
+            access_token: Slot::new(None),
+            refresh_token: Slot::new(None),
+            profile: Slot::new(None),
+            device_id: Slot::new(None),
             removed: Cell::new(false),
-            refreshing: RefCell::new(None),
+            refreshing: Slot::new(None),
         })
     }
     /// User id.
@@ -142,25 +145,25 @@ impl<P: Platform> UserCore<P> {
     }
     /// Current access token.
     pub fn access_token(&self) -> Option<String> {
-        self.access_token.borrow().clone()
+        self.access_token.get()
     }
     /// Current refresh token.
     pub fn refresh_token(&self) -> Option<String> {
-        self.refresh_token.borrow().clone()
+        self.refresh_token.get()
     }
     /// The profile as fetched from `GET auth/profile` (whole body).
     pub fn profile(&self) -> Option<P::Json> {
-        self.profile.borrow().clone()
+        self.profile.get()
     }
     /// Device id from the last login (never the zero id).
     pub fn device_id(&self) -> Option<String> {
-        self.device_id.borrow().clone()
+        self.device_id.get()
     }
     /// `active` / `logged-out` / `removed`.
     pub fn state(&self) -> UserState {
         if self.removed.get() {
             UserState::Removed
-        } else if self.refresh_token.borrow().is_some() {
+        } else if self.refresh_token.update(|t| t.is_some()) {
             UserState::Active
         } else {
             UserState::LoggedOut
@@ -168,12 +171,12 @@ impl<P: Platform> UserCore<P> {
     }
     /// The refresh in flight for this user, if any.
     pub fn refreshing(&self) -> Option<P::Pending> {
-        self.refreshing.borrow().clone()
+        self.refreshing.get()
     }
     /// Registers the refresh in flight for this user (an [`Op::Refresh`] task, which clears it when
     /// done).
     pub fn set_refreshing(&self, pending: P::Pending) {
-        *self.refreshing.borrow_mut() = Some(pending);
+        self.refreshing.set(Some(pending));
     }
     fn token(&self, kind: TokenKind) -> Option<String> {
         match kind {
@@ -249,9 +252,9 @@ pub const UNKNOWN_USER: &str = "The user was never logged into this app";
 /// One app: configuration, storage and its users.
 pub struct AppCore<P: Platform, S: Store> {
     config: Config,
-    hostname: RefCell<Option<String>>,
+    hostname: Slot<Option<String>>,
     store: S,
-    users: RefCell<Vec<Rc<UserCore<P>>>>,
+    users: Slot<Vec<Rc<UserCore<P>>>>,
 }
 
 impl<P: Platform, S: Store> AppCore<P, S> {
@@ -259,9 +262,9 @@ impl<P: Platform, S: Store> AppCore<P, S> {
     pub fn new(config: Config, store: S) -> Self {
         let app = AppCore {
             config,
-            hostname: RefCell::new(None),
+            hostname: Slot::new(None),
             store,
-            users: RefCell::new(Vec::new()),
+            users: Slot::new(Vec::new()),
         };
         app.hydrate();
         app
@@ -279,28 +282,29 @@ impl<P: Platform, S: Store> AppCore<P, S> {
 
     /// All known (active and logged-out) users, most recent first.
     pub fn users(&self) -> Vec<Rc<UserCore<P>>> {
-        self.users.borrow().clone()
+        self.users.get()
     }
 
     /// The most recent active user.
     pub fn current_user(&self) -> Option<Rc<UserCore<P>>> {
-        let users = self.users.borrow();
-        users
-            .iter()
+        self.users()
+            .into_iter()
             .find(|u| u.state() == UserState::Active)
-            .cloned()
     }
 
     /// Moves `user` to the top of the stack.
     pub fn switch_user(&self, user: &Rc<UserCore<P>>) -> Result<(), P> {
-        let mut users = self.users.borrow_mut();
-        let index = users
-            .iter()
-            .position(|u| Rc::ptr_eq(u, user))
-            .ok_or(Error::Other(UNKNOWN_USER))?;
-        let moved = users.remove(index);
-        users.insert(0, moved);
-        Ok(())
+        self.users.update(|users| {
+            let index = users
+                .iter()
+                .position(|u| Rc::ptr_eq(u, user))
+                .ok_or(Error::Other(UNKNOWN_USER))?;
+            // Rotating the front part moves it to index 0 (no panicking insert/remove).
+            if let Some(front) = users.get_mut(..=index) {
+                front.rotate_right(1);
+            }
+            Ok(())
+        })
     }
 
     // ---- storage -------------------------------------------------------------------------------
@@ -339,7 +343,7 @@ impl<P: Platform, S: Store> AppCore<P, S> {
             .get(&key)
             .and_then(|t| json::parse_plain_string_array(&t))
             .unwrap_or_default();
-        let users = self.users.borrow();
+        let users = self.users();
         let mut ids: Vec<&str> = users.iter().map(|u| u.id.as_str()).collect();
         for id in &stored {
             if Some(id.as_str()) != dropped && !ids.contains(&id.as_str()) {
@@ -352,17 +356,17 @@ impl<P: Platform, S: Store> AppCore<P, S> {
     fn save_tokens(&self, user: &UserCore<P>) {
         self.put(
             self.user_storage_key(&user.id, "accessToken"),
-            user.access_token.borrow().as_deref(),
+            user.access_token().as_deref(),
         );
         self.put(
             self.user_storage_key(&user.id, "refreshToken"),
-            user.refresh_token.borrow().as_deref(),
+            user.refresh_token().as_deref(),
         );
     }
 
     fn set_tokens(&self, user: &UserCore<P>, access: Option<String>, refresh: Option<String>) {
-        *user.access_token.borrow_mut() = access;
-        *user.refresh_token.borrow_mut() = refresh;
+        user.access_token.set(access);
+        user.refresh_token.set(refresh);
         self.save_tokens(user);
     }
 
@@ -382,13 +386,14 @@ impl<P: Platform, S: Store> AppCore<P, S> {
             };
             let get = |field: &str| self.store.get(&self.user_storage_key(&id, field));
             let user = UserCore::<P>::new(id.clone(), provider);
-            *user.access_token.borrow_mut() = get("accessToken");
-            *user.refresh_token.borrow_mut() = get("refreshToken");
-            *user.device_id.borrow_mut() = get("deviceId");
-            *user.profile.borrow_mut() = get("profile").and_then(|p| P::Json::parse(&p));
+            user.access_token.set(get("accessToken"));
+            user.refresh_token.set(get("refreshToken"));
+            user.device_id.set(get("deviceId"));
+            user.profile
+                .set(get("profile").and_then(|p| P::Json::parse(&p)));
             users.push(user);
         }
-        *self.users.borrow_mut() = users;
+        self.users.set(users);
     }
 
     // ---- tasks -------------------------------------------------------------------------------
@@ -408,14 +413,14 @@ impl<P: Platform, S: Store> AppCore<P, S> {
         let step = step.unwrap_or_else(|e| Step::Done(Err(e)));
         if let (Step::Done(_), Op::Refresh, Some(user)) = (&step, task.op, &task.user) {
             // Later 401s start a new refresh.
-            user.refreshing.replace(None);
+            user.refreshing.set(None);
         }
         step
     }
 
     fn begin(&self, t: &mut Task<P>) -> Result<Step<P>, P> {
         let user = t.user.clone();
-        let known = |u: &Rc<UserCore<P>>| self.users.borrow().iter().any(|k| Rc::ptr_eq(k, u));
+        let known = |u: &Rc<UserCore<P>>| self.users().iter().any(|k| Rc::ptr_eq(k, u));
         match (t.op, user) {
             (Op::LogIn, _) => {
                 // realm-web reuses an existing anonymous user; we only reuse one still logged in.
@@ -454,7 +459,7 @@ impl<P: Platform, S: Store> AppCore<P, S> {
     /// The request for `t.req` (after the location request, when the hostname is not known yet).
     fn send(&self, t: &mut Task<P>) -> Result<Step<P>, P> {
         let base = trim_trailing_slashes(&self.config.base_url);
-        let hostname = self.hostname.borrow().clone();
+        let hostname = self.hostname.get();
         let request = match hostname {
             None if !self.config.skip_location_request => {
                 t.phase = Phase::Location;
@@ -513,7 +518,8 @@ impl<P: Platform, S: Store> AppCore<P, S> {
                 .body
                 .and_then(|b| b.str_field("hostname"))
                 .ok_or(Error::Other("Expected response to contain a 'hostname'"))?;
-            *self.hostname.borrow_mut() = Some(trim_trailing_slashes(&hostname).to_owned());
+            self.hostname
+                .set(Some(trim_trailing_slashes(&hostname).to_owned()));
             return self.send(t);
         }
         self.finish(t, response.body)
@@ -534,7 +540,7 @@ impl<P: Platform, S: Store> AppCore<P, S> {
                     self.store
                         .set(&self.user_storage_key(&user.id, "profile"), &text);
                 }
-                *user.profile.borrow_mut() = body;
+                user.profile.set(body);
                 done(if t.op == Op::LogIn {
                     Output::User(user)
                 } else {
@@ -545,7 +551,7 @@ impl<P: Platform, S: Store> AppCore<P, S> {
                 let access = body
                     .and_then(|b| b.str_field("access_token"))
                     .ok_or(Error::Other("Expected an 'access_token' in the response"))?;
-                *user.access_token.borrow_mut() = Some(access);
+                user.access_token.set(Some(access));
                 self.save_tokens(&user);
                 done(Output::None)
             }
@@ -575,7 +581,8 @@ impl<P: Platform, S: Store> AppCore<P, S> {
 
     /// `removeUser`: forget the user (state `removed`), log it out, drop its profile.
     fn remove(&self, t: &mut Task<P>, user: &Rc<UserCore<P>>) -> Result<Step<P>, P> {
-        self.users.borrow_mut().retain(|u| !Rc::ptr_eq(u, user));
+        self.users
+            .update(|users| users.retain(|u| !Rc::ptr_eq(u, user)));
         user.removed.set(true);
         self.save_user_ids(Some(&user.id));
         self.log_out(t, user)
@@ -600,7 +607,7 @@ impl<P: Platform, S: Store> AppCore<P, S> {
             None => {
                 let user = UserCore::new(user_id, t.provider.to_owned());
                 // Added at the end; `switch_user` below moves it to the front.
-                self.users.borrow_mut().push(user.clone());
+                self.users.update(|users| users.push(user.clone()));
                 self.store.set(
                     &self.user_storage_key(&user.id, "providerType"),
                     &user.provider_type,
@@ -614,7 +621,7 @@ impl<P: Platform, S: Store> AppCore<P, S> {
             self.store.set(&self.storage_key("deviceId"), &device);
             self.store
                 .set(&self.user_storage_key(&user.id, "deviceId"), &device);
-            *user.device_id.borrow_mut() = Some(device);
+            user.device_id.set(Some(device));
         }
         self.switch_user(&user)?;
         self.save_user_ids(None);

@@ -34,6 +34,7 @@ pub mod client;
 pub mod error;
 pub mod http;
 pub mod json;
+pub mod slot;
 
 /// The JS API (`#[wasm_bindgen]` exports); public so the wasm-bindgen tests can drive it.
 #[cfg(target_arch = "wasm32")]
