@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the npm package `appkeys` into pkg/ (idempotent):
 #   release wasm (opt-level z, LTO, 1 CGU) -> wasm-bindgen for Node (CommonJS) and the web (ESM)
-#   -> wasm-opt -Oz once (both targets emit the same .wasm) -> package assembled from pkg-template/
+#   -> wasm-opt -Oz once (both targets emit the same .wasm; import/export names minified, glue patched to
+#   match) -> package assembled from pkg-template/
 #   -> tsc --noEmit on the package's types -> sizes -> node_modules/appkeys -> ../pkg (for the tests).
 # Needs: rust target wasm32-unknown-unknown, the wasm-bindgen CLI at Cargo.lock's version, and
 # node_modules/.bin/{wasm-opt,tsc,esbuild} from the root package.json (scripts/install.sh does all of it).
@@ -40,10 +41,14 @@ cmp -s "$TMP/node/appkeys_bg.wasm" "$TMP/web/appkeys_bg.wasm" || die "wasm-bindg
 # First merge identical and near-identical functions (wasm-bindgen's per-export wrappers), before -Oz
 # inlines them; --converge: repeat -Oz while it still shrinks; --low-memory-unused: rustc's data and
 # stack start at 1 MiB, so addresses below 1 KiB are never used (lets wasm-opt fold offsets); the
-# target_features section is only build metadata.
-"$WASM_OPT" --duplicate-function-elimination --merge-similar-functions \
-  -Oz --converge --low-memory-unused --strip-target-features \
-  "$TMP/web/appkeys_bg.wasm" -o "$TMP/appkeys_bg.wasm"
+# target_features section is only build metadata. Last, imports, exports and the import module get
+# one-letter names (wasm-bindgen's import names carry 16-hex-digit hashes); wasm-opt prints the renames
+# as JSON and scripts/minify-wasm-names.mjs applies them to both glue files, checking each one.
+"$WASM_OPT" --duplicate-function-elimination --merge-similar-functions -Oz --converge --low-memory-unused \
+  "$TMP/web/appkeys_bg.wasm" -o "$TMP/optimized.wasm"
+"$WASM_OPT" --minify-imports-and-exports-and-modules --strip-target-features \
+  "$TMP/optimized.wasm" -o "$TMP/appkeys_bg.wasm" >"$TMP/names.json"
+node scripts/minify-wasm-names.mjs "$TMP/names.json" "$TMP/appkeys_bg.wasm" "$TMP/node/appkeys.js" "$TMP/web/appkeys.js"
 
 rm -rf pkg
 mkdir -p pkg
