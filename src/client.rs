@@ -341,7 +341,7 @@ impl<P: Platform, S: Store> AppCore<P, S> {
         let stored = self
             .store
             .get(&key)
-            .and_then(|t| json::parse_plain_string_array(&t))
+            .and_then(|t| P::Json::parse_strings(&t))
             .unwrap_or_default();
         let users = self.users();
         let mut ids: Vec<&str> = users.iter().map(|u| u.id.as_str()).collect();
@@ -350,7 +350,7 @@ impl<P: Platform, S: Store> AppCore<P, S> {
                 ids.push(id);
             }
         }
-        self.store.set(&key, &json::string_array(ids));
+        self.store.set(&key, &P::Json::array_text(&ids));
     }
 
     fn save_tokens(&self, user: &UserCore<P>) {
@@ -374,7 +374,7 @@ impl<P: Platform, S: Store> AppCore<P, S> {
         let Some(text) = self.store.get(&self.storage_key("userIds")) else {
             return;
         };
-        let Some(ids) = json::parse_plain_string_array(&text) else {
+        let Some(ids) = P::Json::parse_strings(&text) else {
             // Corrupt: forget it rather than fail every page load.
             self.store.remove(&self.storage_key("userIds"));
             return;
@@ -732,14 +732,14 @@ impl<P: Platform> Task<P> {
     /// `app.emailPasswordAuth.registerUser({ email, password })`.
     pub fn register(email: &str, password: &str) -> Self {
         let mut t = Task::new(Op::Register, None);
-        t.body = json::object(&[("email", email), ("password", password)]);
+        t.body = P::Json::object_text(&[("email", email), ("password", password)]);
         t
     }
 
     /// `user.apiKeys.create(name)`.
     pub fn create_key(user: &Rc<UserCore<P>>, name: &str) -> Self {
         let mut t = Task::new(Op::Call(Req::Create), Some(user.clone()));
-        t.body = json::object(&[("name", name)]);
+        t.body = P::Json::object_text(&[("name", name)]);
         t
     }
 

@@ -1,6 +1,7 @@
 //! The little JSON the core needs: reading string fields of parsed values (the parser itself is
 //! the platform's: `JSON.parse` in the wasm build, serde_json in native tests) and writing the few
-//! request bodies and storage values, which are flat objects or arrays of strings.
+//! request bodies and storage values, which are flat objects or arrays of strings. The writers here
+//! serve native code; the wasm build overrides them with `JSON.stringify`/`JSON.parse` (smaller).
 #[allow(unused_imports)]
 use crate::prelude::*;
 
@@ -14,6 +15,20 @@ pub trait Json: Clone {
     fn stringify(&self) -> Option<String>;
     /// Parses JSON text.
     fn parse(text: &str) -> Option<Self>;
+
+    /// JSON text of an object with string values (default: [`object`]).
+    fn object_text(pairs: &[(&str, &str)]) -> String {
+        object(pairs)
+    }
+    /// JSON text of an array of strings (default: [`string_array`]).
+    fn array_text(items: &[&str]) -> String {
+        string_array(items.iter().copied())
+    }
+    /// The strings of a JSON array of strings; `None` for anything else (default:
+    /// [`parse_plain_string_array`]).
+    fn parse_strings(text: &str) -> Option<Vec<String>> {
+        parse_plain_string_array(text)
+    }
 }
 
 /// Appends `s` as a JSON string literal: `"` and `\\` escaped with a backslash, control characters

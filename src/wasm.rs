@@ -73,6 +73,32 @@ impl Json for JsValue {
     fn parse(text: &str) -> Option<JsValue> {
         JSON::parse(text).ok()
     }
+    fn object_text(pairs: &[(&str, &str)]) -> String {
+        let object: JsValue = Object::new().into();
+        for (name, value) in pairs {
+            set(&object, name, &JsValue::from_str(value));
+        }
+        object.stringify().unwrap_or_default()
+    }
+    fn array_text(items: &[&str]) -> String {
+        let array = JsValue::parse("[]").unwrap_or(JsValue::UNDEFINED);
+        for (i, item) in items.iter().enumerate() {
+            let _ = Reflect::set(&array, &JsValue::from(i as u32), &JsValue::from_str(item));
+        }
+        array.stringify().unwrap_or_default()
+    }
+    fn parse_strings(text: &str) -> Option<Vec<String>> {
+        // Items until the first missing index; a non-string item (or no array) is `None`.
+        let array = JsValue::parse(text)?;
+        let mut items = Vec::new();
+        while let Ok(item) = Reflect::get(&array, &JsValue::from(items.len() as u32)) {
+            if item == JsValue::UNDEFINED {
+                return Some(items);
+            }
+            items.push(item.as_string()?);
+        }
+        None
+    }
 }
 
 // ---- the driver: tasks advanced by `fetch` promises ------------------------------------------------
