@@ -295,14 +295,11 @@ impl<P: Platform, S: Store> AppCore<P, S> {
     /// Moves `user` to the top of the stack.
     pub fn switch_user(&self, user: &Rc<UserCore<P>>) -> Result<(), P> {
         self.users.update(|users| {
-            let index = users
-                .iter()
-                .position(|u| Rc::ptr_eq(u, user))
-                .ok_or(Error::Other(UNKNOWN_USER))?;
-            // Rotating the front part moves it to index 0 (no panicking insert/remove).
-            if let Some(front) = users.get_mut(..=index) {
-                front.rotate_right(1);
+            if !users.iter().any(|u| Rc::ptr_eq(u, user)) {
+                return Err(Error::Other(UNKNOWN_USER));
             }
+            users.retain(|u| !Rc::ptr_eq(u, user));
+            users.insert(0, user.clone());
             Ok(())
         })
     }
