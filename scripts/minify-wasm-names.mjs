@@ -7,8 +7,9 @@
 //
 // The glue references imports only as keys of its import object (`__wbg_x_0123…: function`, once each)
 // under the module's name (`"./appkeys_bg.js": import0`), and exports only as `wasm.<name>`. Every rename
-// is checked: each import key and the module key must occur exactly once, and no `wasm.<old name>` may be
-// left; otherwise this fails and the build stops.
+// is checked: each import key and the module key must occur exactly once, the import object must end up with
+// exactly the module's imports (entries of imports the optimiser removed are dropped), and no
+// `wasm.<old name>` may be left; otherwise this fails and the build stops.
 import { readFileSync, writeFileSync } from "node:fs";
 
 const [mapFile, wasmFile, ...glueFiles] = process.argv.slice(2);
@@ -46,6 +47,22 @@ for (const file of glueFiles) {
   for (const [, name, short] of map.imports) {
     glue = replaceExactly(glue, `\\b${escape(name)}:`, `${short}:`, `${file}: import ${name}`, 1);
   }
+  // Imports the optimised module no longer has (wasm-opt removed their last use): drop their entries, which
+  // wasm-bindgen writes as `        name: function(…) {` … `        },`.
+  const imported = new Set(map.imports.map(([, , s]) => s));
+  const lines = glue.split("\n");
+  const kept = [];
+  for (let i = 0; i < lines.length; i++) {
+    const entry = lines[i].match(/^ {8}([\w$]+): function/);
+    if (entry && !imported.has(entry[1])) {
+      while (i < lines.length && !/^ {8}\},?$/.test(lines[i])) i++;
+      continue;
+    }
+    kept.push(lines[i]);
+  }
+  glue = kept.join("\n");
+  const keys = [...glue.matchAll(/^ {8}([\w$]+): function/gm)].map((m) => m[1]).sort();
+  if (keys.join() !== [...imported].sort().join()) die(`${file}: import entries ${keys} != ${[...imported]}`);
   // Two passes through a placeholder, so that a new name never gets renamed again.
   for (const [name, short] of map.exports) {
     glue = replaceExactly(glue, `\\bwasm\\.${escape(name)}\\b`, `wasm.\u0000${short}`, `${file}: export ${name}`);

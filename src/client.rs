@@ -594,7 +594,7 @@ impl<P: Platform, S: Store> AppCore<P, S> {
             field("user_id"),
         ) else {
             return Err(Error::Other(
-                "Expected 'access_token', 'refresh_token' and 'user_id' in the login response",
+                "Expected tokens and a user_id in the login response",
             ));
         };
         let device_id = field("device_id").filter(|d| d != ZERO_DEVICE_ID);

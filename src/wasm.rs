@@ -43,6 +43,11 @@ extern "C" {
     #[wasm_bindgen(catch, js_namespace = Reflect)]
     fn construct(target: &JsValue, args: &JsValue) -> Result<JsValue, JsValue>;
 
+    /// `Reflect.set` without an exception handler: it only throws for targets that are not objects,
+    /// and the SDK only sets properties of objects.
+    #[wasm_bindgen(js_namespace = Reflect, js_name = set)]
+    fn reflect_set(target: &JsValue, key: &JsValue, value: &JsValue) -> bool;
+
     /// A promise (`fetch`'s, `response.text()`'s, a refresh's).
     type Thenable;
     #[wasm_bindgen(method, js_name = then)]
@@ -83,7 +88,7 @@ impl Json for JsValue {
     fn array_text(items: &[&str]) -> String {
         let array = JsValue::parse("[]").unwrap_or(JsValue::UNDEFINED);
         for (i, item) in items.iter().enumerate() {
-            let _ = Reflect::set(&array, &JsValue::from(i as u32), &JsValue::from_str(item));
+            reflect_set(&array, &JsValue::from(i as u32), &JsValue::from_str(item));
         }
         array.stringify().unwrap_or_default()
     }
@@ -332,7 +337,7 @@ impl JsStore {
         let result = match self.1 {
             Some(names) => call_method(&self.0, names[which], &key, value),
             None if which == 0 => Reflect::get(&self.0, &key),
-            None => Reflect::set(&self.0, &key, value).map(JsValue::from),
+            None => Ok(JsValue::from(reflect_set(&self.0, &key, value))),
         };
         result.ok()?.as_string()
     }
@@ -379,7 +384,7 @@ fn get(target: &JsValue, key: &str) -> Option<JsValue> {
 }
 
 fn set(target: &JsValue, key: &str, value: &JsValue) {
-    let _ = Reflect::set(target, &JsValue::from_str(key), value);
+    reflect_set(target, &JsValue::from_str(key), value);
 }
 
 fn or_null(value: Option<String>) -> JsValue {
@@ -551,9 +556,7 @@ pub fn dispatch(kind: u32, index: u32, a: JsValue, b: JsValue) -> Result<JsValue
                 let password = get(&a, "password").and_then(|v| v.as_string());
                 match (email, password) {
                     (Some(email), Some(password)) => run(&app, Task::register(&email, &password)),
-                    _ => rejected(type_error(
-                        "Expected registerUser({ email, password }) with string values",
-                    )),
+                    _ => rejected(type_error("Expected { email, password } strings")),
                 }
             }
             LOG_IN => log_in(&app, &a),
@@ -757,7 +760,7 @@ pub fn new_app(config: JsValue) -> Result<JsValue, JsValue> {
     } else {
         let id = get(&config, "id")
             .and_then(|v| v.as_string())
-            .ok_or_else(|| type_error("Expected an app id: new App(id) or new App({ id })"))?;
+            .ok_or_else(|| type_error("Expected an app id"))?;
         let base_url = match get(&config, "baseUrl") {
             None => None,
             Some(v) => Some(
@@ -772,7 +775,7 @@ pub fn new_app(config: JsValue) -> Result<JsValue, JsValue> {
                 let ok = CUSTOM_STORAGE.iter().all(|m| get(&s, m).is_some());
                 if !ok {
                     return Err(type_error(
-                        "Expected 'storage' to have get(key), set(key, value) and remove(key)",
+                        "Expected 'storage' with get, set and remove methods",
                     ));
                 }
                 Some(JsStore(s, Some(CUSTOM_STORAGE)))
@@ -820,9 +823,7 @@ fn log_in(app: &Rc<Shared>, credentials: &JsValue) -> Promise {
     let provider = get(credentials, "providerType").and_then(|p| p.as_string());
     let payload = get(credentials, "payload").and_then(|p| p.stringify());
     let (Some(provider), Some(payload)) = (provider, payload) else {
-        return rejected(type_error(
-            "Expected credentials, e.g. Credentials.emailPassword(email, password)",
-        ));
+        return rejected(type_error("Expected credentials from Credentials.*()"));
     };
     let provider = match provider.as_str() {
         "local-userpass" => "local-userpass",
@@ -873,9 +874,7 @@ pub fn user_class() -> Result<(), JsValue> {
 /// `Credentials`: holds the static methods `emailPassword`, `anonymous`, `apiKey`.
 #[wasm_bindgen(js_name = Credentials)]
 pub fn credentials_class() -> Result<(), JsValue> {
-    Err(type_error(
-        "Use Credentials.emailPassword(), Credentials.anonymous() or Credentials.apiKey()",
-    ))
+    Err(type_error("Credentials has static methods only"))
 }
 
 /// The npm package's wasm has no std (see Cargo.toml): a panic (a bug) traps, which JS sees as a
