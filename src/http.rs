@@ -4,7 +4,7 @@ use crate::json::Json;
 use crate::prelude::*;
 use appkeys_protocol::{Endpoint, Method, TokenKind};
 
-/// An HTTP request, ready for a [`crate::client::Transport`]. Its headers follow from the fields
+/// An HTTP request, as a task asks for it ([`crate::client::Step::Send`]). Its headers follow from the fields
 /// (see [`HttpRequest::headers`]); no header list is built, which keeps the wasm smaller.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HttpRequest {

@@ -1,14 +1,15 @@
 //! appkeys: the client SDK for user API keys of Atlas App Services-style apps (issue 3).
 //!
 //! The crate has two layers:
-//! * a pure-Rust core (this module tree, no wasm-bindgen): request building per
+//! * a pure-Rust, sans-IO core (this module tree, no wasm-bindgen): request building per
 //!   [`appkeys_protocol::Endpoint`], response and error interpretation, the refresh-and-retry state
-//!   machine with single-flight refreshes, user state and storage layout. Network I/O and storage sit
-//!   behind the small [`client::Transport`] and [`client::Store`] traits, and JSON values behind
-//!   [`json::Json`], so `cargo test -p appkeys` exercises all of it natively;
-//! * a thin `#[wasm_bindgen]` layer (`wasm`, only on `wasm32`) that binds the global `fetch`, parses
-//!   JSON in JavaScript (`JSON.parse`, which is far cheaper in bytes than serde in the wasm), and
-//!   exposes realm-web 2.0.1's names: `App`, `Credentials`, `User`, `user.apiKeys`.
+//!   machine with shared refreshes, user state and storage layout. Each SDK operation is a
+//!   [`client::Task`] that [`client::AppCore::step`] advances with responses; storage sits behind
+//!   [`client::Store`] and JSON values behind [`json::Json`], so `cargo test -p appkeys` drives all of
+//!   it natively against an in-memory server;
+//! * a thin `#[wasm_bindgen]` layer (`wasm`, only on `wasm32`) that drives tasks with the global
+//!   `fetch` and promise chains, parses and writes JSON in JavaScript (far cheaper in bytes than serde
+//!   in the wasm), and builds realm-web 2.0.1's objects: `App`, `Credentials`, `User`, `user.apiKeys`.
 // Errors are rare and short-lived; boxing them would only add code to the wasm.
 #![allow(clippy::result_large_err)]
 // `String::push(char)` brings UTF-8 encoding code into the wasm; `push_str("x")` does not.

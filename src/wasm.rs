@@ -1,8 +1,9 @@
 //! The `#[wasm_bindgen]` layer: realm-web 2.0.1's JS surface over the pure-Rust core.
 //!
 //! Size rules (issue 3, toolchain.md §7): no serde, no gloo-net (it would cost ~2.5 KB gz for a
-//! wrapper over one `fetch` call we can bind ourselves), JSON parsed by JS. Async methods clone their
-//! `Rc`s before any `await`, so no `&self` borrow is ever held across one.
+//! wrapper over one `fetch` call we can bind ourselves), JSON parsed and written by JS, no futures
+//! (tasks are driven by promise chains), no wasm-bindgen classes (plain JS objects with bound
+//! methods), few imports. Nothing here holds a borrow across a call into JS that could re-enter.
 use crate::client::{
     AppCore, Config, Credentials as CoreCredentials, Input, KeyOp, Op, Output, Platform, Req, Step,
     Store, Task, UserCore,
