@@ -59,7 +59,8 @@ impl AppErrorData {
 pub enum Error<E> {
     /// The server answered with a non-2xx status.
     App(Box<AppErrorData>),
-    /// The request could not be made (network failure, CORS, …).
+    /// The request could not be made (network failure, CORS, …), or the shared refresh a call waited
+    /// for failed (that error, as the platform passed it on).
     Transport(E),
     /// An argument has the wrong type or shape; raised before any request is sent.
     Type(&'static str),

@@ -125,6 +125,8 @@ struct Running {
     task: Task<Js>,
     status: u16,
     status_text: String,
+    /// The response declared `Content-Type: application/json…`.
+    json: bool,
 }
 
 /// Every task in progress; a task's id is its index. A slot is `None` when free, `Some(None)` while
@@ -135,8 +137,8 @@ struct Tasks(RefCell<Vec<Option<Option<Running>>>>);
 unsafe impl Sync for Tasks {}
 static TASKS: Tasks = Tasks(RefCell::new(Vec::new()));
 
-/// What a `__step` call brings: the `fetch` response, the response body text, a failure (rejected
-/// `fetch`, body read or refresh), or a finished refresh.
+/// What a task step (see [`dispatch`]) brings: the `fetch` response, the response body text, a
+/// failure (rejected `fetch`, body read or refresh), or a finished refresh.
 const RESPONSE: u32 = 0;
 const TEXT: u32 = 1;
 const FAILED: u32 = 2;
@@ -149,6 +151,7 @@ fn run(app: &Rc<Shared>, task: Task<Js>) -> Promise {
         task,
         status: 0,
         status_text: String::new(),
+        json: false,
     }));
     let id = {
         let mut tasks = TASKS.0.borrow_mut();
@@ -175,37 +178,34 @@ fn run(app: &Rc<Shared>, task: Task<Js>) -> Promise {
 fn step(id: u32, kind: u32, value: JsValue) -> Result<JsValue, JsValue> {
     let input = match kind {
         RESPONSE => {
+            // The status line waits in the task while the body is read.
             let response: FetchResponse = value.unchecked_into();
             let status_text = get(&response, "statusText").and_then(|t| t.as_string());
             let status = response.status();
             let headers = get(&response, "headers").unwrap_or(JsValue::UNDEFINED);
             let none = JsValue::UNDEFINED;
-            let content_type =
-                call_method(&headers, "get", &JsValue::from_str("content-type"), &none)?;
-            if content_type
-                .as_string()
-                .is_some_and(|t| t.starts_with(JSON_TYPE))
-            {
-                // Read the body first; the status waits in the task.
-                with_task(id, |r| {
-                    r.status = status;
-                    r.status_text = status_text.unwrap_or_default();
-                });
-                let text = call_method(&response, "text", &none, &none)?;
-                return Ok(then(&text, id, TEXT));
+            let json = call_method(&headers, "get", &JsValue::from_str("content-type"), &none)
+                .ok()
+                .and_then(|t| t.as_string())
+                .is_some_and(|t| t.starts_with(JSON_TYPE));
+            with_task(id, |r| {
+                r.status = status;
+                r.status_text = status_text.unwrap_or_default();
+                r.json = json;
+            });
+            match call_method(&response, "text", &none, &none) {
+                Ok(text) => return Ok(then(&text, id, TEXT)),
+                Err(error) => Input::Failed(error),
             }
-            Input::Response(HttpResponse {
-                status,
-                status_text: status_text.unwrap_or_default(),
-                body: None,
-            })
         }
         TEXT => {
-            let (status, status_text) =
-                with_task(id, |r| (r.status, core::mem::take(&mut r.status_text)));
+            let (status, status_text, json) = with_task(id, |r| {
+                (r.status, core::mem::take(&mut r.status_text), r.json)
+            });
+            // Only a JSON response's (non-empty, well-formed) body counts.
             let body = value
                 .as_string()
-                .filter(|t| !t.is_empty())
+                .filter(|t| json && !t.is_empty())
                 .and_then(|t| JsValue::parse(&t));
             Input::Response(HttpResponse {
                 status,
