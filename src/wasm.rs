@@ -13,7 +13,8 @@ use crate::http::{HttpRequest, HttpResponse, JSON_TYPE};
 use crate::json::Json;
 #[allow(unused_imports)]
 use crate::prelude::*;
-use core::cell::{Cell, RefCell};
+use crate::slot::Slot;
+use core::cell::RefCell;
 use js_sys::{Object, Promise, Reflect, JSON};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
@@ -457,28 +458,29 @@ fn settled(how: &str, value: JsValue) -> Promise {
 
 /// A JS value handed over once by [`init`]. (A plain static rather than `thread_local!`: wasm32
 /// without atomics has one thread, and this avoids the thread-local access checks.)
-struct Global(Cell<Option<JsValue>>);
+struct Global(Slot<Option<JsValue>>);
 // SAFETY: wasm32-unknown-unknown without the atomics feature has exactly one thread.
 unsafe impl Sync for Global {}
 
 impl Global {
+    const fn new() -> Self {
+        Global(Slot::new(None))
+    }
     fn get(&self) -> JsValue {
-        let value = self.0.take().unwrap_or(JsValue::UNDEFINED);
-        self.0.set(Some(value.clone()));
-        value
+        self.0.get().unwrap_or(JsValue::UNDEFINED)
     }
 }
 
 /// The package's `AppError` class.
-static ERROR_CLASS: Global = Global(Cell::new(None));
+static ERROR_CLASS: Global = Global::new();
 /// The JS function of [`dispatch`] (the export as wasm-bindgen's glue wraps it).
-static DISPATCH: Global = Global(Cell::new(None));
+static DISPATCH: Global = Global::new();
 /// `globalThis` (handed over rather than looked up: `js_sys::global()` costs a lazily initialised
 /// thread-local with function pointers, which keeps a whole function table alive in the wasm).
-static GLOBAL: Global = Global(Cell::new(None));
+static GLOBAL: Global = Global::new();
 /// `App.prototype` and `User.prototype`, for `instanceof`.
-static APP_PROTO: Global = Global(Cell::new(None));
-static USER_PROTO: Global = Global(Cell::new(None));
+static APP_PROTO: Global = Global::new();
+static USER_PROTO: Global = Global::new();
 
 // ---- the JS objects -----------------------------------------------------------------------------
 //
