@@ -28,7 +28,10 @@ async function main() {
   } catch (e) {
     tooEarly = String(e?.message ?? e);
   }
+  let badInit = null;
   if (typeof sdk.init === "function") {
+    // A failed load (missing file) rejects clearly and does not stick: the next init() loads.
+    await sdk.init(new URL("./missing.wasm", import.meta.url)).catch((e) => (badInit = String(e?.message ?? e)));
     await sdk.init();
     await sdk.init(); // idempotent
   }
@@ -73,6 +76,7 @@ async function main() {
   return {
     phase: "fresh",
     tooEarly,
+    badInit,
     userId: user.id,
     email,
     profileEmail: user.profile.email,

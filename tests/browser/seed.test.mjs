@@ -53,13 +53,14 @@ test("seed flow in Chromium; a reload keeps the user logged in", async () => {
   });
   const wasmResponses = [];
   page.on("response", (r) => {
-    if (r.url().endsWith(".wasm")) wasmResponses.push(r.headers()["content-type"]);
+    if (r.url().endsWith(".wasm") && r.ok()) wasmResponses.push(r.headers()["content-type"]);
   });
   await page.goto(`${site.url}/index.html?server=${encodeURIComponent(server.url)}`);
   const first = await resultOf(page);
   assert.equal(first.ok, true, JSON.stringify(first));
   assert.equal(first.phase, "fresh");
   assert.match(first.tooEarly ?? "", /init\(\)/, "a call before init() says what to do");
+  assert.match(first.badInit ?? "", /missing\.wasm failed: 404/, "a failed load says what failed");
   assert.match(first.userId, /^[0-9a-f]{24}$/);
   assert.equal(first.currentUserId, first.userId);
   assert.equal(first.profileEmail, first.email);

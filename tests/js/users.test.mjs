@@ -90,3 +90,35 @@ test("an unknown app id: AppError 404 AppNotFound", async () => {
   );
   assert.equal(app.currentUser, null);
 });
+
+test("object model: App and User identity, data fields kept current, Credentials objects", async () => {
+  const { User } = await import("appkeys");
+  const app = new App({ id: APP_ID, baseUrl: env.url });
+  assert.ok(app instanceof App, "new App() is an App");
+  assert.equal(app.id, APP_ID);
+  assert.equal(app.currentUser, null);
+  assert.throws(() => User(), TypeError, "users come from logIn");
+  assert.throws(() => Credentials(), TypeError, "Credentials has static methods only");
+  assert.deepEqual(Credentials.anonymous(), { providerType: "anon-user", payload: {} });
+  assert.deepEqual(Credentials.apiKey("k"), { providerType: "api-key", payload: { key: "k" } });
+  assert.throws(() => Credentials.emailPassword("a@b.c"), TypeError);
+
+  const { user } = await registerAndLogIn(sdk, app, "model");
+  assert.ok(user instanceof User, "a logged-in user is a User");
+  assert.equal(app.currentUser, user);
+  assert.equal(app.allUsers[user.id], user);
+  assert.equal(user.apiKey, user.apiKeys);
+  // (A refresh within the same second may return the same JWT: overwrite the field to see it rewritten.)
+  const token = user.accessToken;
+  user.accessToken = "stale";
+  await user.refreshAccessToken();
+  assert.equal(user.accessToken.split(".").length, 3, "the field shows the refreshed token");
+  assert.equal(user.accessToken.split(".")[0], token.split(".")[0]);
+  await user.logOut();
+  assert.equal(user.state, "logged-out");
+  assert.equal(user.isLoggedIn, false);
+  assert.equal(user.accessToken, null);
+  assert.equal(user.refreshToken, null);
+  assert.equal(app.currentUser, null, "app fields follow too");
+  assert.equal(app.allUsers[user.id], user, "a logged-out user stays known");
+});
