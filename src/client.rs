@@ -437,7 +437,7 @@ impl<P: Platform, S: Store> AppCore<P, S> {
             }
             (Op::Register, _) => self.request(t, Req::Register),
             (Op::Refresh, _) => self.request(t, Req::Session),
-            (Op::Call(Req::Key(_)), _) if !is_object_id(&t.text) => Err(Error::Type(BAD_KEY_ID)),
+            (Op::Call(Req::Key(_)), _) if !is_object_id(&t.key_id) => Err(Error::Type(BAD_KEY_ID)),
             (Op::Call(req), _) => self.request(t, req),
             (Op::LogOut, Some(user)) => self.log_out(t, &user),
             (Op::RemoveUser, Some(user)) if known(&user) => self.remove(t, &user),
@@ -689,8 +689,8 @@ pub struct Task<P: Platform> {
     provider: &'static str,
     /// Request body (login, register, create).
     body: String,
-    /// The key id.
-    text: String,
+    /// The key id (key operations).
+    key_id: String,
     req: Req,
     phase: Phase,
     retry: bool,
@@ -708,7 +708,7 @@ impl<P: Platform> Task<P> {
             user,
             provider: "",
             body: String::new(),
-            text: String::new(),
+            key_id: String::new(),
             req: Req::Profile,
             phase: Phase::Request,
             retry: false,
@@ -744,7 +744,7 @@ impl<P: Platform> Task<P> {
     /// before any request).
     pub fn key(user: &Rc<UserCore<P>>, op: KeyOp, id: &str) -> Self {
         let mut t = Task::new(Op::Call(Req::Key(op)), Some(user.clone()));
-        t.text = id.to_owned();
+        t.key_id = id.to_owned();
         t
     }
 
@@ -754,7 +754,7 @@ impl<P: Platform> Task<P> {
     }
 
     fn endpoint<'a>(&'a self, app_id: &'a str) -> Endpoint<'a> {
-        let id = &self.text;
+        let id = &self.key_id;
         match self.req {
             Req::Login => Endpoint::Login {
                 app_id,

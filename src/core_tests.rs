@@ -304,6 +304,12 @@ impl App {
         Task::new(op, Some(user.clone()))
     }
 
+    /// Logs in the fake server's one user with the right password.
+    fn sign_in(&self) -> User {
+        self.log_in(&Credentials::email_password("a@b.c", "pw"))
+            .unwrap()
+    }
+
     // The SDK calls, as the JS API makes them.
 
     fn log_in(&self, credentials: &Credentials) -> Result<User, Error<String>> {
@@ -510,9 +516,7 @@ fn api_key_routes_use_the_refresh_token_and_pass_bodies_through() {
     let server = Server::new();
     let store = SharedStore::default();
     let app = app_with(&server, store.clone(), true);
-    let user = app
-        .log_in(&Credentials::email_password("a@b.c", "pw"))
-        .unwrap();
+    let user = app.sign_in();
     let created = app.create_api_key(&user, "apiKeyName").unwrap().unwrap();
     assert_eq!(created["key"], "secret");
     assert_eq!(created["extra"], 1, "extra fields pass through");
@@ -572,9 +576,7 @@ fn expired_access_token_is_refreshed_once_and_the_request_retried_once() {
     let server = Server::new();
     let store = SharedStore::default();
     let app = app_with(&server, store.clone(), true);
-    let user = app
-        .log_in(&Credentials::email_password("a@b.c", "pw"))
-        .unwrap();
+    let user = app.sign_in();
     server.expire_access();
     app.refresh_profile(&user).unwrap();
     assert_eq!(server.refreshes.get(), 1);
@@ -623,9 +625,7 @@ fn expired_access_token_is_refreshed_once_and_the_request_retried_once() {
 fn concurrent_401s_share_a_single_refresh() {
     let server = Server::new();
     let app = app_with(&server, SharedStore::default(), true);
-    let user = app
-        .log_in(&Credentials::email_password("a@b.c", "pw"))
-        .unwrap();
+    let user = app.sign_in();
     server.expire_access();
     let calls = (0..20)
         .map(|_| app.user(Op::Call(Req::Profile), &user))
@@ -655,9 +655,7 @@ fn a_401_on_a_refresh_token_request_logs_the_user_out() {
     let server = Server::new();
     let store = SharedStore::default();
     let app = app_with(&server, store.clone(), true);
-    let user = app
-        .log_in(&Credentials::email_password("a@b.c", "pw"))
-        .unwrap();
+    let user = app.sign_in();
     *server.refresh.borrow_mut() = "revoked".into();
     let e = app.fetch_api_keys(&user).unwrap_err();
     assert_eq!(e.app().unwrap().status_code, 401);
@@ -671,9 +669,7 @@ fn a_401_on_a_refresh_token_request_logs_the_user_out() {
     assert_eq!(server.refreshes.get(), 0);
 
     // Same when the refresh itself is refused after an access-token 401.
-    let user = app
-        .log_in(&Credentials::email_password("a@b.c", "pw"))
-        .unwrap();
+    let user = app.sign_in();
     server.expire_access();
     server.reject_refresh.set(true);
     // The call fails with the refresh's error (in JS: the same AppError object).
@@ -697,9 +693,7 @@ fn users_are_deduplicated_switched_logged_out_removed_and_deleted() {
     let server = Server::new();
     let store = SharedStore::default();
     let app = app_with(&server, store.clone(), true);
-    let first = app
-        .log_in(&Credentials::email_password("a@b.c", "pw"))
-        .unwrap();
+    let first = app.sign_in();
     // An API key of the same user logs in as the same user object; provider type is kept.
     let again = app.log_in(&Credentials::api_key("secret")).unwrap();
     assert!(Rc::ptr_eq(&first, &again));
@@ -742,8 +736,7 @@ fn users_are_deduplicated_switched_logged_out_removed_and_deleted() {
 
     // switchUser with a user of another app instance fails.
     assert!(matches!(app.switch_user(&u), Err(Error::Other(_))));
-    app.log_in(&Credentials::email_password("a@b.c", "pw"))
-        .unwrap();
+    app.sign_in();
     app.remove_user(&first).unwrap();
     assert_eq!(first.state(), UserState::Removed);
     assert!(app.users().is_empty());
@@ -755,9 +748,7 @@ fn users_are_deduplicated_switched_logged_out_removed_and_deleted() {
     assert!(matches!(app.remove_user(&first), Err(Error::Other(_))));
 
     // deleteUser: DELETE auth/delete with the access token, then removed.
-    let user = app
-        .log_in(&Credentials::email_password("a@b.c", "pw"))
-        .unwrap();
+    let user = app.sign_in();
     assert!(!Rc::ptr_eq(&user, &first), "a removed user is not revived");
     app.delete_user(&user).unwrap();
     assert_eq!(server.requests(Method::Delete, "/auth/delete"), 1);
@@ -822,9 +813,7 @@ fn apps_sharing_a_store_keep_each_others_users() {
         app.users().is_empty(),
         "no providerType stored: not restored"
     );
-    let user = app
-        .log_in(&Credentials::email_password("a@b.c", "pw"))
-        .unwrap();
+    let user = app.sign_in();
     assert_eq!(
         store.get("appkeys:app(demo):userIds"),
         Some(format!("[\"{UID}\",\"{other_id}\"]")),

@@ -1,6 +1,5 @@
 // Browser / bundler / worker entry. No top-level await: call `await init()` once before using the API
 // (idempotent; concurrent calls share one load). By default the wasm is fetched from next to this file.
-import { initSync } from "./appkeys.js";
 import * as wasm from "./appkeys.js";
 import { AppError } from "./app-error.js";
 
@@ -21,7 +20,7 @@ async function load(input) {
     }
     source = await WebAssembly.compile(source);
   }
-  initSync({ module: source });
+  wasm.initSync({ module: source });
   wasm.__init(AppError, globalThis, wasm.__dispatch, wasm.App, wasm.User, wasm.Credentials);
   ready = true;
 }
