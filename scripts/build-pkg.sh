@@ -1,8 +1,7 @@
 #!/usr/bin/env bash
 # Builds the npm package `appkeys` into pkg/ (idempotent):
-#   release wasm (opt-level z, LTO, 1 CGU) -> wasm-bindgen for Node (CommonJS) and the web (ESM)
-#   -> wasm-opt -Oz once (both targets emit the same .wasm; import/export names minified, glue patched to
-#   match) -> package assembled from pkg-template/
+#   release wasm (opt-level z, LTO, 1 CGU) -> wasm-bindgen for Node (CommonJS, with the .d.ts) and the web
+#   (ESM) -> wasm-opt once (both targets emit the same .wasm) -> package assembled from pkg-template/
 #   -> tsc --noEmit on the package's types -> sizes -> node_modules/appkeys -> ../pkg (for the tests).
 # Needs: rust target wasm32-unknown-unknown, the wasm-bindgen CLI at Cargo.lock's version, and
 # node_modules/.bin/{wasm-opt,tsc,esbuild} from the root package.json (scripts/install.sh does all of it).
@@ -24,46 +23,63 @@ WASM_OPT=${WASM_OPT:-$ROOT/node_modules/.bin/wasm-opt}
 # (RUSTFLAGS only reaches the wasm32 artifacts here, and only this build makes release wasm32 ones.)
 REMAP=
 for d in "${CARGO_HOME:-$HOME/.cargo}"/registry/src/*/; do REMAP+=" --remap-path-prefix=$d="; done
-RUSTFLAGS="${RUSTFLAGS:-}$REMAP" \
-  cargo build --locked --release --target wasm32-unknown-unknown -p appkeys --no-default-features
+RUSTFLAGS="${RUSTFLAGS:-}$REMAP" cargo build --locked --release --target wasm32-unknown-unknown -p appkeys
 WASM=target/wasm32-unknown-unknown/release/appkeys.wasm
 VERSION=$(cargo pkgid -p appkeys | sed 's/.*[#@]//')
 
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 # --encode-into always: every supported engine has TextEncoder#encodeInto (no fallback code in the glue);
-# --omit-default-module-path: web/index.js always passes the wasm's URL.
-BINDGEN_FLAGS=(--out-name appkeys --no-typescript --remove-name-section --remove-producers-section
-  --encode-into always --omit-default-module-path)
+# --omit-default-module-path: the web glue's async loader is not used (web/index.js instantiates from bytes).
+BINDGEN_FLAGS=(--out-name appkeys --remove-name-section --remove-producers-section --encode-into always
+  --omit-default-module-path)
 wasm-bindgen "$WASM" --target nodejs --out-dir "$TMP/node" "${BINDGEN_FLAGS[@]}"
-wasm-bindgen "$WASM" --target web --out-dir "$TMP/web" "${BINDGEN_FLAGS[@]}"
+wasm-bindgen "$WASM" --target web --no-typescript --out-dir "$TMP/web" "${BINDGEN_FLAGS[@]}"
 cmp -s "$TMP/node/appkeys_bg.wasm" "$TMP/web/appkeys_bg.wasm" || die "wasm-bindgen targets emitted different wasm"
-# First merge identical and near-identical functions (wasm-bindgen's per-export wrappers), before -Oz
-# inlines them; --converge: repeat -Oz while it still shrinks; --low-memory-unused: rustc's data and
-# stack start at 1 MiB, so addresses below 1 KiB are never used (lets wasm-opt fold offsets); the
-# target_features section is only build metadata. Last, imports, exports and the import module get
-# one-letter names (wasm-bindgen's import names carry 16-hex-digit hashes); wasm-opt prints the renames
-# as JSON and scripts/minify-wasm-names.mjs applies them to both glue files, checking each one.
-"$WASM_OPT" --duplicate-function-elimination --merge-similar-functions -Oz --converge --low-memory-unused \
-  "$TMP/web/appkeys_bg.wasm" -o "$TMP/optimized.wasm"
-"$WASM_OPT" --minify-imports-and-exports-and-modules --strip-target-features \
-  "$TMP/optimized.wasm" -o "$TMP/appkeys_bg.wasm" >"$TMP/names.json"
-node scripts/minify-wasm-names.mjs "$TMP/names.json" "$TMP/appkeys_bg.wasm" "$TMP/node/appkeys.js" "$TMP/web/appkeys.js"
+# -Os --converge: optimise for size until it stops shrinking (-Os gzips better than -Oz here);
+# --low-memory-unused: rustc's data and stack start at 1 MiB, so low addresses are never used (lets
+# wasm-opt fold offsets); --zero-filled-memory: the memory starts zeroed; the target_features section is
+# only build metadata.
+"$WASM_OPT" -Os --converge --low-memory-unused --zero-filled-memory --strip-producers --strip-target-features \
+  "$TMP/web/appkeys_bg.wasm" -o "$TMP/appkeys_bg.wasm"
 
+# AppError is the Rust code's local JS snippet (src/wasm/app-error.js, ESM source). The glue imports it from
+# snippets/<crate id>/…; each entry re-exports that very module (so `instanceof AppError` holds), and the Node
+# build gets it as CommonJS (older Node cannot require() an ES module).
+SNIPPET=$(cd "$TMP/web" && find snippets -name app-error.js)
+[ -n "$SNIPPET" ] || die "wasm-bindgen emitted no app-error.js snippet"
 rm -rf pkg
 mkdir -p pkg
 cp -R pkg-template/. pkg/
-cp "$TMP/node/appkeys.js" pkg/node/appkeys.js
-cp "$TMP/web/appkeys.js" pkg/web/appkeys.js
+cp "$TMP/node/appkeys.js" "$TMP/node/appkeys.d.ts" pkg/node/
+cp "$TMP/web/appkeys.js" pkg/web/
 cp "$TMP/appkeys_bg.wasm" pkg/node/appkeys_bg.wasm
-cp "$TMP/appkeys_bg.wasm" pkg/web/appkeys_bg.wasm
-cp pkg/index.d.ts pkg/index.d.mts
-# The AppError class has one source (web/app-error.js); Node gets a CommonJS copy.
+cp -R "$TMP/web/snippets" pkg/web/
+mkdir -p "pkg/node/$(dirname "$SNIPPET")"
 {
   echo '"use strict";'
-  sed 's/^export class AppError/class AppError/' pkg-template/web/app-error.js
+  sed 's/^export class AppError/class AppError/' "$TMP/web/$SNIPPET"
   echo 'module.exports = { AppError };'
-} >pkg/node/app-error.cjs
+} >"pkg/node/$SNIPPET"
+echo "module.exports = require(\"./$SNIPPET\");" >pkg/node/app-error.cjs
+echo "export { AppError } from \"./$SNIPPET\";" >pkg/web/app-error.js
+# The browser build's wasm, as base64 in a module: instantiated synchronously by web/index.js.
+node -e '
+  const fs = require("fs");
+  const b64 = fs.readFileSync(process.argv[1]).toString("base64");
+  fs.writeFileSync(process.argv[2], `// Generated by scripts/build-pkg.sh: the wasm module (appkeys_bg.wasm), base64.
+const base64 = "${b64}";
+
+/** The module bytes. */
+export function wasmBytes() {
+  const text = atob(base64);
+  const bytes = new Uint8Array(text.length);
+  for (let i = 0; i < text.length; i++) bytes[i] = text.charCodeAt(i);
+  return bytes;
+}
+`);
+' "$TMP/appkeys_bg.wasm" pkg/web/appkeys_bg.wasm.js
+cp pkg/index.d.ts pkg/index.d.mts
 node -e '
   const fs = require("fs");
   const p = JSON.parse(fs.readFileSync("pkg/package.json", "utf8"));
@@ -111,7 +127,7 @@ min_gz() { "$ROOT/node_modules/.bin/esbuild" --minify --log-level=error "$1" | g
 echo
 echo "appkeys $VERSION built in pkg/ (node_modules/appkeys -> ../pkg)"
 printf '%-28s %9s %9s %12s\n' file raw gzip "min+gzip"
-for f in web/appkeys_bg.wasm web/appkeys.js web/index.js web/app-error.js node/appkeys.js; do
+for f in node/appkeys_bg.wasm web/appkeys_bg.wasm.js web/appkeys.js web/index.js node/appkeys.js; do
   if [ "${f##*.}" = js ]; then m=$(min_gz "pkg/$f"); else m=-; fi
   printf '%-28s %9d %9d %12s\n' "$f" "$(wc -c <"pkg/$f")" "$(gz "pkg/$f")" "$m"
 done

@@ -1,32 +1,22 @@
 //! Native tests of the core against an in-memory fake server (pure logic: request building, token
-//! rules, user state, storage). The real-server tests are the wasm-bindgen tests in `tests/`.
-use crate::client::{
-    AppCore, Config, Credentials, Input, KeyOp, MemoryStore, Op, Output, Platform, Req, Step,
-    Store, Task, UserCore, UserState,
-};
+//! rules, user state, storage). The real-server tests are the wasm-bindgen tests in `tests/` and the
+//! JS suites.
+use crate::app::{AppCore, Config, KeyOp, User};
+use crate::credentials::Credentials;
 use crate::error::Error;
-use crate::http::{build_request, HttpRequest, HttpResponse};
-use crate::json::Json;
+use crate::platform::{HttpRequest, HttpResponse, Platform};
+use crate::storage::{MemoryStore, Store, UserField};
+use crate::user::UserState;
+use appkeys_protocol::wire::ApiKey;
 use appkeys_protocol::{Endpoint, Method, TokenKind};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
 use serde_json::{json, Value};
 use std::cell::{Cell, RefCell};
-use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::Pin;
 use std::rc::Rc;
-
-impl Json for Value {
-    fn str_field(&self, name: &str) -> Option<String> {
-        self.get(name)?.as_str().map(str::to_owned)
-    }
-    fn field(&self, name: &str) -> Option<Value> {
-        self.as_object()?.get(name).cloned()
-    }
-    fn stringify(&self) -> Option<String> {
-        serde_json::to_string(self).ok()
-    }
-    fn parse(text: &str) -> Option<Value> {
-        serde_json::from_str(text).ok()
-    }
-}
+use std::task::{Context, Poll};
 
 const UID: &str = "5eb5931548d79bc784adf46e";
 const KID: &str = "6a000000000000000000000a";
@@ -46,7 +36,7 @@ struct Server {
     offline: Cell<bool>,
 }
 
-fn reply(status: u16, body: Option<Value>) -> HttpResponse<Value> {
+fn reply(status: u16, body: Option<Value>) -> HttpResponse {
     let status_text = match status {
         200 => "OK",
         201 => "Created",
@@ -58,11 +48,11 @@ fn reply(status: u16, body: Option<Value>) -> HttpResponse<Value> {
     HttpResponse {
         status,
         status_text: status_text.into(),
-        body,
+        json: body.map(|b| b.to_string()),
     }
 }
 
-fn invalid_session() -> HttpResponse<Value> {
+fn invalid_session() -> HttpResponse {
     reply(
         401,
         Some(
@@ -98,7 +88,7 @@ impl Server {
         *self.access.borrow_mut() = next;
     }
 
-    fn handle(&self, r: &HttpRequest) -> HttpResponse<Value> {
+    fn handle(&self, r: &HttpRequest) -> HttpResponse {
         let path = r
             .url
             .split("/api/client/v2.0")
@@ -119,7 +109,9 @@ impl Server {
         match (r.method, path.as_str()) {
             (Method::Get, "/app/demo/location") => reply(
                 200,
-                Some(json!({"hostname": HOST, "deployment_model": "LOCAL"})),
+                Some(
+                    json!({"hostname": HOST, "deployment_model": "LOCAL", "location": "local", "ws_hostname": "ws://api.test:1"}),
+                ),
             ),
             (Method::Post, "/app/demo/auth/providers/local-userpass/register") => reply(201, None),
             (Method::Post, "/auth/session") if self.reject_refresh.get() => invalid_session(),
@@ -148,7 +140,7 @@ impl Server {
             (Method::Get, "/auth/profile") if access_ok => reply(
                 200,
                 Some(
-                    json!({"user_id": UID, "identities": [{"id": "x", "provider_type": "local-userpass"}], "data": {"email": "a@b.c"}, "type": "normal"}),
+                    json!({"user_id": UID, "domain_id": "demo", "identities": [{"id": "x", "provider_type": "local-userpass", "provider_id": "local-userpass"}], "data": {"email": "a@b.c"}, "type": "normal"}),
                 ),
             ),
             (Method::Delete, "/auth/delete") if access_ok => reply(204, None),
@@ -162,7 +154,7 @@ impl Server {
             (Method::Delete, "/auth/session") => reply(204, None),
             (_, p) if p.starts_with("/auth/") && !refresh_ok => invalid_session(),
             (Method::Post, "/auth/api_keys") => {
-                let key = json!({"_id": KID, "key": "secret", "name": body["name"], "disabled": false, "extra": 1});
+                let key = json!({"_id": KID, "key": "secret", "name": body["name"], "disabled": false, "createdAt": 1_700_000_000_000_i64, "lastUsedAt": null, "start": "appk_abc"});
                 let mut listed = key.clone();
                 listed.as_object_mut().unwrap().remove("key");
                 self.keys.borrow_mut().push(listed);
@@ -199,29 +191,54 @@ impl Server {
     }
 }
 
-/// The native platform: serde_json values, string errors, a refresh is waited for by task id.
-struct Native;
+/// The native platform: the fake server in memory, serde_json for JSON, string errors. A request
+/// is answered at once but its response is handed over one poll later, so that concurrent calls
+/// really have their requests in flight together.
+pub(crate) struct Native(Rc<Server>);
+
 impl Platform for Native {
-    type Json = Value;
     type Error = String;
-    type Pending = usize;
+
+    async fn send(&self, request: HttpRequest) -> Result<HttpResponse, String> {
+        if self.0.offline.get() {
+            return Err("fetch failed".to_owned());
+        }
+        let response = self.0.handle(&request);
+        self.0.log.borrow_mut().push(request);
+        YieldOnce(false).await;
+        Ok(response)
+    }
+
+    fn to_json<T: Serialize>(value: &T) -> String {
+        serde_json::to_string(value).unwrap()
+    }
+
+    fn from_json<T: DeserializeOwned>(text: &str) -> Option<T> {
+        serde_json::from_str(text).ok()
+    }
+}
+
+/// Pending once, then ready.
+struct YieldOnce(bool);
+
+impl Future for YieldOnce {
+    type Output = ();
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if self.0 {
+            return Poll::Ready(());
+        }
+        self.0 = true;
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    }
 }
 
 type Core = AppCore<Native, SharedStore>;
-type User = Rc<UserCore<Native>>;
-type Outcome = Result<Output<Native>, Error<String>>;
+type Outcome<T> = Result<T, Error<String>>;
 
-/// An app and a driver for its tasks against the fake server: a run queue in which every task
-/// advances one step per turn, so that concurrent tasks really have their requests in flight
-/// together (all first requests are sent before any response is read).
+/// An app over the fake server, with the SDK calls run to completion.
 struct App {
     core: Core,
-    server: Rc<Server>,
-    tasks: RefCell<Vec<Option<Task<Native>>>>,
-    /// Tasks waiting for a refresh task: (waiter, refresh task).
-    waiting: RefCell<Vec<(usize, usize)>>,
-    done: RefCell<Vec<Option<Outcome>>>,
-    queue: RefCell<VecDeque<(usize, Input<Native>)>>,
 }
 
 impl std::ops::Deref for App {
@@ -231,126 +248,56 @@ impl std::ops::Deref for App {
     }
 }
 
+fn run<T>(future: impl Future<Output = T>) -> T {
+    futures::executor::block_on(future)
+}
+
 impl App {
-    fn spawn(&self, task: Task<Native>) -> usize {
-        self.tasks.borrow_mut().push(Some(task));
-        self.done.borrow_mut().push(None);
-        let id = self.tasks.borrow().len() - 1;
-        self.queue.borrow_mut().push_back((id, Input::Start));
-        id
-    }
-
-    /// Runs every queued task to completion.
-    fn run(&self) {
-        loop {
-            let Some((id, input)) = self.queue.borrow_mut().pop_front() else {
-                return;
-            };
-            let mut task = self.tasks.borrow_mut()[id].take().unwrap();
-            match self.core.step(&mut task, input) {
-                Step::Send(request) => {
-                    // Offline: nothing reaches the server.
-                    let input = if self.server.offline.get() {
-                        Input::Failed("fetch failed".to_owned())
-                    } else {
-                        let response = self.server.handle(&request);
-                        self.server.log.borrow_mut().push(request);
-                        Input::Response(response)
-                    };
-                    self.queue.borrow_mut().push_back((id, input));
-                }
-                Step::Refresh(user) => {
-                    let refresh = user.refreshing().unwrap_or_else(|| {
-                        let r = self.spawn(Task::new(Op::Refresh, Some(user.clone())));
-                        user.set_refreshing(r);
-                        r
-                    });
-                    self.waiting.borrow_mut().push((id, refresh));
-                }
-                Step::Done(outcome) => {
-                    // Waiters get the refresh's outcome (in JS: the settled refresh promise).
-                    let wake = || match &outcome {
-                        Ok(_) => Input::Refreshed,
-                        Err(Error::App(e)) => Input::Failed(format!("{} {}", e.method, e.url)),
-                        Err(e) => Input::Failed(format!("{e:?}")),
-                    };
-                    self.waiting.borrow_mut().retain(|&(waiter, refresh)| {
-                        if refresh == id {
-                            self.queue.borrow_mut().push_back((waiter, wake()));
-                        }
-                        refresh != id
-                    });
-                    self.done.borrow_mut()[id] = Some(outcome);
-                    continue;
-                }
-            }
-            self.tasks.borrow_mut()[id] = Some(task);
-        }
-    }
-
-    /// Runs `tasks` concurrently; their outcomes in order.
-    fn all(&self, tasks: Vec<Task<Native>>) -> Vec<Outcome> {
-        let ids: Vec<usize> = tasks.into_iter().map(|t| self.spawn(t)).collect();
-        self.run();
-        let mut done = self.done.borrow_mut();
-        ids.iter().map(|&id| done[id].take().unwrap()).collect()
-    }
-
-    fn one(&self, task: Task<Native>) -> Outcome {
-        self.all(vec![task]).pop().unwrap()
-    }
-
-    fn user(&self, op: Op, user: &User) -> Task<Native> {
-        Task::new(op, Some(user.clone()))
+    /// Runs `calls` concurrently; their outcomes in order.
+    fn all<T>(&self, calls: Vec<Pin<Box<dyn Future<Output = T> + '_>>>) -> Vec<T> {
+        run(futures::future::join_all(calls))
     }
 
     /// Logs in the fake server's one user with the right password.
-    fn sign_in(&self) -> User {
+    fn sign_in(&self) -> User<Native> {
         self.log_in(&Credentials::email_password("a@b.c", "pw"))
             .unwrap()
     }
 
     // The SDK calls, as the JS API makes them.
 
-    fn log_in(&self, credentials: &Credentials) -> Result<User, Error<String>> {
-        match self.one(Task::log_in(credentials))? {
-            Output::User(user) => Ok(user),
-            _ => panic!("logIn yields a user"),
-        }
+    fn log_in(&self, credentials: &Credentials) -> Outcome<User<Native>> {
+        run(self.core.log_in(credentials))
     }
-    fn json(&self, task: Task<Native>) -> Result<Option<Value>, Error<String>> {
-        match self.one(task)? {
-            Output::Json(body) => Ok(body),
-            Output::None => Ok(None),
-            Output::User(_) => panic!("not a user call"),
-        }
+    fn create_api_key(&self, user: &User<Native>, name: &str) -> Outcome<ApiKey> {
+        run(self.core.create_api_key(user, name))
     }
-    fn create_api_key(&self, user: &User, name: &str) -> Result<Option<Value>, Error<String>> {
-        self.json(Task::create_key(user, name))
+    fn fetch_api_key(&self, user: &User<Native>, id: &str) -> Outcome<ApiKey> {
+        run(self.core.fetch_api_key(user, id))
     }
-    fn fetch_api_keys(&self, user: &User) -> Result<Option<Value>, Error<String>> {
-        self.json(self.user(Op::Call(Req::List), user))
+    fn fetch_api_keys(&self, user: &User<Native>) -> Outcome<Vec<ApiKey>> {
+        run(self.core.fetch_api_keys(user))
     }
-    fn api_key_op(&self, user: &User, op: KeyOp, id: &str) -> Result<Option<Value>, Error<String>> {
-        self.json(Task::key(user, op, id))
+    fn api_key_op(&self, user: &User<Native>, op: KeyOp, id: &str) -> Outcome<()> {
+        run(self.core.api_key_op(user, op, id))
     }
-    fn void(&self, task: Task<Native>) -> Result<(), Error<String>> {
-        self.one(task).map(|_| ())
+    fn refresh_profile(&self, user: &User<Native>) -> Outcome<()> {
+        run(self.core.refresh_profile(user))
     }
-    fn refresh_profile(&self, user: &User) -> Result<(), Error<String>> {
-        self.void(self.user(Op::Call(Req::Profile), user))
+    fn log_out(&self, user: &User<Native>) {
+        run(self.core.log_out(user)).unwrap()
     }
-    fn log_out(&self, user: &User) {
-        self.void(self.user(Op::LogOut, user)).unwrap()
+    fn remove_user(&self, user: &User<Native>) -> Outcome<()> {
+        run(self.core.remove_user(user))
     }
-    fn remove_user(&self, user: &User) -> Result<(), Error<String>> {
-        self.void(self.user(Op::RemoveUser, user))
+    fn delete_user(&self, user: &User<Native>) -> Outcome<()> {
+        run(self.core.delete_user(user))
     }
-    fn delete_user(&self, user: &User) -> Result<(), Error<String>> {
-        self.void(self.user(Op::DeleteUser, user))
+    fn register_user(&self, email: &str, password: &str) -> Outcome<()> {
+        run(self.core.register(email, password))
     }
-    fn register_user(&self, email: &str, password: &str) -> Result<(), Error<String>> {
-        self.void(Task::register(email, password))
+    fn key(&self, store: &SharedStore, field: UserField) -> Option<String> {
+        store.get(&self.layout().user(UID, field))
     }
 }
 
@@ -376,12 +323,7 @@ fn app_with(server: &Rc<Server>, store: SharedStore, skip_location: bool) -> App
         skip_location_request: skip_location,
     };
     App {
-        core: AppCore::new(config, store),
-        server: server.clone(),
-        tasks: RefCell::default(),
-        waiting: RefCell::default(),
-        done: RefCell::default(),
-        queue: RefCell::default(),
+        core: AppCore::new(config, Native(server.clone()), store),
     }
 }
 
@@ -412,7 +354,7 @@ fn requests_carry_the_right_method_url_and_headers_per_route() {
     ];
     for endpoint in endpoints {
         for body in [None, Some("{}".to_owned())] {
-            let r = build_request("http://h:1/", &endpoint, Some(ids[0]), body.clone());
+            let r = HttpRequest::new("http://h:1/", &endpoint, Some(ids[0]), body.clone());
             assert_eq!(r.method, endpoint.method());
             assert_eq!(r.url, format!("http://h:1{}", endpoint.path()));
             assert_eq!(r.header("Accept"), Some("application/json"));
@@ -429,12 +371,12 @@ fn requests_carry_the_right_method_url_and_headers_per_route() {
             assert_eq!(r.body, body);
         }
         // No token known: no Authorization header at all.
-        let r = build_request("http://h:1", &endpoint, None, None);
+        let r = HttpRequest::new("http://h:1", &endpoint, None, None);
         assert_eq!(r.header("Authorization"), None);
         assert_eq!(r.headers().len(), 1);
     }
     assert_eq!(
-        build_request(
+        HttpRequest::new(
             "http://h:1",
             &Endpoint::EnableApiKey { id: KID },
             Some(ids[1]),
@@ -482,14 +424,17 @@ fn login_asks_location_then_logs_in_then_fetches_the_profile() {
         user.device_id().as_deref(),
         Some("6b0000000000000000000001")
     );
-    assert_eq!(user.profile().unwrap()["data"]["email"], "a@b.c");
+    assert_eq!(user.profile().unwrap().data["email"], "a@b.c");
     assert!(Rc::ptr_eq(&app.current_user().unwrap(), &user));
 
-    let key = |f: &str| store.get(&app.user_storage_key(UID, f));
-    assert_eq!(key("accessToken"), user.access_token());
-    assert_eq!(key("refreshToken"), user.refresh_token());
-    assert_eq!(key("providerType").as_deref(), Some("local-userpass"));
-    assert!(key("profile").unwrap().contains("a@b.c"));
+    let key = |f| app.key(&store, f);
+    assert_eq!(key(UserField::AccessToken), user.access_token());
+    assert_eq!(key(UserField::RefreshToken), user.refresh_token());
+    assert_eq!(
+        key(UserField::ProviderType).as_deref(),
+        Some("local-userpass")
+    );
+    assert!(key(UserField::Profile).unwrap().contains("a@b.c"));
     assert_eq!(
         store.get("appkeys:app(demo):userIds"),
         Some(format!("[\"{UID}\"]"))
@@ -517,9 +462,13 @@ fn api_key_routes_use_the_refresh_token_and_pass_bodies_through() {
     let store = SharedStore::default();
     let app = app_with(&server, store.clone(), true);
     let user = app.sign_in();
-    let created = app.create_api_key(&user, "apiKeyName").unwrap().unwrap();
-    assert_eq!(created["key"], "secret");
-    assert_eq!(created["extra"], 1, "extra fields pass through");
+    let created = app.create_api_key(&user, "apiKeyName").unwrap();
+    assert_eq!(created.key.as_deref(), Some("secret"));
+    assert_eq!(created.name, "apiKeyName");
+    // appkeys-server's extra fields come through.
+    assert_eq!(created.created_at, 1_700_000_000_000);
+    assert_eq!(created.last_used_at, None);
+    assert_eq!(created.start, "appk_abc");
     {
         let log = server.log.borrow();
         let r = log.last().unwrap();
@@ -531,20 +480,20 @@ fn api_key_routes_use_the_refresh_token_and_pass_bodies_through() {
         assert_eq!(r.header("Content-Type"), Some("application/json"));
         assert_eq!(r.body.as_deref(), Some(r#"{"name":"apiKeyName"}"#));
     }
-    let fetched = app.api_key_op(&user, KeyOp::Fetch, KID).unwrap().unwrap();
+    let fetched = app.fetch_api_key(&user, KID).unwrap();
     assert_eq!(
         fetched,
-        json!({"_id": KID, "name": "apiKeyName", "disabled": false, "extra": 1})
+        ApiKey {
+            key: None,
+            ..created
+        }
     );
-    assert_eq!(app.api_key_op(&user, KeyOp::Disable, KID).unwrap(), None);
-    assert_eq!(
-        app.fetch_api_keys(&user).unwrap().unwrap()[0]["disabled"],
-        true
-    );
-    assert_eq!(app.api_key_op(&user, KeyOp::Enable, KID).unwrap(), None);
+    app.api_key_op(&user, KeyOp::Disable, KID).unwrap();
+    assert!(app.fetch_api_keys(&user).unwrap()[0].disabled);
+    app.api_key_op(&user, KeyOp::Enable, KID).unwrap();
     assert_eq!(server.requests(Method::Put, "/enable"), 1);
-    assert_eq!(app.api_key_op(&user, KeyOp::Delete, KID).unwrap(), None);
-    let e = app.api_key_op(&user, KeyOp::Fetch, KID).unwrap_err();
+    app.api_key_op(&user, KeyOp::Delete, KID).unwrap();
+    let e = app.fetch_api_key(&user, KID).unwrap_err();
     assert_eq!(
         e.app().unwrap().error_code.as_deref(),
         Some("APIKeyNotFound")
@@ -600,7 +549,7 @@ fn expired_access_token_is_refreshed_once_and_the_request_retried_once() {
     assert_eq!(user.access_token().as_deref(), Some("access-1"));
     assert_eq!(
         store
-            .get(&app.user_storage_key(UID, "accessToken"))
+            .get(&app.layout().user(UID, UserField::AccessToken))
             .as_deref(),
         Some("access-1")
     );
@@ -628,7 +577,9 @@ fn concurrent_401s_share_a_single_refresh() {
     let user = app.sign_in();
     server.expire_access();
     let calls = (0..20)
-        .map(|_| app.user(Op::Call(Req::Profile), &user))
+        .map(|_| {
+            Box::pin(app.core.refresh_profile(&user)) as Pin<Box<dyn Future<Output = Outcome<()>>>>
+        })
         .collect();
     let results = app.all(calls);
     let errors: Vec<_> = results.iter().filter_map(|r| r.as_ref().err()).collect();
@@ -642,12 +593,12 @@ fn concurrent_401s_share_a_single_refresh() {
     // 1 at login + 20 rejected + 20 retried.
     assert_eq!(server.requests(Method::Get, "/auth/profile"), 41);
 
-    // The refresh task unregisters itself when done: the next 401 starts a new refresh.
-    assert_eq!(user.refreshing(), None);
+    // The refresh unregisters itself when done: the next 401 starts a new refresh.
+    assert!(!user.is_refreshing());
     server.expire_access();
     app.refresh_profile(&user).unwrap();
     assert_eq!(server.refreshes.get(), 2);
-    assert_eq!(user.refreshing(), None);
+    assert!(!user.is_refreshing());
 }
 
 #[test]
@@ -664,21 +615,24 @@ fn a_401_on_a_refresh_token_request_logs_the_user_out() {
     assert_eq!(user.refresh_token(), None);
     assert!(app.current_user().is_none());
     assert_eq!(app.users().len(), 1, "logged-out users stay known");
-    assert_eq!(store.get(&app.user_storage_key(UID, "refreshToken")), None);
-    assert_eq!(store.get(&app.user_storage_key(UID, "accessToken")), None);
+    assert_eq!(app.key(&store, UserField::RefreshToken), None);
+    assert_eq!(app.key(&store, UserField::AccessToken), None);
     assert_eq!(server.refreshes.get(), 0);
 
     // Same when the refresh itself is refused after an access-token 401.
     let user = app.sign_in();
     server.expire_access();
     server.reject_refresh.set(true);
-    // The call fails with the refresh's error (in JS: the same AppError object).
-    let Error::Transport(e) = app.refresh_profile(&user).unwrap_err() else {
-        panic!("the refresh's error")
-    };
-    assert!(
-        e == "POST http://base.test:9/api/client/v2.0/auth/session",
-        "{e}"
+    // The call fails with the refresh's own error.
+    let e = app.refresh_profile(&user).unwrap_err();
+    let e = e.app().expect("the refresh's AppError");
+    assert_eq!(
+        (e.method, e.url.as_str(), e.status_code),
+        (
+            "POST",
+            "http://base.test:9/api/client/v2.0/auth/session",
+            401
+        )
     );
     assert_eq!(
         server.requests(Method::Get, "/auth/profile"),
@@ -715,7 +669,7 @@ fn users_are_deduplicated_switched_logged_out_removed_and_deleted() {
     let u = restored.current_user().expect("restored from storage");
     assert_eq!(u.id(), UID);
     assert_eq!(u.refresh_token(), first.refresh_token());
-    assert_eq!(u.profile().unwrap()["data"]["email"], "a@b.c");
+    assert_eq!(u.profile().unwrap().data["email"], "a@b.c");
 
     // logOut: DELETE auth/session with the refresh token, then no tokens.
     let refresh = first.refresh_token().unwrap();
@@ -740,7 +694,7 @@ fn users_are_deduplicated_switched_logged_out_removed_and_deleted() {
     app.remove_user(&first).unwrap();
     assert_eq!(first.state(), UserState::Removed);
     assert!(app.users().is_empty());
-    assert_eq!(store.get(&app.user_storage_key(UID, "profile")), None);
+    assert_eq!(app.key(&store, UserField::Profile), None);
     assert_eq!(
         store.get("appkeys:app(demo):userIds").as_deref(),
         Some("[]")
@@ -759,9 +713,9 @@ fn users_are_deduplicated_switched_logged_out_removed_and_deleted() {
 fn anonymous_users_are_reused_while_logged_in() {
     let server = Server::new();
     let app = app_with(&server, SharedStore::default(), true);
-    let a = app.log_in(&Credentials::anonymous()).unwrap();
+    let a = app.log_in(&Credentials::Anonymous).unwrap();
     let logins = server.requests(Method::Post, "/anon-user/login");
-    let b = app.log_in(&Credentials::anonymous()).unwrap();
+    let b = app.log_in(&Credentials::Anonymous).unwrap();
     assert!(Rc::ptr_eq(&a, &b));
     assert_eq!(server.requests(Method::Post, "/anon-user/login"), logins);
     let body = server

@@ -1,10 +1,8 @@
 //! Errors: the server's error responses (realm-web's `MongoDBRealmError`, our JS `AppError`) and
-//! everything else the SDK can fail with.
-use crate::http::{HttpRequest, HttpResponse};
-use crate::json::Json;
-#[allow(unused_imports)]
-use crate::prelude::*;
+//! everything else an SDK call can fail with.
+use crate::platform::{HttpResponse, Platform};
 use appkeys_protocol::{ErrorCode, Method};
+use serde::Deserialize;
 
 /// The fields of an error response, as exposed on the JS `AppError`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,23 +23,36 @@ pub struct AppErrorData {
     pub link: Option<String>,
 }
 
-impl AppErrorData {
-    /// Interprets a non-2xx response to `request` (the body only counts when it was JSON).
-    pub fn from_response<J: Json>(request: &HttpRequest, response: &HttpResponse<J>) -> Self {
-        Self::from_parts(request.method, request.url.clone(), response)
-    }
+/// An error body as far as the SDK reads it: every field optional (the server's own
+/// [`appkeys_protocol::wire::ErrorBody`] always has `error` and `error_code`; proxies and other
+/// servers may send less).
+#[derive(Debug, Default, Deserialize)]
+struct ErrorFields {
+    #[serde(default)]
+    error: Option<String>,
+    #[serde(default)]
+    error_code: Option<String>,
+    #[serde(default)]
+    link: Option<String>,
+}
 
-    /// Like [`AppErrorData::from_response`], from the request's method and URL.
-    pub fn from_parts<J: Json>(method: Method, url: String, response: &HttpResponse<J>) -> Self {
-        let field = |name: &str| response.body.as_ref().and_then(|b| b.str_field(name));
+impl AppErrorData {
+    /// Interprets a non-2xx response to a `method` request of `url`. The body only counts when it
+    /// was a JSON object with string fields.
+    pub fn from_response<P: Platform>(method: Method, url: &str, response: &HttpResponse) -> Self {
+        let fields = response
+            .json
+            .as_deref()
+            .and_then(P::from_json::<ErrorFields>)
+            .unwrap_or_default();
         AppErrorData {
             method: method.as_str(),
-            url,
+            url: url.to_owned(),
             status_code: response.status,
             status_text: response.status_text.clone(),
-            error: field("error"),
-            error_code: field("error_code"),
-            link: field("link"),
+            error: fields.error,
+            error_code: fields.error_code,
+            link: fields.link,
         }
     }
 
@@ -53,17 +64,16 @@ impl AppErrorData {
     }
 }
 
-/// Everything an SDK call can fail with. `E` is the transport's own error (a JS `TypeError` from
+/// Everything an SDK call can fail with. `E` is the platform's own error (a JS `TypeError` from
 /// `fetch` in the wasm build), passed through untouched.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Error<E> {
     /// The server answered with a non-2xx status.
     App(Box<AppErrorData>),
-    /// The request could not be made (network failure, CORS, …), or the shared refresh a call waited
-    /// for failed (that error, as the platform passed it on).
+    /// The request could not be made (network failure, CORS, …).
     Transport(E),
     /// An argument has the wrong type or shape; raised before any request is sent.
-    Type(&'static str),
+    Type(String),
     /// Anything else (unexpected response shape, unknown user, …).
     Other(&'static str),
 }
@@ -81,36 +91,27 @@ impl<E> Error<E> {
 #[cfg(all(test, not(target_arch = "wasm32")))]
 mod tests {
     use super::*;
-    use crate::http::build_request;
-    use appkeys_protocol::Endpoint;
-    use serde_json::json;
+    use crate::core_tests::Native;
 
-    fn request() -> HttpRequest {
-        build_request(
-            "http://h:1",
-            &Endpoint::FetchApiKey {
-                id: "5eb5931548d79bc784adf46e",
-            },
-            Some("r"),
-            None,
-        )
+    fn response(status: u16, json: Option<&str>) -> HttpResponse {
+        HttpResponse {
+            status,
+            status_text: "Not Found".into(),
+            json: json.map(str::to_owned),
+        }
     }
 
     #[test]
     fn parses_error_body() {
-        let resp = HttpResponse {
-            status: 404,
-            status_text: "Not Found".into(),
-            body: Some(
-                json!({"error": "API key not found", "error_code": "APIKeyNotFound", "link": "http://l"}),
-            ),
-        };
-        let e = AppErrorData::from_response(&request(), &resp);
-        assert_eq!(e.method, "GET");
-        assert_eq!(
-            e.url,
-            "http://h:1/api/client/v2.0/auth/api_keys/5eb5931548d79bc784adf46e"
+        let body =
+            r#"{"error": "API key not found", "error_code": "APIKeyNotFound", "link": "http://l"}"#;
+        let e = AppErrorData::from_response::<Native>(
+            Method::Get,
+            "http://h:1/x",
+            &response(404, Some(body)),
         );
+        assert_eq!(e.method, "GET");
+        assert_eq!(e.url, "http://h:1/x");
         assert_eq!(e.status_code, 404);
         assert_eq!(e.error.as_deref(), Some("API key not found"));
         assert_eq!(e.error_code.as_deref(), Some("APIKeyNotFound"));
@@ -123,45 +124,29 @@ mod tests {
     fn non_json_or_odd_bodies_leave_fields_empty() {
         for body in [
             None,
-            Some(json!([1])),
-            Some(json!({"error": 5, "error_code": null})),
+            Some("[1]"),
+            Some(r#"{"error": 5, "error_code": null}"#),
         ] {
-            let resp = HttpResponse {
-                status: 502,
-                status_text: String::new(),
-                body,
-            };
-            let e = AppErrorData::from_response(&request(), &resp);
-            assert_eq!(e.error, None);
-            assert_eq!(e.error_code, None);
-            assert_eq!(e.link, None);
+            let e = AppErrorData::from_response::<Native>(Method::Get, "u", &response(502, body));
+            assert_eq!((e.error, e.error_code, e.link), (None, None, None));
             assert_eq!(e.status_code, 502);
         }
     }
 
     #[test]
     fn invalid_session_detection_follows_realm_web() {
-        let mk = |status, body| {
-            AppErrorData::from_response(
-                &request(),
-                &HttpResponse {
-                    status,
-                    status_text: "x".into(),
-                    body: Some(body),
-                },
-            )
+        let mk = |status, body: &str| {
+            AppErrorData::from_response::<Native>(Method::Get, "u", &response(status, Some(body)))
         };
         assert!(mk(
             401,
-            json!({"error": "expired", "error_code": "InvalidSession"})
+            r#"{"error": "expired", "error_code": "InvalidSession"}"#
         )
         .is_invalid_session());
-        assert!(mk(401, json!({"error": "unauthorized"})).is_invalid_session());
+        assert!(mk(401, r#"{"error": "unauthorized"}"#).is_invalid_session());
         assert!(
-            !mk(401, json!({"error": "bad key", "error_code": "AuthError"})).is_invalid_session()
+            !mk(401, r#"{"error": "bad key", "error_code": "AuthError"}"#).is_invalid_session()
         );
-        assert!(
-            !mk(403, json!({"error": "x", "error_code": "InvalidSession"})).is_invalid_session()
-        );
+        assert!(!mk(403, r#"{"error": "x", "error_code": "InvalidSession"}"#).is_invalid_session());
     }
 }

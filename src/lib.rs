@@ -1,43 +1,26 @@
-//! appkeys: the client SDK for user API keys of Atlas App Services-style apps (issue 3).
+//! appkeys: the client SDK for user API keys of Atlas App Services-style apps.
 //!
 //! The crate has two layers:
-//! * a pure-Rust, sans-IO core (this module tree, no wasm-bindgen): request building per
-//!   [`appkeys_protocol::Endpoint`], response and error interpretation, the refresh-and-retry state
-//!   machine with shared refreshes, user state and storage layout. Each SDK operation is a
-//!   [`client::Task`] that [`client::AppCore::step`] advances with responses; storage sits behind
-//!   [`client::Store`] and JSON values behind [`json::Json`], so `cargo test -p appkeys` drives all of
-//!   it natively against an in-memory server;
-//! * a thin `#[wasm_bindgen]` layer (`wasm`, only on `wasm32`) that drives tasks with the global
-//!   `fetch` and promise chains, parses and writes JSON in JavaScript (far cheaper in bytes than serde
-//!   in the wasm), and builds realm-web 2.0.1's objects: `App`, `Credentials`, `User`, `user.apiKeys`.
-// Errors are rare and short-lived; boxing them would only add code to the wasm.
-#![allow(clippy::result_large_err)]
-// `String::push(char)` brings UTF-8 encoding code into the wasm; `push_str("x")` does not.
-#![allow(clippy::single_char_add_str)]
-// Without the `std` feature (the npm package's wasm, see Cargo.toml) the crate is `no_std` + `alloc`.
-#![cfg_attr(not(feature = "std"), no_std)]
-
-extern crate alloc;
-
-/// The `alloc` names the crate uses, for the `no_std` build (the std prelude has them otherwise).
-mod prelude {
-    pub use alloc::borrow::ToOwned;
-    pub use alloc::boxed::Box;
-    pub use alloc::rc::Rc;
-    pub use alloc::string::String;
-    pub use alloc::vec;
-    pub use alloc::vec::Vec;
-}
-
+//! * a pure-Rust core, tested natively with `cargo test`: [`app::AppCore`] runs every SDK operation
+//!   as an `async fn` (location lookup, login, profile, the API-key routes, realm-web's refresh-and-
+//!   retry rules with one shared refresh per user), [`user::UserCore`] holds a user's state,
+//!   [`storage`] the persisted layout. HTTP and JSON come from a [`platform::Platform`]; the wire
+//!   types are the `appkeys-protocol` serde structs the server uses too;
+//! * the `#[wasm_bindgen]` layer (`wasm`, only on `wasm32`): realm-web 2.0.1's classes `App`, `User`,
+//!   `ApiKeyAuth`, `EmailPasswordAuth` and `Credentials`, whose methods return promises
+//!   (wasm-bindgen-futures) of futures that own clones of the core's `Rc` handles; HTTP through
+//!   gloo-net, values into and out of JS through serde-wasm-bindgen, `localStorage` through web-sys.
 pub use appkeys_protocol as protocol;
 
-pub mod client;
+pub mod app;
+pub mod credentials;
 pub mod error;
-pub mod http;
-pub mod json;
-pub mod slot;
+pub mod flight;
+pub mod platform;
+pub mod storage;
+pub mod user;
 
-/// The JS API (`#[wasm_bindgen]` exports); public so the wasm-bindgen tests can drive it.
+/// The JS API (`#[wasm_bindgen]` classes); public so the wasm-bindgen tests can drive it.
 #[cfg(target_arch = "wasm32")]
 pub mod wasm;
 

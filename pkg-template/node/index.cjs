@@ -1,15 +1,12 @@
 "use strict";
-// Node entry (require). wasm-bindgen's nodejs glue loads the wasm synchronously: no init needed.
-const wasm = require("./appkeys.js");
+// Node entry (require). wasm-bindgen's nodejs glue reads and instantiates the wasm synchronously.
+const { App, ApiKeyAuth, Credentials, EmailPasswordAuth, User } = require("./appkeys.js");
 const { AppError } = require("./app-error.cjs");
 
-wasm.__init(AppError, globalThis, wasm.__dispatch, wasm.App, wasm.User, wasm.Credentials);
-
-/** Nothing to do in Node; exists so that code written for browsers (`await init()`) runs unchanged. */
+/** Resolves at once: the module is ready on require. Kept (idempotent) for code that calls it. */
 function init() {
   return Promise.resolve();
 }
 
-const { App, Credentials, User } = wasm;
 const Realm = { App, Credentials, User, AppError };
-module.exports = { App, Credentials, User, AppError, Realm, init };
+module.exports = { App, ApiKeyAuth, Credentials, EmailPasswordAuth, User, AppError, Realm, init };

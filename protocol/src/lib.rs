@@ -6,13 +6,6 @@
 //!
 //! See `docs/PROTOCOL.md` for the choices made where the reference left one open.
 #![warn(missing_docs)]
-// No std in the wasm SDK's build (it may leave std out entirely, issue 3 size budget).
-#![cfg_attr(target_arch = "wasm32", no_std)]
-
-extern crate alloc;
-
-#[allow(unused_imports)]
-use alloc::{borrow::ToOwned, string::String};
 use core::fmt;
 
 /// Prefix of every client API route.
@@ -475,6 +468,7 @@ pub fn validate_api_key_name(name: &str) -> Result<(), NameError> {
 #[cfg(feature = "serde")]
 pub mod wire {
     use serde::{Deserialize, Serialize};
+    use std::collections::BTreeMap;
 
     /// `GET app/{app_id}/location` response.
     #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -510,7 +504,7 @@ pub mod wire {
     }
 
     /// `local-userpass` login body (unknown fields are ignored).
-    #[derive(Debug, Clone, Deserialize)]
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
     pub struct UserpassLogin {
         /// The email.
         pub username: String,
@@ -519,14 +513,14 @@ pub mod wire {
     }
 
     /// `api-key` login body.
-    #[derive(Debug, Clone, Deserialize)]
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
     pub struct ApiKeyLogin {
         /// The secret key.
         pub key: String,
     }
 
     /// `local-userpass/register` body.
-    #[derive(Debug, Clone, Deserialize)]
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
     pub struct RegisterRequest {
         /// The email.
         pub email: String,
@@ -535,7 +529,7 @@ pub mod wire {
     }
 
     /// `POST auth/api_keys` body.
-    #[derive(Debug, Clone, Deserialize, Serialize)]
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
     pub struct CreateApiKeyRequest {
         /// Key name.
         pub name: String,
@@ -576,7 +570,7 @@ pub mod wire {
     }
 
     /// `GET auth/profile` response.
-    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
     pub struct Profile {
         /// User id.
         pub user_id: String,
@@ -584,8 +578,10 @@ pub mod wire {
         pub domain_id: String,
         /// Identities of the user.
         pub identities: Vec<Identity>,
-        /// Profile data (`email` for email/password users).
-        pub data: serde_json::Map<String, serde_json::Value>,
+        /// Profile data (`email` for email/password users). App Services' profile fields (`name`,
+        /// `email`, `picture_url`, …) are all strings.
+        #[serde(default)]
+        pub data: BTreeMap<String, String>,
         /// `"normal"`.
         #[serde(rename = "type")]
         pub user_type: String,

@@ -727,9 +727,9 @@ async fn profile(
         .await
         .map_err(db)?
         .ok_or_else(|| AppError::invalid_session("invalid session: the session has ended"))?;
-    let mut data = Map::new();
+    let mut data = std::collections::BTreeMap::new();
     if let Some(email) = &user.email {
-        data.insert("email".to_owned(), Value::String(email.clone()));
+        data.insert("email".to_owned(), email.clone());
     }
     Ok(Json(wire::Profile {
         user_id: user.id.clone(),

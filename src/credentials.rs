@@ -1,0 +1,50 @@
+//! Login credentials: one variant per provider, each with its protocol login body.
+use crate::platform::Platform;
+use appkeys_protocol::wire::{ApiKeyLogin, UserpassLogin};
+use appkeys_protocol::Provider;
+
+/// What `Credentials.emailPassword()`, `.anonymous()` and `.apiKey()` make.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Credentials {
+    /// Email and password (sent as `username`, like realm-web).
+    EmailPassword(UserpassLogin),
+    /// A new (or the current) anonymous user.
+    Anonymous,
+    /// A user API key.
+    ApiKey(ApiKeyLogin),
+}
+
+impl Credentials {
+    /// Email and password.
+    pub fn email_password(email: &str, password: &str) -> Self {
+        Credentials::EmailPassword(UserpassLogin {
+            username: email.to_owned(),
+            password: password.to_owned(),
+        })
+    }
+
+    /// A user API key.
+    pub fn api_key(key: &str) -> Self {
+        Credentials::ApiKey(ApiKeyLogin {
+            key: key.to_owned(),
+        })
+    }
+
+    /// The provider these credentials log in with.
+    pub fn provider(&self) -> Provider {
+        match self {
+            Credentials::EmailPassword(_) => Provider::LocalUserpass,
+            Credentials::Anonymous => Provider::AnonUser,
+            Credentials::ApiKey(_) => Provider::ApiKey,
+        }
+    }
+
+    /// The login request's JSON body.
+    pub fn body<P: Platform>(&self) -> String {
+        match self {
+            Credentials::EmailPassword(body) => P::to_json(body),
+            Credentials::Anonymous => "{}".to_owned(),
+            Credentials::ApiKey(body) => P::to_json(body),
+        }
+    }
+}

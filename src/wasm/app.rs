@@ -1,0 +1,260 @@
+//! `App` and `app.emailPasswordAuth`.
+use super::credentials::credentials_of;
+use super::storage::{CustomStorage, JsStore};
+use super::user::User;
+use super::{from_value, promise, rejected, to_js, type_error, Web};
+use crate::app::{AppCore, Config, UNKNOWN_USER};
+use crate::user::UserCore;
+use appkeys_protocol::wire::RegisterRequest;
+use js_sys::{Object, Promise, Reflect};
+use serde::Deserialize;
+use std::cell::RefCell;
+use std::rc::Rc;
+use wasm_bindgen::prelude::*;
+
+pub(crate) type Core = AppCore<Web, JsStore>;
+pub(crate) type CoreUser = Rc<UserCore<Web>>;
+
+/// An app's state, shared by the `App` object, its users and every call in flight.
+pub(crate) struct Shared {
+    pub(crate) core: Core,
+    /// The JS `User` object of each user handed out, so that one user is always the same object.
+    users: RefCell<Vec<(CoreUser, JsValue)>>,
+}
+
+impl Shared {
+    /// The JS `User` object of `user`, made on first use.
+    pub(crate) fn user_object(self: &Rc<Self>, user: &CoreUser) -> JsValue {
+        let known = self
+            .users
+            .borrow()
+            .iter()
+            .find(|(u, _)| Rc::ptr_eq(u, user))
+            .map(|(_, js)| js.clone());
+        known.unwrap_or_else(|| {
+            let js = JsValue::from(User::new(self.clone(), user.clone()));
+            self.users.borrow_mut().push((user.clone(), js.clone()));
+            js
+        })
+    }
+
+    /// The core user behind a `User` object this app handed out, if it still knows the user.
+    fn user_of(&self, value: &JsValue) -> Option<CoreUser> {
+        let users = self.users.borrow();
+        let (user, _) = users.iter().find(|(_, js)| js == value)?;
+        self.core.knows(user).then(|| user.clone())
+    }
+
+    /// Forgets the `User` object of `user` (it was freed); the next use makes a new one.
+    pub(crate) fn forget(&self, user: &CoreUser) {
+        if let Ok(mut users) = self.users.try_borrow_mut() {
+            users.retain(|(u, _)| !Rc::ptr_eq(u, user));
+        }
+    }
+}
+
+/// `new App(id)` / `new App({ id, baseUrl, storage, skipLocationRequest })`, read with
+/// serde-wasm-bindgen.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct AppConfiguration {
+    id: String,
+    #[serde(default)]
+    base_url: Option<String>,
+    #[serde(default)]
+    skip_location_request: Option<bool>,
+    #[serde(default, with = "serde_wasm_bindgen::preserve")]
+    storage: JsValue,
+}
+
+/// An App Services app on an appkeys-server: its users and how to log them in.
+#[wasm_bindgen]
+pub struct App {
+    shared: Rc<Shared>,
+    email_password_auth: JsValue,
+}
+
+#[wasm_bindgen]
+impl App {
+    /// `new App("my-app-id")` or `new App({ id, baseUrl?, storage?, skipLocationRequest? })`.
+    /// Restores the users persisted for this app id. Throws a `TypeError` naming a bad field.
+    #[wasm_bindgen(constructor)]
+    pub fn new(
+        #[wasm_bindgen(js_name = idOrConfiguration, unchecked_param_type = "string | AppConfiguration")]
+        id_or_configuration: JsValue,
+    ) -> Result<App, JsValue> {
+        let configuration = match id_or_configuration.as_string() {
+            Some(id) => AppConfiguration {
+                id,
+                base_url: None,
+                skip_location_request: None,
+                storage: JsValue::UNDEFINED,
+            },
+            None => from_value(id_or_configuration, "App configuration")?,
+        };
+        if configuration.id.is_empty() {
+            return Err(type_error("Expected a non-empty app id"));
+        }
+        let store = if configuration.storage.is_undefined() {
+            JsStore::default_for_platform()
+        } else {
+            let storage = CustomStorage::from_option(configuration.storage)
+                .ok_or_else(|| type_error("Expected 'storage' with get, set and remove methods"))?;
+            JsStore::Custom(storage)
+        };
+        let config = Config {
+            id: configuration.id,
+            base_url: configuration
+                .base_url
+                .unwrap_or_else(|| crate::DEFAULT_BASE_URL.to_owned()),
+            skip_location_request: configuration.skip_location_request.unwrap_or(false),
+        };
+        let shared = Rc::new(Shared {
+            core: AppCore::new(config, Web, store),
+            users: RefCell::new(Vec::new()),
+        });
+        let email_password_auth = EmailPasswordAuth {
+            app: shared.clone(),
+        }
+        .into();
+        Ok(App {
+            shared,
+            email_password_auth,
+        })
+    }
+
+    /// The app id.
+    #[wasm_bindgen(getter)]
+    pub fn id(&self) -> String {
+        self.shared.core.id().to_owned()
+    }
+
+    /// The most recently logged-in user that is still logged in, or `null`.
+    #[wasm_bindgen(getter, js_name = currentUser, unchecked_return_type = "User | null")]
+    pub fn current_user(&self) -> JsValue {
+        match self.shared.core.current_user() {
+            Some(user) => self.shared.user_object(&user),
+            None => JsValue::NULL,
+        }
+    }
+
+    /// Every known user (logged in or out) by id, most recent first.
+    #[wasm_bindgen(
+        getter,
+        js_name = allUsers,
+        unchecked_return_type = "Readonly<Record<string, User>>"
+    )]
+    pub fn all_users(&self) -> JsValue {
+        let all = Object::new();
+        for user in self.shared.core.users() {
+            let js = self.shared.user_object(&user);
+            // Setting a property of a fresh plain object cannot fail.
+            let _ = Reflect::set(&all, &JsValue::from_str(user.id()), &js);
+        }
+        all.into()
+    }
+
+    /// Registration with email and password.
+    #[wasm_bindgen(getter, js_name = emailPasswordAuth, unchecked_return_type = "EmailPasswordAuth")]
+    pub fn email_password_auth(&self) -> JsValue {
+        self.email_password_auth.clone()
+    }
+
+    /// Logs in with `Credentials.emailPassword()`, `.anonymous()` or `.apiKey()`; resolves to the
+    /// user (the same `User` object for the same user id), which becomes `currentUser`.
+    #[wasm_bindgen(js_name = logIn, unchecked_return_type = "Promise<User>")]
+    pub fn log_in(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "Credentials")] credentials: JsValue,
+    ) -> Promise {
+        let credentials = match credentials_of(credentials) {
+            Ok(credentials) => credentials,
+            Err(e) => return rejected(e),
+        };
+        let shared = self.shared.clone();
+        promise(async move {
+            let user = shared.core.log_in(&credentials).await.map_err(to_js)?;
+            Ok(shared.user_object(&user))
+        })
+    }
+
+    /// Makes `user` the current user. Throws for a user this app does not know.
+    #[wasm_bindgen(js_name = switchUser)]
+    pub fn switch_user(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "User")] user: JsValue,
+    ) -> Result<(), JsValue> {
+        let user = self
+            .shared
+            .user_of(&user)
+            .ok_or_else(|| JsValue::from(js_sys::Error::new(UNKNOWN_USER)))?;
+        self.shared.core.switch_user(&user).map_err(to_js)
+    }
+
+    /// Logs `user` out and forgets it (its state becomes `removed`).
+    #[wasm_bindgen(js_name = removeUser, unchecked_return_type = "Promise<void>")]
+    pub fn remove_user(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "User")] user: JsValue,
+    ) -> Promise {
+        self.with_user(user, |core, user| async move {
+            core.core.remove_user(&user).await
+        })
+    }
+
+    /// Deletes `user` on the server (with its own access token), then removes it.
+    #[wasm_bindgen(js_name = deleteUser, unchecked_return_type = "Promise<void>")]
+    pub fn delete_user(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "User")] user: JsValue,
+    ) -> Promise {
+        self.with_user(user, |core, user| async move {
+            core.core.delete_user(&user).await
+        })
+    }
+}
+
+impl App {
+    /// Runs `f` on the core user behind `user`; rejects for users this app does not know.
+    fn with_user<F>(&self, user: JsValue, f: impl FnOnce(Rc<Shared>, CoreUser) -> F) -> Promise
+    where
+        F: std::future::Future<Output = crate::app::Result<(), Web>> + 'static,
+    {
+        let Some(user) = self.shared.user_of(&user) else {
+            return rejected(js_sys::Error::new(UNKNOWN_USER).into());
+        };
+        let future = f(self.shared.clone(), user);
+        promise(async move {
+            future.await.map_err(to_js)?;
+            Ok(JsValue::UNDEFINED)
+        })
+    }
+}
+
+/// `app.emailPasswordAuth`.
+#[wasm_bindgen]
+pub struct EmailPasswordAuth {
+    app: Rc<Shared>,
+}
+
+#[wasm_bindgen]
+impl EmailPasswordAuth {
+    /// Registers a new email/password user (log in afterwards with `Credentials.emailPassword`).
+    #[wasm_bindgen(js_name = registerUser, unchecked_return_type = "Promise<void>")]
+    pub fn register_user(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "{ email: string; password: string }")]
+        details: JsValue,
+    ) -> Promise {
+        let details: RegisterRequest = match from_value(details, "registerUser details") {
+            Ok(details) => details,
+            Err(e) => return rejected(e),
+        };
+        let app = self.app.clone();
+        promise(async move {
+            let RegisterRequest { email, password } = details;
+            app.core.register(&email, &password).await.map_err(to_js)?;
+            Ok(JsValue::UNDEFINED)
+        })
+    }
+}

@@ -1,0 +1,236 @@
+//! `User` and `user.apiKeys` (`ApiKeyAuth`).
+use super::app::{CoreUser, Shared};
+use super::{promise, rejected, string_or_null, to_js, to_value, type_error, JsResult};
+use crate::app::{KeyOp, BAD_KEY_ID};
+use crate::user::UserState;
+use js_sys::Promise;
+use std::future::Future;
+use std::rc::Rc;
+use wasm_bindgen::prelude::*;
+
+/// A user of an app. Made by `app.logIn()` (one object per user id); every property reads the
+/// user's current state.
+///
+/// `free()` (or `using`) releases this object only: calls in flight finish normally, and the app
+/// hands out a new `User` object for the same user afterwards.
+#[wasm_bindgen]
+pub struct User {
+    app: Rc<Shared>,
+    user: CoreUser,
+    api_keys: JsValue,
+}
+
+impl User {
+    pub(crate) fn new(app: Rc<Shared>, user: CoreUser) -> User {
+        let api_keys = ApiKeyAuth {
+            app: app.clone(),
+            user: user.clone(),
+        }
+        .into();
+        User {
+            app,
+            user,
+            api_keys,
+        }
+    }
+
+    /// Runs the core call `f` for this user as a promise.
+    fn run<F>(&self, f: impl FnOnce(Rc<Shared>, CoreUser) -> F) -> Promise
+    where
+        F: Future<Output = crate::app::Result<(), super::Web>> + 'static,
+    {
+        let future = f(self.app.clone(), self.user.clone());
+        promise(async move {
+            future.await.map_err(to_js)?;
+            Ok(JsValue::UNDEFINED)
+        })
+    }
+}
+
+impl Drop for User {
+    fn drop(&mut self) {
+        self.app.forget(&self.user);
+    }
+}
+
+#[wasm_bindgen]
+impl User {
+    /// The user id.
+    #[wasm_bindgen(getter)]
+    pub fn id(&self) -> String {
+        self.user.id().to_owned()
+    }
+
+    /// The provider of the user's first login.
+    #[wasm_bindgen(getter, js_name = providerType, unchecked_return_type = "ProviderType")]
+    pub fn provider_type(&self) -> String {
+        self.user.provider_type().to_owned()
+    }
+
+    /// The current access token, or `null` when logged out.
+    #[wasm_bindgen(getter, js_name = accessToken, unchecked_return_type = "string | null")]
+    pub fn access_token(&self) -> JsValue {
+        string_or_null(self.user.access_token())
+    }
+
+    /// The refresh token, or `null` when logged out.
+    #[wasm_bindgen(getter, js_name = refreshToken, unchecked_return_type = "string | null")]
+    pub fn refresh_token(&self) -> JsValue {
+        string_or_null(self.user.refresh_token())
+    }
+
+    /// The device id of the last login, or `null`.
+    #[wasm_bindgen(getter, js_name = deviceId, unchecked_return_type = "string | null")]
+    pub fn device_id(&self) -> JsValue {
+        string_or_null(self.user.device_id())
+    }
+
+    /// `"active"`, `"logged-out"` or `"removed"`.
+    #[wasm_bindgen(getter, unchecked_return_type = "UserState")]
+    pub fn state(&self) -> String {
+        self.user.state().as_str().to_owned()
+    }
+
+    /// Whether the user is logged in (`state === "active"`).
+    #[wasm_bindgen(getter, js_name = isLoggedIn)]
+    pub fn is_logged_in(&self) -> bool {
+        self.user.state() == UserState::Active
+    }
+
+    /// The profile's data (`email`, …) as last fetched; `undefined` until a profile was fetched.
+    #[wasm_bindgen(getter, unchecked_return_type = "UserProfile")]
+    pub fn profile(&self) -> JsValue {
+        self.user
+            .profile()
+            .map_or(JsValue::UNDEFINED, |p| to_value(&p.data))
+    }
+
+    /// The user's API keys.
+    #[wasm_bindgen(getter, js_name = apiKeys, unchecked_return_type = "ApiKeyAuth")]
+    pub fn api_keys(&self) -> JsValue {
+        self.api_keys.clone()
+    }
+
+    /// The same object as `apiKeys` (the spelling of the seed's enable/disable/delete snippets).
+    #[wasm_bindgen(getter, js_name = apiKey, unchecked_return_type = "ApiKeyAuth")]
+    pub fn api_key(&self) -> JsValue {
+        self.api_keys.clone()
+    }
+
+    /// Ends the session on the server (failures are ignored) and forgets the tokens.
+    #[wasm_bindgen(js_name = logOut, unchecked_return_type = "Promise<void>")]
+    pub fn log_out(&self) -> Promise {
+        self.run(|app, user| async move { app.core.log_out(&user).await })
+    }
+
+    /// Gets a new access token (one request for all concurrent callers).
+    #[wasm_bindgen(js_name = refreshAccessToken, unchecked_return_type = "Promise<void>")]
+    pub fn refresh_access_token(&self) -> Promise {
+        self.run(|app, user| async move { app.core.refresh_access_token(&user).await })
+    }
+
+    /// Fetches the profile again.
+    #[wasm_bindgen(js_name = refreshProfile, unchecked_return_type = "Promise<void>")]
+    pub fn refresh_profile(&self) -> Promise {
+        self.run(|app, user| async move { app.core.refresh_profile(&user).await })
+    }
+}
+
+/// `user.apiKeys` (also `user.apiKey`): the user API keys of one user. Only sessions opened with
+/// email/password may manage keys (the server answers 403 `APIKeyManagementForbidden` otherwise).
+#[wasm_bindgen]
+pub struct ApiKeyAuth {
+    app: Rc<Shared>,
+    user: CoreUser,
+}
+
+impl ApiKeyAuth {
+    /// Runs `f` with the app, the user and the key id in `id` (a `TypeError` before any request
+    /// unless it is 24 hex digits); resolves to what `f` gives.
+    fn with_id<F>(&self, id: JsValue, f: impl FnOnce(Rc<Shared>, CoreUser, String) -> F) -> Promise
+    where
+        F: Future<Output = JsResult> + 'static,
+    {
+        match id.as_string() {
+            Some(id) if appkeys_protocol::is_object_id(&id) => {
+                promise(f(self.app.clone(), self.user.clone(), id))
+            }
+            _ => rejected(type_error(BAD_KEY_ID)),
+        }
+    }
+
+    fn key_op(&self, id: JsValue, op: KeyOp) -> Promise {
+        self.with_id(id, move |app, user, id| async move {
+            app.core.api_key_op(&user, op, &id).await.map_err(to_js)?;
+            Ok(JsValue::UNDEFINED)
+        })
+    }
+}
+
+#[wasm_bindgen]
+impl ApiKeyAuth {
+    /// Creates a key named `name`; the result is the only place its secret `key` appears.
+    #[wasm_bindgen(unchecked_return_type = "Promise<NewApiKey>")]
+    pub fn create(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "string")] name: JsValue,
+    ) -> Promise {
+        let Some(name) = name.as_string() else {
+            return rejected(type_error("Expected an API key name (string)"));
+        };
+        let (app, user) = (self.app.clone(), self.user.clone());
+        promise(async move {
+            let key = app.core.create_api_key(&user, &name).await.map_err(to_js)?;
+            Ok(to_value(&key))
+        })
+    }
+
+    /// The key with id `keyId` (without its secret).
+    #[wasm_bindgen(unchecked_return_type = "Promise<ApiKey>")]
+    pub fn fetch(
+        &self,
+        #[wasm_bindgen(js_name = keyId, unchecked_param_type = "string")] key_id: JsValue,
+    ) -> Promise {
+        self.with_id(key_id, |app, user, id| async move {
+            let key = app.core.fetch_api_key(&user, &id).await.map_err(to_js)?;
+            Ok(to_value(&key))
+        })
+    }
+
+    /// All of the user's keys (without secrets).
+    #[wasm_bindgen(js_name = fetchAll, unchecked_return_type = "Promise<ApiKey[]>")]
+    pub fn fetch_all(&self) -> Promise {
+        let (app, user) = (self.app.clone(), self.user.clone());
+        promise(async move {
+            let keys = app.core.fetch_api_keys(&user).await.map_err(to_js)?;
+            Ok(to_value(&keys))
+        })
+    }
+
+    /// Enables the key `keyId`: it logs in again.
+    #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
+    pub fn enable(
+        &self,
+        #[wasm_bindgen(js_name = keyId, unchecked_param_type = "string")] key_id: JsValue,
+    ) -> Promise {
+        self.key_op(key_id, KeyOp::Enable)
+    }
+
+    /// Disables the key `keyId`: it no longer logs in, and its sessions end.
+    #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
+    pub fn disable(
+        &self,
+        #[wasm_bindgen(js_name = keyId, unchecked_param_type = "string")] key_id: JsValue,
+    ) -> Promise {
+        self.key_op(key_id, KeyOp::Disable)
+    }
+
+    /// Deletes the key `keyId` and ends its sessions.
+    #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
+    pub fn delete(
+        &self,
+        #[wasm_bindgen(js_name = keyId, unchecked_param_type = "string")] key_id: JsValue,
+    ) -> Promise {
+        self.key_op(key_id, KeyOp::Delete)
+    }
+}
