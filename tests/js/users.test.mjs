@@ -91,7 +91,7 @@ test("an unknown app id: AppError 404 AppNotFound", async () => {
   assert.equal(app.currentUser, null);
 });
 
-test("object model: App and User identity, data fields kept current, Credentials objects", async () => {
+test("object model: App and User identity, live getters, Credentials objects", async () => {
   const { User } = await import("appkeys");
   const app = new App({ id: APP_ID, baseUrl: env.url });
   assert.ok(app instanceof App, "new App() is an App");
@@ -99,8 +99,18 @@ test("object model: App and User identity, data fields kept current, Credentials
   assert.equal(app.currentUser, null);
   assert.throws(() => User(), TypeError, "users come from logIn");
   assert.throws(() => Credentials(), TypeError, "Credentials has static methods only");
-  assert.deepEqual(Credentials.anonymous(), { providerType: "anon-user", payload: {} });
-  assert.deepEqual(Credentials.apiKey("k"), { providerType: "api-key", payload: { key: "k" } });
+  // Credentials are instances of the Credentials class (as in realm-web) with providerType and payload.
+  for (const [c, providerType, payload] of [
+    [Credentials.anonymous(), "anon-user", {}],
+    [Credentials.apiKey("k"), "api-key", { key: "k" }],
+    [Credentials.emailPassword("a@b.c", "pw"), "local-userpass", { username: "a@b.c", password: "pw" }],
+  ]) {
+    assert.ok(c instanceof Credentials);
+    assert.equal(c.providerType, providerType);
+    assert.deepEqual(c.payload, payload);
+  }
+  // plain objects of the same shape are accepted too
+  await rejectsAppError(AppError, app.logIn({ providerType: "api-key", payload: { key: "nope" } }), 401, "AuthError");
   assert.throws(() => Credentials.emailPassword("a@b.c"), TypeError);
 
   const { user } = await registerAndLogIn(sdk, app, "model");
@@ -108,11 +118,16 @@ test("object model: App and User identity, data fields kept current, Credentials
   assert.equal(app.currentUser, user);
   assert.equal(app.allUsers[user.id], user);
   assert.equal(user.apiKey, user.apiKeys);
-  // (A refresh within the same second may return the same JWT: overwrite the field to see it rewritten.)
+  // Properties are getters over the live state: they cannot be overwritten, and they follow refreshes.
   const token = user.accessToken;
-  user.accessToken = "stale";
+  assert.throws(() => {
+    user.accessToken = "stale";
+  }, TypeError);
+  env.proxy.clear();
   await user.refreshAccessToken();
-  assert.equal(user.accessToken.split(".").length, 3, "the field shows the refreshed token");
+  const refreshed = env.proxy.log.find((e) => e.method === "POST" && e.path.endsWith("/auth/session"));
+  assert.equal(refreshed?.status, 200, "a refresh was made");
+  assert.equal(user.accessToken.split(".").length, 3, "the getter shows the refreshed token");
   assert.equal(user.accessToken.split(".")[0], token.split(".")[0]);
   await user.logOut();
   assert.equal(user.state, "logged-out");
@@ -121,4 +136,37 @@ test("object model: App and User identity, data fields kept current, Credentials
   assert.equal(user.refreshToken, null);
   assert.equal(app.currentUser, null, "app fields follow too");
   assert.equal(app.allUsers[user.id], user, "a logged-out user stays known");
+});
+
+test("20 concurrent calls on one user; free() while a call is pending", async () => {
+  const app = new App({ id: APP_ID, baseUrl: env.url });
+  const { user } = await registerAndLogIn(sdk, app, "concurrent");
+  // 20 calls at once on one User object: no "recursive use of an object", every call settles.
+  const created = await Promise.all(Array.from({ length: 20 }, (_, i) => user.apiKeys.create(`c${i}`)));
+  assert.equal(new Set(created.map((k) => k._id)).size, 20);
+  const lists = await Promise.all(Array.from({ length: 20 }, () => user.apiKeys.fetchAll()));
+  for (const list of lists) assert.equal(list.length, 20);
+  await Promise.all(created.map((k) => user.apiKey.delete(k._id)));
+  assert.deepEqual(await user.apiKeys.fetchAll(), []);
+
+  // free() releases the JS object only: the pending call completes normally, and the app hands out a
+  // new (working) User object for the same user afterwards.
+  const id = user.id;
+  const pending = user.apiKeys.create("after-free");
+  const pendingProfile = user.refreshProfile();
+  user.free();
+  assert.equal((await pending).name, "after-free");
+  await pendingProfile;
+  const again = app.currentUser;
+  assert.notEqual(again, user, "a new object for the freed one");
+  assert.equal(again, app.currentUser, "and it is stable");
+  assert.equal(again.id, id);
+  assert.deepEqual((await again.apiKeys.fetchAll()).map((k) => k.name), ["after-free"]);
+  assert.throws(() => user.id, Error, "the freed object itself is unusable");
+  // [Symbol.dispose]() is free(): the same again
+  const refreshing = again.refreshAccessToken();
+  again[Symbol.dispose]();
+  await refreshing;
+  assert.equal(app.currentUser.id, id);
+  assert.equal(app.currentUser.isLoggedIn, true);
 });
