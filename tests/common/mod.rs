@@ -49,60 +49,25 @@ fn unique_email() -> String {
     format!("wasm-{}-{n}@example.com", js_sys::Date::now() as u64)
 }
 
-/// What the package entry points do once the module is loaded (`__init`), with stand-ins for the
-/// `App`, `User` and `Credentials` exports (functions of the JS glue, out of reach here); returns
-/// the `Credentials` stand-in, which `__init` gives its static methods.
-fn init_once() -> JsValue {
-    thread_local! {
-        static CREDENTIALS: JsValue = {
-            let dispatch = wasm_bindgen::closure::Closure::<
-                dyn Fn(u32, u32, JsValue, JsValue) -> Result<JsValue, JsValue>,
-            >::new(appkeys::wasm::dispatch);
-            // The package's AppError class, from its source.
-            let source = include_str!("../../pkg-template/web/app-error.js");
-            let class = js_eval(&format!("({})", source.replace("export class", "class")))
-                .expect("app-error.js evaluates to the class");
-            let with_prototype = || js_eval("({ prototype: {} })").unwrap();
-            let credentials: JsValue = Object::new().into();
-            appkeys::wasm::init(
-                class,
-                js_sys::global().into(),
-                dispatch.into_js_value(),
-                with_prototype(),
-                with_prototype(),
-                credentials.clone(),
-            );
-            credentials
-        };
-    }
-    CREDENTIALS.with(JsValue::clone)
-}
-
-#[wasm_bindgen::prelude::wasm_bindgen]
-extern "C" {
-    #[wasm_bindgen(catch, js_name = eval)]
-    fn js_eval(source: &str) -> Result<JsValue, JsValue>;
-}
-
 pub fn new_app() -> JsValue {
-    init_once();
     let config = Object::new();
     Reflect::set(&config, &"id".into(), &APP_ID.into()).unwrap();
     Reflect::set(&config, &"baseUrl".into(), &server_url().into()).unwrap();
-    appkeys::wasm::new_app(config.into()).expect("new App")
+    appkeys::wasm::App::new(config.into())
+        .expect("new App")
+        .into()
 }
 
 fn email_password(email: &str, password: &str) -> JsValue {
-    call(
-        &init_once(),
-        "emailPassword",
-        &[email.into(), password.into()],
-    )
-    .unwrap()
+    appkeys::wasm::Credentials::email_password(email.into(), password.into())
+        .unwrap()
+        .into()
 }
 
 fn api_key(key: &str) -> JsValue {
-    call(&init_once(), "apiKey", &[key.into()]).unwrap()
+    appkeys::wasm::Credentials::api_key(key.into())
+        .unwrap()
+        .into()
 }
 
 /// Registers a fresh user and logs in: (app, user, email).
