@@ -1,6 +1,7 @@
 // The browser page (bundled by esbuild with the `browser` condition): runs the seed flow with the
 // seed's JavaScript snippets verbatim (../js/snippets.cjs) against the server given in `?server=`.
-// First load: register, log in, the four snippets. After a reload: the user is still logged in.
+// No init() call is needed before `new App()`. First load: register, log in, the four snippets. After a
+// reload: the user is still logged in.
 // The outcome is published as `window.__result` (and logged as `RESULT {...}`).
 import * as sdk from "appkeys";
 import snippets from "../js/snippets.cjs";
@@ -21,20 +22,10 @@ function describe(e) {
 }
 
 async function main() {
-  // Before init() the browser build cannot work yet; the error must say what to do.
-  let tooEarly = null;
-  try {
-    new sdk.App({ id: APP_ID, baseUrl: server });
-  } catch (e) {
-    tooEarly = String(e?.message ?? e);
-  }
-  let badInit = null;
-  if (typeof sdk.init === "function") {
-    // A failed load (missing file) rejects clearly and does not stick: the next init() loads.
-    await sdk.init(new URL("./missing.wasm", import.meta.url)).catch((e) => (badInit = String(e?.message ?? e)));
-    await sdk.init();
-    await sdk.init(); // idempotent
-  }
+  // No init() needed: the module is ready right after the import. init() stays, idempotent.
+  const early = new sdk.App({ id: APP_ID, baseUrl: server });
+  const readyAtImport = early instanceof sdk.App && early.id === APP_ID;
+  const initResult = typeof sdk.init === "function" ? await Promise.all([sdk.init(), sdk.init()]) : null;
   const app = new sdk.App({ id: APP_ID, baseUrl: server });
   if (app.currentUser) {
     const user = app.currentUser;
@@ -75,8 +66,8 @@ async function main() {
   const remaining = await user.apiKeys.fetchAll();
   return {
     phase: "fresh",
-    tooEarly,
-    badInit,
+    readyAtImport,
+    initResolved: Array.isArray(initResult) && initResult.every((r) => r === undefined),
     userId: user.id,
     email,
     profileEmail: user.profile.email,

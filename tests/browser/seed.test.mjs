@@ -1,5 +1,5 @@
 // Playwright (playwright-core + /usr/bin/chromium): a page bundled by esbuild that imports `appkeys`
-// (browser condition) runs the seed flow against a real appkeys-server (cross-origin, CORS); after
+// (browser condition) runs the seed flow without init() against a real appkeys-server (cross-origin, CORS); after
 // page.reload() app.currentUser is still logged in, and no API key secret is in localStorage.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
@@ -37,10 +37,12 @@ async function resultOf(page) {
   return page.evaluate(() => window.__result);
 }
 
-test("the bundle uses the package's browser entry and ships its wasm next to it", () => {
-  assert.ok(bundled.wasm.length >= 1, "a .wasm file was copied next to the bundle");
+test("the bundle uses the package's browser entry, with the wasm inside it", () => {
+  assert.deepEqual(bundled.wasm, [], "no .wasm file to ship next to the bundle");
   const js = readFileSync(join(outdir, "page.js"), "utf8");
   assert.ok(!/require\(["']fs["']\)|node:fs/.test(js), "no Node-only code in the browser bundle");
+  assert.ok(/initSync|new WebAssembly\.Module/.test(js), "the module is instantiated synchronously");
+  assert.ok(!/\bawait\s+\w*init\w*\(/.test(readFileSync(join(here, "..", "..", "pkg/web/index.js"), "utf8")), "no top-level await in the entry");
 });
 
 test("seed flow in Chromium; a reload keeps the user logged in", async () => {
@@ -51,16 +53,16 @@ test("seed flow in Chromium; a reload keeps the user logged in", async () => {
     // Chromium logs every non-2xx response ("Failed to load resource"): the flow expects a 404 and a 401
     if (m.type() === "error" && !m.text().startsWith("Failed to load resource")) problems.push(`console.error: ${m.text()}`);
   });
-  const wasmResponses = [];
-  page.on("response", (r) => {
-    if (r.url().endsWith(".wasm") && r.ok()) wasmResponses.push(r.headers()["content-type"]);
+  const wasmRequests = [];
+  page.on("request", (r) => {
+    if (r.url().endsWith(".wasm")) wasmRequests.push(r.url());
   });
   await page.goto(`${site.url}/index.html?server=${encodeURIComponent(server.url)}`);
   const first = await resultOf(page);
   assert.equal(first.ok, true, JSON.stringify(first));
   assert.equal(first.phase, "fresh");
-  assert.match(first.tooEarly ?? "", /init\(\)/, "a call before init() says what to do");
-  assert.match(first.badInit ?? "", /missing\.wasm failed: 404/, "a failed load says what failed");
+  assert.equal(first.readyAtImport, true, "new App() works right after the import, without init()");
+  assert.equal(first.initResolved, true, "init() still exists and resolves (idempotent)");
   assert.match(first.userId, /^[0-9a-f]{24}$/);
   assert.equal(first.currentUserId, first.userId);
   assert.equal(first.profileEmail, first.email);
@@ -76,8 +78,7 @@ test("seed flow in Chromium; a reload keeps the user logged in", async () => {
   assert.equal(first.disabledLogIn.errorCode, "AuthError");
   assert.equal(first.deletedId, first.created._id);
   assert.deepEqual(first.remaining.map((k) => k.name), ["second"]);
-  assert.deepEqual(wasmResponses.filter((t) => t !== undefined), wasmResponses);
-  for (const t of wasmResponses) assert.equal(t, "application/wasm");
+  assert.deepEqual(wasmRequests, [], "no .wasm file is fetched");
 
   await page.reload();
   const second = await resultOf(page);

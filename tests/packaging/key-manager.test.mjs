@@ -49,7 +49,7 @@ test("key manager example builds from the tarball with Vite", async () => {
   assert.equal(viteVersion, toolVersion("vite"), "the example uses the repository's Vite version");
   await exec("npm", ["run", "build", "--", "--logLevel", "warn"], { cwd: dir });
   const dist = join(dir, "dist");
-  assert.ok(readdirSync(dist, { recursive: true }).some((f) => String(f).endsWith(".wasm")), "wasm emitted");
+  assert.ok(!readdirSync(dist, { recursive: true }).some((f) => String(f).endsWith(".wasm")), "no separate wasm asset");
   site = await serveStatic(dist);
 });
 

@@ -146,6 +146,25 @@ export async function pageResult(browser, url, { timeout = 30000 } = {}) {
   }
 }
 
+/** tests/js/snippets.cjs (the seed's snippets, verbatim) as an ES module, for bundled browser projects. */
+export function snippetsModule() {
+  const cjs = readFileSync(join(repoRoot, "tests/js/snippets.cjs"), "utf8");
+  const esm = cjs.replace(/^"use strict";$/m, "").replace(/^module\.exports = (\{[^}]*\});$/m, "export $1;");
+  if (esm === cjs || !/^export \{/m.test(esm)) throw new Error("snippets.cjs no longer has the expected shape");
+  return { text: esm };
+}
+
+/** Checks the seed flow summary of fixtures/real-call.mjs `seedFlow`. */
+export function expectSeedFlow(assert, s) {
+  assert.deepEqual(s, {
+    created: { name: "apiKeyName", key: "string" },
+    lookUp: { appError: true, statusCode: 404, errorCode: "APIKeyNotFound" },
+    disabled: true,
+    deleted: true,
+    remaining: 0,
+  });
+}
+
 /** Checks the summary returned by fixtures/real-call.mjs (whichever target ran it). */
 export function expectRealCall(assert, r) {
   assert.equal(r.current, true, "app.currentUser is the user that logged in");

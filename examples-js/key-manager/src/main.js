@@ -2,7 +2,7 @@
 // Plain DOM, no framework. The server comes from `?server=` (default http://127.0.0.1:9090), the app id from
 // `?app=` (default appkeys-demo). The session survives a reload (the SDK keeps it in localStorage); a new
 // key's secret lives only in this page's memory until you dismiss it.
-import { App, AppError, Credentials, init } from "appkeys";
+import { App, AppError, Credentials } from "appkeys";
 
 const params = new URLSearchParams(location.search);
 const serverUrl = params.get("server") || "http://127.0.0.1:9090";
@@ -233,7 +233,6 @@ ui.dismissSecret.addEventListener("click", hideSecret);
 async function start() {
   ui.serverUrl.textContent = `${serverUrl} · app ${appId}`;
   try {
-    await init(); // loads the wasm module; calling it again is harmless
     app = new App({ id: appId, baseUrl: serverUrl });
     render();
     if (app.currentUser) {
