@@ -12,7 +12,7 @@ use crate::error::{AppErrorData, Error};
 use crate::flight::Flight;
 use crate::platform::{HttpRequest, HttpResponse, Platform};
 use crate::storage::{Layout, Store, UserField};
-use crate::user::{UserCore, UserState};
+use crate::user::{Refresh, UserCore, UserState};
 use appkeys_protocol::wire::{
     ApiKey, CreateApiKeyRequest, Location, LoginResponse, Profile, RegisterRequest, SessionResponse,
 };
@@ -488,7 +488,7 @@ impl<P: Platform, S: Store> AppCore<P, S> {
 /// unregisters it from the user, so that a later 401 starts a new refresh.
 struct LandOnDrop<'a, P: Platform> {
     user: &'a UserCore<P>,
-    flight: &'a Rc<Flight<std::result::Result<(), Error<P::Error>>>>,
+    flight: &'a Refresh<P>,
 }
 
 impl<P: Platform> Drop for LandOnDrop<'_, P> {

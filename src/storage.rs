@@ -9,7 +9,6 @@
 //!
 //! API keys, passwords and other credentials are never stored.
 use std::cell::RefCell;
-use std::collections::BTreeMap;
 
 /// A synchronous key/value store for persisted users (`localStorage`, memory, or the app's own).
 /// Failures (a full `localStorage`, say) are the store's to swallow, like realm-web does.
@@ -24,28 +23,29 @@ pub trait Store {
 
 /// An in-memory [`Store`] (Node and workers by default: users live as long as the `App`).
 #[derive(Debug, Default)]
-pub struct MemoryStore(RefCell<BTreeMap<String, String>>);
+pub struct MemoryStore(RefCell<Vec<(String, String)>>);
 
 impl MemoryStore {
     /// Every entry (for tests).
     pub fn entries(&self) -> Vec<(String, String)> {
-        let entries = self.0.borrow();
-        entries
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect()
+        self.0.borrow().clone()
     }
 }
 
 impl Store for MemoryStore {
     fn get(&self, key: &str) -> Option<String> {
-        self.0.borrow().get(key).cloned()
+        let entries = self.0.borrow();
+        entries
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.clone())
     }
     fn set(&self, key: &str, value: &str) {
-        self.0.borrow_mut().insert(key.to_owned(), value.to_owned());
+        self.remove(key);
+        self.0.borrow_mut().push((key.to_owned(), value.to_owned()));
     }
     fn remove(&self, key: &str) {
-        self.0.borrow_mut().remove(key);
+        self.0.borrow_mut().retain(|(k, _)| k != key);
     }
 }
 

@@ -468,7 +468,6 @@ pub fn validate_api_key_name(name: &str) -> Result<(), NameError> {
 #[cfg(feature = "serde")]
 pub mod wire {
     use serde::{Deserialize, Serialize};
-    use std::collections::BTreeMap;
 
     /// `GET app/{app_id}/location` response.
     #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -578,13 +577,45 @@ pub mod wire {
         pub domain_id: String,
         /// Identities of the user.
         pub identities: Vec<Identity>,
-        /// Profile data (`email` for email/password users). App Services' profile fields (`name`,
-        /// `email`, `picture_url`, …) are all strings.
+        /// Profile data (`email` for email/password users).
         #[serde(default)]
-        pub data: BTreeMap<String, String>,
+        pub data: ProfileData,
         /// `"normal"`.
         #[serde(rename = "type")]
         pub user_type: String,
+    }
+
+    /// The data fields of a profile: App Services' metadata fields, all optional strings (appkeys-server
+    /// fills `email` for email/password users). Unknown fields are ignored.
+    #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+    pub struct ProfileData {
+        /// Email address.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub email: Option<String>,
+        /// Full name.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub name: Option<String>,
+        /// Picture URL.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub picture_url: Option<String>,
+        /// First name.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub first_name: Option<String>,
+        /// Last name.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub last_name: Option<String>,
+        /// Gender.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub gender: Option<String>,
+        /// Birthday.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub birthday: Option<String>,
+        /// Minimum age.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub min_age: Option<String>,
+        /// Maximum age.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub max_age: Option<String>,
     }
 
     /// Error body.

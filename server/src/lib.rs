@@ -727,10 +727,10 @@ async fn profile(
         .await
         .map_err(db)?
         .ok_or_else(|| AppError::invalid_session("invalid session: the session has ended"))?;
-    let mut data = std::collections::BTreeMap::new();
-    if let Some(email) = &user.email {
-        data.insert("email".to_owned(), email.clone());
-    }
+    let data = wire::ProfileData {
+        email: user.email.clone(),
+        ..wire::ProfileData::default()
+    };
     Ok(Json(wire::Profile {
         user_id: user.id.clone(),
         domain_id: user.app_id.clone(),
