@@ -2,7 +2,7 @@
 # The one test command: installs whatever is missing, then runs every test of the repository.
 #   scripts/test.sh
 # Steps: lint (fmt, clippy native + wasm) -> native cargo tests (protocol, SDK core, server on SQLite)
-#   -> server tests again on a throwaway PostgreSQL cluster -> wasm package build -> wasm-bindgen tests
+#   -> server tests again on a throwaway PostgreSQL cluster -> wasm package build -> stack check -> wasm-bindgen tests
 #   (Node + headless Chromium) -> JavaScript suites (realm-web compatibility, SDK package, browser) on SQLite and
 #   PostgreSQL -> multi-instance tests -> packaging tests from the npm tarball.
 set -euo pipefail
@@ -40,6 +40,7 @@ step "cargo test again with the server on PostgreSQL" env APPKEYS_TEST_BACKEND=p
 # `cargo test` built the server binary; every later suite starts that one.
 export APPKEYS_SERVER_BIN=$ROOT/target/debug/appkeys-server
 step "build npm package (release wasm)" scripts/build-pkg.sh
+step "SDK stack check (cargo tree + built package)" node --test tests/stack/
 step "wasm-bindgen tests (Node + Chromium)" scripts/test-wasm.sh
 step "JavaScript suites on SQLite" env APPKEYS_TEST_BACKEND=sqlite tests/run-js.sh
 step "realm-web compatibility suite on PostgreSQL" env APPKEYS_TEST_BACKEND=postgres node --test --test-concurrency=1 tests/compat/
