@@ -68,7 +68,8 @@ test("wasm-bindgen-futures: methods return promises of Rust futures", () => {
 });
 
 test("gloo-net: every request goes through gloo_net::http (no hand-bound fetch)", () => {
-  assert.match(sdkSource, /gloo_net::http::\{Request, Response\}/);
+  assert.match(sdkSource, /use gloo_net::http::\{[^}]*\bRequest\b[^}]*\}/);
+  assert.match(sdkSource, /Request::from\(raw\)\.send\(\)\.await/, "sent by gloo-net");
   assert.doesNotMatch(sdkSource, /js_name = "?fetch"?\s*[,)]/, "no extern binding of the global fetch");
   assert.ok(wasm.includes("gloo_net::http::request"), "gloo-net's request code is in the wasm");
   assert.match(glue, /fetch\(/);
