@@ -11,8 +11,11 @@ use core::fmt;
 /// Prefix of every client API route.
 pub const API_PREFIX: &str = "/api/client/v2.0";
 
-/// Path of the health check (not part of the App Services protocol).
+/// Path of the liveness check (not part of the App Services protocol).
 pub const HEALTHZ_PATH: &str = "/healthz";
+
+/// Path of the readiness check: the database accepts a write (not part of the App Services protocol).
+pub const READYZ_PATH: &str = "/readyz";
 
 /// Most user API keys one user may hold at once.
 pub const MAX_API_KEYS_PER_USER: usize = 20;
@@ -320,13 +323,20 @@ pub enum ErrorCode {
     PayloadTooLarge,
     /// 415: body is not JSON (appkeys).
     UnsupportedMediaType,
+    /// 408: the request was not received in time (appkeys).
+    RequestTimeout,
+    /// 429: too many attempts from this client (or on this account); see `Retry-After` (appkeys).
+    TooManyRequests,
     /// 500: the server failed; never caused by client input (appkeys).
     InternalServerError,
+    /// 503: overloaded (password hashing queue full) or the database is unavailable; see
+    /// `Retry-After` (appkeys).
+    ServiceUnavailable,
 }
 
 impl ErrorCode {
     /// Every code, in a stable order.
-    pub const ALL: [ErrorCode; 19] = [
+    pub const ALL: [ErrorCode; 22] = [
         ErrorCode::InvalidSession,
         ErrorCode::InvalidParameter,
         ErrorCode::MissingParameter,
@@ -345,7 +355,10 @@ impl ErrorCode {
         ErrorCode::MethodNotAllowed,
         ErrorCode::PayloadTooLarge,
         ErrorCode::UnsupportedMediaType,
+        ErrorCode::RequestTimeout,
+        ErrorCode::TooManyRequests,
         ErrorCode::InternalServerError,
+        ErrorCode::ServiceUnavailable,
     ];
 
     /// The wire spelling.
@@ -369,7 +382,10 @@ impl ErrorCode {
             ErrorCode::MethodNotAllowed => "MethodNotAllowed",
             ErrorCode::PayloadTooLarge => "PayloadTooLarge",
             ErrorCode::UnsupportedMediaType => "UnsupportedMediaType",
+            ErrorCode::RequestTimeout => "RequestTimeout",
+            ErrorCode::TooManyRequests => "TooManyRequests",
             ErrorCode::InternalServerError => "InternalServerError",
+            ErrorCode::ServiceUnavailable => "ServiceUnavailable",
         }
     }
 
@@ -390,7 +406,10 @@ impl ErrorCode {
             ErrorCode::AccountNameInUse | ErrorCode::APIKeyAlreadyExists => 409,
             ErrorCode::PayloadTooLarge => 413,
             ErrorCode::UnsupportedMediaType => 415,
+            ErrorCode::RequestTimeout => 408,
+            ErrorCode::TooManyRequests => 429,
             ErrorCode::InternalServerError => 500,
+            ErrorCode::ServiceUnavailable => 503,
         }
     }
 
@@ -761,7 +780,10 @@ mod tests {
             assert_eq!(ErrorCode::parse(code.as_str()), Some(code));
             let status = code.status();
             assert!((400..600).contains(&status));
-            if code != ErrorCode::InternalServerError {
+            if !matches!(
+                code,
+                ErrorCode::InternalServerError | ErrorCode::ServiceUnavailable
+            ) {
                 assert!(status < 500, "{code} must be a 4xx");
             }
         }

@@ -9,14 +9,20 @@ use axum::{
     response::IntoResponse,
 };
 
-/// An error answered to the client as `{error, error_code}` with `Content-Type: application/json`.
+/// An error answered to the client as `{error, error_code}` with `Content-Type: application/json`
+/// (and `Retry-After` for 429 and 503).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AppError {
     /// Stable code; decides the HTTP status.
     pub code: ErrorCode,
     /// Human-readable message (never contains secrets or internal details).
     pub message: Cow<'static, str>,
+    /// Seconds for `Retry-After`.
+    pub retry_after: Option<u64>,
 }
+
+/// `Retry-After` of a 503 for a database that is unavailable.
+pub const DB_RETRY_AFTER_SECS: u64 = 5;
 
 impl AppError {
     /// A new error.
@@ -24,7 +30,35 @@ impl AppError {
         AppError {
             code,
             message: message.into(),
+            retry_after: None,
         }
+    }
+
+    /// 429 `TooManyRequests` with `Retry-After: secs`.
+    pub fn too_many_requests(secs: u64, message: &'static str) -> Self {
+        AppError {
+            retry_after: Some(secs.max(1)),
+            ..AppError::new(ErrorCode::TooManyRequests, message)
+        }
+    }
+
+    /// 503 `ServiceUnavailable` with `Retry-After: secs`.
+    pub fn unavailable(secs: u64, message: &'static str) -> Self {
+        AppError {
+            retry_after: Some(secs.max(1)),
+            ..AppError::new(ErrorCode::ServiceUnavailable, message)
+        }
+    }
+
+    /// A database failure: 503 when the database is unreachable, the pool is exhausted for longer
+    /// than its acquire timeout, or the database refuses writes (read-only, disk full); else 500.
+    /// The cause is logged (sqlx errors carry no secrets: values are bound, not formatted).
+    pub fn db(e: sqlx::Error) -> Self {
+        if is_unavailable(&e) {
+            tracing::warn!(error = %e, "database unavailable");
+            return AppError::unavailable(DB_RETRY_AFTER_SECS, "the database is unavailable");
+        }
+        AppError::internal(e)
     }
 
     /// 401 `InvalidSession`.
@@ -45,14 +79,43 @@ impl AppError {
             401 => AppError::invalid_session("must authenticate first"),
             404 => AppError::new(ErrorCode::NotFound, "route not found"),
             405 => AppError::new(ErrorCode::MethodNotAllowed, "method not allowed"),
+            408 => AppError::new(ErrorCode::RequestTimeout, "request timed out"),
             413 => AppError::new(
                 ErrorCode::PayloadTooLarge,
                 "request body too large (at most 65536 bytes)",
             ),
             415 => AppError::new(ErrorCode::UnsupportedMediaType, "request body must be JSON"),
+            429 => AppError::too_many_requests(1, "too many requests"),
+            503 => AppError::unavailable(1, "service unavailable"),
             s if s < 500 => AppError::new(ErrorCode::BadRequest, "bad request"),
             _ => AppError::new(ErrorCode::InternalServerError, "internal server error"),
         }
+    }
+}
+
+/// Whether `e` means "the database cannot serve right now" rather than a bug.
+pub fn is_unavailable(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(d) => {
+            let code = d.code().unwrap_or_default();
+            let message = d.message().to_ascii_lowercase();
+            // SQLite: SQLITE_BUSY (5), SQLITE_READONLY (8), SQLITE_IOERR (10), SQLITE_FULL (13),
+            // SQLITE_CANTOPEN (14); PostgreSQL: class 08 (connection), 53 (resources: disk full,
+            // out of memory, too many connections), 57P (shutdown), 25006 (read-only transaction).
+            matches!(&*code, "5" | "8" | "10" | "13" | "14" | "25006")
+                || code.starts_with("08")
+                || code.starts_with("53")
+                || code.starts_with("57P")
+                || message.contains("readonly")
+                || message.contains("read-only")
+                || message.contains("disk is full")
+        }
+        _ => false,
     }
 }
 
@@ -80,6 +143,11 @@ impl IntoResponse for AppError {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/json"),
         );
+        if let Some(secs) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
         response
     }
 }

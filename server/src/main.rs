@@ -2,11 +2,19 @@
 
 use std::{
     io::{IsTerminal, Write},
-    net::SocketAddr,
+    net::{IpAddr, SocketAddr},
+    path::PathBuf,
+    time::Duration,
 };
 
-use appkeys_server::{app, AppState, Config, Store};
+use appkeys_server::config::DEFAULT_REFRESH_TOKEN_TTL_SECS;
+use appkeys_server::secrets::{self, SecretError};
+use appkeys_server::serve::{self, ServeOptions};
+use appkeys_server::{
+    app, passwords, sweep, AppState, Config, HashLimits, RateLimits, Store, StoreOptions,
+};
 use clap::Parser;
+use ipnet::IpNet;
 
 /// Self-hostable App Services-compatible auth server with user API keys.
 ///
@@ -64,17 +72,152 @@ struct Cli {
     )]
     cors_origins: Vec<String>,
 
-    /// Token signing secret (HS256). Instances sharing a database must share it. If unset: with
-    /// SQLite a random secret is generated on first start into the file `jwt-secret` (mode 0600)
-    /// next to the database file; with PostgreSQL it is generated once into the database's
-    /// `settings` table, so all instances share it.
+    /// File with the token signing secret(s), one per line (at least 32 bytes each; blank and `#`
+    /// lines skipped): the first signs, every one verifies, so secrets can be rotated. The file must
+    /// not be readable by group or others. Without it the secret comes from the environment variable
+    /// APPKEYS_JWT_SECRET, or — SQLite only — is generated on first start into the file
+    /// `jwt-secret` (mode 0600) next to the database. PostgreSQL refuses to start without one.
+    #[arg(long, value_name = "PATH", env = "APPKEYS_JWT_SECRET_FILE")]
+    jwt_secret_file: Option<PathBuf>,
+
+    /// Refresh token (session) lifetime in seconds; expired sessions are deleted by the sweep.
     #[arg(
         long,
-        value_name = "SECRET",
-        env = "APPKEYS_JWT_SECRET",
-        hide_env_values = true
+        value_name = "SECONDS",
+        env = "APPKEYS_REFRESH_TOKEN_TTL",
+        default_value_t = DEFAULT_REFRESH_TOKEN_TTL_SECS,
+        value_parser = clap::value_parser!(u64).range(1..)
     )]
-    jwt_secret: Option<String>,
+    refresh_token_ttl: u64,
+
+    /// Argon2id password hashes at once [default: the number of cores].
+    #[arg(long, value_name = "N", env = "APPKEYS_HASH_CONCURRENCY")]
+    hash_concurrency: Option<usize>,
+
+    /// Password requests that may wait for a hash slot; beyond it they get 503 at once [default:
+    /// 8 per slot].
+    #[arg(long, value_name = "N", env = "APPKEYS_HASH_QUEUE")]
+    hash_queue: Option<usize>,
+
+    /// Failed password logins per account per minute after which a client that failed on the
+    /// account gets 429 (others can still log in to it); 0 = off.
+    #[arg(
+        long,
+        value_name = "N",
+        env = "APPKEYS_LOGIN_FAILURES_PER_ACCOUNT",
+        default_value_t = 10
+    )]
+    login_failures_per_account: u32,
+
+    /// Failed password logins per client IP per minute (all accounts); 0 = off.
+    #[arg(
+        long,
+        value_name = "N",
+        env = "APPKEYS_LOGIN_FAILURES_PER_IP",
+        default_value_t = 100
+    )]
+    login_failures_per_ip: u32,
+
+    /// Failed API-key logins (unknown, malformed, disabled key) per client IP per minute; 0 = off.
+    #[arg(
+        long,
+        value_name = "N",
+        env = "APPKEYS_KEY_LOGIN_FAILURES_PER_IP",
+        default_value_t = 20
+    )]
+    key_login_failures_per_ip: u32,
+
+    /// Anonymous logins per client IP per minute; 0 = off.
+    #[arg(
+        long,
+        value_name = "N",
+        env = "APPKEYS_ANONYMOUS_LOGINS_PER_IP",
+        default_value_t = 60
+    )]
+    anonymous_logins_per_ip: u32,
+
+    /// Registrations per client IP per minute; 0 = off.
+    #[arg(
+        long,
+        value_name = "N",
+        env = "APPKEYS_REGISTRATIONS_PER_IP",
+        default_value_t = 60
+    )]
+    registrations_per_ip: u32,
+
+    /// Trusted proxy (IP or CIDR, repeatable; the env twin is comma-separated): requests from it are
+    /// attributed to the right-most untrusted address of X-Forwarded-For.
+    #[arg(
+        long = "trust-proxy",
+        value_name = "ADDR",
+        env = "APPKEYS_TRUST_PROXY",
+        value_delimiter = ','
+    )]
+    trust_proxy: Vec<String>,
+
+    /// Seconds to receive a request's headers, from when the connection opens or goes idle
+    /// between requests (so also the keep-alive idle limit).
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        env = "APPKEYS_HEADER_READ_TIMEOUT",
+        default_value_t = 10
+    )]
+    header_read_timeout: u64,
+
+    /// Seconds without any byte moving on a connection before it is closed.
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        env = "APPKEYS_IDLE_TIMEOUT",
+        default_value_t = 30
+    )]
+    idle_timeout: u64,
+
+    /// Seconds to receive a whole request body (then 408).
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        env = "APPKEYS_BODY_READ_TIMEOUT",
+        default_value_t = 30
+    )]
+    body_read_timeout: u64,
+
+    /// Most open connections; more are closed at once.
+    #[arg(
+        long,
+        value_name = "N",
+        env = "APPKEYS_MAX_CONNECTIONS",
+        default_value_t = 512
+    )]
+    max_connections: usize,
+
+    /// Seconds SIGTERM/SIGINT wait for open connections before dropping them (exit status 0).
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        env = "APPKEYS_SHUTDOWN_TIMEOUT",
+        default_value_t = 30
+    )]
+    shutdown_timeout: u64,
+
+    /// Seconds a request waits for a database connection before it fails with 503.
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        env = "APPKEYS_DB_ACQUIRE_TIMEOUT",
+        default_value_t = 5
+    )]
+    db_acquire_timeout: u64,
+
+    /// Seconds between expiry sweeps (expired sessions, orphaned anonymous users).
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        env = "APPKEYS_SWEEP_INTERVAL",
+        default_value_t = 60
+    )]
+    sweep_interval: u64,
 }
 
 #[tokio::main]
@@ -95,10 +238,45 @@ async fn main() {
     }
 }
 
+fn secrets(cli: &Cli) -> Result<Vec<String>, SecretError> {
+    if let Some(path) = &cli.jwt_secret_file {
+        return secrets::read_file(path);
+    }
+    match std::env::var("APPKEYS_JWT_SECRET") {
+        Ok(secret) if !secret.is_empty() => {
+            secrets::check(&secret, "APPKEYS_JWT_SECRET")?;
+            Ok(vec![secret])
+        }
+        _ => Ok(Vec::new()),
+    }
+}
+
 async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
-    let store = Store::connect(&cli.database_url).await?;
+    passwords::return_hash_memory_to_os();
+    serve::raise_open_file_limit();
+    let jwt_secrets = secrets(&cli)?;
+    let trusted_proxies = cli
+        .trust_proxy
+        .iter()
+        .map(|p| p.trim())
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            p.parse::<IpNet>()
+                .or_else(|_| p.parse::<IpAddr>().map(IpNet::from))
+                .map_err(|_| format!("--trust-proxy {p}: expected an IP address or CIDR"))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let store = Store::connect_with(
+        &cli.database_url,
+        StoreOptions {
+            acquire_timeout: Duration::from_secs(cli.db_acquire_timeout.max(1)),
+        },
+    )
+    .await?;
     let listener = tokio::net::TcpListener::bind(cli.listen).await?;
     let addr = listener.local_addr()?;
+    let defaults = HashLimits::default();
+    let concurrency = cli.hash_concurrency.unwrap_or(defaults.concurrency).max(1);
     let config = Config {
         apps: cli
             .apps
@@ -107,6 +285,7 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             .filter(|a| !a.is_empty())
             .collect(),
         access_token_ttl: cli.access_token_ttl,
+        refresh_token_ttl: cli.refresh_token_ttl,
         public_url: cli.public_url.unwrap_or_else(|| format!("http://{addr}")),
         cors_origins: cli
             .cors_origins
@@ -114,9 +293,25 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             .map(|o| o.trim().to_owned())
             .filter(|o| !o.is_empty())
             .collect(),
-        jwt_secret: cli.jwt_secret,
+        jwt_secrets,
+        hashing: HashLimits {
+            concurrency,
+            queue: cli.hash_queue.unwrap_or(concurrency * 8),
+        },
+        limits: RateLimits {
+            login_failures_per_account: cli.login_failures_per_account,
+            login_failures_per_ip: cli.login_failures_per_ip,
+            key_login_failures_per_ip: cli.key_login_failures_per_ip,
+            anonymous_logins_per_ip: cli.anonymous_logins_per_ip,
+            registrations_per_ip: cli.registrations_per_ip,
+            ..RateLimits::default()
+        },
+        trusted_proxies,
+        sweep_interval: Duration::from_secs(cli.sweep_interval.max(1)),
+        body_read_timeout: Duration::from_secs(cli.body_read_timeout.max(1)),
     };
     let state = AppState::new(store.clone(), &config).await?;
+    let sweeper = sweep::spawn(state.clone(), config.sweep_interval);
     tracing::info!(
         backend = ?store.backend(),
         apps = ?config.apps,
@@ -128,10 +323,16 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
         writeln!(out, "listening on http://{addr}")?;
         out.flush()?;
     }
-    axum::serve(listener, app(state))
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
-    store.close().await;
+    let options = ServeOptions {
+        header_read_timeout: Duration::from_secs(cli.header_read_timeout.max(1)),
+        idle_timeout: Duration::from_secs(cli.idle_timeout.max(1)),
+        max_connections: cli.max_connections.max(1),
+        shutdown_timeout: Duration::from_secs(cli.shutdown_timeout),
+    };
+    serve::serve(listener, app(state), options, shutdown_signal()).await?;
+    sweeper.abort();
+    // Bounded: connections still open were dropped at the deadline; give the pool a moment.
+    let _ = tokio::time::timeout(Duration::from_secs(5), store.close()).await;
     tracing::info!("stopped");
     Ok(())
 }

@@ -94,6 +94,8 @@ pub struct Session {
     pub device_id: String,
     /// The user's own provider (`anon-user` for anonymous users).
     pub user_provider: String,
+    /// When the session was opened (ms since the epoch).
+    pub created_at: i64,
 }
 
 /// An API key row (without its hash).
@@ -147,6 +149,21 @@ pub struct NewSession<'a> {
 }
 
 /// The database.
+/// Connection settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoreOptions {
+    /// Longest wait for a pooled connection; past it the request fails (503) instead of hanging.
+    pub acquire_timeout: std::time::Duration,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            acquire_timeout: std::time::Duration::from_secs(5),
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Store {
     pool: AnyPool,
@@ -174,6 +191,43 @@ pub fn new_id() -> String {
     hex::encode(bytes)
 }
 
+/// Sets the permission bits of `path` (Unix only).
+fn make_private(path: &Path, mode: u32) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))?;
+    }
+    #[cfg(not(unix))]
+    let _ = (path, mode);
+    Ok(())
+}
+
+/// Creates the database file 0600 (and missing parent directories 0700) unless it exists.
+fn create_private_file(path: &Path) -> std::io::Result<()> {
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        if !parent.exists() {
+            let mut builder = std::fs::DirBuilder::new();
+            builder.recursive(true);
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::DirBuilderExt;
+                builder.mode(0o700);
+            }
+            builder.create(parent)?;
+        }
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    options.open(path)?;
+    Ok(())
+}
+
 fn sqlite_file_path(url: &str) -> Result<PathBuf, StoreError> {
     let rest = url
         .strip_prefix("sqlite://")
@@ -189,19 +243,23 @@ fn sqlite_file_path(url: &str) -> Result<PathBuf, StoreError> {
 }
 
 impl Store {
-    /// Opens (creating if needed) the database at `url` and applies the embedded migrations.
+    /// Opens (creating if needed) the database at `url` with default options and applies the
+    /// embedded migrations.
     pub async fn connect(url: &str) -> Result<Store, StoreError> {
+        Store::connect_with(url, StoreOptions::default()).await
+    }
+
+    /// Opens (creating if needed) the database at `url` and applies the embedded migrations. A new
+    /// SQLite data directory is created 0700 and the database files are kept 0600.
+    pub async fn connect_with(url: &str, options: StoreOptions) -> Result<Store, StoreError> {
         sqlx::any::install_default_drivers();
         if url.starts_with("sqlite:") {
             let path = sqlite_file_path(url)?;
-            if let Some(parent) = path.parent() {
-                if !parent.as_os_str().is_empty() {
-                    std::fs::create_dir_all(parent)?;
-                }
-            }
+            create_private_file(&path)?;
             let sqlx_url = format!("sqlite://{}?mode=rwc", path.display());
             let pool = AnyPoolOptions::new()
                 .max_connections(8)
+                .acquire_timeout(options.acquire_timeout)
                 .after_connect(|conn, _meta| {
                     Box::pin(async move {
                         for pragma in [
@@ -220,13 +278,21 @@ impl Store {
             let store = Store {
                 pool,
                 backend: Backend::Sqlite,
-                sqlite_path: Some(path),
+                sqlite_path: Some(path.clone()),
             };
             store.migrate().await?;
+            // The WAL and shared-memory files exist now: make sure they are private too.
+            for suffix in ["", "-wal", "-shm"] {
+                let file = PathBuf::from(format!("{}{suffix}", path.display()));
+                if file.exists() {
+                    make_private(&file, 0o600)?;
+                }
+            }
             Ok(store)
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             let pool = AnyPoolOptions::new()
                 .max_connections(16)
+                .acquire_timeout(options.acquire_timeout)
                 .connect(url)
                 .await?;
             let store = Store {
@@ -277,27 +343,111 @@ impl Store {
         self.pool.close().await;
     }
 
-    /// A trivial query, for health checks.
-    pub async fn ping(&self) -> Result<(), sqlx::Error> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
+    /// Writes the heartbeat row: succeeds only while the database accepts writes (readiness).
+    pub async fn heartbeat(&self) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "INSERT INTO heartbeat (id, at) VALUES (1, $1) ON CONFLICT (id) DO UPDATE SET at = $1",
+        )
+        .bind(now_ms())
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 
-    /// Returns the shared signing secret stored in `settings`, creating it on first use (safe when
-    /// several instances start at once).
-    pub async fn shared_secret(&self, candidate: &str) -> Result<String, sqlx::Error> {
-        sqlx::query(
-            "INSERT INTO settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
+    // ---- rate limits ----
+
+    /// The counts of a rate-limit bucket, if it has a row.
+    pub async fn rate_counts(
+        &self,
+        bucket: &str,
+    ) -> Result<Option<crate::ratelimit::Counts>, sqlx::Error> {
+        let row = sqlx::query(
+            "SELECT window_start, previous, current FROM rate_limits WHERE bucket = $1",
         )
-        .bind("jwt_secret")
-        .bind(candidate)
-        .execute(&self.pool)
+        .bind(bucket)
+        .fetch_optional(&self.pool)
         .await?;
-        let row = sqlx::query("SELECT value FROM settings WHERE name = $1")
-            .bind("jwt_secret")
-            .fetch_one(&self.pool)
-            .await?;
-        row.try_get::<String, _>(0)
+        row.map(|r| {
+            Ok(crate::ratelimit::Counts {
+                window_start: r.try_get(0)?,
+                previous: r.try_get(1)?,
+                current: r.try_get(2)?,
+            })
+        })
+        .transpose()
+    }
+
+    /// Counts one event in `bucket` for the window starting at `start` (windows of `window` ms),
+    /// atomically (one upsert, also across instances); returns the counts after it.
+    pub async fn rate_increment(
+        &self,
+        bucket: &str,
+        start: i64,
+        window: i64,
+    ) -> Result<crate::ratelimit::Counts, sqlx::Error> {
+        let row = sqlx::query(
+            "INSERT INTO rate_limits (bucket, window_start, previous, current) VALUES ($1, $2, 0, 1) \
+             ON CONFLICT (bucket) DO UPDATE SET \
+               previous = CASE WHEN rate_limits.window_start = $2 THEN rate_limits.previous \
+                               WHEN rate_limits.window_start = $2 - $3 THEN rate_limits.current \
+                               ELSE 0 END, \
+               current = CASE WHEN rate_limits.window_start = $2 THEN rate_limits.current + 1 \
+                              ELSE 1 END, \
+               window_start = $2 \
+             RETURNING window_start, previous, current",
+        )
+        .bind(bucket)
+        .bind(start)
+        .bind(window)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(crate::ratelimit::Counts {
+            window_start: row.try_get(0)?,
+            previous: row.try_get(1)?,
+            current: row.try_get(2)?,
+        })
+    }
+
+    // ---- expiry ----
+
+    /// Deletes up to `batch` sessions opened before `cutoff` (ms); returns how many.
+    pub async fn sweep_sessions(&self, cutoff: i64, batch: i64) -> Result<u64, sqlx::Error> {
+        Ok(sqlx::query(
+            "DELETE FROM sessions WHERE id IN \
+             (SELECT id FROM sessions WHERE created_at < $1 ORDER BY created_at LIMIT $2)",
+        )
+        .bind(cutoff)
+        .bind(batch)
+        .execute(&self.pool)
+        .await?
+        .rows_affected())
+    }
+
+    /// Deletes up to `batch` anonymous users created before `cutoff` (ms) that have no session left.
+    pub async fn sweep_anonymous_users(&self, cutoff: i64, batch: i64) -> Result<u64, sqlx::Error> {
+        Ok(sqlx::query(
+            "DELETE FROM users WHERE id IN \
+             (SELECT u.id FROM users u WHERE u.provider = 'anon-user' AND u.created_at < $1 \
+              AND NOT EXISTS (SELECT 1 FROM sessions s WHERE s.user_id = u.id) LIMIT $2)",
+        )
+        .bind(cutoff)
+        .bind(batch)
+        .execute(&self.pool)
+        .await?
+        .rows_affected())
+    }
+
+    /// Deletes up to `batch` rate-limit rows whose windows ended before `cutoff` (ms).
+    pub async fn sweep_rate_limits(&self, cutoff: i64, batch: i64) -> Result<u64, sqlx::Error> {
+        Ok(sqlx::query(
+            "DELETE FROM rate_limits WHERE bucket IN \
+             (SELECT bucket FROM rate_limits WHERE window_start < $1 LIMIT $2)",
+        )
+        .bind(cutoff)
+        .bind(batch)
+        .execute(&self.pool)
+        .await?
+        .rows_affected())
     }
 
     // ---- users ----
@@ -417,6 +567,40 @@ impl Store {
         Ok(id)
     }
 
+    /// A new anonymous user of `app_id` with its first session, in one transaction (no user is ever
+    /// left without a session by a failure in between). Returns `(user id, session id)`.
+    pub async fn anonymous_login(
+        &self,
+        app_id: &str,
+        device_id: &str,
+    ) -> Result<(String, String), sqlx::Error> {
+        let (user_id, session_id, now) = (new_id(), new_id(), now_ms());
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO users (id, app_id, provider, identity_id, email, password_hash, created_at) \
+             VALUES ($1, $2, 'anon-user', $3, NULL, NULL, $4)",
+        )
+        .bind(&user_id)
+        .bind(app_id)
+        .bind(new_id())
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO sessions (id, user_id, app_id, provider, api_key_id, device_id, created_at) \
+             VALUES ($1, $2, $3, 'anon-user', NULL, $4, $5)",
+        )
+        .bind(&session_id)
+        .bind(&user_id)
+        .bind(app_id)
+        .bind(device_id)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok((user_id, session_id))
+    }
+
     /// Logs in with the key whose hash is `key_hash`, for `app_id`: if the key exists, belongs to a
     /// user of that app and is enabled, records the use and opens a session, atomically with the
     /// enabled check. Returns `(user id, session id)`.
@@ -472,8 +656,8 @@ impl Store {
     /// A live session by id.
     pub async fn session(&self, id: &str) -> Result<Option<Session>, sqlx::Error> {
         let row = sqlx::query(
-            "SELECT s.id, s.user_id, s.app_id, s.provider, s.api_key_id, s.device_id, u.provider \
-             FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id = $1",
+            "SELECT s.id, s.user_id, s.app_id, s.provider, s.api_key_id, s.device_id, u.provider, \
+             s.created_at FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id = $1",
         )
         .bind(id)
         .fetch_optional(&self.pool)
@@ -487,6 +671,7 @@ impl Store {
             api_key_id: row.try_get(4)?,
             device_id: row.try_get(5)?,
             user_provider: row.try_get(6)?,
+            created_at: row.try_get(7)?,
         }))
     }
 

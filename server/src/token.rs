@@ -1,15 +1,11 @@
-//! HS256 JWTs (hand-rolled with hmac + sha2; both tokens are JWTs so realm-core can parse them).
+//! HS256 JWTs with the `jsonwebtoken` crate. Both tokens are JWTs (realm-core parses them). Each
+//! token names its key in the header (`kid`), so secrets can be rotated: the first secret signs,
+//! every configured one verifies.
 
 use appkeys_protocol::TokenKind;
-use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
-use hmac::{Hmac, Mac};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
-use sha2::Sha256;
-
-/// Refresh tokens live 60 days.
-pub const REFRESH_TTL_SECS: i64 = 60 * 24 * 60 * 60;
-
-const HEADER: &str = r#"{"alg":"HS256","typ":"JWT"}"#;
+use sha2::{Digest, Sha256};
 
 /// The claims appkeys puts in its tokens.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -48,7 +44,7 @@ impl Claims {
 /// Why a token was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TokenError {
-    /// Not a JWT signed by us.
+    /// Not a JWT signed by one of our keys (or not HS256).
     Malformed,
     /// Past `exp`.
     Expired,
@@ -56,72 +52,80 @@ pub enum TokenError {
     WrongType,
 }
 
-/// Signs and verifies tokens with one secret.
+struct Key {
+    kid: String,
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+}
+
+/// Signs with the first secret and verifies with any of them.
 #[derive(Clone)]
 pub struct Signer {
-    key: Vec<u8>,
+    keys: std::sync::Arc<Vec<Key>>,
 }
 
 impl std::fmt::Debug for Signer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Signer(..)")
+        let kids: Vec<&str> = self.keys.iter().map(|k| k.kid.as_str()).collect();
+        f.debug_struct("Signer").field("kids", &kids).finish()
     }
 }
 
+/// The key id of a secret: 16 hex digits of its SHA-256 (names the key, reveals nothing of it).
+pub fn key_id(secret: &[u8]) -> String {
+    hex::encode(&Sha256::digest(secret)[..8])
+}
+
 impl Signer {
-    /// A signer for the given secret.
+    /// A signer with one secret.
     pub fn new(secret: &[u8]) -> Self {
+        Signer::with_secrets(&[secret])
+    }
+
+    /// A signer whose first secret signs; all verify. `secrets` must not be empty.
+    pub fn with_secrets<S: AsRef<[u8]>>(secrets: &[S]) -> Self {
+        assert!(!secrets.is_empty(), "at least one signing secret");
+        let keys = secrets
+            .iter()
+            .map(|s| Key {
+                kid: key_id(s.as_ref()),
+                encoding: EncodingKey::from_secret(s.as_ref()),
+                decoding: DecodingKey::from_secret(s.as_ref()),
+            })
+            .collect();
         Signer {
-            key: secret.to_vec(),
+            keys: std::sync::Arc::new(keys),
         }
     }
 
-    fn mac(&self) -> Hmac<Sha256> {
-        Hmac::<Sha256>::new_from_slice(&self.key).expect("HMAC accepts any key length")
-    }
-
-    /// Serialises and signs the claims.
+    /// Serialises and signs the claims (HS256, `kid` of the signing key).
     pub fn sign(&self, claims: &Claims) -> String {
-        let payload = serde_json::to_vec(claims).expect("claims serialise");
-        let signing_input = format!(
-            "{}.{}",
-            URL_SAFE_NO_PAD.encode(HEADER),
-            URL_SAFE_NO_PAD.encode(payload)
-        );
-        let mut mac = self.mac();
-        mac.update(signing_input.as_bytes());
-        let sig = URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes());
-        format!("{signing_input}.{sig}")
+        let key = &self.keys[0];
+        let header = Header {
+            kid: Some(key.kid.clone()),
+            ..Header::new(Algorithm::HS256)
+        };
+        jsonwebtoken::encode(&header, claims, &key.encoding).expect("HS256 signing cannot fail")
     }
 
-    /// Checks signature and header; returns the claims without looking at `exp` or `typ`.
+    /// Checks the algorithm (HS256 only: `none` and others are refused) and the signature with the
+    /// key the header names (or, without `kid`, any key); returns the claims without looking at
+    /// `exp` or `typ`.
     pub fn decode(&self, token: &str) -> Result<Claims, TokenError> {
-        let mut parts = token.split('.');
-        let (Some(h), Some(p), Some(s), None) =
-            (parts.next(), parts.next(), parts.next(), parts.next())
-        else {
-            return Err(TokenError::Malformed);
-        };
-        let sig = URL_SAFE_NO_PAD
-            .decode(s)
-            .map_err(|_| TokenError::Malformed)?;
-        let mut mac = self.mac();
-        mac.update(h.as_bytes());
-        mac.update(b".");
-        mac.update(p.as_bytes());
-        mac.verify_slice(&sig).map_err(|_| TokenError::Malformed)?;
-        let header: serde_json::Value = URL_SAFE_NO_PAD
-            .decode(h)
-            .ok()
-            .and_then(|b| serde_json::from_slice(&b).ok())
-            .ok_or(TokenError::Malformed)?;
-        if header.get("alg").and_then(|a| a.as_str()) != Some("HS256") {
+        let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Malformed)?;
+        if header.alg != Algorithm::HS256 {
             return Err(TokenError::Malformed);
         }
-        URL_SAFE_NO_PAD
-            .decode(p)
-            .ok()
-            .and_then(|b| serde_json::from_slice(&b).ok())
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.validate_exp = false;
+        validation.validate_aud = false;
+        validation.leeway = 0;
+        validation.required_spec_claims = ["exp".to_owned()].into_iter().collect();
+        self.keys
+            .iter()
+            .filter(|k| header.kid.as_deref().is_none_or(|kid| kid == k.kid))
+            .find_map(|k| jsonwebtoken::decode::<Claims>(token, &k.decoding, &validation).ok())
+            .map(|data| data.claims)
             .ok_or(TokenError::Malformed)
     }
 
@@ -182,5 +186,36 @@ mod tests {
             Err(TokenError::Malformed)
         );
         assert_eq!(signer.decode("a.b"), Err(TokenError::Malformed));
+    }
+
+    #[test]
+    fn rotation_and_algorithm_pinning() {
+        use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
+        let old = Signer::new(b"old-secret-old-secret-old-secret");
+        let token = old.sign(&claims("access", 100));
+        // The new secret signs, the old one still verifies; a removed one does not.
+        let rotated = Signer::with_secrets(&[
+            b"new-secret-new-secret-new-secret".as_slice(),
+            b"old-secret-old-secret-old-secret".as_slice(),
+        ]);
+        assert!(rotated.verify(&token, TokenKind::Access, 0).is_ok());
+        let fresh = rotated.sign(&claims("access", 100));
+        assert!(fresh.starts_with(&URL_SAFE_NO_PAD.encode(format!(
+            r#"{{"typ":"JWT","alg":"HS256","kid":"{}"}}"#,
+            key_id(b"new-secret-new-secret-new-secret")
+        ))));
+        let removed = Signer::new(b"new-secret-new-secret-new-secret");
+        assert_eq!(
+            removed.verify(&token, TokenKind::Access, 0),
+            Err(TokenError::Malformed)
+        );
+        assert!(removed.verify(&fresh, TokenKind::Access, 0).is_ok());
+        // alg "none" (no signature) is refused.
+        let payload = token.split('.').nth(1).unwrap();
+        let none = format!(
+            "{}.{payload}.",
+            URL_SAFE_NO_PAD.encode(r#"{"alg":"none","typ":"JWT"}"#)
+        );
+        assert_eq!(old.decode(&none), Err(TokenError::Malformed));
     }
 }

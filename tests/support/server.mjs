@@ -18,6 +18,14 @@ export const serverBin =
   process.env.APPKEYS_SERVER_BIN || join(repoRoot, "target/debug/appkeys-server");
 export const backend = process.env.APPKEYS_TEST_BACKEND || "sqlite";
 
+/** The signing secret of PostgreSQL test servers: PostgreSQL needs a configured one (shared by all
+ * instances of a test); SQLite servers generate theirs next to the database. */
+export const PG_TEST_SECRET = "postgres-test-secret-postgres-test-secret";
+
+function backendEnv() {
+  return backend === "postgres" && !process.env.APPKEYS_JWT_SECRET ? { APPKEYS_JWT_SECRET: PG_TEST_SECRET } : {};
+}
+
 /** A fresh, empty database for one test server: a SQLite file in a temp dir, or a new PostgreSQL database. */
 export function freshDatabase() {
   if (backend === "postgres") {
@@ -64,7 +72,7 @@ export async function startServer(options = {}) {
     if (listen) argv[1] = listen;
     stderr = "";
     child = spawn(serverBin, argv, {
-      env: { ...process.env, RUST_LOG: process.env.RUST_LOG || "warn", ...(options.env || {}) },
+      env: { ...process.env, RUST_LOG: process.env.RUST_LOG || "warn", ...backendEnv(), ...(options.env || {}) },
       stdio: ["ignore", "pipe", "pipe"],
     });
     child.stderr.on("data", (d) => {

@@ -9,17 +9,22 @@ use serde_json::json;
 use crate::support::*;
 
 #[tokio::test]
-async fn healthz_checks_the_database() {
+async fn healthz_is_liveness_and_readyz_checks_the_database() {
     let t = TestApp::new().await;
     let r = t.call("GET", "/healthz", None, None).await;
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(r.content_type(), Some("application/json"));
     assert_eq!(r.json(), json!({ "status": "ok" }));
-    // With the pool closed, the check fails (a real server failure, without internal details).
+    let r = t.call("GET", "/readyz", None, None).await;
+    assert_eq!(r.json(), json!({ "status": "ready" }));
+    // With the pool closed, the process is still alive, but not ready (503, Retry-After, no details).
     t.state.store().close().await;
     let r = t.call("GET", "/healthz", None, None).await;
-    let msg = r.assert_error(500, "InternalServerError");
-    assert_eq!(msg, "internal server error");
+    assert_eq!(r.status, StatusCode::OK);
+    let r = t.call("GET", "/readyz", None, None).await;
+    assert_eq!(r.headers.get("retry-after").unwrap(), "5");
+    let msg = r.assert_error(503, "ServiceUnavailable");
+    assert_eq!(msg, "the database is unavailable");
 }
 
 #[tokio::test]

@@ -99,15 +99,21 @@ async fn full_flow_over_a_socket() {
 }
 
 fn spawn_server(args: &[&str], db_url: &str) -> (std::process::Child, String) {
-    let mut child = Command::new(BIN)
+    let mut command = Command::new(BIN);
+    command
         .args(["--listen", "127.0.0.1:0", "--database-url", db_url])
         .args(args)
         .env("RUST_LOG", "info")
         .env_remove("APPKEYS_APPS")
         .env_remove("APPKEYS_PUBLIC_URL")
         .env_remove("APPKEYS_JWT_SECRET")
+        .env_remove("APPKEYS_JWT_SECRET_FILE")
         .env_remove("APPKEYS_CORS_ORIGINS")
-        .env_remove("APPKEYS_ACCESS_TOKEN_TTL")
+        .env_remove("APPKEYS_ACCESS_TOKEN_TTL");
+    if is_postgres() && !args.contains(&"--jwt-secret-file") {
+        command.env("APPKEYS_JWT_SECRET", PG_TEST_SECRET);
+    }
+    let mut child = command
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()

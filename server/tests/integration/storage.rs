@@ -95,7 +95,7 @@ async fn instances_sharing_a_database_share_the_secret() {
 #[tokio::test]
 async fn a_configured_secret_is_used() {
     let mut c = config();
-    c.jwt_secret = Some("configured-secret-configured-secret".into());
+    c.jwt_secrets = vec!["configured-secret-configured-secret".into()];
     let a = TestApp::with_config(c.clone()).await;
     let u = a.user("cfg@example.com").await;
     let same = TestApp::on(
@@ -108,7 +108,7 @@ async fn a_configured_secret_is_used() {
     .await;
     assert_eq!(same.profile(&u.access).await.status, StatusCode::OK);
     let mut other = config();
-    other.jwt_secret = Some("another-secret-another-secret-xx".into());
+    other.jwt_secrets = vec!["another-secret-another-secret-xx".into()];
     let different = TestApp::on(
         TestDb {
             url: a.db.url.clone(),

@@ -100,13 +100,25 @@ pub struct TestApp {
     pub config: Config,
 }
 
+/// The signing secret of PostgreSQL test servers (PostgreSQL needs a configured one; SQLite tests
+/// use the generated file).
+pub const PG_TEST_SECRET: &str = "postgres-test-secret-postgres-test-secret";
+
+pub fn is_postgres() -> bool {
+    std::env::var("APPKEYS_TEST_BACKEND").as_deref() == Ok("postgres")
+}
+
 pub fn config() -> Config {
     Config {
         apps: vec![APP.to_owned(), "second-app".to_owned()],
         access_token_ttl: 1800,
         public_url: "http://appkeys.test:9090/".to_owned(),
-        cors_origins: Vec::new(),
-        jwt_secret: None,
+        jwt_secrets: if is_postgres() {
+            vec![PG_TEST_SECRET.to_owned()]
+        } else {
+            Vec::new()
+        },
+        ..Config::default()
     }
 }
 

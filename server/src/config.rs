@@ -1,0 +1,105 @@
+//! Server settings that do not come from the database (the command line builds them in `main.rs`).
+
+use std::time::Duration;
+
+use ipnet::IpNet;
+
+/// Refresh tokens (and so sessions) live 60 days by default.
+pub const DEFAULT_REFRESH_TOKEN_TTL_SECS: u64 = 60 * 24 * 60 * 60;
+
+/// Everything the HTTP application needs to know besides the database.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// App ids served.
+    pub apps: Vec<String>,
+    /// Access token lifetime in seconds.
+    pub access_token_ttl: u64,
+    /// Refresh token (session) lifetime in seconds; expired sessions are swept.
+    pub refresh_token_ttl: u64,
+    /// Public origin (returned as `hostname` by location); a trailing `/` is dropped.
+    pub public_url: String,
+    /// Allowed CORS origins; empty means any origin.
+    pub cors_origins: Vec<String>,
+    /// Token signing secrets: the first signs, all verify (rotation). Empty: SQLite generates one
+    /// into a 0600 file next to the database; PostgreSQL refuses to start.
+    pub jwt_secrets: Vec<String>,
+    /// Bounds of Argon2id password hashing.
+    pub hashing: HashLimits,
+    /// Rate limits of the unauthenticated routes.
+    pub limits: RateLimits,
+    /// Proxies whose `X-Forwarded-For` is believed (peer address in one of these networks).
+    pub trusted_proxies: Vec<IpNet>,
+    /// How often expired sessions, orphaned anonymous users and old rate-limit rows are deleted.
+    pub sweep_interval: Duration,
+    /// Longest time to receive a whole request body (408 after it).
+    pub body_read_timeout: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            apps: vec!["appkeys-demo".to_owned()],
+            access_token_ttl: 1800,
+            refresh_token_ttl: DEFAULT_REFRESH_TOKEN_TTL_SECS,
+            public_url: "http://127.0.0.1:9090".to_owned(),
+            cors_origins: Vec::new(),
+            jwt_secrets: Vec::new(),
+            hashing: HashLimits::default(),
+            limits: RateLimits::default(),
+            trusted_proxies: Vec::new(),
+            sweep_interval: Duration::from_secs(60),
+            body_read_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// At most `concurrency` Argon2id hashes run at once; at most `queue` more requests wait for one.
+/// Beyond that a password request is answered at once with 503 and `Retry-After`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HashLimits {
+    /// Hashes at once (default: the number of cores).
+    pub concurrency: usize,
+    /// Requests waiting for a hash slot (default: 8 per slot).
+    pub queue: usize,
+}
+
+impl Default for HashLimits {
+    fn default() -> Self {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        HashLimits {
+            concurrency: cores,
+            queue: cores * 8,
+        }
+    }
+}
+
+/// Requests per client IP (and failures per account) within a sliding minute; 0 turns a limit off.
+/// Successful password and API-key logins are never counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimits {
+    /// Failed password logins per account (email) — from a client that already failed on it.
+    pub login_failures_per_account: u32,
+    /// Failed password logins per client IP, over all accounts.
+    pub login_failures_per_ip: u32,
+    /// Failed API-key logins (unknown, malformed, disabled key) per client IP.
+    pub key_login_failures_per_ip: u32,
+    /// Anonymous logins per client IP.
+    pub anonymous_logins_per_ip: u32,
+    /// Registrations per client IP.
+    pub registrations_per_ip: u32,
+    /// The window (a minute by default).
+    pub window: Duration,
+}
+
+impl Default for RateLimits {
+    fn default() -> Self {
+        RateLimits {
+            login_failures_per_account: 10,
+            login_failures_per_ip: 100,
+            key_login_failures_per_ip: 20,
+            anonymous_logins_per_ip: 60,
+            registrations_per_ip: 60,
+            window: Duration::from_secs(60),
+        }
+    }
+}

@@ -1,0 +1,265 @@
+//! Rate limits of the unauthenticated routes, and the client IP they are keyed by.
+//!
+//! Algorithm: a sliding-window counter per bucket (the current and the previous window's counts,
+//! weighted by how much of the previous window still overlaps the last `window`). The counters live
+//! in the database (`rate_limits`, one row per bucket, updated with one atomic upsert), so the limits
+//! hold across instances sharing a PostgreSQL database. Bucket keys are SHA-256 hashes of
+//! `kind:value` (no email addresses or IPs in clear in the table).
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::http::request::Parts;
+use ipnet::IpNet;
+use sha2::{Digest, Sha256};
+
+use crate::error::AppError;
+use crate::state::AppState;
+use crate::store::{now_ms, Store};
+
+/// What a bucket counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Bucket {
+    /// Failed password logins of one account (normalised email).
+    LoginFailuresAccount,
+    /// Failed password logins of one account from one client.
+    LoginFailuresAccountIp,
+    /// Failed password logins of one client.
+    LoginFailuresIp,
+    /// Failed API-key logins of one client.
+    KeyLoginFailuresIp,
+    /// Anonymous logins of one client.
+    AnonymousIp,
+    /// Registrations of one client.
+    RegistrationsIp,
+}
+
+impl Bucket {
+    fn prefix(self) -> &'static str {
+        match self {
+            Bucket::LoginFailuresAccount => "login-account",
+            Bucket::LoginFailuresAccountIp => "login-account-ip",
+            Bucket::LoginFailuresIp => "login-ip",
+            Bucket::KeyLoginFailuresIp => "key-ip",
+            Bucket::AnonymousIp => "anon-ip",
+            Bucket::RegistrationsIp => "register-ip",
+        }
+    }
+}
+
+/// Counts and checks buckets in the database.
+#[derive(Debug, Clone)]
+pub struct RateLimiter {
+    store: Store,
+    window_ms: i64,
+}
+
+/// A bucket's counts as stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Counts {
+    /// Start of the current window (ms, a multiple of the window).
+    pub window_start: i64,
+    /// Count in the window before.
+    pub previous: i64,
+    /// Count in the current window.
+    pub current: i64,
+}
+
+impl RateLimiter {
+    /// A limiter over `store` with windows of `window`.
+    pub fn new(store: Store, window: Duration) -> Self {
+        RateLimiter {
+            store,
+            window_ms: (window.as_millis() as i64).max(1),
+        }
+    }
+
+    fn key(bucket: Bucket, parts: &[&str]) -> String {
+        let mut h = Sha256::new();
+        h.update(bucket.prefix());
+        for p in parts {
+            h.update([0]);
+            h.update(p.as_bytes());
+        }
+        hex::encode(h.finalize())
+    }
+
+    /// The sliding estimate of `counts` at `now`, and the seconds until the current window ends.
+    fn estimate(&self, counts: Option<Counts>, now: i64) -> (f64, u64) {
+        let start = now - now.rem_euclid(self.window_ms);
+        let elapsed = (now - start) as f64 / self.window_ms as f64;
+        let retry = ((self.window_ms - (now - start)) as u64)
+            .div_ceil(1000)
+            .max(1);
+        let Some(c) = counts else { return (0.0, retry) };
+        let estimate = if c.window_start == start {
+            c.previous as f64 * (1.0 - elapsed) + c.current as f64
+        } else if c.window_start == start - self.window_ms {
+            c.current as f64 * (1.0 - elapsed)
+        } else {
+            0.0
+        };
+        (estimate, retry)
+    }
+
+    /// 429 when `bucket`/`parts` already reached `limit` (0: no limit). Counts nothing.
+    pub async fn check(&self, bucket: Bucket, parts: &[&str], limit: u32) -> Result<(), AppError> {
+        self.over(bucket, parts, limit).await.map_or(Ok(()), Err)
+    }
+
+    /// The 429 for `bucket`/`parts` if it reached `limit`, else `None`.
+    pub async fn over(&self, bucket: Bucket, parts: &[&str], limit: u32) -> Option<AppError> {
+        if limit == 0 {
+            return None;
+        }
+        let now = now_ms();
+        let counts = match self.store.rate_counts(&Self::key(bucket, parts)).await {
+            Ok(c) => c,
+            Err(e) => return Some(AppError::db(e)),
+        };
+        let (estimate, retry) = self.estimate(counts, now);
+        (estimate >= f64::from(limit)).then(|| limited(retry))
+    }
+
+    /// Counts one event in `bucket`/`parts`.
+    pub async fn record(&self, bucket: Bucket, parts: &[&str]) -> Result<(), AppError> {
+        let now = now_ms();
+        let start = now - now.rem_euclid(self.window_ms);
+        self.store
+            .rate_increment(&Self::key(bucket, parts), start, self.window_ms)
+            .await
+            .map_err(AppError::db)?;
+        Ok(())
+    }
+
+    /// Counts one attempt in `bucket`/`parts` and refuses it with 429 when it goes past `limit`
+    /// (0: counts nothing, no limit).
+    pub async fn attempt(
+        &self,
+        bucket: Bucket,
+        parts: &[&str],
+        limit: u32,
+    ) -> Result<(), AppError> {
+        if limit == 0 {
+            return Ok(());
+        }
+        let now = now_ms();
+        let start = now - now.rem_euclid(self.window_ms);
+        let counts = self
+            .store
+            .rate_increment(&Self::key(bucket, parts), start, self.window_ms)
+            .await
+            .map_err(AppError::db)?;
+        let (estimate, retry) = self.estimate(Some(counts), now);
+        if estimate > f64::from(limit) {
+            return Err(limited(retry));
+        }
+        Ok(())
+    }
+}
+
+fn limited(retry: u64) -> AppError {
+    AppError::too_many_requests(retry, "too many attempts; retry later")
+}
+
+/// The client's IP: the socket peer, or — when the peer is a trusted proxy — the right-most
+/// address of `X-Forwarded-For` that is not itself a trusted proxy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientIp(pub IpAddr);
+
+impl ClientIp {
+    /// The client IP of a request from `peer` with these `X-Forwarded-For` values.
+    pub fn resolve<'a>(
+        peer: IpAddr,
+        forwarded_for: impl DoubleEndedIterator<Item = &'a str>,
+        trusted: &[IpNet],
+    ) -> IpAddr {
+        let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(ip));
+        if !is_trusted(&peer) {
+            return peer;
+        }
+        let mut client = peer;
+        let hops = forwarded_for
+            .flat_map(|v| v.split(',').collect::<Vec<_>>().into_iter())
+            .rev();
+        for hop in hops {
+            let Ok(ip) = hop.trim().parse::<IpAddr>() else {
+                break;
+            };
+            client = ip;
+            if !is_trusted(&ip) {
+                break;
+            }
+        }
+        client
+    }
+}
+
+impl FromRequestParts<AppState> for ClientIp {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        // In-process callers (tests driving the router directly) have no socket: unspecified.
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map_or(IpAddr::from([0, 0, 0, 0]), |c| c.0.ip());
+        let forwarded = parts
+            .headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .collect::<Vec<_>>();
+        Ok(ClientIp(ClientIp::resolve(
+            peer,
+            forwarded.into_iter(),
+            state.trusted_proxies(),
+        )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_ip_is_the_rightmost_untrusted_hop_behind_a_trusted_proxy() {
+        let trusted: Vec<IpNet> = vec!["10.0.0.0/8".parse().unwrap(), "::1/128".parse().unwrap()];
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        // Untrusted peer: its own address, whatever it claims.
+        assert_eq!(
+            ClientIp::resolve(ip("203.0.113.9"), ["1.2.3.4"].into_iter(), &trusted),
+            ip("203.0.113.9")
+        );
+        // Trusted proxy: the right-most hop that is not a trusted proxy.
+        assert_eq!(
+            ClientIp::resolve(
+                ip("10.0.0.2"),
+                ["6.6.6.6, 198.51.100.7, 10.0.0.5"].into_iter(),
+                &trusted
+            ),
+            ip("198.51.100.7")
+        );
+        assert_eq!(
+            ClientIp::resolve(ip("::1"), ["6.6.6.6", "198.51.100.7"].into_iter(), &trusted),
+            ip("198.51.100.7")
+        );
+        // No header, or garbage: the proxy itself (or the last good hop).
+        assert_eq!(
+            ClientIp::resolve(ip("10.0.0.2"), [].into_iter(), &trusted),
+            ip("10.0.0.2")
+        );
+        assert_eq!(
+            ClientIp::resolve(
+                ip("10.0.0.2"),
+                ["nonsense, 198.51.100.7"].into_iter(),
+                &trusted
+            ),
+            ip("198.51.100.7")
+        );
+    }
+}

@@ -1,0 +1,30 @@
+//! `/healthz` (liveness: the process answers) and `/readyz` (readiness: the database takes a write).
+
+use axum::{extract::State, Json};
+use serde_json::{json, Value};
+
+use crate::error::AppError;
+use crate::state::AppState;
+
+/// Always 200 while the process serves; never touches the database.
+pub(crate) async fn healthz() -> Json<Value> {
+    Json(json!({ "status": "ok" }))
+}
+
+/// 200 when the database accepts a write (a heartbeat row), else 503 `ServiceUnavailable`: a
+/// database that is down, read-only or out of disk space shows here.
+pub(crate) async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, AppError> {
+    state.inner.store.heartbeat().await.map_err(|e| {
+        if crate::error::is_unavailable(&e) {
+            AppError::db(e)
+        } else {
+            // Whatever else keeps the write from succeeding, the server is not ready.
+            tracing::warn!(error = %e, "readiness write failed");
+            AppError::unavailable(
+                crate::error::DB_RETRY_AFTER_SECS,
+                "the database is not writable",
+            )
+        }
+    })?;
+    Ok(Json(json!({ "status": "ready" })))
+}

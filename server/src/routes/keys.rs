@@ -1,0 +1,178 @@
+//! The user API key routes (`auth/api_keys…`): create, list, fetch, delete, enable, disable.
+
+use appkeys_protocol::{
+    is_object_id, validate_api_key_name, wire, ErrorCode, MAX_API_KEYS_PER_USER,
+};
+use axum::{
+    extract::{FromRequest, Path, Request, State},
+    http::{HeaderMap, StatusCode},
+    response::{IntoResponse, Response},
+    Json,
+};
+use serde_json::Value;
+
+use crate::apikey;
+use crate::body::JsonObject;
+use crate::error::AppError;
+use crate::state::AppState;
+use crate::store;
+
+fn wire_key(k: store::ApiKey, secret: Option<String>) -> wire::ApiKey {
+    wire::ApiKey {
+        id: k.id,
+        key: secret,
+        name: k.name,
+        disabled: k.disabled,
+        created_at: k.created_at,
+        last_used_at: k.last_used_at,
+        start: k.start,
+    }
+}
+
+fn key_not_found() -> AppError {
+    AppError::new(ErrorCode::APIKeyNotFound, "API key not found")
+}
+
+/// 204 when the key operation found the caller's key, else 404 `APIKeyNotFound`.
+fn key_changed(found: bool) -> Result<StatusCode, AppError> {
+    if found {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(key_not_found())
+    }
+}
+
+/// Normalises a key id from the path; malformed ids are "not found" (ids are opaque).
+fn key_id(id: &str) -> Result<String, AppError> {
+    if is_object_id(id) {
+        Ok(id.to_ascii_lowercase())
+    } else {
+        Err(key_not_found())
+    }
+}
+
+pub(crate) async fn create_key(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    req: Request,
+) -> Result<Response, AppError> {
+    let session = state.key_manager(&headers).await?;
+    let JsonObject(body) = JsonObject::from_request(req, &state).await?;
+    let name = match body.get("name") {
+        None | Some(Value::Null) => "",
+        Some(Value::String(s)) => s.as_str(),
+        Some(_) => {
+            return Err(AppError::new(
+                ErrorCode::InvalidParameter,
+                "'name' must be a string.",
+            ))
+        }
+    };
+    validate_api_key_name(name).map_err(|e| AppError::new(e.code(), e.to_string()))?;
+    let secret = apikey::generate();
+    let key = state
+        .inner
+        .store
+        .create_key(
+            &session.user_id,
+            name,
+            &apikey::hash(&secret),
+            &apikey::start(&secret),
+            MAX_API_KEYS_PER_USER as i64,
+        )
+        .await
+        .map_err(|e| match e {
+            store::CreateKeyError::LimitReached => AppError::new(
+                ErrorCode::APIKeyLimitReached,
+                format!("a user can have at most {MAX_API_KEYS_PER_USER} API keys"),
+            ),
+            store::CreateKeyError::NameTaken => AppError::new(
+                ErrorCode::APIKeyAlreadyExists,
+                "API key with name already exists",
+            ),
+            store::CreateKeyError::Db(e) => AppError::db(e),
+        })?;
+    Ok((StatusCode::CREATED, Json(wire_key(key, Some(secret)))).into_response())
+}
+
+pub(crate) async fn list_keys(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Json<Vec<wire::ApiKey>>, AppError> {
+    let session = state.key_manager(&headers).await?;
+    let keys = state
+        .inner
+        .store
+        .list_keys(&session.user_id)
+        .await
+        .map_err(AppError::db)?;
+    Ok(Json(keys.into_iter().map(|k| wire_key(k, None)).collect()))
+}
+
+pub(crate) async fn fetch_key(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Json<wire::ApiKey>, AppError> {
+    let session = state.key_manager(&headers).await?;
+    let id = key_id(&id)?;
+    let key = state
+        .inner
+        .store
+        .key(&session.user_id, &id)
+        .await
+        .map_err(AppError::db)?
+        .ok_or_else(key_not_found)?;
+    Ok(Json(wire_key(key, None)))
+}
+
+pub(crate) async fn delete_key(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<StatusCode, AppError> {
+    let session = state.key_manager(&headers).await?;
+    let id = key_id(&id)?;
+    key_changed(
+        state
+            .inner
+            .store
+            .delete_key(&session.user_id, &id)
+            .await
+            .map_err(AppError::db)?,
+    )
+}
+
+async fn set_disabled(
+    state: AppState,
+    headers: HeaderMap,
+    id: String,
+    disabled: bool,
+) -> Result<StatusCode, AppError> {
+    let session = state.key_manager(&headers).await?;
+    let id = key_id(&id)?;
+    key_changed(
+        state
+            .inner
+            .store
+            .set_key_disabled(&session.user_id, &id, disabled)
+            .await
+            .map_err(AppError::db)?,
+    )
+}
+
+pub(crate) async fn enable_key(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<StatusCode, AppError> {
+    set_disabled(state, headers, id, false).await
+}
+
+pub(crate) async fn disable_key(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<StatusCode, AppError> {
+    set_disabled(state, headers, id, true).await
+}

@@ -1,0 +1,232 @@
+//! Logging in (`auth/providers/{provider}/login`) and registering (`local-userpass/register`),
+//! with the rate limits of these unauthenticated routes.
+
+use appkeys_protocol::{is_object_id, wire, ErrorCode, Provider, ZERO_DEVICE_ID};
+use axum::{
+    extract::{FromRequest, Path, Request, State},
+    http::StatusCode,
+    Json,
+};
+use serde_json::{Map, Value};
+
+use crate::apikey;
+use crate::body::{missing, required_str, JsonObject};
+use crate::error::AppError;
+use crate::ratelimit::{Bucket, ClientIp};
+use crate::state::AppState;
+use crate::store;
+use crate::{MAX_PASSWORD_LEN, MIN_PASSWORD_LEN};
+
+/// `options.device.deviceId` (string or `{"$oid": …}`) if it is 24 hex and not all zeros, else a
+/// new id.
+fn device_id(body: &Map<String, Value>) -> String {
+    let given = body
+        .get("options")
+        .and_then(|o| o.get("device"))
+        .and_then(|d| d.get("deviceId"))
+        .and_then(|v| match v {
+            Value::String(s) => Some(s.as_str()),
+            Value::Object(o) => o.get("$oid").and_then(Value::as_str),
+            _ => None,
+        });
+    match given {
+        Some(id) if is_object_id(id) && id != ZERO_DEVICE_ID => id.to_ascii_lowercase(),
+        _ => store::new_id(),
+    }
+}
+
+fn invalid_password() -> AppError {
+    AppError::new(ErrorCode::InvalidPassword, "invalid username/password")
+}
+
+pub(crate) async fn login(
+    State(state): State<AppState>,
+    Path((app_id, provider)): Path<(String, String)>,
+    ClientIp(ip): ClientIp,
+    req: Request,
+) -> Result<Json<wire::LoginResponse>, AppError> {
+    state.check_app(&app_id)?;
+    let provider = Provider::parse(&provider).ok_or_else(|| {
+        AppError::new(
+            ErrorCode::AuthProviderNotFound,
+            "authentication provider not found",
+        )
+    })?;
+    let JsonObject(body) = JsonObject::from_request(req, &state).await?;
+    let device = device_id(&body);
+    let ip = ip.to_string();
+    let (store, limiter, limits) = (
+        &state.inner.store,
+        &state.inner.limiter,
+        &state.inner.limits,
+    );
+    let session = match provider {
+        Provider::LocalUserpass => {
+            let email = required_str(&body, "username")?.trim().to_lowercase();
+            let password = required_str(&body, "password")?.to_owned();
+            // Refused before any hashing: this client failed too often overall, or this account
+            // failed too often and this client is one of those that failed on it. Other clients
+            // can still log in to the account (its owner is not locked out), and this client can
+            // still log in to other accounts.
+            limiter
+                .check(
+                    Bucket::LoginFailuresIp,
+                    &[&ip],
+                    limits.login_failures_per_ip,
+                )
+                .await?;
+            let account = [app_id.as_str(), email.as_str()];
+            let account_ip = [app_id.as_str(), email.as_str(), ip.as_str()];
+            let per_account = limits.login_failures_per_account;
+            if let Some(limited) = limiter
+                .over(Bucket::LoginFailuresAccount, &account, per_account)
+                .await
+            {
+                let failed_here = limiter
+                    .over(Bucket::LoginFailuresAccountIp, &account_ip, 1)
+                    .await
+                    .is_some();
+                if failed_here {
+                    return Err(limited);
+                }
+            }
+            let user = if crate::email::plausible(&email) {
+                store
+                    .user_by_email(&app_id, &email)
+                    .await
+                    .map_err(AppError::db)?
+            } else {
+                None
+            };
+            let phc = user.as_ref().and_then(|u| u.password_hash.clone());
+            let ok = state.inner.hasher.verify(password, phc).await?;
+            let Some(user) = user.filter(|_| ok) else {
+                if per_account > 0 {
+                    limiter
+                        .record(Bucket::LoginFailuresAccount, &account)
+                        .await?;
+                    limiter
+                        .record(Bucket::LoginFailuresAccountIp, &account_ip)
+                        .await?;
+                }
+                if limits.login_failures_per_ip > 0 {
+                    limiter.record(Bucket::LoginFailuresIp, &[&ip]).await?;
+                }
+                return Err(invalid_password());
+            };
+            let session = store
+                .create_session(store::NewSession {
+                    user_id: &user.id,
+                    app_id: &app_id,
+                    provider: provider.as_str(),
+                    device_id: &device,
+                })
+                .await
+                .map_err(AppError::db)?;
+            (user.id, session)
+        }
+        Provider::AnonUser => {
+            limiter
+                .attempt(Bucket::AnonymousIp, &[&ip], limits.anonymous_logins_per_ip)
+                .await?;
+            store
+                .anonymous_login(&app_id, &device)
+                .await
+                .map_err(AppError::db)?
+        }
+        Provider::ApiKey => {
+            let key = required_str(&body, "key")?;
+            let per_ip = limits.key_login_failures_per_ip;
+            limiter
+                .check(Bucket::KeyLoginFailuresIp, &[&ip], per_ip)
+                .await?;
+            let found = if apikey::is_well_formed(key) {
+                store
+                    .key_login(&app_id, &apikey::hash(key), &device)
+                    .await
+                    .map_err(AppError::db)?
+            } else {
+                None
+            };
+            match found {
+                Some(found) => found,
+                None => {
+                    if per_ip > 0 {
+                        limiter.record(Bucket::KeyLoginFailuresIp, &[&ip]).await?;
+                    }
+                    return Err(AppError::new(ErrorCode::AuthError, "invalid API key"));
+                }
+            }
+        }
+    };
+    let (user_id, session) = session;
+    Ok(Json(
+        state.login_response(&user_id, &app_id, &device, &session),
+    ))
+}
+
+pub(crate) async fn register(
+    State(state): State<AppState>,
+    Path(app_id): Path<String>,
+    ClientIp(ip): ClientIp,
+    req: Request,
+) -> Result<StatusCode, AppError> {
+    state.check_app(&app_id)?;
+    let JsonObject(body) = JsonObject::from_request(req, &state).await?;
+    let email = required_str(&body, "email")?.trim().to_lowercase();
+    let password = required_str(&body, "password")?.to_owned();
+    if email.is_empty() {
+        return Err(missing("email"));
+    }
+    if !crate::email::valid(&email) {
+        return Err(AppError::new(
+            ErrorCode::InvalidParameter,
+            "'email' must be an email address (local@domain)",
+        ));
+    }
+    let chars = password.chars().count();
+    if !(MIN_PASSWORD_LEN..=MAX_PASSWORD_LEN).contains(&chars) {
+        return Err(AppError::new(
+            ErrorCode::InvalidParameter,
+            format!(
+                "password must be between {MIN_PASSWORD_LEN} and {MAX_PASSWORD_LEN} characters"
+            ),
+        ));
+    }
+    state
+        .inner
+        .limiter
+        .attempt(
+            Bucket::RegistrationsIp,
+            &[&ip.to_string()],
+            state.inner.limits.registrations_per_ip,
+        )
+        .await?;
+    let store = &state.inner.store;
+    if store
+        .user_by_email(&app_id, &email)
+        .await
+        .map_err(AppError::db)?
+        .is_some()
+    {
+        return Err(name_in_use());
+    }
+    let phc = state.inner.hasher.hash(password).await?;
+    store
+        .create_user(
+            &app_id,
+            Provider::LocalUserpass.as_str(),
+            Some(&email),
+            Some(&phc),
+        )
+        .await
+        .map_err(|e| match e {
+            store::CreateUserError::EmailTaken => name_in_use(),
+            store::CreateUserError::Db(e) => AppError::db(e),
+        })?;
+    Ok(StatusCode::CREATED)
+}
+
+fn name_in_use() -> AppError {
+    AppError::new(ErrorCode::AccountNameInUse, "name already in use")
+}

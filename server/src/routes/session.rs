@@ -1,0 +1,92 @@
+//! The signed-in user's routes: profile, session refresh and log-out, user deletion.
+
+use appkeys_protocol::{wire, TokenKind};
+use axum::{
+    extract::State,
+    http::{HeaderMap, StatusCode},
+    Json,
+};
+
+use crate::auth::bearer;
+use crate::error::AppError;
+use crate::state::AppState;
+
+pub(crate) async fn profile(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Json<wire::Profile>, AppError> {
+    let session = state.authenticate(&headers, TokenKind::Access).await?;
+    let user = state
+        .inner
+        .store
+        .user(&session.user_id)
+        .await
+        .map_err(AppError::db)?
+        .ok_or_else(|| AppError::invalid_session("invalid session: the session has ended"))?;
+    let data = wire::ProfileData {
+        email: user.email.clone(),
+        ..wire::ProfileData::default()
+    };
+    Ok(Json(wire::Profile {
+        user_id: user.id.clone(),
+        domain_id: user.app_id.clone(),
+        identities: vec![wire::Identity {
+            id: user.identity_id.clone(),
+            provider_type: user.provider.clone(),
+            provider_id: user.provider.clone(),
+        }],
+        data,
+        user_type: "normal".to_owned(),
+    }))
+}
+
+pub(crate) async fn refresh_session(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Json<wire::SessionResponse>, AppError> {
+    let s = state.authenticate(&headers, TokenKind::Refresh).await?;
+    Ok(Json(wire::SessionResponse {
+        access_token: state.access_token(&s.user_id, &s.app_id, &s.device_id, &s.id),
+    }))
+}
+
+pub(crate) async fn log_out(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<StatusCode, AppError> {
+    let Some(token) = bearer(&headers) else {
+        return Err(AppError::invalid_session("must authenticate first"));
+    };
+    // Idempotent: any bearer token gets a 204; a refresh token signed by us (even expired) ends its
+    // session.
+    if let Ok(claims) = token
+        .map_err(|_| ())
+        .and_then(|t| state.inner.signer.decode(t).map_err(|_| ()))
+    {
+        if claims.typ == "refresh" {
+            if let Some(id) = claims.session_id() {
+                state
+                    .inner
+                    .store
+                    .delete_session(id)
+                    .await
+                    .map_err(AppError::db)?;
+            }
+        }
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub(crate) async fn delete_user(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<StatusCode, AppError> {
+    let session = state.authenticate(&headers, TokenKind::Access).await?;
+    state
+        .inner
+        .store
+        .delete_user(&session.user_id)
+        .await
+        .map_err(AppError::db)?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,84 @@
+//! The periodic expiry sweep: sessions past the refresh-token lifetime, anonymous users without a
+//! live session, and rate-limit rows of past windows — in bounded batches, so a large backlog never
+//! holds a long transaction. Every instance sweeps; the deletes are idempotent, so several instances
+//! on one PostgreSQL database only share the work.
+
+use std::time::Duration;
+
+use crate::state::AppState;
+use crate::store::now_ms;
+
+/// Rows deleted per statement.
+pub const BATCH: i64 = 1000;
+/// Most batches per kind and run (the rest waits for the next run).
+const MAX_BATCHES: usize = 100;
+/// Anonymous users younger than this are never swept (their session is written with them, but
+/// the grace keeps a concurrent login from racing the sweep).
+const ANONYMOUS_GRACE_MS: i64 = 60_000;
+
+/// What one sweep deleted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Swept {
+    /// Expired sessions.
+    pub sessions: u64,
+    /// Anonymous users without a session.
+    pub anonymous_users: u64,
+    /// Rate-limit rows of past windows.
+    pub rate_limits: u64,
+}
+
+async fn in_batches<F, Fut>(mut delete: F) -> Result<u64, sqlx::Error>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<u64, sqlx::Error>>,
+{
+    let mut total = 0;
+    for _ in 0..MAX_BATCHES {
+        let n = delete().await?;
+        total += n;
+        if n < BATCH as u64 {
+            break;
+        }
+    }
+    Ok(total)
+}
+
+/// One sweep now.
+pub async fn sweep_once(state: &AppState) -> Result<Swept, sqlx::Error> {
+    let store = &state.inner.store;
+    let now = now_ms();
+    let session_cutoff = now.saturating_sub(state.inner.refresh_ttl.saturating_mul(1000));
+    let sessions = in_batches(|| store.sweep_sessions(session_cutoff, BATCH)).await?;
+    let anonymous_cutoff = now - ANONYMOUS_GRACE_MS.min(state.inner.refresh_ttl * 1000);
+    let anonymous_users =
+        in_batches(|| store.sweep_anonymous_users(anonymous_cutoff, BATCH)).await?;
+    let window = state.inner.limits.window.as_millis() as i64;
+    let rate_limits = in_batches(|| store.sweep_rate_limits(now - 2 * window, BATCH)).await?;
+    Ok(Swept {
+        sessions,
+        anonymous_users,
+        rate_limits,
+    })
+}
+
+/// Sweeps every `interval` until the task is dropped; failures (database away) are logged and
+/// retried at the next run.
+pub fn spawn(state: AppState, interval: Duration) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut ticker = tokio::time::interval(interval.max(Duration::from_millis(100)));
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticker.tick().await;
+            match sweep_once(&state).await {
+                Ok(s) if s != Swept::default() => tracing::info!(
+                    sessions = s.sessions,
+                    anonymous_users = s.anonymous_users,
+                    rate_limits = s.rate_limits,
+                    "expiry sweep"
+                ),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "expiry sweep failed"),
+            }
+        }
+    })
+}
