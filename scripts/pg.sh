@@ -2,6 +2,8 @@
 # Throwaway PostgreSQL cluster for the test suites.
 #   scripts/pg.sh start   -> initdb + start on a free loopback port in a temp dir; prints `export …` lines
 #   scripts/pg.sh stop    -> stop it and delete its directory
+#   scripts/pg.sh down    -> stop the server (fast shutdown: connections are cut), keep the cluster
+#   scripts/pg.sh up      -> start it again on the same port
 # The state lives in $APPKEYS_PG_STATE (default: $TMPDIR/appkeys-pg.env). Needs Debian's `postgresql`
 # (scripts/install.sh installs it). initdb refuses to run as root, so the cluster runs as the `postgres`
 # system user when we are root.
@@ -43,15 +45,27 @@ start)
     -keyout "$DIR/server.key" -out "$DIR/server.crt" >/dev/null 2>&1
   chmod 600 "$DIR/server.key"
   [ "$(id -u)" = 0 ] && chown postgres:postgres "$DIR/server.key" "$DIR/server.crt"
-  as_pg "$BIN/pg_ctl" -D "$DIR/data" -l "$DIR/server.log" -w -t 60 \
-    -o "-p $PORT -k $DIR -c listen_addresses=127.0.0.1 -c max_connections=300 -c fsync=off -c synchronous_commit=off \
-        -c ssl=on -c ssl_cert_file=$DIR/server.crt -c ssl_key_file=$DIR/server.key" \
-    start >/dev/null || { cat "$DIR/server.log" >&2; exit 1; }
+  OPTIONS="-p $PORT -k $DIR -c listen_addresses=127.0.0.1 -c max_connections=300 -c fsync=off -c synchronous_commit=off \
+-c ssl=on -c ssl_cert_file=$DIR/server.crt -c ssl_key_file=$DIR/server.key"
+  as_pg "$BIN/pg_ctl" -D "$DIR/data" -l "$DIR/server.log" -w -t 60 -o "$OPTIONS" start >/dev/null ||
+    { cat "$DIR/server.log" >&2; exit 1; }
   {
     echo "export APPKEYS_PG_DIR=$DIR/data"
+    echo "export APPKEYS_PG_OPTIONS='$OPTIONS'"
     echo "export APPKEYS_TEST_PG_ADMIN_URL=postgres://appkeys@127.0.0.1:$PORT/postgres"
   } >"$STATE"
   cat "$STATE"
+  ;;
+down)
+  # shellcheck disable=SC1090
+  . "$STATE"
+  as_pg "$(pg_bin)/pg_ctl" -D "$APPKEYS_PG_DIR" -m fast -w stop >/dev/null
+  ;;
+up)
+  # shellcheck disable=SC1090
+  . "$STATE"
+  as_pg "$(pg_bin)/pg_ctl" -D "$APPKEYS_PG_DIR" -l "$(dirname "$APPKEYS_PG_DIR")/server.log" -w -t 60 \
+    -o "$APPKEYS_PG_OPTIONS" start >/dev/null
   ;;
 stop)
   [ -f "$STATE" ] || exit 0
@@ -61,7 +75,7 @@ stop)
   rm -rf "$(dirname "$APPKEYS_PG_DIR")" "$STATE"
   ;;
 *)
-  echo "usage: scripts/pg.sh start|stop" >&2
+  echo "usage: scripts/pg.sh start|stop|down|up" >&2
   exit 2
   ;;
 esac

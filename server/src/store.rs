@@ -255,19 +255,32 @@ impl Store {
         sqlx::any::install_default_drivers();
         if url.starts_with("sqlite:") {
             let path = sqlite_file_path(url)?;
-            create_private_file(&path)?;
-            let sqlx_url = format!("sqlite://{}?mode=rwc", path.display());
+            // `?mode=ro`: an existing database, read-only (inspection, or a replica): nothing is
+            // created or migrated, and the server reports not ready (/readyz 503).
+            let read_only = url
+                .split_once('?')
+                .is_some_and(|(_, q)| q.split('&').any(|p| p == "mode=ro"));
+            if !read_only {
+                create_private_file(&path)?;
+            }
+            let mode = if read_only { "ro" } else { "rwc" };
+            let sqlx_url = format!("sqlite://{}?mode={mode}", path.display());
             let pool = AnyPoolOptions::new()
                 .max_connections(8)
                 .acquire_timeout(options.acquire_timeout)
-                .after_connect(|conn, _meta| {
+                .after_connect(move |conn, _meta| {
                     Box::pin(async move {
-                        for pragma in [
-                            "PRAGMA journal_mode = WAL",
-                            "PRAGMA busy_timeout = 10000",
-                            "PRAGMA foreign_keys = ON",
-                            "PRAGMA synchronous = NORMAL",
-                        ] {
+                        let pragmas: &[&str] = if read_only {
+                            &["PRAGMA busy_timeout = 10000", "PRAGMA foreign_keys = ON"]
+                        } else {
+                            &[
+                                "PRAGMA journal_mode = WAL",
+                                "PRAGMA busy_timeout = 10000",
+                                "PRAGMA foreign_keys = ON",
+                                "PRAGMA synchronous = NORMAL",
+                            ]
+                        };
+                        for pragma in pragmas {
                             sqlx::query(pragma).execute(&mut *conn).await?;
                         }
                         Ok(())
@@ -280,6 +293,9 @@ impl Store {
                 backend: Backend::Sqlite,
                 sqlite_path: Some(path.clone()),
             };
+            if read_only {
+                return Ok(store);
+            }
             store.migrate().await?;
             // The WAL and shared-memory files exist now: make sure they are private too.
             for suffix in ["", "-wal", "-shm"] {
@@ -352,6 +368,11 @@ impl Store {
         .execute(&self.pool)
         .await?;
         Ok(())
+    }
+
+    /// The integer a one-value query returns (`SELECT COUNT(*) …`; for tests and tools).
+    pub async fn count(&self, sql: &str) -> Result<i64, sqlx::Error> {
+        sqlx::query(sql).fetch_one(&self.pool).await?.try_get(0)
     }
 
     // ---- rate limits ----

@@ -6,6 +6,7 @@ mod support;
 
 mod auth;
 mod basics;
+mod hardening;
 mod keys;
 mod process;
 mod revocation;

@@ -146,7 +146,10 @@ async fn sqlite_secret_file_is_private_and_reused() {
         !path.parent().unwrap().exists(),
         "directory is created on start"
     );
-    let t = TestApp::on(db, config()).await;
+    // No configured secret (the PostgreSQL test runs configure one): SQLite generates its file.
+    let mut c = config();
+    c.jwt_secrets.clear();
+    let t = TestApp::on(db, c).await;
     let secret_path = path.parent().unwrap().join("jwt-secret");
     let meta = std::fs::metadata(&secret_path).expect("jwt-secret created");
     assert_eq!(meta.permissions().mode() & 0o777, 0o600);

@@ -2,7 +2,7 @@
 
 #![allow(dead_code)]
 
-use std::path::PathBuf;
+use std::{path::PathBuf, time::Duration};
 
 use appkeys_server::{app, AppState, Config, Store};
 use axum::{
@@ -420,4 +420,139 @@ pub fn str_fields<'a>(list: &'a Value, field: &str) -> Vec<&'a str> {
         .iter()
         .map(|item| item[field].as_str().expect("a string field"))
         .collect()
+}
+
+/// The server binary.
+pub const BIN: &str = env!("CARGO_BIN_EXE_appkeys-server");
+
+/// A real `appkeys-server` process (killed on drop), its URL and what it wrote to stderr.
+pub struct ServerProcess {
+    pub child: std::process::Child,
+    pub url: String,
+    pub addr: std::net::SocketAddr,
+    stderr: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+/// The environment of a test server: none of the developer's `APPKEYS_*` settings, and on
+/// PostgreSQL the test secret (unless the test brings its own).
+fn server_command(args: &[&str], db_url: &str, env: &[(&str, &str)]) -> std::process::Command {
+    let mut command = std::process::Command::new(BIN);
+    command
+        .args(["--listen", "127.0.0.1:0", "--database-url", db_url])
+        .args(args)
+        .env("RUST_LOG", "warn");
+    for (k, _) in std::env::vars() {
+        if k.starts_with("APPKEYS_") && !k.starts_with("APPKEYS_TEST_") {
+            command.env_remove(k);
+        }
+    }
+    let own_secret = env.iter().any(|(k, _)| k.starts_with("APPKEYS_JWT"))
+        || args.contains(&"--jwt-secret-file");
+    if is_postgres() && db_url.starts_with("postgres") && !own_secret {
+        command.env("APPKEYS_JWT_SECRET", PG_TEST_SECRET);
+    }
+    command.envs(env.iter().copied());
+    command
+}
+
+impl ServerProcess {
+    /// Starts the binary and waits for its `listening on` line; panics with its stderr if it exits.
+    pub fn start(args: &[&str], db_url: &str, env: &[(&str, &str)]) -> ServerProcess {
+        ServerProcess::try_start(args, db_url, env)
+            .unwrap_or_else(|(status, err)| panic!("appkeys-server exited ({status}):\n{err}"))
+    }
+
+    /// Like [`ServerProcess::start`], but a server that refuses to start gives its exit status and
+    /// stderr.
+    pub fn try_start(
+        args: &[&str],
+        db_url: &str,
+        env: &[(&str, &str)],
+    ) -> Result<ServerProcess, (std::process::ExitStatus, String)> {
+        use std::io::{BufRead, BufReader, Read};
+        let mut child = server_command(args, db_url, env)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn appkeys-server");
+        let stderr = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let mut err = child.stderr.take().unwrap();
+        let sink = stderr.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = err.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                sink.lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        });
+        let mut line = String::new();
+        let _ = BufReader::new(child.stdout.as_mut().unwrap()).read_line(&mut line);
+        match line.trim_end().strip_prefix("listening on ") {
+            Some(url) => {
+                let url = url.to_owned();
+                let addr = url.trim_start_matches("http://").parse().unwrap();
+                Ok(ServerProcess {
+                    child,
+                    url,
+                    addr,
+                    stderr,
+                })
+            }
+            None => {
+                let status = child.wait().unwrap();
+                std::thread::sleep(Duration::from_millis(100));
+                let text = stderr.lock().unwrap().clone();
+                Err((status, text))
+            }
+        }
+    }
+
+    /// What the server wrote to stderr so far.
+    pub fn stderr(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    /// A field of `/proc/PID/status` in KiB (`VmRSS`, `VmHWM`).
+    pub fn memory_kib(&self, field: &str) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {field} in /proc status"))
+    }
+
+    /// SIGTERM, then waits (at most `limit`) for the exit: its status and how long it took.
+    pub fn sigterm(mut self, limit: Duration) -> (std::process::ExitStatus, Duration) {
+        let started = std::time::Instant::now();
+        unsafe {
+            libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM);
+        }
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return (status, started.elapsed());
+            }
+            assert!(
+                started.elapsed() < limit,
+                "no exit within {limit:?} of SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A JSON body.
+pub fn body(value: Value) -> Option<Vec<u8>> {
+    Some(serde_json::to_vec(&value).unwrap())
 }
