@@ -175,3 +175,23 @@ if (backend === "postgres") {
     assert.equal(allEncrypted, "t", `all encrypted: ${row}`);
   });
 }
+
+test(`[${backend}] rate limits hold across instances: failures via A and B count together`, async () => {
+  const email = `limits-${randomBytes(6).toString("hex")}@example.com`;
+  const path = `/app/${APP}/auth/providers/local-userpass/login`;
+  // 10 failures per account and client per minute (the default), alternating between the instances.
+  for (let i = 0; i < 10; i++) {
+    const r = await call(i % 2 ? B : A, "POST", path, { body: { username: email, password: "guess-guess" } });
+    assert.equal(r.status, 401, `failure ${i + 1}`);
+  }
+  for (const server of [A, B]) {
+    const res = await fetch(server.url + P + path, {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ username: email, password: "guess-guess" }),
+    });
+    assert.equal(res.status, 429);
+    assert.equal((await res.json()).error_code, "TooManyRequests");
+    assert.ok(Number(res.headers.get("retry-after")) >= 1);
+  }
+});
