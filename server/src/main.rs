@@ -218,6 +218,16 @@ struct Cli {
         default_value_t = 60
     )]
     sweep_interval: u64,
+
+    /// Seconds between writes of the API keys' `lastUsedAt` (key logins are recorded in memory and
+    /// written in one batch, off the login path; also written at shutdown).
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        env = "APPKEYS_LAST_USED_INTERVAL",
+        default_value_t = 10
+    )]
+    last_used_interval: u64,
 }
 
 #[tokio::main]
@@ -312,6 +322,10 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
     };
     let state = AppState::new(store.clone(), &config).await?;
     let sweeper = sweep::spawn(state.clone(), config.sweep_interval);
+    let flusher = sweep::spawn_key_use_flush(
+        state.clone(),
+        Duration::from_secs(cli.last_used_interval.max(1)),
+    );
     tracing::info!(
         backend = ?store.backend(),
         apps = ?config.apps,
@@ -329,8 +343,12 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
         max_connections: cli.max_connections.max(1),
         shutdown_timeout: Duration::from_secs(cli.shutdown_timeout),
     };
-    serve::serve(listener, app(state), options, shutdown_signal()).await?;
+    serve::serve(listener, app(state.clone()), options, shutdown_signal()).await?;
     sweeper.abort();
+    flusher.abort();
+    if let Err(e) = tokio::time::timeout(Duration::from_secs(5), state.flush_key_uses()).await {
+        tracing::warn!(error = %e, "writing API key last use at shutdown timed out");
+    }
     // Bounded: connections still open were dropped at the deadline; give the pool a moment.
     let _ = tokio::time::timeout(Duration::from_secs(5), store.close()).await;
     tracing::info!("stopped");

@@ -26,6 +26,8 @@ pub(crate) struct Inner {
     pub(crate) limits: RateLimits,
     trusted_proxies: Vec<IpNet>,
     pub(crate) body_read_timeout: std::time::Duration,
+    /// API-key logins not yet written to `last_used_at`: key id → time of the latest login (ms).
+    key_uses: std::sync::Mutex<std::collections::HashMap<String, i64>>,
 }
 
 /// Shared state of all handlers.
@@ -117,8 +119,40 @@ impl AppState {
                 limits: config.limits,
                 trusted_proxies: config.trusted_proxies.clone(),
                 body_read_timeout: config.body_read_timeout,
+                key_uses: Default::default(),
             }),
         })
+    }
+
+    /// Notes a successful login with key `key_id` at `at` (ms); written by [`AppState::flush_key_uses`].
+    pub(crate) fn key_used(&self, key_id: String, at: i64) {
+        let mut uses = self
+            .inner
+            .key_uses
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let latest = uses.entry(key_id).or_insert(at);
+        *latest = (*latest).max(at);
+    }
+
+    /// Writes the pending `last_used_at` values in one transaction (only ever moving them forward).
+    /// On failure they are kept for the next flush.
+    pub async fn flush_key_uses(&self) -> Result<usize, sqlx::Error> {
+        let pending: Vec<(String, i64)> = {
+            let mut uses = self
+                .inner
+                .key_uses
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            uses.drain().collect()
+        };
+        if let Err(e) = self.inner.store.touch_keys(&pending).await {
+            for (id, at) in pending {
+                self.key_used(id, at);
+            }
+            return Err(e);
+        }
+        Ok(pending.len())
     }
 
     /// The store.

@@ -164,9 +164,13 @@ impl Default for StoreOptions {
     }
 }
 
+/// The database: a pool of readers and the connection(s) that write. SQLite has one writer
+/// connection (writes queue in the pool, fairly, instead of spinning on SQLite's busy lock; readers
+/// never block it in WAL mode); PostgreSQL uses one pool for both.
 #[derive(Debug, Clone)]
 pub struct Store {
     pool: AnyPool,
+    writer: AnyPool,
     backend: Backend,
     sqlite_path: Option<PathBuf>,
 }
@@ -265,31 +269,34 @@ impl Store {
             }
             let mode = if read_only { "ro" } else { "rwc" };
             let sqlx_url = format!("sqlite://{}?mode={mode}", path.display());
-            let pool = AnyPoolOptions::new()
-                .max_connections(8)
-                .acquire_timeout(options.acquire_timeout)
-                .after_connect(move |conn, _meta| {
-                    Box::pin(async move {
-                        let pragmas: &[&str] = if read_only {
-                            &["PRAGMA busy_timeout = 10000", "PRAGMA foreign_keys = ON"]
-                        } else {
-                            &[
-                                "PRAGMA journal_mode = WAL",
-                                "PRAGMA busy_timeout = 10000",
-                                "PRAGMA foreign_keys = ON",
-                                "PRAGMA synchronous = NORMAL",
-                            ]
-                        };
-                        for pragma in pragmas {
-                            sqlx::query(pragma).execute(&mut *conn).await?;
-                        }
-                        Ok(())
+            let sqlite_pool = |connections: u32| {
+                AnyPoolOptions::new()
+                    .max_connections(connections)
+                    .acquire_timeout(options.acquire_timeout)
+                    .after_connect(move |conn, _meta| {
+                        Box::pin(async move {
+                            let pragmas: &[&str] = if read_only {
+                                &["PRAGMA busy_timeout = 10000", "PRAGMA foreign_keys = ON"]
+                            } else {
+                                &[
+                                    "PRAGMA journal_mode = WAL",
+                                    "PRAGMA busy_timeout = 10000",
+                                    "PRAGMA foreign_keys = ON",
+                                    "PRAGMA synchronous = NORMAL",
+                                ]
+                            };
+                            for pragma in pragmas {
+                                sqlx::query(pragma).execute(&mut *conn).await?;
+                            }
+                            Ok(())
+                        })
                     })
-                })
-                .connect(&sqlx_url)
-                .await?;
+            };
+            let writer = sqlite_pool(1).connect(&sqlx_url).await?;
+            let pool = sqlite_pool(8).connect(&sqlx_url).await?;
             let store = Store {
                 pool,
+                writer,
                 backend: Backend::Sqlite,
                 sqlite_path: Some(path.clone()),
             };
@@ -312,6 +319,7 @@ impl Store {
                 .connect(url)
                 .await?;
             let store = Store {
+                writer: pool.clone(),
                 pool,
                 backend: Backend::Postgres,
                 sqlite_path: None,
@@ -332,7 +340,7 @@ impl Store {
         // applied) and a retry finds it applied.
         let mut attempt = 0;
         loop {
-            match MIGRATOR.run(&self.pool).await {
+            match MIGRATOR.run(&self.writer).await {
                 Ok(()) => return Ok(()),
                 Err(e) if self.backend == Backend::Sqlite && attempt < 10 => {
                     attempt += 1;
@@ -357,6 +365,16 @@ impl Store {
     /// Closes the pool (waits for connections to be returned).
     pub async fn close(&self) {
         self.pool.close().await;
+        self.writer.close().await;
+    }
+
+    /// A write transaction: `BEGIN IMMEDIATE` on SQLite (takes the write lock up front, so another
+    /// process on the same file can never make it fail half-way), a plain `BEGIN` on PostgreSQL.
+    async fn write_tx(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, sqlx::Error> {
+        match self.backend {
+            Backend::Sqlite => self.writer.begin_with("BEGIN IMMEDIATE").await,
+            Backend::Postgres => self.writer.begin().await,
+        }
     }
 
     /// Writes the heartbeat row: succeeds only while the database accepts writes (readiness).
@@ -365,7 +383,7 @@ impl Store {
             "INSERT INTO heartbeat (id, at) VALUES (1, $1) ON CONFLICT (id) DO UPDATE SET at = $1",
         )
         .bind(now_ms())
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }
@@ -420,7 +438,7 @@ impl Store {
         .bind(bucket)
         .bind(start)
         .bind(window)
-        .fetch_one(&self.pool)
+        .fetch_one(&self.writer)
         .await?;
         Ok(crate::ratelimit::Counts {
             window_start: row.try_get(0)?,
@@ -439,7 +457,7 @@ impl Store {
         )
         .bind(cutoff)
         .bind(batch)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?
         .rows_affected())
     }
@@ -453,7 +471,7 @@ impl Store {
         )
         .bind(cutoff)
         .bind(batch)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?
         .rows_affected())
     }
@@ -466,7 +484,7 @@ impl Store {
         )
         .bind(cutoff)
         .bind(batch)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?
         .rows_affected())
     }
@@ -500,7 +518,7 @@ impl Store {
         .bind(user.email.clone())
         .bind(user.password_hash.clone())
         .bind(now_ms())
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await;
         match result {
             Ok(_) => Ok(user),
@@ -550,7 +568,7 @@ impl Store {
 
     /// Deletes a user with its sessions and keys. Returns whether the user existed.
     pub async fn delete_user(&self, id: &str) -> Result<bool, sqlx::Error> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         sqlx::query("DELETE FROM sessions WHERE user_id = $1")
             .bind(id)
             .execute(&mut *tx)
@@ -583,7 +601,7 @@ impl Store {
         .bind(s.provider)
         .bind(s.device_id)
         .bind(now_ms())
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(id)
     }
@@ -596,7 +614,7 @@ impl Store {
         device_id: &str,
     ) -> Result<(String, String), sqlx::Error> {
         let (user_id, session_id, now) = (new_id(), new_id(), now_ms());
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         sqlx::query(
             "INSERT INTO users (id, app_id, provider, identity_id, email, password_hash, created_at) \
              VALUES ($1, $2, 'anon-user', $3, NULL, NULL, $4)",
@@ -623,17 +641,20 @@ impl Store {
     }
 
     /// Logs in with the key whose hash is `key_hash`, for `app_id`: if the key exists, belongs to a
-    /// user of that app and is enabled, records the use and opens a session, atomically with the
-    /// enabled check. Returns `(user id, session id)`.
+    /// user of that app and is enabled, opens a session — one statement that inserts the session only
+    /// while the key is enabled, so a concurrent disable either comes first (no session) or after
+    /// (and then deletes it). On PostgreSQL the key row is read `FOR SHARE`: concurrent logins with one
+    /// key do not serialise, a disable waits for them. `last_used_at` is not written here (see
+    /// [`Store::touch_keys`]). Returns `(user id, session id, key id)`.
     pub async fn key_login(
         &self,
         app_id: &str,
         key_hash: &str,
         device_id: &str,
-    ) -> Result<Option<(String, String)>, sqlx::Error> {
+    ) -> Result<Option<(String, String, String)>, sqlx::Error> {
         let row = sqlx::query(
             "SELECT k.id, k.user_id FROM api_keys k JOIN users u ON u.id = k.user_id \
-             WHERE k.key_hash = $1 AND u.app_id = $2",
+             WHERE k.key_hash = $1 AND u.app_id = $2 AND NOT k.disabled",
         )
         .bind(key_hash)
         .bind(app_id)
@@ -642,36 +663,45 @@ impl Store {
         let Some(row) = row else { return Ok(None) };
         let key_id: String = row.try_get(0)?;
         let user_id: String = row.try_get(1)?;
-        let now = now_ms();
-        let mut tx = self.pool.begin().await?;
-        // Writing first takes the row lock (PostgreSQL) / the write lock (SQLite), so a concurrent
-        // disable either happens before (0 rows) or after (and then deletes this session).
-        let n = sqlx::query("UPDATE api_keys SET last_used_at = $1 WHERE id = $2 AND NOT disabled")
-            .bind(now)
-            .bind(&key_id)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        if n == 0 {
-            tx.rollback().await?;
-            return Ok(None);
-        }
         let session_id = new_id();
-        sqlx::query(
+        let lock = match self.backend {
+            Backend::Postgres => " FOR SHARE",
+            Backend::Sqlite => "",
+        };
+        let inserted = sqlx::query(&format!(
             "INSERT INTO sessions (id, user_id, app_id, provider, api_key_id, device_id, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
+             SELECT $1, $2, $3, 'api-key', id, $4, $5 FROM api_keys WHERE id = $6 AND NOT disabled{lock}"
+        ))
         .bind(&session_id)
         .bind(&user_id)
         .bind(app_id)
-        .bind("api-key")
-        .bind(&key_id)
         .bind(device_id)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(Some((user_id, session_id)))
+        .bind(now_ms())
+        .bind(&key_id)
+        .execute(&self.writer)
+        .await?
+        .rows_affected();
+        Ok((inserted == 1).then_some((user_id, session_id, key_id)))
+    }
+
+    /// Records the last use of keys: `(key id, ms)` pairs, each only moving `last_used_at` forward.
+    /// One transaction for the whole batch.
+    pub async fn touch_keys(&self, uses: &[(String, i64)]) -> Result<(), sqlx::Error> {
+        if uses.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.write_tx().await?;
+        for (id, at) in uses {
+            sqlx::query(
+                "UPDATE api_keys SET last_used_at = $1 \
+                 WHERE id = $2 AND (last_used_at IS NULL OR last_used_at < $1)",
+            )
+            .bind(*at)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await
     }
 
     /// A live session by id.
@@ -700,7 +730,7 @@ impl Store {
     pub async fn delete_session(&self, id: &str) -> Result<(), sqlx::Error> {
         sqlx::query("DELETE FROM sessions WHERE id = $1")
             .bind(id)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(())
     }
@@ -731,7 +761,7 @@ impl Store {
         limit: i64,
     ) -> Result<ApiKey, CreateKeyError> {
         let result = async {
-            let mut tx = self.pool.begin().await?;
+            let mut tx = self.write_tx().await?;
             let seq = sqlx::query(
                 "UPDATE users SET key_count = key_count + 1, key_seq = key_seq + 1 \
                  WHERE id = $1 AND key_count < $2 RETURNING key_seq",
@@ -811,7 +841,7 @@ impl Store {
         id: &str,
         disabled: bool,
     ) -> Result<bool, sqlx::Error> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let sql = if disabled {
             "UPDATE api_keys SET disabled = TRUE WHERE user_id = $1 AND id = $2"
         } else {
@@ -835,7 +865,7 @@ impl Store {
 
     /// Deletes one of a user's keys and the sessions opened with it. Returns whether it existed.
     pub async fn delete_key(&self, user_id: &str, id: &str) -> Result<bool, sqlx::Error> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let n = sqlx::query("DELETE FROM api_keys WHERE user_id = $1 AND id = $2")
             .bind(user_id)
             .bind(id)

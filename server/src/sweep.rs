@@ -61,6 +61,21 @@ pub async fn sweep_once(state: &AppState) -> Result<Swept, sqlx::Error> {
     })
 }
 
+/// Writes the pending `last_used_at` values every `interval` until the task is dropped (a final
+/// flush belongs to shutdown: [`AppState::flush_key_uses`]).
+pub fn spawn_key_use_flush(state: AppState, interval: Duration) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut ticker = tokio::time::interval(interval.max(Duration::from_millis(100)));
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticker.tick().await;
+            if let Err(e) = state.flush_key_uses().await {
+                tracing::warn!(error = %e, "writing API key last use failed; retrying later");
+            }
+        }
+    })
+}
+
 /// Sweeps every `interval` until the task is dropped; failures (database away) are logged and
 /// retried at the next run.
 pub fn spawn(state: AppState, interval: Duration) -> tokio::task::JoinHandle<()> {

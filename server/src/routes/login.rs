@@ -149,7 +149,10 @@ pub(crate) async fn login(
                 None
             };
             match found {
-                Some(found) => found,
+                Some((user_id, session, key_id)) => {
+                    state.key_used(key_id, store::now_ms());
+                    (user_id, session)
+                }
                 None => {
                     if per_ip > 0 {
                         limiter.record(Bucket::KeyLoginFailuresIp, &[&ip]).await?;

@@ -4,72 +4,12 @@
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::http::StatusCode;
 use serde_json::json;
 
 use crate::support::*;
-
-const PASSWORD: &str = "correct horse battery";
-
-/// A client that the server (started with `--trust-proxy 127.0.0.1`) sees as `ip`.
-struct Client {
-    http: Arc<HttpClient>,
-    url: String,
-    ip: &'static str,
-}
-
-impl Client {
-    fn new(server: &ServerProcess, ip: &'static str) -> Client {
-        Client {
-            http: Arc::new(HttpClient::new()),
-            url: server.url.clone(),
-            ip,
-        }
-    }
-
-    async fn post(&self, path: &str, value: serde_json::Value) -> Resp {
-        let headers = [
-            ("content-type", "application/json"),
-            ("x-forwarded-for", self.ip),
-        ];
-        self.http
-            .request(
-                "POST",
-                &format!("{}{path}", self.url),
-                &headers,
-                body(value),
-            )
-            .await
-    }
-
-    async fn register(&self, email: &str) -> Resp {
-        let path = format!("{P}/app/{APP}/auth/providers/local-userpass/register");
-        self.post(&path, json!({"email": email, "password": PASSWORD}))
-            .await
-    }
-
-    async fn password_login(&self, email: &str, password: &str) -> Resp {
-        let path = format!("{P}/app/{APP}/auth/providers/local-userpass/login");
-        self.post(&path, json!({"username": email, "password": password}))
-            .await
-    }
-
-    async fn key_login(&self, key: &str) -> Resp {
-        let path = format!("{P}/app/{APP}/auth/providers/api-key/login");
-        self.post(&path, json!({"key": key})).await
-    }
-
-    async fn anonymous(&self) -> Resp {
-        self.post(
-            &format!("{P}/app/{APP}/auth/providers/anon-user/login"),
-            json!({}),
-        )
-        .await
-    }
-}
 
 fn assert_limited(r: &Resp) {
     r.assert_error(429, "TooManyRequests");

@@ -61,6 +61,8 @@ async fn create_fetch_list_and_key_login() {
     let p = t.profile(&ks.access).await;
     assert_eq!(p.status, StatusCode::OK);
     assert_eq!(p.json()["user_id"], u.user_id.as_str());
+    // lastUsedAt is written off the login path, by the periodic flush (issue 11): run it now.
+    assert_eq!(t.state.flush_key_uses().await.unwrap(), 1);
     let fetched = t
         .call("GET", &key_path(&id), Some(&u.refresh), None)
         .await

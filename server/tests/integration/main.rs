@@ -7,6 +7,7 @@ mod support;
 mod auth;
 mod basics;
 mod hardening;
+mod keylogin;
 mod keys;
 mod process;
 mod revocation;

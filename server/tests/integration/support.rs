@@ -556,3 +556,63 @@ impl Drop for ServerProcess {
 pub fn body(value: Value) -> Option<Vec<u8>> {
     Some(serde_json::to_vec(&value).unwrap())
 }
+
+/// The password of the process tests' users.
+pub const PASSWORD: &str = "correct horse battery";
+
+/// A client that the server (started with `--trust-proxy 127.0.0.1`) sees as `ip`.
+pub struct Client {
+    pub http: std::sync::Arc<HttpClient>,
+    pub url: String,
+    pub ip: &'static str,
+}
+
+impl Client {
+    pub fn new(server: &ServerProcess, ip: &'static str) -> Client {
+        Client {
+            http: std::sync::Arc::new(HttpClient::new()),
+            url: server.url.clone(),
+            ip,
+        }
+    }
+
+    pub async fn post(&self, path: &str, value: serde_json::Value) -> Resp {
+        let headers = [
+            ("content-type", "application/json"),
+            ("x-forwarded-for", self.ip),
+        ];
+        self.http
+            .request(
+                "POST",
+                &format!("{}{path}", self.url),
+                &headers,
+                body(value),
+            )
+            .await
+    }
+
+    pub async fn register(&self, email: &str) -> Resp {
+        let path = format!("{P}/app/{APP}/auth/providers/local-userpass/register");
+        self.post(&path, json!({"email": email, "password": PASSWORD}))
+            .await
+    }
+
+    pub async fn password_login(&self, email: &str, password: &str) -> Resp {
+        let path = format!("{P}/app/{APP}/auth/providers/local-userpass/login");
+        self.post(&path, json!({"username": email, "password": password}))
+            .await
+    }
+
+    pub async fn key_login(&self, key: &str) -> Resp {
+        let path = format!("{P}/app/{APP}/auth/providers/api-key/login");
+        self.post(&path, json!({"key": key})).await
+    }
+
+    pub async fn anonymous(&self) -> Resp {
+        self.post(
+            &format!("{P}/app/{APP}/auth/providers/anon-user/login"),
+            json!({}),
+        )
+        .await
+    }
+}
