@@ -34,7 +34,6 @@ use axum::{
 use tower_http::{
     cors::{AllowOrigin, CorsLayer},
     limit::RequestBodyLimitLayer,
-    trace::{DefaultMakeSpan, DefaultOnResponse, TraceLayer},
 };
 
 pub use config::{Config, HashLimits, RateLimits};
@@ -60,11 +59,7 @@ pub fn app(state: AppState) -> Router {
         .with_state(state)
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
         .layer(axum::middleware::map_response(json_errors))
-        .layer(
-            TraceLayer::new_for_http()
-                .make_span_with(DefaultMakeSpan::new().level(tracing::Level::INFO))
-                .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)),
-        )
+        .layer(axum::middleware::from_fn(access_log))
         .layer(cors)
 }
 
@@ -111,6 +106,27 @@ async fn json_errors(response: Response) -> Response {
         fixed.headers_mut().insert(header::ALLOW, allow);
     }
     fixed
+}
+
+/// The access log: one INFO line per request — method, path (never the query, headers or body), status,
+/// latency. One event and no span: formatting a span per request cost about a third of the trivial
+/// route's throughput. Skipped entirely when INFO is filtered out.
+async fn access_log(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    if !tracing::enabled!(target: "appkeys_server::access", tracing::Level::INFO) {
+        return next.run(request).await;
+    }
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    let started = std::time::Instant::now();
+    let response = next.run(request).await;
+    tracing::info!(
+        target: "appkeys_server::access",
+        %method,
+        path,
+        status = response.status().as_u16(),
+        latency_us = started.elapsed().as_micros() as u64,
+    );
+    response
 }
 
 async fn not_found() -> AppError {

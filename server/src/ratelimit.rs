@@ -49,10 +49,13 @@ impl Bucket {
 }
 
 /// Counts and checks buckets in the database.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct RateLimiter {
     store: Store,
     window_ms: i64,
+    /// Buckets this instance recorded an event in, until when (ms): [`RateLimiter::check_if_seen`]
+    /// reads the database only for those.
+    seen: std::sync::Mutex<std::collections::HashMap<String, i64>>,
 }
 
 /// A bucket's counts as stored.
@@ -72,6 +75,7 @@ impl RateLimiter {
         RateLimiter {
             store,
             window_ms: (window.as_millis() as i64).max(1),
+            seen: Default::default(),
         }
     }
 
@@ -122,14 +126,55 @@ impl RateLimiter {
         (estimate >= f64::from(limit)).then(|| limited(retry))
     }
 
-    /// Counts one event in `bucket`/`parts`.
-    pub async fn record(&self, bucket: Bucket, parts: &[&str]) -> Result<(), AppError> {
+    /// Like [`RateLimiter::check`], but reads the database only when this instance counted an
+    /// event in the bucket within the last two windows; otherwise the bucket is taken to be under its
+    /// limit. For the hot path of successful API-key logins, where a database read per login would
+    /// cost more than the login itself. Across instances this is an approximation: the failures are
+    /// still counted in the shared table (and [`RateLimiter::record`] answers 429 once the count is
+    /// past the limit on any instance), but an instance that has seen no failure from a client does
+    /// not refuse that client's (successful) logins.
+    pub async fn check_if_seen(
+        &self,
+        bucket: Bucket,
+        parts: &[&str],
+        limit: u32,
+    ) -> Result<(), AppError> {
+        if limit == 0 {
+            return Ok(());
+        }
+        let key = Self::key(bucket, parts);
+        let now = now_ms();
+        let recent = {
+            let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+            if seen.len() > 100_000 {
+                seen.retain(|_, until| *until > now);
+            }
+            seen.get(&key).is_some_and(|until| *until > now)
+        };
+        if recent {
+            self.check(bucket, parts, limit).await?;
+        }
+        Ok(())
+    }
+
+    /// Counts one event in `bucket`/`parts`; 429 when the count is then past `limit` (0: never).
+    pub async fn record(&self, bucket: Bucket, parts: &[&str], limit: u32) -> Result<(), AppError> {
         let now = now_ms();
         let start = now - now.rem_euclid(self.window_ms);
-        self.store
-            .rate_increment(&Self::key(bucket, parts), start, self.window_ms)
+        let key = Self::key(bucket, parts);
+        let counts = self
+            .store
+            .rate_increment(&key, start, self.window_ms)
             .await
             .map_err(AppError::db)?;
+        self.seen
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key, now + 2 * self.window_ms);
+        let (estimate, retry) = self.estimate(Some(counts), now);
+        if limit > 0 && estimate > f64::from(limit) {
+            return Err(limited(retry));
+        }
         Ok(())
     }
 

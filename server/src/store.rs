@@ -171,6 +171,7 @@ impl Default for StoreOptions {
 pub struct Store {
     pool: AnyPool,
     writer: AnyPool,
+    logins: std::sync::Arc<LoginBatcher>,
     backend: Backend,
     sqlite_path: Option<PathBuf>,
 }
@@ -295,6 +296,7 @@ impl Store {
             let writer = sqlite_pool(1).connect(&sqlx_url).await?;
             let pool = sqlite_pool(8).connect(&sqlx_url).await?;
             let store = Store {
+                logins: LoginBatcher::spawn(writer.clone()),
                 pool,
                 writer,
                 backend: Backend::Sqlite,
@@ -319,6 +321,7 @@ impl Store {
                 .connect(url)
                 .await?;
             let store = Store {
+                logins: LoginBatcher::spawn(pool.clone()),
                 writer: pool.clone(),
                 pool,
                 backend: Backend::Postgres,
@@ -641,47 +644,28 @@ impl Store {
     }
 
     /// Logs in with the key whose hash is `key_hash`, for `app_id`: if the key exists, belongs to a
-    /// user of that app and is enabled, opens a session — one statement that inserts the session only
-    /// while the key is enabled, so a concurrent disable either comes first (no session) or after
-    /// (and then deletes it). On PostgreSQL the key row is read `FOR SHARE`: concurrent logins with one
-    /// key do not serialise, a disable waits for them. `last_used_at` is not written here (see
-    /// [`Store::touch_keys`]). Returns `(user id, session id, key id)`.
+    /// user of that app and is enabled, opens a session. The login joins the batch of key logins in
+    /// flight ([`LoginBatcher`]): one statement does the indexed lookups and the inserts of the whole
+    /// batch, inserting only for enabled keys, and nothing locks or writes the key row, so logins with
+    /// one hot key do not serialise. A login that races a disable (read the key before the disable
+    /// committed, inserted after it deleted the key's sessions) leaves a session that
+    /// [`Store::session`] refuses, because its key is disabled: revocation stays immediate. The answer
+    /// comes after the statement committed. `last_used_at` is not written here (see
+    /// [`Store::touch_keys`]).
+    /// Returns `(user id, session id, key id)`.
     pub async fn key_login(
         &self,
         app_id: &str,
         key_hash: &str,
         device_id: &str,
     ) -> Result<Option<(String, String, String)>, sqlx::Error> {
-        let row = sqlx::query(
-            "SELECT k.id, k.user_id FROM api_keys k JOIN users u ON u.id = k.user_id \
-             WHERE k.key_hash = $1 AND u.app_id = $2 AND NOT k.disabled",
-        )
-        .bind(key_hash)
-        .bind(app_id)
-        .fetch_optional(&self.pool)
-        .await?;
-        let Some(row) = row else { return Ok(None) };
-        let key_id: String = row.try_get(0)?;
-        let user_id: String = row.try_get(1)?;
-        let session_id = new_id();
-        let lock = match self.backend {
-            Backend::Postgres => " FOR SHARE",
-            Backend::Sqlite => "",
+        let login = PendingLogin {
+            session_id: new_id(),
+            app_id: app_id.to_owned(),
+            device_id: device_id.to_owned(),
+            key_hash: key_hash.to_owned(),
         };
-        let inserted = sqlx::query(&format!(
-            "INSERT INTO sessions (id, user_id, app_id, provider, api_key_id, device_id, created_at) \
-             SELECT $1, $2, $3, 'api-key', id, $4, $5 FROM api_keys WHERE id = $6 AND NOT disabled{lock}"
-        ))
-        .bind(&session_id)
-        .bind(&user_id)
-        .bind(app_id)
-        .bind(device_id)
-        .bind(now_ms())
-        .bind(&key_id)
-        .execute(&self.writer)
-        .await?
-        .rows_affected();
-        Ok((inserted == 1).then_some((user_id, session_id, key_id)))
+        self.logins.login(login).await
     }
 
     /// Records the last use of keys: `(key id, ms)` pairs, each only moving `last_used_at` forward.
@@ -705,10 +689,14 @@ impl Store {
     }
 
     /// A live session by id.
+    /// A session opened with a key that is disabled (or gone) is not live, even if a login that
+    /// raced the disable inserted it after the disable deleted the key's sessions.
     pub async fn session(&self, id: &str) -> Result<Option<Session>, sqlx::Error> {
         let row = sqlx::query(
             "SELECT s.id, s.user_id, s.app_id, s.provider, s.api_key_id, s.device_id, u.provider, \
-             s.created_at FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id = $1",
+             s.created_at FROM sessions s JOIN users u ON u.id = s.user_id \
+             LEFT JOIN api_keys k ON k.id = s.api_key_id \
+             WHERE s.id = $1 AND (s.api_key_id IS NULL OR (k.id IS NOT NULL AND NOT k.disabled))",
         )
         .bind(id)
         .fetch_optional(&self.pool)
@@ -863,6 +851,18 @@ impl Store {
         Ok(n > 0)
     }
 
+    /// Deletes the sessions of key `id` if the key is (still) disabled.
+    pub async fn delete_sessions_of_disabled_key(&self, id: &str) -> Result<u64, sqlx::Error> {
+        Ok(sqlx::query(
+            "DELETE FROM sessions WHERE api_key_id = $1 AND EXISTS \
+             (SELECT 1 FROM api_keys WHERE id = $1 AND disabled)",
+        )
+        .bind(id)
+        .execute(&self.writer)
+        .await?
+        .rows_affected())
+    }
+
     /// Deletes one of a user's keys and the sessions opened with it. Returns whether it existed.
     pub async fn delete_key(&self, user_id: &str, id: &str) -> Result<bool, sqlx::Error> {
         let mut tx = self.write_tx().await?;
@@ -884,5 +884,111 @@ impl Store {
         }
         tx.commit().await?;
         Ok(n > 0)
+    }
+}
+
+/// One API-key login waiting for its batch.
+#[derive(Debug)]
+struct PendingLogin {
+    session_id: String,
+    app_id: String,
+    device_id: String,
+    key_hash: String,
+}
+
+type LoginResult = Result<Option<(String, String, String)>, sqlx::Error>;
+
+/// Group commit for API-key logins: one task takes the logins waiting (at most
+/// [`LoginBatcher::MAX_BATCH`], without waiting for more: no added latency when idle) and opens their
+/// sessions with one statement, then answers each. The queue is bounded (callers wait when it is
+/// full), so memory stays bounded under any load.
+#[derive(Debug)]
+pub struct LoginBatcher {
+    queue: tokio::sync::mpsc::Sender<(PendingLogin, tokio::sync::oneshot::Sender<LoginResult>)>,
+}
+
+impl LoginBatcher {
+    /// Most logins per statement.
+    pub const MAX_BATCH: usize = 64;
+    const QUEUE: usize = 4096;
+
+    fn spawn(pool: AnyPool) -> std::sync::Arc<LoginBatcher> {
+        let (queue, mut rx) = tokio::sync::mpsc::channel(Self::QUEUE);
+        tokio::spawn(async move {
+            let mut batch: Vec<(PendingLogin, tokio::sync::oneshot::Sender<LoginResult>)> =
+                Vec::with_capacity(Self::MAX_BATCH);
+            while rx.recv_many(&mut batch, Self::MAX_BATCH).await > 0 {
+                let (logins, waiters): (Vec<PendingLogin>, Vec<_>) = batch.drain(..).unzip();
+                let results = Self::run(&pool, &logins).await;
+                for (login, waiter) in logins.iter().zip(waiters) {
+                    let result = match &results {
+                        Ok(found) => Ok(found
+                            .iter()
+                            .find(|(session, _, _)| *session == login.session_id)
+                            .map(|(session, user, key)| {
+                                (user.clone(), session.clone(), key.clone())
+                            })),
+                        Err(e) => Err(copy_error(e)),
+                    };
+                    let _ = waiter.send(result);
+                }
+            }
+        });
+        std::sync::Arc::new(LoginBatcher { queue })
+    }
+
+    async fn login(&self, login: PendingLogin) -> LoginResult {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.queue
+            .send((login, tx))
+            .await
+            .map_err(|_| sqlx::Error::PoolClosed)?;
+        rx.await.map_err(|_| sqlx::Error::PoolClosed)?
+    }
+
+    /// The sessions opened: `(session id, user id, key id)`.
+    async fn run(
+        pool: &AnyPool,
+        logins: &[PendingLogin],
+    ) -> Result<Vec<(String, String, String)>, sqlx::Error> {
+        let values: Vec<String> = (0..logins.len())
+            .map(|i| {
+                let n = i * 4;
+                format!("(${}, ${}, ${}, ${})", n + 1, n + 2, n + 3, n + 4)
+            })
+            .collect();
+        let sql = format!(
+            "WITH v (sid, app, dev, hash) AS (VALUES {}) \
+             INSERT INTO sessions (id, user_id, app_id, provider, api_key_id, device_id, created_at) \
+             SELECT v.sid, k.user_id, v.app, 'api-key', k.id, v.dev, ${} \
+             FROM v JOIN api_keys k ON k.key_hash = v.hash \
+             JOIN users u ON u.id = k.user_id AND u.app_id = v.app \
+             WHERE NOT k.disabled \
+             RETURNING id, user_id, api_key_id",
+            values.join(", "),
+            logins.len() * 4 + 1
+        );
+        let mut query = sqlx::query(&sql);
+        for l in logins {
+            query = query
+                .bind(l.session_id.as_str())
+                .bind(l.app_id.as_str())
+                .bind(l.device_id.as_str())
+                .bind(l.key_hash.as_str());
+        }
+        let rows = query.bind(now_ms()).fetch_all(pool).await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
+            .collect()
+    }
+}
+
+/// An error of a batch, for each of its logins (sqlx errors cannot be cloned): an unavailable
+/// database stays "unavailable" (503), anything else is an internal error.
+fn copy_error(e: &sqlx::Error) -> sqlx::Error {
+    if crate::error::is_unavailable(e) {
+        sqlx::Error::Io(std::io::Error::other(e.to_string()))
+    } else {
+        sqlx::Error::Protocol(e.to_string())
     }
 }

@@ -53,6 +53,7 @@ export function freshDatabase() {
  * options.databaseUrl: reuse an existing database (e.g. a second instance, or a restart)
  * options.args: extra command-line flags (e.g. ["--access-token-ttl", "2"])
  * options.env: extra environment variables
+ * options.stderr: "ignore" to discard the server's log (benchmarks at RUST_LOG=info)
  * Resolves to { url, databaseUrl, stop(), restart(), logs() }.
  */
 export async function startServer(options = {}) {
@@ -73,9 +74,9 @@ export async function startServer(options = {}) {
     stderr = "";
     child = spawn(serverBin, argv, {
       env: { ...process.env, RUST_LOG: process.env.RUST_LOG || "warn", ...backendEnv(), ...(options.env || {}) },
-      stdio: ["ignore", "pipe", "pipe"],
+      stdio: ["ignore", "pipe", options.stderr === "ignore" ? "ignore" : "pipe"],
     });
-    child.stderr.on("data", (d) => {
+    child.stderr?.on("data", (d) => {
       stderr += d;
     });
     url = await new Promise((resolvePromise, reject) => {

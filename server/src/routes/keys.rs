@@ -151,14 +151,25 @@ async fn set_disabled(
 ) -> Result<StatusCode, AppError> {
     let session = state.key_manager(&headers).await?;
     let id = key_id(&id)?;
-    key_changed(
-        state
-            .inner
-            .store
-            .set_key_disabled(&session.user_id, &id, disabled)
-            .await
-            .map_err(AppError::db)?,
-    )
+    let found = state
+        .inner
+        .store
+        .set_key_disabled(&session.user_id, &id, disabled)
+        .await
+        .map_err(AppError::db)?;
+    if found && disabled {
+        // A key login that read the key just before the disable may insert its session just after
+        // the disable deleted the key's sessions. Such a session is already refused (its key is
+        // disabled); a second pass shortly after deletes it, so re-enabling the key cannot revive it.
+        let store = state.inner.store.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+            if let Err(e) = store.delete_sessions_of_disabled_key(&id).await {
+                tracing::warn!(error = %e, "second pass of a key disable failed");
+            }
+        });
+    }
+    key_changed(found)
 }
 
 pub(crate) async fn enable_key(

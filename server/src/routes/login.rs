@@ -103,14 +103,14 @@ pub(crate) async fn login(
             let Some(user) = user.filter(|_| ok) else {
                 if per_account > 0 {
                     limiter
-                        .record(Bucket::LoginFailuresAccount, &account)
+                        .record(Bucket::LoginFailuresAccount, &account, 0)
                         .await?;
                     limiter
-                        .record(Bucket::LoginFailuresAccountIp, &account_ip)
+                        .record(Bucket::LoginFailuresAccountIp, &account_ip, 0)
                         .await?;
                 }
                 if limits.login_failures_per_ip > 0 {
-                    limiter.record(Bucket::LoginFailuresIp, &[&ip]).await?;
+                    limiter.record(Bucket::LoginFailuresIp, &[&ip], 0).await?;
                 }
                 return Err(invalid_password());
             };
@@ -138,7 +138,7 @@ pub(crate) async fn login(
             let key = required_str(&body, "key")?;
             let per_ip = limits.key_login_failures_per_ip;
             limiter
-                .check(Bucket::KeyLoginFailuresIp, &[&ip], per_ip)
+                .check_if_seen(Bucket::KeyLoginFailuresIp, &[&ip], per_ip)
                 .await?;
             let found = if apikey::is_well_formed(key) {
                 store
@@ -155,7 +155,9 @@ pub(crate) async fn login(
                 }
                 None => {
                     if per_ip > 0 {
-                        limiter.record(Bucket::KeyLoginFailuresIp, &[&ip]).await?;
+                        limiter
+                            .record(Bucket::KeyLoginFailuresIp, &[&ip], per_ip)
+                            .await?;
                     }
                     return Err(AppError::new(ErrorCode::AuthError, "invalid API key"));
                 }
