@@ -315,6 +315,8 @@ pub enum ErrorCode {
     APIKeyLimitReached,
     /// 403: anonymous users and API-key sessions may not manage API keys (appkeys).
     APIKeyManagementForbidden,
+    /// 403: the user was disabled by an operator (appkeys).
+    UserDisabled,
     /// 404: no such route (appkeys).
     NotFound,
     /// 405: route exists, method does not (appkeys).
@@ -336,7 +338,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, in a stable order.
-    pub const ALL: [ErrorCode; 22] = [
+    pub const ALL: [ErrorCode; 23] = [
         ErrorCode::InvalidSession,
         ErrorCode::InvalidParameter,
         ErrorCode::MissingParameter,
@@ -351,6 +353,7 @@ impl ErrorCode {
         ErrorCode::AppNotFound,
         ErrorCode::APIKeyLimitReached,
         ErrorCode::APIKeyManagementForbidden,
+        ErrorCode::UserDisabled,
         ErrorCode::NotFound,
         ErrorCode::MethodNotAllowed,
         ErrorCode::PayloadTooLarge,
@@ -378,6 +381,7 @@ impl ErrorCode {
             ErrorCode::AppNotFound => "AppNotFound",
             ErrorCode::APIKeyLimitReached => "APIKeyLimitReached",
             ErrorCode::APIKeyManagementForbidden => "APIKeyManagementForbidden",
+            ErrorCode::UserDisabled => "UserDisabled",
             ErrorCode::NotFound => "NotFound",
             ErrorCode::MethodNotAllowed => "MethodNotAllowed",
             ErrorCode::PayloadTooLarge => "PayloadTooLarge",
@@ -396,7 +400,9 @@ impl ErrorCode {
                 400
             }
             ErrorCode::InvalidSession | ErrorCode::AuthError | ErrorCode::InvalidPassword => 401,
-            ErrorCode::APIKeyLimitReached | ErrorCode::APIKeyManagementForbidden => 403,
+            ErrorCode::APIKeyLimitReached
+            | ErrorCode::APIKeyManagementForbidden
+            | ErrorCode::UserDisabled => 403,
             ErrorCode::APIKeyNotFound
             | ErrorCode::AuthProviderNotFound
             | ErrorCode::UserNotFound

@@ -21,10 +21,110 @@ use ipnet::IpNet;
 /// Speaks the App Services client wire protocol (`/api/client/v2.0/...`) for the providers
 /// local-userpass, anon-user and api-key. Every flag has an environment twin. Logs go to stderr
 /// (filter with RUST_LOG, e.g. RUST_LOG=debug); stdout gets exactly one line
-/// `listening on http://HOST:PORT`.
+/// `listening on http://HOST:PORT`. Without a subcommand (or with `serve`) it serves; the other
+/// subcommands administer a database, also while servers are serving it.
 #[derive(Debug, Parser)]
-#[command(name = "appkeys-server", version, about, long_about)]
+#[command(
+    name = "appkeys-server",
+    version,
+    about,
+    long_about,
+    args_conflicts_with_subcommands = true
+)]
 struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+
+    #[command(flatten)]
+    serve: ServeArgs,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum Command {
+    /// Serve (the same as no subcommand).
+    Serve(Box<ServeArgs>),
+    /// Users: list, show, disable (no login by any provider, sessions end), enable, delete.
+    Users {
+        #[command(flatten)]
+        db: DbArgs,
+        #[command(subcommand)]
+        action: UsersAction,
+    },
+    /// API keys: list a user's keys, revoke a key (deletes it and ends its sessions).
+    Keys {
+        #[command(flatten)]
+        db: DbArgs,
+        #[command(subcommand)]
+        action: KeysAction,
+    },
+    /// Sessions: end every session of a user.
+    Sessions {
+        #[command(flatten)]
+        db: DbArgs,
+        #[command(subcommand)]
+        action: SessionsAction,
+    },
+    /// Writes a consistent snapshot of a SQLite database to FILE (mode 0600) while servers run
+    /// (`VACUUM INTO`). For PostgreSQL use pg_dump.
+    Backup {
+        #[command(flatten)]
+        db: DbArgs,
+        /// The new backup file (must not exist).
+        file: PathBuf,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+struct DbArgs {
+    /// Database: sqlite://PATH or postgres://… (as for serving).
+    #[arg(
+        long,
+        env = "APPKEYS_DATABASE_URL",
+        hide_env_values = true,
+        default_value = "sqlite://./appkeys-data/appkeys.db"
+    )]
+    database_url: String,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum UsersAction {
+    /// Every user: id, app, provider, email, state, creation time.
+    List,
+    /// One user, with its keys and session count.
+    Show { id: String },
+    /// Disables a user: no login by any provider; its sessions end.
+    Disable { id: String },
+    /// Enables a disabled user.
+    Enable { id: String },
+    /// Deletes a user with its keys and sessions.
+    Delete { id: String },
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum KeysAction {
+    /// A user's keys: id, name, state, creation and last use.
+    List {
+        /// The user id.
+        #[arg(long)]
+        user: String,
+    },
+    /// Deletes a key and ends the sessions opened with it.
+    Revoke { key_id: String },
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum SessionsAction {
+    /// Ends every session of a user.
+    Revoke {
+        /// The user id.
+        #[arg(long)]
+        user: String,
+    },
+}
+
+/// The flags of `serve` (and of the plain command).
+#[derive(Debug, clap::Args)]
+struct ServeArgs {
     /// Address to listen on; port 0 picks a free port.
     #[arg(long, env = "APPKEYS_LISTEN", default_value = "127.0.0.1:9090")]
     listen: SocketAddr,
@@ -34,6 +134,7 @@ struct Cli {
     #[arg(
         long,
         env = "APPKEYS_DATABASE_URL",
+        hide_env_values = true,
         default_value = "sqlite://./appkeys-data/appkeys.db"
     )]
     database_url: String,
@@ -233,6 +334,17 @@ struct Cli {
 #[tokio::main]
 async fn main() {
     let cli = Cli::parse();
+    let serve = match cli.command {
+        None => cli.serve,
+        Some(Command::Serve(args)) => *args,
+        Some(command) => {
+            if let Err(e) = admin(command).await {
+                eprintln!("appkeys-server: {e}");
+                std::process::exit(1);
+            }
+            return;
+        }
+    };
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
@@ -241,14 +353,14 @@ async fn main() {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .init();
-    if let Err(e) = run(cli).await {
+    if let Err(e) = run(serve).await {
         tracing::error!("{e}");
         eprintln!("appkeys-server: {e}");
         std::process::exit(1);
     }
 }
 
-fn secrets(cli: &Cli) -> Result<Vec<String>, SecretError> {
+fn secrets(cli: &ServeArgs) -> Result<Vec<String>, SecretError> {
     if let Some(path) = &cli.jwt_secret_file {
         return secrets::read_file(path);
     }
@@ -261,7 +373,120 @@ fn secrets(cli: &Cli) -> Result<Vec<String>, SecretError> {
     }
 }
 
-async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
+/// Milliseconds since the epoch as RFC 3339 UTC (`2026-12-01T22:53:31.123Z`), or `-`.
+fn rfc3339(ms: Option<i64>) -> String {
+    ms.map_or_else(|| "-".to_owned(), appkeys_server::store::rfc3339)
+}
+
+async fn admin(command: Command) -> Result<(), Box<dyn std::error::Error>> {
+    let url = match &command {
+        Command::Users { db, .. }
+        | Command::Keys { db, .. }
+        | Command::Sessions { db, .. }
+        | Command::Backup { db, .. } => db.database_url.clone(),
+        Command::Serve(_) => unreachable!("serve is not an admin command"),
+    };
+    let store = Store::connect(&url).await?;
+    let mut out = std::io::stdout().lock();
+    let missing = |what: &str, id: &str| format!("no {what} with id {id}");
+    match command {
+        Command::Users { action, .. } => match action {
+            UsersAction::List => {
+                writeln!(out, "id\tapp\tprovider\temail\tstate\tcreated")?;
+                for u in store.list_users().await? {
+                    let state = if u.disabled { "disabled" } else { "enabled" };
+                    let email = u.email.as_deref().unwrap_or("-");
+                    let created = rfc3339(Some(u.created_at));
+                    writeln!(
+                        out,
+                        "{}\t{}\t{}\t{email}\t{state}\t{created}",
+                        u.id, u.app_id, u.provider
+                    )?;
+                }
+            }
+            UsersAction::Show { id } => {
+                let u = store.user(&id).await?.ok_or_else(|| missing("user", &id))?;
+                let sessions = store.count_user_sessions(&id).await?;
+                writeln!(
+                    out,
+                    "id\t{}\napp\t{}\nprovider\t{}",
+                    u.id, u.app_id, u.provider
+                )?;
+                writeln!(out, "email\t{}", u.email.as_deref().unwrap_or("-"))?;
+                let state = if u.disabled { "disabled" } else { "enabled" };
+                writeln!(
+                    out,
+                    "state\t{state}\ncreated\t{}\nsessions\t{sessions}",
+                    rfc3339(Some(u.created_at))
+                )?;
+                for k in store.list_keys(&id).await? {
+                    writeln!(
+                        out,
+                        "key\t{}\t{}\t{}",
+                        k.id,
+                        k.name,
+                        if k.disabled { "disabled" } else { "enabled" }
+                    )?;
+                }
+            }
+            UsersAction::Disable { id } => {
+                if !store.set_user_disabled(&id, true).await? {
+                    return Err(missing("user", &id).into());
+                }
+                writeln!(out, "disabled user {id}; its sessions ended")?;
+            }
+            UsersAction::Enable { id } => {
+                if !store.set_user_disabled(&id, false).await? {
+                    return Err(missing("user", &id).into());
+                }
+                writeln!(out, "enabled user {id}")?;
+            }
+            UsersAction::Delete { id } => {
+                if !store.delete_user(&id).await? {
+                    return Err(missing("user", &id).into());
+                }
+                writeln!(out, "deleted user {id} with its keys and sessions")?;
+            }
+        },
+        Command::Keys { action, .. } => match action {
+            KeysAction::List { user } => {
+                writeln!(out, "id\tname\tstate\tcreated\tlast_used")?;
+                for k in store.list_keys(&user).await? {
+                    let state = if k.disabled { "disabled" } else { "enabled" };
+                    let (created, used) = (rfc3339(Some(k.created_at)), rfc3339(k.last_used_at));
+                    writeln!(out, "{}\t{}\t{state}\t{created}\t{used}", k.id, k.name)?;
+                }
+            }
+            KeysAction::Revoke { key_id } => {
+                let owner = store
+                    .key_owner(&key_id)
+                    .await?
+                    .ok_or_else(|| missing("key", &key_id))?;
+                store.delete_key(&owner, &key_id).await?;
+                writeln!(
+                    out,
+                    "revoked key {key_id} of user {owner}; its sessions ended"
+                )?;
+            }
+        },
+        Command::Sessions {
+            action: SessionsAction::Revoke { user },
+            ..
+        } => {
+            let n = store.delete_user_sessions(&user).await?;
+            writeln!(out, "ended {n} sessions of user {user}")?;
+        }
+        Command::Backup { file, .. } => {
+            store.backup(&file).await?;
+            writeln!(out, "backup written to {}", file.display())?;
+        }
+        Command::Serve(_) => {}
+    }
+    store.close().await;
+    Ok(())
+}
+
+async fn run(cli: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
     passwords::return_hash_memory_to_os();
     serve::raise_open_file_limit();
     let jwt_secrets = secrets(&cli)?;

@@ -75,6 +75,10 @@ pub struct User {
     pub email: Option<String>,
     /// Argon2id PHC string (email/password users).
     pub password_hash: Option<String>,
+    /// Disabled by an operator: no login, no session.
+    pub disabled: bool,
+    /// Creation time (ms since the epoch).
+    pub created_at: i64,
 }
 
 /// A session row joined with its user's provider.
@@ -184,6 +188,12 @@ pub fn now_ms() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
         .unwrap_or(0)
+}
+
+/// Milliseconds since the epoch as RFC 3339 UTC with milliseconds (`2026-12-01T22:53:31.123Z`).
+pub fn rfc3339(ms: i64) -> String {
+    let at = std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms.max(0) as u64);
+    humantime::format_rfc3339_millis(at).to_string()
 }
 
 /// A new 24-hex id in ObjectId layout: 4 bytes of seconds since the epoch + 8 random bytes.
@@ -509,6 +519,8 @@ impl Store {
             identity_id: new_id(),
             email: email.map(str::to_owned),
             password_hash: password_hash.map(str::to_owned),
+            disabled: false,
+            created_at: now_ms(),
         };
         let result = sqlx::query(
             "INSERT INTO users (id, app_id, provider, identity_id, email, password_hash, created_at) \
@@ -520,7 +532,7 @@ impl Store {
         .bind(&user.identity_id)
         .bind(user.email.clone())
         .bind(user.password_hash.clone())
-        .bind(now_ms())
+        .bind(user.created_at)
         .execute(&self.writer)
         .await;
         match result {
@@ -538,8 +550,13 @@ impl Store {
             identity_id: row.try_get(3)?,
             email: row.try_get(4)?,
             password_hash: row.try_get(5)?,
+            disabled: row.try_get::<i64, _>(6)? != 0,
+            created_at: row.try_get(7)?,
         })
     }
+
+    const USER_COLUMNS: &'static str = "id, app_id, provider, identity_id, email, password_hash, \
+         CASE WHEN disabled THEN 1 ELSE 0 END, created_at";
 
     /// The email/password user of `app_id` with that (normalised) email.
     pub async fn user_by_email(
@@ -547,10 +564,10 @@ impl Store {
         app_id: &str,
         email: &str,
     ) -> Result<Option<User>, sqlx::Error> {
-        let row = sqlx::query(
-            "SELECT id, app_id, provider, identity_id, email, password_hash FROM users \
-             WHERE app_id = $1 AND email = $2",
-        )
+        let row = sqlx::query(&format!(
+            "SELECT {} FROM users WHERE app_id = $1 AND email = $2",
+            Self::USER_COLUMNS
+        ))
         .bind(app_id)
         .bind(email)
         .fetch_optional(&self.pool)
@@ -560,13 +577,99 @@ impl Store {
 
     /// A user by id.
     pub async fn user(&self, id: &str) -> Result<Option<User>, sqlx::Error> {
-        let row = sqlx::query(
-            "SELECT id, app_id, provider, identity_id, email, password_hash FROM users WHERE id = $1",
-        )
+        let row = sqlx::query(&format!(
+            "SELECT {} FROM users WHERE id = $1",
+            Self::USER_COLUMNS
+        ))
         .bind(id)
         .fetch_optional(&self.pool)
         .await?;
         row.as_ref().map(Self::user_from_row).transpose()
+    }
+
+    /// Every user, oldest first (admin commands).
+    pub async fn list_users(&self) -> Result<Vec<User>, sqlx::Error> {
+        let rows = sqlx::query(&format!(
+            "SELECT {} FROM users ORDER BY created_at, id",
+            Self::USER_COLUMNS
+        ))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(Self::user_from_row).collect()
+    }
+
+    /// Disables (ending its sessions) or enables a user. Returns whether the user exists.
+    pub async fn set_user_disabled(&self, id: &str, disabled: bool) -> Result<bool, sqlx::Error> {
+        let mut tx = self.write_tx().await?;
+        let sql = if disabled {
+            "UPDATE users SET disabled = TRUE WHERE id = $1"
+        } else {
+            "UPDATE users SET disabled = FALSE WHERE id = $1"
+        };
+        let n = sqlx::query(sql)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if n > 0 && disabled {
+            sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(n > 0)
+    }
+
+    /// How many sessions a user has.
+    pub async fn count_user_sessions(&self, user_id: &str) -> Result<i64, sqlx::Error> {
+        sqlx::query("SELECT COUNT(*) FROM sessions WHERE user_id = $1")
+            .bind(user_id)
+            .fetch_one(&self.pool)
+            .await?
+            .try_get(0)
+    }
+
+    /// Ends every session of a user; returns how many.
+    pub async fn delete_user_sessions(&self, user_id: &str) -> Result<u64, sqlx::Error> {
+        Ok(sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+            .bind(user_id)
+            .execute(&self.writer)
+            .await?
+            .rows_affected())
+    }
+
+    /// The owner of key `id`, if the key exists.
+    pub async fn key_owner(&self, id: &str) -> Result<Option<String>, sqlx::Error> {
+        let row = sqlx::query("SELECT user_id FROM api_keys WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| r.try_get(0)).transpose()
+    }
+
+    /// A consistent copy of the SQLite database at `target` (`VACUUM INTO`, safe while servers
+    /// write), made 0600.
+    pub async fn backup(&self, target: &Path) -> Result<(), StoreError> {
+        if self.backend != Backend::Sqlite {
+            return Err(StoreError::BadUrl(
+                "backup copies SQLite databases; for PostgreSQL use pg_dump".to_owned(),
+            ));
+        }
+        if target.exists() {
+            return Err(StoreError::Io(std::io::Error::new(
+                std::io::ErrorKind::AlreadyExists,
+                format!("{} exists", target.display()),
+            )));
+        }
+        create_private_file(target)?;
+        std::fs::remove_file(target)?;
+        sqlx::query("VACUUM INTO $1")
+            .bind(target.display().to_string())
+            .execute(&self.pool)
+            .await?;
+        make_private(target, 0o600)?;
+        Ok(())
     }
 
     /// Deletes a user with its sessions and keys. Returns whether the user existed.
@@ -694,7 +797,7 @@ impl Store {
     pub async fn session(&self, id: &str) -> Result<Option<Session>, sqlx::Error> {
         let row = sqlx::query(
             "SELECT s.id, s.user_id, s.app_id, s.provider, s.api_key_id, s.device_id, u.provider, \
-             s.created_at FROM sessions s JOIN users u ON u.id = s.user_id \
+             s.created_at FROM sessions s JOIN users u ON u.id = s.user_id AND NOT u.disabled \
              LEFT JOIN api_keys k ON k.id = s.api_key_id \
              WHERE s.id = $1 AND (s.api_key_id IS NULL OR (k.id IS NOT NULL AND NOT k.disabled))",
         )
@@ -962,7 +1065,7 @@ impl LoginBatcher {
              INSERT INTO sessions (id, user_id, app_id, provider, api_key_id, device_id, created_at) \
              SELECT v.sid, k.user_id, v.app, 'api-key', k.id, v.dev, ${} \
              FROM v JOIN api_keys k ON k.key_hash = v.hash \
-             JOIN users u ON u.id = k.user_id AND u.app_id = v.app \
+             JOIN users u ON u.id = k.user_id AND u.app_id = v.app AND NOT u.disabled \
              WHERE NOT k.disabled \
              RETURNING id, user_id, api_key_id",
             values.join(", "),

@@ -114,6 +114,12 @@ pub(crate) async fn login(
                 }
                 return Err(invalid_password());
             };
+            if user.disabled {
+                return Err(AppError::new(
+                    ErrorCode::UserDisabled,
+                    "the user is disabled",
+                ));
+            }
             let session = store
                 .create_session(store::NewSession {
                     user_id: &user.id,

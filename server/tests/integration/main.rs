@@ -4,6 +4,7 @@
 
 mod support;
 
+mod admin;
 mod auth;
 mod basics;
 mod hardening;

@@ -1,0 +1,213 @@
+//! Admin commands and backups (issue 12) against a running `appkeys-server` and its database.
+
+use std::process::Command;
+
+use axum::http::StatusCode;
+use serde_json::json;
+
+use crate::support::*;
+
+/// Runs `appkeys-server ARGS… --database-url URL`; its stdout (panics unless it succeeds).
+fn admin(args: &[&str], db_url: &str) -> String {
+    let out = admin_output(args, db_url);
+    assert!(
+        out.status.success(),
+        "appkeys-server {args:?} failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn admin_output(args: &[&str], db_url: &str) -> std::process::Output {
+    let (command, rest) = args.split_first().unwrap();
+    let mut cmd = Command::new(BIN);
+    cmd.arg(command);
+    // `users list`, `keys revoke ID`, …: the action (and its arguments) come after the flag.
+    cmd.args(["--database-url", db_url]).args(rest);
+    cmd.env_remove("APPKEYS_DATABASE_URL").output().unwrap()
+}
+
+async fn create_key(c: &Client, refresh: &str, name: &str) -> (String, String) {
+    let r = c
+        .http
+        .request(
+            "POST",
+            &format!("{}{}", c.url, keys_path()),
+            &[
+                ("content-type", "application/json"),
+                ("authorization", &format!("Bearer {refresh}")),
+            ],
+            body(json!({ "name": name })),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    let k = r.json();
+    (
+        k["_id"].as_str().unwrap().to_owned(),
+        k["key"].as_str().unwrap().to_owned(),
+    )
+}
+
+async fn refresh(c: &Client, token: &str) -> Resp {
+    c.http
+        .request(
+            "POST",
+            &format!("{}{P}/auth/session", c.url),
+            &[("authorization", &format!("Bearer {token}"))],
+            None,
+        )
+        .await
+}
+
+#[tokio::test]
+async fn admin_commands_act_on_a_running_server() {
+    let db = fresh_db().await;
+    let server = ServerProcess::start(&[], &db.url, &[]);
+    let c = Client::new(&server, "127.0.0.1");
+    let email = "admin-target@example.com";
+    c.register(email).await;
+    let tokens = Tokens::from(&c.password_login(email, PASSWORD).await);
+    let user = tokens.user_id.clone();
+    let (key_a, secret_a) = create_key(&c, &tokens.refresh, "a").await;
+    let (key_b, secret_b) = create_key(&c, &tokens.refresh, "b").await;
+
+    let list = admin(&["users", "list"], &db.url);
+    assert!(
+        list.lines()
+            .any(|l| l.starts_with(&user) && l.contains(email) && l.contains("enabled")),
+        "{list}"
+    );
+    let show = admin(&["users", "show", &user], &db.url);
+    assert!(
+        show.contains(&key_a) && show.contains(&key_b) && show.contains("sessions\t1"),
+        "{show}"
+    );
+    let keys = admin(&["keys", "list", "--user", &user], &db.url);
+    assert!(
+        keys.contains(&key_a) && keys.contains("\ta\tenabled\t"),
+        "{keys}"
+    );
+
+    // sessions revoke: the user's sessions end at once.
+    let key_session = Tokens::from(&c.key_login(&secret_b).await);
+    let out = admin(&["sessions", "revoke", "--user", &user], &db.url);
+    assert!(out.contains("ended 2 sessions"), "{out}");
+    refresh(&c, &tokens.refresh)
+        .await
+        .assert_error(401, "InvalidSession");
+    refresh(&c, &key_session.refresh)
+        .await
+        .assert_error(401, "InvalidSession");
+
+    // keys revoke: the key no longer logs in, its sessions end; the other key still works.
+    let a_session = Tokens::from(&c.key_login(&secret_a).await);
+    admin(&["keys", "revoke", &key_a], &db.url);
+    c.key_login(&secret_a).await.assert_error(401, "AuthError");
+    refresh(&c, &a_session.refresh)
+        .await
+        .assert_error(401, "InvalidSession");
+    assert_eq!(c.key_login(&secret_b).await.status, StatusCode::OK);
+
+    // users disable: no login by any provider, its sessions end; enable undoes it.
+    let session = Tokens::from(&c.password_login(email, PASSWORD).await);
+    admin(&["users", "disable", &user], &db.url);
+    refresh(&c, &session.refresh)
+        .await
+        .assert_error(401, "InvalidSession");
+    c.password_login(email, PASSWORD)
+        .await
+        .assert_error(403, "UserDisabled");
+    c.key_login(&secret_b).await.assert_error(401, "AuthError");
+    assert!(admin(&["users", "list"], &db.url).contains("disabled"));
+    admin(&["users", "enable", &user], &db.url);
+    assert_eq!(
+        c.password_login(email, PASSWORD).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(c.key_login(&secret_b).await.status, StatusCode::OK);
+
+    // users delete: gone, and unknown ids are an error.
+    admin(&["users", "delete", &user], &db.url);
+    c.password_login(email, PASSWORD)
+        .await
+        .assert_error(401, "InvalidPassword");
+    let out = admin_output(&["users", "show", &user], &db.url);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no user with id"));
+}
+
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_backup_taken_under_write_load_serves_the_keys_made_before_it() {
+    use std::os::unix::fs::PermissionsExt;
+    let db = fresh_db().await;
+    let server = ServerProcess::start(&["--anonymous-logins-per-ip", "0"], &db.url, &[]);
+    let c = Client::new(&server, "127.0.0.1");
+    c.register("backup@example.com").await;
+    let tokens = Tokens::from(&c.password_login("backup@example.com", PASSWORD).await);
+    let (_, secret) = create_key(&c, &tokens.refresh, "kept").await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("backup.db");
+    if is_postgres() {
+        let out = admin_output(&["backup", file.to_str().unwrap()], &db.url);
+        assert!(!out.status.success());
+        assert!(String::from_utf8_lossy(&out.stderr).contains("pg_dump"));
+        return;
+    }
+    // Write load while the backup runs: anonymous logins (a user and a session each).
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let load = {
+        let (http, url, stop) = (c.http.clone(), c.url.clone(), stop.clone());
+        tokio::spawn(async move {
+            let mut n = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let r = http
+                    .request(
+                        "POST",
+                        &format!("{url}{P}/app/{APP}/auth/providers/anon-user/login"),
+                        &[],
+                        body(json!({})),
+                    )
+                    .await;
+                assert_eq!(r.status, StatusCode::OK);
+                n += 1;
+            }
+            n
+        })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let url = db.url.clone();
+    let target = file.clone();
+    let out =
+        tokio::task::spawn_blocking(move || admin(&["backup", target.to_str().unwrap()], &url))
+            .await
+            .unwrap();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let writes = load.await.unwrap();
+    assert!(writes > 0, "the server was writing during the backup");
+    assert!(out.contains("backup written"), "{out}");
+    assert_eq!(
+        std::fs::metadata(&file).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    // Restore (README): stop, copy the file into place, start.
+    drop(server);
+    let restored = tempfile::tempdir().unwrap();
+    let data = restored.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    std::fs::copy(&file, data.join("appkeys.db")).unwrap();
+    let url = format!("sqlite://{}", data.join("appkeys.db").display());
+    let again = ServerProcess::start(&[], &url, &[]);
+    let c = Client::new(&again, "127.0.0.1");
+    assert_eq!(
+        c.key_login(&secret).await.status,
+        StatusCode::OK,
+        "the key made before the backup"
+    );
+    assert_eq!(
+        c.password_login("backup@example.com", PASSWORD)
+            .await
+            .status,
+        StatusCode::OK
+    );
+}
