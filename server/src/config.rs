@@ -33,6 +33,8 @@ pub struct Config {
     pub sweep_interval: Duration,
     /// Longest time to receive a whole request body (408 after it).
     pub body_read_timeout: Duration,
+    /// How long audit log rows are kept (then swept).
+    pub audit_retention: Duration,
 }
 
 impl Default for Config {
@@ -49,6 +51,7 @@ impl Default for Config {
             trusted_proxies: Vec::new(),
             sweep_interval: Duration::from_secs(60),
             body_read_timeout: Duration::from_secs(30),
+            audit_retention: Duration::from_secs(90 * 24 * 60 * 60),
         }
     }
 }

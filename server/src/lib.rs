@@ -8,6 +8,7 @@
 //! wire contract.
 
 pub mod apikey;
+pub mod audit;
 mod auth;
 mod body;
 pub mod config;

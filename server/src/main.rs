@@ -64,6 +64,24 @@ enum Command {
         #[command(subcommand)]
         action: SessionsAction,
     },
+    /// Prints the audit log, newest last; `--json`: one JSON object per line with `time`, `event`,
+    /// `app`, `user_id`, `key_id`, `provider`, `ip`, `user_agent`, `outcome`.
+    Audit {
+        #[command(flatten)]
+        db: DbArgs,
+        /// Only events of this user.
+        #[arg(long)]
+        user: Option<String>,
+        /// Only events of this key.
+        #[arg(long)]
+        key: Option<String>,
+        /// Only events at or after this time (RFC 3339, e.g. 2026-12-01T00:00:00Z).
+        #[arg(long)]
+        since: Option<String>,
+        /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
+    },
     /// Writes a consistent snapshot of a SQLite database to FILE (mode 0600) while servers run
     /// (`VACUUM INTO`). For PostgreSQL use pg_dump.
     Backup {
@@ -329,6 +347,15 @@ struct ServeArgs {
         default_value_t = 10
     )]
     last_used_interval: u64,
+
+    /// Days audit log rows are kept before the sweep deletes them.
+    #[arg(
+        long,
+        value_name = "DAYS",
+        env = "APPKEYS_AUDIT_RETENTION_DAYS",
+        default_value_t = 90
+    )]
+    audit_retention_days: u64,
 }
 
 #[tokio::main]
@@ -378,12 +405,21 @@ fn rfc3339(ms: Option<i64>) -> String {
     ms.map_or_else(|| "-".to_owned(), appkeys_server::store::rfc3339)
 }
 
+/// The audit event of an admin command.
+fn admin_event(event: &'static str) -> appkeys_server::audit::Event {
+    appkeys_server::audit::Event {
+        user_agent: Some("appkeys-server admin command".to_owned()),
+        ..appkeys_server::audit::Event::new(event, "success")
+    }
+}
+
 async fn admin(command: Command) -> Result<(), Box<dyn std::error::Error>> {
     let url = match &command {
         Command::Users { db, .. }
         | Command::Keys { db, .. }
         | Command::Sessions { db, .. }
-        | Command::Backup { db, .. } => db.database_url.clone(),
+        | Command::Backup { db, .. }
+        | Command::Audit { db, .. } => db.database_url.clone(),
         Command::Serve(_) => unreachable!("serve is not an admin command"),
     };
     let store = Store::connect(&url).await?;
@@ -442,7 +478,7 @@ async fn admin(command: Command) -> Result<(), Box<dyn std::error::Error>> {
                 writeln!(out, "enabled user {id}")?;
             }
             UsersAction::Delete { id } => {
-                if !store.delete_user(&id).await? {
+                if !store.delete_user(&id, &admin_event("user.deleted")).await? {
                     return Err(missing("user", &id).into());
                 }
                 writeln!(out, "deleted user {id} with its keys and sessions")?;
@@ -462,7 +498,9 @@ async fn admin(command: Command) -> Result<(), Box<dyn std::error::Error>> {
                     .key_owner(&key_id)
                     .await?
                     .ok_or_else(|| missing("key", &key_id))?;
-                store.delete_key(&owner, &key_id).await?;
+                store
+                    .delete_key(&owner, &key_id, &admin_event("key.deleted"))
+                    .await?;
                 writeln!(
                     out,
                     "revoked key {key_id} of user {owner}; its sessions ended"
@@ -473,12 +511,59 @@ async fn admin(command: Command) -> Result<(), Box<dyn std::error::Error>> {
             action: SessionsAction::Revoke { user },
             ..
         } => {
-            let n = store.delete_user_sessions(&user).await?;
+            let n = store
+                .delete_user_sessions(&user, &admin_event("session.revoked"))
+                .await?;
             writeln!(out, "ended {n} sessions of user {user}")?;
         }
         Command::Backup { file, .. } => {
             store.backup(&file).await?;
             writeln!(out, "backup written to {}", file.display())?;
+        }
+        Command::Audit {
+            user,
+            key,
+            since,
+            json,
+            ..
+        } => {
+            let since = since
+                .map(|t| {
+                    humantime::parse_rfc3339_weak(&t)
+                        .map(|at| {
+                            at.duration_since(std::time::UNIX_EPOCH)
+                                .map_or(0, |d| d.as_millis() as i64)
+                        })
+                        .map_err(|e| {
+                            format!(
+                                "--since {t}: {e} (expected RFC 3339, e.g. 2026-12-01T00:00:00Z)"
+                            )
+                        })
+                })
+                .transpose()?;
+            for e in store
+                .audit_entries(user.as_deref(), key.as_deref(), since)
+                .await?
+            {
+                if json {
+                    writeln!(out, "{}", serde_json::to_string(&e)?)?;
+                } else {
+                    let dash = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".to_owned());
+                    writeln!(
+                        out,
+                        "{} {} {} app={} user={} key={} provider={} ip={} agent={:?}",
+                        e.time,
+                        e.event,
+                        e.outcome,
+                        dash(&e.app),
+                        dash(&e.user_id),
+                        dash(&e.key_id),
+                        dash(&e.provider),
+                        dash(&e.ip),
+                        dash(&e.user_agent)
+                    )?;
+                }
+            }
         }
         Command::Serve(_) => {}
     }
@@ -544,6 +629,7 @@ async fn run(cli: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
         trusted_proxies,
         sweep_interval: Duration::from_secs(cli.sweep_interval.max(1)),
         body_read_timeout: Duration::from_secs(cli.body_read_timeout.max(1)),
+        audit_retention: Duration::from_secs(cli.audit_retention_days.saturating_mul(86_400)),
     };
     let state = AppState::new(store.clone(), &config).await?;
     let sweeper = sweep::spawn(state.clone(), config.sweep_interval);

@@ -26,6 +26,7 @@ pub(crate) struct Inner {
     pub(crate) limits: RateLimits,
     trusted_proxies: Vec<IpNet>,
     pub(crate) body_read_timeout: std::time::Duration,
+    pub(crate) audit_retention: std::time::Duration,
     /// API-key logins not yet written to `last_used_at`: key id → time of the latest login (ms).
     key_uses: std::sync::Mutex<std::collections::HashMap<String, i64>>,
 }
@@ -119,6 +120,7 @@ impl AppState {
                 limits: config.limits,
                 trusted_proxies: config.trusted_proxies.clone(),
                 body_read_timeout: config.body_read_timeout,
+                audit_retention: config.audit_retention,
                 key_uses: Default::default(),
             }),
         })

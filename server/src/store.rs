@@ -3,6 +3,8 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::audit::{self, Event};
+
 use sqlx::{
     any::{AnyPoolOptions, AnyRow},
     AnyPool, Row,
@@ -306,7 +308,7 @@ impl Store {
             let writer = sqlite_pool(1).connect(&sqlx_url).await?;
             let pool = sqlite_pool(8).connect(&sqlx_url).await?;
             let store = Store {
-                logins: LoginBatcher::spawn(writer.clone()),
+                logins: LoginBatcher::spawn(writer.clone(), Backend::Sqlite),
                 pool,
                 writer,
                 backend: Backend::Sqlite,
@@ -331,7 +333,7 @@ impl Store {
                 .connect(url)
                 .await?;
             let store = Store {
-                logins: LoginBatcher::spawn(pool.clone()),
+                logins: LoginBatcher::spawn(pool.clone(), Backend::Postgres),
                 writer: pool.clone(),
                 pool,
                 backend: Backend::Postgres,
@@ -460,6 +462,45 @@ impl Store {
         })
     }
 
+    // ---- audit ----
+
+    /// Records an event that changes nothing else (`login.failed`, `rate_limited`).
+    pub async fn audit(&self, event: &Event) -> Result<(), sqlx::Error> {
+        audit::insert(&self.writer, event).await
+    }
+
+    /// Audit entries, oldest first, optionally only of a user, of a key, or since a time (ms).
+    pub async fn audit_entries(
+        &self,
+        user: Option<&str>,
+        key: Option<&str>,
+        since: Option<i64>,
+    ) -> Result<Vec<audit::Entry>, sqlx::Error> {
+        let rows = sqlx::query(
+            "SELECT at, event, app, user_id, key_id, provider, ip, user_agent, outcome FROM audit \
+             WHERE ($1 IS NULL OR user_id = $1) AND ($2 IS NULL OR key_id = $2) AND at >= $3 \
+             ORDER BY at, id",
+        )
+        .bind(user.map(str::to_owned))
+        .bind(key.map(str::to_owned))
+        .bind(since.unwrap_or(0))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(audit::Entry::from_row).collect()
+    }
+
+    /// Deletes up to `batch` audit rows older than `cutoff` (ms).
+    pub async fn sweep_audit(&self, cutoff: i64, batch: i64) -> Result<u64, sqlx::Error> {
+        Ok(sqlx::query(
+            "DELETE FROM audit WHERE id IN (SELECT id FROM audit WHERE at < $1 LIMIT $2)",
+        )
+        .bind(cutoff)
+        .bind(batch)
+        .execute(&self.writer)
+        .await?
+        .rows_affected())
+    }
+
     // ---- expiry ----
 
     /// Deletes up to `batch` sessions opened before `cutoff` (ms); returns how many.
@@ -504,13 +545,14 @@ impl Store {
 
     // ---- users ----
 
-    /// Creates a user.
+    /// Creates a user (with its `user.registered` audit row, in one transaction).
     pub async fn create_user(
         &self,
         app_id: &str,
         provider: &str,
         email: Option<&str>,
         password_hash: Option<&str>,
+        audit: &Event,
     ) -> Result<User, CreateUserError> {
         let user = User {
             id: new_id(),
@@ -522,18 +564,24 @@ impl Store {
             disabled: false,
             created_at: now_ms(),
         };
-        let result = sqlx::query(
-            "INSERT INTO users (id, app_id, provider, identity_id, email, password_hash, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
-        .bind(&user.id)
-        .bind(&user.app_id)
-        .bind(&user.provider)
-        .bind(&user.identity_id)
-        .bind(user.email.clone())
-        .bind(user.password_hash.clone())
-        .bind(user.created_at)
-        .execute(&self.writer)
+        let result = async {
+            let mut tx = self.write_tx().await?;
+            sqlx::query(
+                "INSERT INTO users (id, app_id, provider, identity_id, email, password_hash, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            )
+            .bind(&user.id)
+            .bind(&user.app_id)
+            .bind(&user.provider)
+            .bind(&user.identity_id)
+            .bind(user.email.clone())
+            .bind(user.password_hash.clone())
+            .bind(user.created_at)
+            .execute(&mut *tx)
+            .await?;
+            audit::insert(&mut *tx, &audit.clone().user(&user.id)).await?;
+            tx.commit().await
+        }
         .await;
         match result {
             Ok(_) => Ok(user),
@@ -630,13 +678,21 @@ impl Store {
             .try_get(0)
     }
 
-    /// Ends every session of a user; returns how many.
-    pub async fn delete_user_sessions(&self, user_id: &str) -> Result<u64, sqlx::Error> {
-        Ok(sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+    /// Ends every session of a user (with a `session.revoked` audit row); returns how many.
+    pub async fn delete_user_sessions(
+        &self,
+        user_id: &str,
+        audit: &Event,
+    ) -> Result<u64, sqlx::Error> {
+        let mut tx = self.write_tx().await?;
+        let n = sqlx::query("DELETE FROM sessions WHERE user_id = $1")
             .bind(user_id)
-            .execute(&self.writer)
+            .execute(&mut *tx)
             .await?
-            .rows_affected())
+            .rows_affected();
+        audit::insert(&mut *tx, &audit.clone().user(user_id)).await?;
+        tx.commit().await?;
+        Ok(n)
     }
 
     /// The owner of key `id`, if the key exists.
@@ -672,8 +728,9 @@ impl Store {
         Ok(())
     }
 
-    /// Deletes a user with its sessions and keys. Returns whether the user existed.
-    pub async fn delete_user(&self, id: &str) -> Result<bool, sqlx::Error> {
+    /// Deletes a user with its sessions and keys (and a `user.deleted` audit row). Returns whether
+    /// the user existed.
+    pub async fn delete_user(&self, id: &str, audit: &Event) -> Result<bool, sqlx::Error> {
         let mut tx = self.write_tx().await?;
         sqlx::query("DELETE FROM sessions WHERE user_id = $1")
             .bind(id)
@@ -688,15 +745,23 @@ impl Store {
             .execute(&mut *tx)
             .await?
             .rows_affected();
+        if n > 0 {
+            audit::insert(&mut *tx, &audit.clone().user(id)).await?;
+        }
         tx.commit().await?;
         Ok(n > 0)
     }
 
     // ---- sessions ----
 
-    /// Opens a session for a user (not via an API key).
-    pub async fn create_session(&self, s: NewSession<'_>) -> Result<String, sqlx::Error> {
+    /// Opens a session for a user (not via an API key), with its `login.succeeded` audit row.
+    pub async fn create_session(
+        &self,
+        s: NewSession<'_>,
+        audit: &Event,
+    ) -> Result<String, sqlx::Error> {
         let id = new_id();
+        let mut tx = self.write_tx().await?;
         sqlx::query(
             "INSERT INTO sessions (id, user_id, app_id, provider, api_key_id, device_id, created_at) \
              VALUES ($1, $2, $3, $4, NULL, $5, $6)",
@@ -707,8 +772,10 @@ impl Store {
         .bind(s.provider)
         .bind(s.device_id)
         .bind(now_ms())
-        .execute(&self.writer)
+        .execute(&mut *tx)
         .await?;
+        audit::insert(&mut *tx, &audit.clone().user(s.user_id)).await?;
+        tx.commit().await?;
         Ok(id)
     }
 
@@ -718,6 +785,7 @@ impl Store {
         &self,
         app_id: &str,
         device_id: &str,
+        audit: &Event,
     ) -> Result<(String, String), sqlx::Error> {
         let (user_id, session_id, now) = (new_id(), new_id(), now_ms());
         let mut tx = self.write_tx().await?;
@@ -742,6 +810,7 @@ impl Store {
         .bind(now)
         .execute(&mut *tx)
         .await?;
+        audit::insert(&mut *tx, &audit.clone().user(&user_id)).await?;
         tx.commit().await?;
         Ok((user_id, session_id))
     }
@@ -756,17 +825,21 @@ impl Store {
     /// comes after the statement committed. `last_used_at` is not written here (see
     /// [`Store::touch_keys`]).
     /// Returns `(user id, session id, key id)`.
+    /// Each opened session gets its `login.succeeded` audit row in the batch's transaction.
     pub async fn key_login(
         &self,
         app_id: &str,
         key_hash: &str,
         device_id: &str,
+        client: &crate::audit::Client,
     ) -> Result<Option<(String, String, String)>, sqlx::Error> {
         let login = PendingLogin {
             session_id: new_id(),
             app_id: app_id.to_owned(),
             device_id: device_id.to_owned(),
             key_hash: key_hash.to_owned(),
+            ip: client.ip.to_string(),
+            user_agent: client.user_agent.clone(),
         };
         self.logins.login(login).await
     }
@@ -818,12 +891,21 @@ impl Store {
     }
 
     /// Ends a session (no error if it does not exist).
-    pub async fn delete_session(&self, id: &str) -> Result<(), sqlx::Error> {
-        sqlx::query("DELETE FROM sessions WHERE id = $1")
-            .bind(id)
-            .execute(&self.writer)
-            .await?;
-        Ok(())
+    /// (With a `session.revoked` audit row when there was one.)
+    pub async fn delete_session(&self, id: &str, audit: &Event) -> Result<(), sqlx::Error> {
+        let mut tx = self.write_tx().await?;
+        let row =
+            sqlx::query("DELETE FROM sessions WHERE id = $1 RETURNING user_id, app_id, api_key_id")
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        if let Some(row) = row {
+            let mut event = audit.clone().user(row.try_get::<String, _>(0)?.as_str());
+            event.app = Some(row.try_get(1)?);
+            event.key_id = row.try_get(2)?;
+            audit::insert(&mut *tx, &event).await?;
+        }
+        tx.commit().await
     }
 
     // ---- API keys ----
@@ -850,6 +932,7 @@ impl Store {
         key_hash: &str,
         start: &str,
         limit: i64,
+        audit: &Event,
     ) -> Result<ApiKey, CreateKeyError> {
         let result = async {
             let mut tx = self.write_tx().await?;
@@ -887,6 +970,7 @@ impl Store {
             .bind(key.created_at)
             .execute(&mut *tx)
             .await?;
+            audit::insert(&mut *tx, &audit.clone().user(user_id).key(&key.id)).await?;
             tx.commit().await?;
             Ok::<_, sqlx::Error>(Some(key))
         }
@@ -931,6 +1015,7 @@ impl Store {
         user_id: &str,
         id: &str,
         disabled: bool,
+        audit: &Event,
     ) -> Result<bool, sqlx::Error> {
         let mut tx = self.write_tx().await?;
         let sql = if disabled {
@@ -950,6 +1035,9 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
         }
+        if n > 0 {
+            audit::insert(&mut *tx, &audit.clone().user(user_id).key(id)).await?;
+        }
         tx.commit().await?;
         Ok(n > 0)
     }
@@ -967,7 +1055,12 @@ impl Store {
     }
 
     /// Deletes one of a user's keys and the sessions opened with it. Returns whether it existed.
-    pub async fn delete_key(&self, user_id: &str, id: &str) -> Result<bool, sqlx::Error> {
+    pub async fn delete_key(
+        &self,
+        user_id: &str,
+        id: &str,
+        audit: &Event,
+    ) -> Result<bool, sqlx::Error> {
         let mut tx = self.write_tx().await?;
         let n = sqlx::query("DELETE FROM api_keys WHERE user_id = $1 AND id = $2")
             .bind(user_id)
@@ -984,6 +1077,7 @@ impl Store {
                 .bind(user_id)
                 .execute(&mut *tx)
                 .await?;
+            audit::insert(&mut *tx, &audit.clone().user(user_id).key(id)).await?;
         }
         tx.commit().await?;
         Ok(n > 0)
@@ -997,6 +1091,8 @@ struct PendingLogin {
     app_id: String,
     device_id: String,
     key_hash: String,
+    ip: String,
+    user_agent: Option<String>,
 }
 
 type LoginResult = Result<Option<(String, String, String)>, sqlx::Error>;
@@ -1015,14 +1111,14 @@ impl LoginBatcher {
     pub const MAX_BATCH: usize = 64;
     const QUEUE: usize = 4096;
 
-    fn spawn(pool: AnyPool) -> std::sync::Arc<LoginBatcher> {
+    fn spawn(pool: AnyPool, backend: Backend) -> std::sync::Arc<LoginBatcher> {
         let (queue, mut rx) = tokio::sync::mpsc::channel(Self::QUEUE);
         tokio::spawn(async move {
             let mut batch: Vec<(PendingLogin, tokio::sync::oneshot::Sender<LoginResult>)> =
                 Vec::with_capacity(Self::MAX_BATCH);
             while rx.recv_many(&mut batch, Self::MAX_BATCH).await > 0 {
                 let (logins, waiters): (Vec<PendingLogin>, Vec<_>) = batch.drain(..).unzip();
-                let results = Self::run(&pool, &logins).await;
+                let results = Self::run(&pool, backend, &logins).await;
                 for (login, waiter) in logins.iter().zip(waiters) {
                     let result = match &results {
                         Ok(found) => Ok(found
@@ -1052,6 +1148,7 @@ impl LoginBatcher {
     /// The sessions opened: `(session id, user id, key id)`.
     async fn run(
         pool: &AnyPool,
+        backend: Backend,
         logins: &[PendingLogin],
     ) -> Result<Vec<(String, String, String)>, sqlx::Error> {
         let values: Vec<String> = (0..logins.len())
@@ -1079,10 +1176,32 @@ impl LoginBatcher {
                 .bind(l.device_id.as_str())
                 .bind(l.key_hash.as_str());
         }
-        let rows = query.bind(now_ms()).fetch_all(pool).await?;
-        rows.iter()
+        let mut tx = match backend {
+            Backend::Sqlite => pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => pool.begin().await?,
+        };
+        let rows = query.bind(now_ms()).fetch_all(&mut *tx).await?;
+        let opened: Vec<(String, String, String)> = rows
+            .iter()
             .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
-            .collect()
+            .collect::<Result<_, sqlx::Error>>()?;
+        for (session, user, key) in &opened {
+            let Some(login) = logins.iter().find(|l| l.session_id == *session) else {
+                continue;
+            };
+            let event = Event {
+                ip: Some(login.ip.clone()),
+                user_agent: login.user_agent.clone(),
+                ..Event::new("login.succeeded", "success")
+                    .app(&login.app_id)
+                    .user(user)
+                    .key(key)
+                    .provider("api-key")
+            };
+            audit::insert(&mut *tx, &event).await?;
+        }
+        tx.commit().await?;
+        Ok(opened)
     }
 }
 

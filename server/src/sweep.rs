@@ -25,6 +25,8 @@ pub struct Swept {
     pub anonymous_users: u64,
     /// Rate-limit rows of past windows.
     pub rate_limits: u64,
+    /// Audit rows past the retention.
+    pub audit: u64,
 }
 
 async fn in_batches<F, Fut>(mut delete: F) -> Result<u64, sqlx::Error>
@@ -54,10 +56,17 @@ pub async fn sweep_once(state: &AppState) -> Result<Swept, sqlx::Error> {
         in_batches(|| store.sweep_anonymous_users(anonymous_cutoff, BATCH)).await?;
     let window = state.inner.limits.window.as_millis() as i64;
     let rate_limits = in_batches(|| store.sweep_rate_limits(now - 2 * window, BATCH)).await?;
+    let retention = state
+        .inner
+        .audit_retention
+        .as_millis()
+        .min(i64::MAX as u128) as i64;
+    let audit = in_batches(|| store.sweep_audit(now.saturating_sub(retention), BATCH)).await?;
     Ok(Swept {
         sessions,
         anonymous_users,
         rate_limits,
+        audit,
     })
 }
 
@@ -89,6 +98,7 @@ pub fn spawn(state: AppState, interval: Duration) -> tokio::task::JoinHandle<()>
                     sessions = s.sessions,
                     anonymous_users = s.anonymous_users,
                     rate_limits = s.rate_limits,
+                    audit = s.audit,
                     "expiry sweep"
                 ),
                 Ok(_) => {}

@@ -12,6 +12,7 @@ use axum::{
 use serde_json::Value;
 
 use crate::apikey;
+use crate::audit::{Client, Event};
 use crate::body::JsonObject;
 use crate::error::AppError;
 use crate::state::AppState;
@@ -51,8 +52,17 @@ fn key_id(id: &str) -> Result<String, AppError> {
     }
 }
 
+/// The audit event of a key operation of `session`'s user.
+fn key_event(event: &'static str, session: &store::Session, client: &Client) -> Event {
+    Event::new(event, "success")
+        .app(&session.app_id)
+        .provider(&session.provider)
+        .client(client)
+}
+
 pub(crate) async fn create_key(
     State(state): State<AppState>,
+    client: Client,
     headers: HeaderMap,
     req: Request,
 ) -> Result<Response, AppError> {
@@ -79,6 +89,7 @@ pub(crate) async fn create_key(
             &apikey::hash(&secret),
             &apikey::start(&secret),
             MAX_API_KEYS_PER_USER as i64,
+            &key_event("key.created", &session, &client),
         )
         .await
         .map_err(|e| match e {
@@ -128,16 +139,18 @@ pub(crate) async fn fetch_key(
 
 pub(crate) async fn delete_key(
     State(state): State<AppState>,
+    client: Client,
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<StatusCode, AppError> {
     let session = state.key_manager(&headers).await?;
     let id = key_id(&id)?;
+    let event = key_event("key.deleted", &session, &client);
     key_changed(
         state
             .inner
             .store
-            .delete_key(&session.user_id, &id)
+            .delete_key(&session.user_id, &id, &event)
             .await
             .map_err(AppError::db)?,
     )
@@ -145,16 +158,23 @@ pub(crate) async fn delete_key(
 
 async fn set_disabled(
     state: AppState,
+    client: Client,
     headers: HeaderMap,
     id: String,
     disabled: bool,
 ) -> Result<StatusCode, AppError> {
     let session = state.key_manager(&headers).await?;
     let id = key_id(&id)?;
+    let name = if disabled {
+        "key.disabled"
+    } else {
+        "key.enabled"
+    };
+    let event = key_event(name, &session, &client);
     let found = state
         .inner
         .store
-        .set_key_disabled(&session.user_id, &id, disabled)
+        .set_key_disabled(&session.user_id, &id, disabled, &event)
         .await
         .map_err(AppError::db)?;
     if found && disabled {
@@ -174,16 +194,18 @@ async fn set_disabled(
 
 pub(crate) async fn enable_key(
     State(state): State<AppState>,
+    client: Client,
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<StatusCode, AppError> {
-    set_disabled(state, headers, id, false).await
+    set_disabled(state, client, headers, id, false).await
 }
 
 pub(crate) async fn disable_key(
     State(state): State<AppState>,
+    client: Client,
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<StatusCode, AppError> {
-    set_disabled(state, headers, id, true).await
+    set_disabled(state, client, headers, id, true).await
 }

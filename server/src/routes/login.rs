@@ -10,9 +10,10 @@ use axum::{
 use serde_json::{Map, Value};
 
 use crate::apikey;
+use crate::audit::{Client, Event};
 use crate::body::{missing, required_str, JsonObject};
 use crate::error::AppError;
-use crate::ratelimit::{Bucket, ClientIp};
+use crate::ratelimit::Bucket;
 use crate::state::AppState;
 use crate::store;
 use crate::{MAX_PASSWORD_LEN, MIN_PASSWORD_LEN};
@@ -35,6 +36,39 @@ fn device_id(body: &Map<String, Value>) -> String {
     }
 }
 
+/// Records `rate_limited` when `result` is a 429; returns `result`.
+async fn audit_limit<T>(
+    state: &AppState,
+    event: &Event,
+    result: Result<T, AppError>,
+) -> Result<T, AppError> {
+    if let Err(e) = &result {
+        if e.code == ErrorCode::TooManyRequests {
+            let limited = Event {
+                event: "rate_limited",
+                outcome: "limited",
+                ..event.clone()
+            };
+            if let Err(e) = state.inner.store.audit(&limited).await {
+                tracing::warn!(error = %e, "audit of a rate-limited request failed");
+            }
+        }
+    }
+    result
+}
+
+/// Records a failed login (it changes nothing else).
+async fn audit_failure(state: &AppState, event: &Event, outcome: &'static str) {
+    let failed = Event {
+        event: "login.failed",
+        outcome,
+        ..event.clone()
+    };
+    if let Err(e) = state.inner.store.audit(&failed).await {
+        tracing::warn!(error = %e, "audit of a failed login failed");
+    }
+}
+
 fn invalid_password() -> AppError {
     AppError::new(ErrorCode::InvalidPassword, "invalid username/password")
 }
@@ -42,7 +76,7 @@ fn invalid_password() -> AppError {
 pub(crate) async fn login(
     State(state): State<AppState>,
     Path((app_id, provider)): Path<(String, String)>,
-    ClientIp(ip): ClientIp,
+    client: Client,
     req: Request,
 ) -> Result<Json<wire::LoginResponse>, AppError> {
     state.check_app(&app_id)?;
@@ -54,13 +88,17 @@ pub(crate) async fn login(
     })?;
     let JsonObject(body) = JsonObject::from_request(req, &state).await?;
     let device = device_id(&body);
-    let ip = ip.to_string();
+    let ip = client.ip.to_string();
+    let base = Event::new("login.succeeded", "success")
+        .app(&app_id)
+        .provider(provider.as_str())
+        .client(&client);
     let (store, limiter, limits) = (
         &state.inner.store,
         &state.inner.limiter,
         &state.inner.limits,
     );
-    let session = match provider {
+    let (user_id, session) = match provider {
         Provider::LocalUserpass => {
             let email = required_str(&body, "username")?.trim().to_lowercase();
             let password = required_str(&body, "password")?.to_owned();
@@ -68,13 +106,14 @@ pub(crate) async fn login(
             // failed too often and this client is one of those that failed on it. Other clients
             // can still log in to the account (its owner is not locked out), and this client can
             // still log in to other accounts.
-            limiter
+            let per_ip = limiter
                 .check(
                     Bucket::LoginFailuresIp,
                     &[&ip],
                     limits.login_failures_per_ip,
                 )
-                .await?;
+                .await;
+            audit_limit(&state, &base, per_ip).await?;
             let account = [app_id.as_str(), email.as_str()];
             let account_ip = [app_id.as_str(), email.as_str(), ip.as_str()];
             let per_account = limits.login_failures_per_account;
@@ -87,7 +126,7 @@ pub(crate) async fn login(
                     .await
                     .is_some();
                 if failed_here {
-                    return Err(limited);
+                    return audit_limit(&state, &base, Err(limited)).await;
                 }
             }
             let user = if crate::email::plausible(&email) {
@@ -101,6 +140,7 @@ pub(crate) async fn login(
             let phc = user.as_ref().and_then(|u| u.password_hash.clone());
             let ok = state.inner.hasher.verify(password, phc).await?;
             let Some(user) = user.filter(|_| ok) else {
+                audit_failure(&state, &base, "invalid_password").await;
                 if per_account > 0 {
                     limiter
                         .record(Bucket::LoginFailuresAccount, &account, 0)
@@ -115,40 +155,44 @@ pub(crate) async fn login(
                 return Err(invalid_password());
             };
             if user.disabled {
+                audit_failure(&state, &base.clone().user(&user.id), "user_disabled").await;
                 return Err(AppError::new(
                     ErrorCode::UserDisabled,
                     "the user is disabled",
                 ));
             }
+            let new = store::NewSession {
+                user_id: &user.id,
+                app_id: &app_id,
+                provider: provider.as_str(),
+                device_id: &device,
+            };
             let session = store
-                .create_session(store::NewSession {
-                    user_id: &user.id,
-                    app_id: &app_id,
-                    provider: provider.as_str(),
-                    device_id: &device,
-                })
+                .create_session(new, &base)
                 .await
                 .map_err(AppError::db)?;
             (user.id, session)
         }
         Provider::AnonUser => {
-            limiter
+            let attempt = limiter
                 .attempt(Bucket::AnonymousIp, &[&ip], limits.anonymous_logins_per_ip)
-                .await?;
+                .await;
+            audit_limit(&state, &base, attempt).await?;
             store
-                .anonymous_login(&app_id, &device)
+                .anonymous_login(&app_id, &device, &base)
                 .await
                 .map_err(AppError::db)?
         }
         Provider::ApiKey => {
             let key = required_str(&body, "key")?;
             let per_ip = limits.key_login_failures_per_ip;
-            limiter
+            let checked = limiter
                 .check_if_seen(Bucket::KeyLoginFailuresIp, &[&ip], per_ip)
-                .await?;
+                .await;
+            audit_limit(&state, &base, checked).await?;
             let found = if apikey::is_well_formed(key) {
                 store
-                    .key_login(&app_id, &apikey::hash(key), &device)
+                    .key_login(&app_id, &apikey::hash(key), &device, &client)
                     .await
                     .map_err(AppError::db)?
             } else {
@@ -160,17 +204,18 @@ pub(crate) async fn login(
                     (user_id, session)
                 }
                 None => {
+                    audit_failure(&state, &base, "invalid_key").await;
                     if per_ip > 0 {
-                        limiter
+                        let recorded = limiter
                             .record(Bucket::KeyLoginFailuresIp, &[&ip], per_ip)
-                            .await?;
+                            .await;
+                        audit_limit(&state, &base, recorded).await?;
                     }
                     return Err(AppError::new(ErrorCode::AuthError, "invalid API key"));
                 }
             }
         }
     };
-    let (user_id, session) = session;
     Ok(Json(
         state.login_response(&user_id, &app_id, &device, &session),
     ))
@@ -179,7 +224,7 @@ pub(crate) async fn login(
 pub(crate) async fn register(
     State(state): State<AppState>,
     Path(app_id): Path<String>,
-    ClientIp(ip): ClientIp,
+    client: Client,
     req: Request,
 ) -> Result<StatusCode, AppError> {
     state.check_app(&app_id)?;
@@ -204,15 +249,20 @@ pub(crate) async fn register(
             ),
         ));
     }
-    state
+    let event = Event::new("user.registered", "success")
+        .app(&app_id)
+        .provider(Provider::LocalUserpass.as_str())
+        .client(&client);
+    let attempt = state
         .inner
         .limiter
         .attempt(
             Bucket::RegistrationsIp,
-            &[&ip.to_string()],
+            &[&client.ip.to_string()],
             state.inner.limits.registrations_per_ip,
         )
-        .await?;
+        .await;
+    audit_limit(&state, &event, attempt).await?;
     let store = &state.inner.store;
     if store
         .user_by_email(&app_id, &email)
@@ -229,6 +279,7 @@ pub(crate) async fn register(
             Provider::LocalUserpass.as_str(),
             Some(&email),
             Some(&phc),
+            &event,
         )
         .await
         .map_err(|e| match e {

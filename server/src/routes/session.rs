@@ -7,6 +7,7 @@ use axum::{
     Json,
 };
 
+use crate::audit::{Client, Event};
 use crate::auth::bearer;
 use crate::error::AppError;
 use crate::state::AppState;
@@ -52,6 +53,7 @@ pub(crate) async fn refresh_session(
 
 pub(crate) async fn log_out(
     State(state): State<AppState>,
+    client: Client,
     headers: HeaderMap,
 ) -> Result<StatusCode, AppError> {
     let Some(token) = bearer(&headers) else {
@@ -65,10 +67,11 @@ pub(crate) async fn log_out(
     {
         if claims.typ == "refresh" {
             if let Some(id) = claims.session_id() {
+                let event = Event::new("session.revoked", "success").client(&client);
                 state
                     .inner
                     .store
-                    .delete_session(id)
+                    .delete_session(id, &event)
                     .await
                     .map_err(AppError::db)?;
             }
@@ -79,13 +82,18 @@ pub(crate) async fn log_out(
 
 pub(crate) async fn delete_user(
     State(state): State<AppState>,
+    client: Client,
     headers: HeaderMap,
 ) -> Result<StatusCode, AppError> {
     let session = state.authenticate(&headers, TokenKind::Access).await?;
+    let event = Event::new("user.deleted", "success")
+        .app(&session.app_id)
+        .provider(&session.provider)
+        .client(&client);
     state
         .inner
         .store
-        .delete_user(&session.user_id)
+        .delete_user(&session.user_id, &event)
         .await
         .map_err(AppError::db)?;
     Ok(StatusCode::NO_CONTENT)

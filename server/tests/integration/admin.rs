@@ -211,3 +211,230 @@ async fn a_backup_taken_under_write_load_serves_the_keys_made_before_it() {
         StatusCode::OK
     );
 }
+
+#[tokio::test]
+async fn every_audit_event_is_recorded_and_read_back_with_audit_json() {
+    let db = fresh_db().await;
+    let server = ServerProcess::start(
+        &[
+            "--trust-proxy",
+            "127.0.0.1",
+            "--key-login-failures-per-ip",
+            "1",
+        ],
+        &db.url,
+        &[],
+    );
+    let url = server.url.clone();
+    let http = HttpClient::new();
+    let ua = "audit-test-agent/1.0";
+    let send = |method: &'static str,
+                path: String,
+                token: Option<String>,
+                value: Option<serde_json::Value>| {
+        let (http, url) = (&http, url.clone());
+        async move {
+            let auth = token.map(|t| format!("Bearer {t}"));
+            let mut headers = vec![
+                ("content-type", "application/json"),
+                ("x-forwarded-for", "198.51.100.77"),
+                ("user-agent", ua),
+            ];
+            if let Some(a) = &auth {
+                headers.push(("authorization", a.as_str()));
+            }
+            http.request(
+                method,
+                &format!("{url}{path}"),
+                &headers,
+                value.and_then(body),
+            )
+            .await
+        }
+    };
+    let app = format!("{P}/app/{APP}/auth/providers");
+    let email = "audited@example.com";
+    let r = send(
+        "POST",
+        format!("{app}/local-userpass/register"),
+        None,
+        Some(json!({"email": email, "password": PASSWORD})),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    send(
+        "POST",
+        format!("{app}/local-userpass/login"),
+        None,
+        Some(json!({"username": email, "password": "wrong-wrong"})),
+    )
+    .await
+    .assert_error(401, "InvalidPassword");
+    let t = Tokens::from(
+        &send(
+            "POST",
+            format!("{app}/local-userpass/login"),
+            None,
+            Some(json!({"username": email, "password": PASSWORD})),
+        )
+        .await,
+    );
+    let k = send(
+        "POST",
+        keys_path(),
+        Some(t.refresh.clone()),
+        Some(json!({"name": "audited"})),
+    )
+    .await
+    .json();
+    let (key_id, secret) = (
+        k["_id"].as_str().unwrap().to_owned(),
+        k["key"].as_str().unwrap().to_owned(),
+    );
+    send(
+        "PUT",
+        format!("{}/disable", key_path(&key_id)),
+        Some(t.refresh.clone()),
+        None,
+    )
+    .await
+    .assert_no_content();
+    send(
+        "PUT",
+        format!("{}/enable", key_path(&key_id)),
+        Some(t.refresh.clone()),
+        None,
+    )
+    .await
+    .assert_no_content();
+    let ks = Tokens::from(
+        &send(
+            "POST",
+            format!("{app}/api-key/login"),
+            None,
+            Some(json!({"key": secret})),
+        )
+        .await,
+    );
+    send(
+        "POST",
+        format!("{app}/api-key/login"),
+        None,
+        Some(json!({"key": "appk_bogus"})),
+    )
+    .await
+    .assert_error(401, "AuthError");
+    send(
+        "POST",
+        format!("{app}/api-key/login"),
+        None,
+        Some(json!({"key": "appk_bogus2"})),
+    )
+    .await
+    .assert_error(429, "TooManyRequests");
+    send(
+        "DELETE",
+        format!("{P}/auth/session"),
+        Some(ks.refresh.clone()),
+        None,
+    )
+    .await
+    .assert_no_content();
+    send("DELETE", key_path(&key_id), Some(t.refresh.clone()), None)
+        .await
+        .assert_no_content();
+    send(
+        "DELETE",
+        format!("{P}/auth/delete"),
+        Some(t.access.clone()),
+        None,
+    )
+    .await
+    .assert_no_content();
+
+    let out = admin(&["audit", "--json"], &db.url);
+    for secret_value in [
+        PASSWORD,
+        secret.as_str(),
+        t.refresh.as_str(),
+        t.access.as_str(),
+    ] {
+        assert!(!out.contains(secret_value), "a secret in the audit log");
+    }
+    let entries: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let fields = [
+        "time",
+        "event",
+        "app",
+        "user_id",
+        "key_id",
+        "provider",
+        "ip",
+        "user_agent",
+        "outcome",
+    ];
+    for e in &entries {
+        let keys: Vec<&str> = e.as_object().unwrap().keys().map(String::as_str).collect();
+        assert_eq!(keys.len(), fields.len(), "{e}");
+        for f in fields {
+            assert!(keys.contains(&f), "{f} in {e}");
+        }
+        assert!(
+            e["time"].as_str().unwrap().ends_with('Z'),
+            "RFC 3339 UTC: {e}"
+        );
+    }
+    let times: Vec<&str> = entries
+        .iter()
+        .map(|e| e["time"].as_str().unwrap())
+        .collect();
+    assert!(times.windows(2).all(|w| w[0] <= w[1]), "newest last");
+    let find = |event: &str, outcome: &str| {
+        entries
+            .iter()
+            .find(|e| e["event"] == event && e["outcome"] == outcome)
+            .unwrap_or_else(|| panic!("no {event}/{outcome} in\n{out}"))
+            .clone()
+    };
+    let registered = find("user.registered", "success");
+    let user = registered["user_id"].as_str().unwrap().to_owned();
+    assert_eq!(registered["ip"], "198.51.100.77");
+    assert_eq!(registered["user_agent"], ua);
+    assert_eq!(registered["app"], APP);
+    assert_eq!(
+        find("login.failed", "invalid_password")["provider"],
+        "local-userpass"
+    );
+    assert_eq!(find("login.failed", "invalid_key")["provider"], "api-key");
+    assert_eq!(find("rate_limited", "limited")["provider"], "api-key");
+    for event in ["key.created", "key.disabled", "key.enabled", "key.deleted"] {
+        let e = find(event, "success");
+        assert_eq!(
+            (e["user_id"].as_str(), e["key_id"].as_str()),
+            (Some(user.as_str()), Some(key_id.as_str())),
+            "{event}"
+        );
+    }
+    let key_login = entries
+        .iter()
+        .find(|e| e["event"] == "login.succeeded" && e["provider"] == "api-key")
+        .expect("a key login");
+    assert_eq!(key_login["key_id"], key_id.as_str());
+    assert_eq!(
+        find("session.revoked", "success")["key_id"],
+        key_id.as_str()
+    );
+    assert_eq!(find("user.deleted", "success")["user_id"], user.as_str());
+    // Filters.
+    let by_key = admin(&["audit", "--json", "--key", &key_id], &db.url);
+    assert!(
+        by_key.lines().all(|l| l.contains(&key_id)) && by_key.lines().count() >= 6,
+        "{by_key}"
+    );
+    let by_user = admin(&["audit", "--user", &user], &db.url);
+    assert!(by_user.lines().count() >= 8, "{by_user}");
+    assert!(admin(&["audit", "--since", "2999-01-01T00:00:00Z"], &db.url).is_empty());
+}
