@@ -35,6 +35,8 @@ pub struct Config {
     pub body_read_timeout: Duration,
     /// How long audit log rows are kept (then swept).
     pub audit_retention: Duration,
+    /// Serve `GET /metrics` on the main listener (off with `--no-metrics` or `--metrics-listen`).
+    pub metrics_on_main: bool,
 }
 
 impl Default for Config {
@@ -52,6 +54,7 @@ impl Default for Config {
             sweep_interval: Duration::from_secs(60),
             body_read_timeout: Duration::from_secs(30),
             audit_retention: Duration::from_secs(90 * 24 * 60 * 60),
+            metrics_on_main: true,
         }
     }
 }

@@ -356,6 +356,19 @@ struct ServeArgs {
         default_value_t = 90
     )]
     audit_retention_days: u64,
+
+    /// Serve `GET /metrics` on this address instead of on the main listener.
+    #[arg(
+        long,
+        value_name = "ADDR",
+        env = "APPKEYS_METRICS_LISTEN",
+        conflicts_with = "no_metrics"
+    )]
+    metrics_listen: Option<SocketAddr>,
+
+    /// Do not serve `GET /metrics` at all.
+    #[arg(long, env = "APPKEYS_NO_METRICS")]
+    no_metrics: bool,
 }
 
 #[tokio::main]
@@ -630,9 +643,21 @@ async fn run(cli: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
         sweep_interval: Duration::from_secs(cli.sweep_interval.max(1)),
         body_read_timeout: Duration::from_secs(cli.body_read_timeout.max(1)),
         audit_retention: Duration::from_secs(cli.audit_retention_days.saturating_mul(86_400)),
+        metrics_on_main: !cli.no_metrics && cli.metrics_listen.is_none(),
     };
     let state = AppState::new(store.clone(), &config).await?;
     let sweeper = sweep::spawn(state.clone(), config.sweep_interval);
+    let metrics_server = match cli.metrics_listen {
+        Some(addr) if !cli.no_metrics => {
+            let listener = tokio::net::TcpListener::bind(addr).await?;
+            tracing::info!(addr = %listener.local_addr()?, "metrics listener");
+            let router = appkeys_server::metrics_app(state.clone());
+            Some(tokio::spawn(async move {
+                let _ = axum::serve(listener, router).await;
+            }))
+        }
+        _ => None,
+    };
     let flusher = sweep::spawn_key_use_flush(
         state.clone(),
         Duration::from_secs(cli.last_used_interval.max(1)),
@@ -657,6 +682,9 @@ async fn run(cli: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
     serve::serve(listener, app(state.clone()), options, shutdown_signal()).await?;
     sweeper.abort();
     flusher.abort();
+    if let Some(m) = metrics_server {
+        m.abort();
+    }
     if let Err(e) = tokio::time::timeout(Duration::from_secs(5), state.flush_key_uses()).await {
         tracing::warn!(error = %e, "writing API key last use at shutdown timed out");
     }

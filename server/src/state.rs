@@ -27,6 +27,8 @@ pub(crate) struct Inner {
     trusted_proxies: Vec<IpNet>,
     pub(crate) body_read_timeout: std::time::Duration,
     pub(crate) audit_retention: std::time::Duration,
+    pub(crate) metrics: crate::metrics::Metrics,
+    pub(crate) metrics_on_main: bool,
     /// API-key logins not yet written to `last_used_at`: key id → time of the latest login (ms).
     key_uses: std::sync::Mutex<std::collections::HashMap<String, i64>>,
 }
@@ -121,6 +123,8 @@ impl AppState {
                 trusted_proxies: config.trusted_proxies.clone(),
                 body_read_timeout: config.body_read_timeout,
                 audit_retention: config.audit_retention,
+                metrics: crate::metrics::Metrics::new(),
+                metrics_on_main: config.metrics_on_main,
                 key_uses: Default::default(),
             }),
         })
@@ -155,6 +159,11 @@ impl AppState {
             return Err(e);
         }
         Ok(pending.len())
+    }
+
+    /// Counts what `event` says in the metrics.
+    pub(crate) fn record(&self, event: &crate::audit::Event) {
+        self.inner.metrics.event(event);
     }
 
     /// The store.

@@ -383,6 +383,21 @@ impl Store {
         self.writer.close().await;
     }
 
+    /// Open and idle connections per pool: `(pool, open, idle)`.
+    pub fn pool_usage(&self) -> Vec<(&'static str, i64, i64)> {
+        let usage = |p: &AnyPool| (i64::from(p.size()), p.num_idle() as i64);
+        match self.backend {
+            Backend::Sqlite => {
+                let ((ro, ri), (wo, wi)) = (usage(&self.pool), usage(&self.writer));
+                vec![("readers", ro, ri), ("writer", wo, wi)]
+            }
+            Backend::Postgres => {
+                let (o, i) = usage(&self.pool);
+                vec![("pool", o, i)]
+            }
+        }
+    }
+
     /// A write transaction: `BEGIN IMMEDIATE` on SQLite (takes the write lock up front, so another
     /// process on the same file can never make it fail half-way), a plain `BEGIN` on PostgreSQL.
     async fn write_tx(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, sqlx::Error> {

@@ -79,6 +79,7 @@ pub(crate) async fn create_key(
         }
     };
     validate_api_key_name(name).map_err(|e| AppError::new(e.code(), e.to_string()))?;
+    let created_event = key_event("key.created", &session, &client);
     let secret = apikey::generate();
     let key = state
         .inner
@@ -89,7 +90,7 @@ pub(crate) async fn create_key(
             &apikey::hash(&secret),
             &apikey::start(&secret),
             MAX_API_KEYS_PER_USER as i64,
-            &key_event("key.created", &session, &client),
+            &created_event,
         )
         .await
         .map_err(|e| match e {
@@ -103,6 +104,7 @@ pub(crate) async fn create_key(
             ),
             store::CreateKeyError::Db(e) => AppError::db(e),
         })?;
+    state.record(&created_event);
     Ok((StatusCode::CREATED, Json(wire_key(key, Some(secret)))).into_response())
 }
 
@@ -146,14 +148,16 @@ pub(crate) async fn delete_key(
     let session = state.key_manager(&headers).await?;
     let id = key_id(&id)?;
     let event = key_event("key.deleted", &session, &client);
-    key_changed(
-        state
-            .inner
-            .store
-            .delete_key(&session.user_id, &id, &event)
-            .await
-            .map_err(AppError::db)?,
-    )
+    let found = state
+        .inner
+        .store
+        .delete_key(&session.user_id, &id, &event)
+        .await
+        .map_err(AppError::db)?;
+    if found {
+        state.record(&event);
+    }
+    key_changed(found)
 }
 
 async fn set_disabled(
@@ -177,6 +181,9 @@ async fn set_disabled(
         .set_key_disabled(&session.user_id, &id, disabled, &event)
         .await
         .map_err(AppError::db)?;
+    if found {
+        state.record(&event);
+    }
     if found && disabled {
         // A key login that read the key just before the disable may insert its session just after
         // the disable deleted the key's sessions. Such a session is already refused (its key is

@@ -49,6 +49,7 @@ async fn audit_limit<T>(
                 outcome: "limited",
                 ..event.clone()
             };
+            state.record(&limited);
             if let Err(e) = state.inner.store.audit(&limited).await {
                 tracing::warn!(error = %e, "audit of a rate-limited request failed");
             }
@@ -64,6 +65,7 @@ async fn audit_failure(state: &AppState, event: &Event, outcome: &'static str) {
         outcome,
         ..event.clone()
     };
+    state.record(&failed);
     if let Err(e) = state.inner.store.audit(&failed).await {
         tracing::warn!(error = %e, "audit of a failed login failed");
     }
@@ -216,6 +218,7 @@ pub(crate) async fn login(
             }
         }
     };
+    state.record(&base);
     Ok(Json(
         state.login_response(&user_id, &app_id, &device, &session),
     ))

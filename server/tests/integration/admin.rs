@@ -438,3 +438,151 @@ async fn every_audit_event_is_recorded_and_read_back_with_audit_json() {
     assert!(by_user.lines().count() >= 8, "{by_user}");
     assert!(admin(&["audit", "--since", "2999-01-01T00:00:00Z"], &db.url).is_empty());
 }
+
+/// `GET /metrics` parsed: `name{a="x",b="y"}` (labels sorted) → value.
+fn scrape_text(text: &str) -> std::collections::HashMap<String, f64> {
+    let mut out = std::collections::HashMap::new();
+    for line in text
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+    {
+        let (series, value) = line.rsplit_once(' ').unwrap();
+        let key = match series.split_once('{') {
+            Some((name, labels)) => {
+                let mut labels: Vec<&str> = labels.trim_end_matches('}').split(',').collect();
+                labels.sort();
+                format!("{name}{{{}}}", labels.join(","))
+            }
+            None => series.to_owned(),
+        };
+        out.insert(key, value.parse().unwrap());
+    }
+    out
+}
+
+#[tokio::test]
+async fn metrics_count_known_traffic_and_can_move_or_go() {
+    let db = fresh_db().await;
+    let server = ServerProcess::start(&[], &db.url, &[]);
+    let c = Client::new(&server, "127.0.0.1");
+    let email = "metrics@example.com";
+    c.register(email).await;
+    for _ in 0..2 {
+        c.password_login(email, "wrong-wrong")
+            .await
+            .assert_error(401, "InvalidPassword");
+    }
+    let t = Tokens::from(&c.password_login(email, PASSWORD).await);
+    let (key_id, secret) = create_key(&c, &t.refresh, "m").await;
+    for action in ["disable", "enable"] {
+        let r = c
+            .http
+            .request(
+                "PUT",
+                &format!("{}{}/{action}", c.url, key_path(&key_id)),
+                &[("authorization", &format!("Bearer {}", t.refresh))],
+                None,
+            )
+            .await;
+        r.assert_no_content();
+    }
+    for _ in 0..3 {
+        assert_eq!(c.key_login(&secret).await.status, StatusCode::OK);
+    }
+    c.key_login("appk_nope")
+        .await
+        .assert_error(401, "AuthError");
+    let r = c
+        .http
+        .request("GET", &format!("{}/metrics", c.url), &[], None)
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(r.content_type().unwrap().starts_with("text/plain"));
+    let m = scrape_text(&r.text());
+    let get = |k: &str| {
+        *m.get(k)
+            .unwrap_or_else(|| panic!("no {k} in\n{}", r.text()))
+    };
+    assert_eq!(
+        get(r#"appkeys_logins_total{outcome="invalid_password",provider="local-userpass"}"#),
+        2.0
+    );
+    assert_eq!(
+        get(r#"appkeys_logins_total{outcome="success",provider="local-userpass"}"#),
+        1.0
+    );
+    assert_eq!(
+        get(r#"appkeys_logins_total{outcome="success",provider="api-key"}"#),
+        3.0
+    );
+    assert_eq!(
+        get(r#"appkeys_logins_total{outcome="invalid_key",provider="api-key"}"#),
+        1.0
+    );
+    for op in ["created", "disabled", "enabled"] {
+        assert_eq!(
+            get(&format!(
+                r#"appkeys_key_operations_total{{operation="{op}"}}"#
+            )),
+            1.0,
+            "{op}"
+        );
+    }
+    let login_route = format!("{P}/app/{{app_id}}/auth/providers/{{provider}}/login");
+    assert_eq!(
+        get(&format!(
+            r#"appkeys_http_requests_total{{method="POST",route="{login_route}",status="200"}}"#
+        )),
+        4.0
+    );
+    assert_eq!(
+        get(&format!(
+            r#"appkeys_http_requests_total{{method="POST",route="{login_route}",status="401"}}"#
+        )),
+        3.0
+    );
+    assert!(
+        get(&format!(
+            r#"appkeys_http_request_duration_seconds_count{{route="{login_route}"}}"#
+        )) >= 7.0
+    );
+    assert!(get("appkeys_sessions_active") >= 4.0);
+    assert!(m
+        .keys()
+        .any(|k| k.starts_with("appkeys_db_pool_connections{")));
+    drop(server);
+
+    // --metrics-listen: its own listener; --no-metrics: none.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let addr = format!("127.0.0.1:{port}");
+    let server = ServerProcess::start(&["--metrics-listen", &addr], &db.url, &[]);
+    let http = HttpClient::new();
+    http.request("GET", &format!("{}/metrics", server.url), &[], None)
+        .await
+        .assert_error(404, "NotFound");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        if std::net::TcpStream::connect(&addr).is_ok() {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "metrics listener did not come up"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let r = http
+        .request("GET", &format!("http://{addr}/metrics"), &[], None)
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(r.text().contains("appkeys_sessions_active"));
+    drop(server);
+    let server = ServerProcess::start(&["--no-metrics"], &db.url, &[]);
+    http.request("GET", &format!("{}/metrics", server.url), &[], None)
+        .await
+        .assert_error(404, "NotFound");
+}

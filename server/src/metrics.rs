@@ -1,0 +1,135 @@
+//! Prometheus metrics (`GET /metrics`, text format): requests by route and status, a latency
+//! histogram, logins by provider and outcome, rate-limited requests, key operations, active
+//! sessions and database pool usage.
+
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
+};
+
+use crate::audit::Event;
+use crate::store::Store;
+
+/// The server's metrics.
+#[derive(Debug, Clone)]
+pub struct Metrics {
+    registry: Registry,
+    requests: IntCounterVec,
+    latency: HistogramVec,
+    logins: IntCounterVec,
+    limited: IntCounterVec,
+    key_operations: IntCounterVec,
+    sessions: IntGaugeVec,
+    pool: IntGaugeVec,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+impl Metrics {
+    /// Fresh metrics in their own registry.
+    pub fn new() -> Metrics {
+        let registry = Registry::new();
+        let counter = |name: &str, help: &str, labels: &[&str]| {
+            let c = IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric");
+            registry
+                .register(Box::new(c.clone()))
+                .expect("unique metric");
+            c
+        };
+        let gauge = |name: &str, help: &str, labels: &[&str]| {
+            let g = IntGaugeVec::new(Opts::new(name, help), labels).expect("valid metric");
+            registry
+                .register(Box::new(g.clone()))
+                .expect("unique metric");
+            g
+        };
+        let latency = HistogramVec::new(
+            HistogramOpts::new(
+                "appkeys_http_request_duration_seconds",
+                "Time to answer a request, by route",
+            )
+            .buckets(vec![
+                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+            ]),
+            &["route"],
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(latency.clone()))
+            .expect("unique metric");
+        Metrics {
+            requests: counter(
+                "appkeys_http_requests_total",
+                "Requests answered, by route pattern, method and status",
+                &["route", "method", "status"],
+            ),
+            logins: counter(
+                "appkeys_logins_total",
+                "Login attempts, by provider and outcome",
+                &["provider", "outcome"],
+            ),
+            limited: counter(
+                "appkeys_rate_limited_total",
+                "Requests refused by a rate limit (429), by provider",
+                &["provider"],
+            ),
+            key_operations: counter(
+                "appkeys_key_operations_total",
+                "API key operations, by operation (created, enabled, disabled, deleted)",
+                &["operation"],
+            ),
+            sessions: gauge("appkeys_sessions_active", "Sessions in the database", &[]),
+            pool: gauge(
+                "appkeys_db_pool_connections",
+                "Database connections by pool (readers, writer) and state (open, idle)",
+                &["pool", "state"],
+            ),
+            latency,
+            registry,
+        }
+    }
+
+    /// One answered request.
+    pub fn request(&self, route: &str, method: &str, status: u16, seconds: f64) {
+        self.requests
+            .with_label_values(&[route, method, &status.to_string()])
+            .inc();
+        self.latency.with_label_values(&[route]).observe(seconds);
+    }
+
+    /// Counts what an audit event says (logins, rate limits, key operations).
+    pub fn event(&self, event: &Event) {
+        let provider = event.provider.as_deref().unwrap_or("-");
+        match event.event {
+            "login.succeeded" | "login.failed" => {
+                self.logins
+                    .with_label_values(&[provider, event.outcome])
+                    .inc();
+            }
+            "rate_limited" => self.limited.with_label_values(&[provider]).inc(),
+            "key.created" | "key.enabled" | "key.disabled" | "key.deleted" => self
+                .key_operations
+                .with_label_values(&[&event.event["key.".len()..]])
+                .inc(),
+            _ => {}
+        }
+    }
+
+    /// The text exposition, with the database gauges read now.
+    pub async fn render(&self, store: &Store) -> String {
+        match store.count("SELECT COUNT(*) FROM sessions").await {
+            Ok(n) => self.sessions.with_label_values(&[] as &[&str]).set(n),
+            Err(e) => tracing::warn!(error = %e, "metrics: counting sessions failed"),
+        }
+        for (pool, open, idle) in store.pool_usage() {
+            self.pool.with_label_values(&[pool, "open"]).set(open);
+            self.pool.with_label_values(&[pool, "idle"]).set(idle);
+        }
+        let mut out = Vec::new();
+        let _ = TextEncoder::new().encode(&self.registry.gather(), &mut out);
+        String::from_utf8(out).unwrap_or_default()
+    }
+}
