@@ -2,6 +2,7 @@
 # Installs whatever this machine is missing to build and test appkeys. Idempotent: a second run only checks.
 #   Debian: chromium, chromium-driver, postgresql (apt, needs root or sudo)
 #   Rust:   wasm32-unknown-unknown target, rustfmt, clippy, wasm-bindgen-cli at the version in Cargo.lock
+#   PyPI:   schemathesis (OpenAPI fuzzing)
 #   npm:    the dev tooling of package.json (binaryen's wasm-opt, esbuild, playwright-core, realm-web, typescript, vite)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -40,6 +41,13 @@ if [ -n "$WB_VER" ] && [ "$(wasm-bindgen --version 2>/dev/null | awk '{print $2}
   # and fall back to a normal resolve.
   cargo install wasm-bindgen-cli --version "=$WB_VER" --locked 2>/dev/null ||
     cargo install wasm-bindgen-cli --version "=$WB_VER"
+fi
+
+# schemathesis (PyPI) fuzzes the server's OpenAPI document in the test command.
+ST_VER=4.32.5
+if [ "$SDK_ONLY" = 0 ] && [ "$(python3 -m schemathesis.cli --version 2>/dev/null | awk '{print $NF}')" != "$ST_VER" ]; then
+  say "pip install schemathesis==$ST_VER"
+  python3 -m pip install --quiet --disable-pip-version-check "schemathesis==$ST_VER"
 fi
 
 # npm ci again only when package-lock.json changed since the last install.

@@ -496,6 +496,7 @@ pub mod wire {
 
     /// `GET app/{app_id}/location` response.
     #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
     pub struct Location {
         /// `"LOCAL"` or `"GLOBAL"`.
         pub deployment_model: String,
@@ -509,6 +510,7 @@ pub mod wire {
 
     /// Login response.
     #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
     pub struct LoginResponse {
         /// Access token (JWT).
         pub access_token: String,
@@ -522,6 +524,7 @@ pub mod wire {
 
     /// `POST auth/session` response.
     #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
     pub struct SessionResponse {
         /// New access token (JWT).
         pub access_token: String,
@@ -529,6 +532,7 @@ pub mod wire {
 
     /// `local-userpass` login body (unknown fields are ignored).
     #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
     pub struct UserpassLogin {
         /// The email.
         pub username: String,
@@ -538,6 +542,7 @@ pub mod wire {
 
     /// `api-key` login body.
     #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
     pub struct ApiKeyLogin {
         /// The secret key.
         pub key: String,
@@ -545,6 +550,7 @@ pub mod wire {
 
     /// `local-userpass/register` body.
     #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
     pub struct RegisterRequest {
         /// The email.
         pub email: String,
@@ -554,6 +560,7 @@ pub mod wire {
 
     /// `POST auth/api_keys` body.
     #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
     pub struct CreateApiKeyRequest {
         /// Key name.
         pub name: String,
@@ -561,6 +568,7 @@ pub mod wire {
 
     /// An API key as returned by the API-key routes. `key` is present only in the create response.
     #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
     pub struct ApiKey {
         /// Key id (24 hex).
         #[serde(rename = "_id")]
@@ -584,6 +592,7 @@ pub mod wire {
 
     /// One identity in a profile.
     #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
     pub struct Identity {
         /// Identity id.
         pub id: String,
@@ -595,6 +604,7 @@ pub mod wire {
 
     /// `GET auth/profile` response.
     #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
     pub struct Profile {
         /// User id.
         pub user_id: String,
@@ -613,6 +623,7 @@ pub mod wire {
     /// The data fields of a profile: App Services' metadata fields, all optional strings (appkeys-server
     /// fills `email` for email/password users). Unknown fields are ignored.
     #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+    #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
     pub struct ProfileData {
         /// Email address.
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -645,6 +656,7 @@ pub mod wire {
 
     /// Error body.
     #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
     pub struct ErrorBody {
         /// Human-readable message.
         pub error: String,

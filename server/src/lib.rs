@@ -15,6 +15,7 @@ pub mod config;
 pub mod email;
 pub mod error;
 pub mod metrics;
+pub mod openapi;
 pub mod passwords;
 pub mod ratelimit;
 mod routes;
@@ -56,7 +57,7 @@ pub const MAX_PASSWORD_LEN: usize = 128;
 /// layers).
 pub fn app(state: AppState) -> Router {
     let cors = cors_layer(&state.inner.cors_origins);
-    let mut router = routes::router();
+    let mut router = routes::router().route(OPENAPI_PATH, axum::routing::get(openapi_json));
     if state.inner.metrics_on_main {
         router = router.route(METRICS_PATH, axum::routing::get(metrics));
     }
@@ -74,6 +75,27 @@ pub fn app(state: AppState) -> Router {
 
 /// Path of the Prometheus metrics.
 pub const METRICS_PATH: &str = "/metrics";
+
+/// Path of the OpenAPI document.
+pub const OPENAPI_PATH: &str = "/openapi.json";
+
+/// `GET /openapi.json`: the OpenAPI 3.1 document of the server.
+async fn openapi_json() -> Response {
+    static DOC: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let doc = DOC.get_or_init(openapi::json).clone();
+    ([(header::CONTENT_TYPE, "application/json")], doc).into_response()
+}
+
+#[utoipa::path(get, path = "/openapi.json", tag = "operations",
+    responses((status = 200, description = "This document (OpenAPI 3.1)", content_type = "application/json", body = Object)))]
+#[allow(dead_code)]
+pub(crate) fn openapi_doc() {}
+
+#[utoipa::path(get, path = "/metrics", tag = "operations",
+    responses((status = 200, description = "Prometheus text format (unless --no-metrics or --metrics-listen)",
+        content_type = "text/plain", body = String)))]
+#[allow(dead_code)]
+pub(crate) fn metrics_doc() {}
 
 /// Only `GET /metrics`, for `--metrics-listen` (its own listener).
 pub fn metrics_app(state: AppState) -> Router {

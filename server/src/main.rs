@@ -369,6 +369,16 @@ struct ServeArgs {
     /// Do not serve `GET /metrics` at all.
     #[arg(long, env = "APPKEYS_NO_METRICS")]
     no_metrics: bool,
+
+    /// Log format on stderr: `text` (human-readable) or `json` (one JSON object per line).
+    #[arg(long, value_enum, env = "APPKEYS_LOG_FORMAT", default_value = "text")]
+    log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
 }
 
 #[tokio::main]
@@ -385,14 +395,15 @@ async fn main() {
             return;
         }
     };
-    tracing_subscriber::fmt()
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let logs = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .init();
+        .with_env_filter(filter);
+    match serve.log_format {
+        LogFormat::Json => logs.json().init(),
+        LogFormat::Text => logs.with_ansi(std::io::stderr().is_terminal()).init(),
+    }
     if let Err(e) = run(serve).await {
         tracing::error!("{e}");
         eprintln!("appkeys-server: {e}");

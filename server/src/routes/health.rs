@@ -7,12 +7,16 @@ use crate::error::AppError;
 use crate::state::AppState;
 
 /// Always 200 while the process serves; never touches the database.
+#[utoipa::path(get, path = "/healthz", tag = "health",
+    responses((status = 200, description = "The process serves (liveness; no database access)", body = Object)))]
 pub(crate) async fn healthz() -> Json<Value> {
     Json(json!({ "status": "ok" }))
 }
 
 /// 200 when the database accepts a write (a heartbeat row), else 503 `ServiceUnavailable`: a
 /// database that is down, read-only or out of disk space shows here.
+#[utoipa::path(get, path = "/readyz", tag = "health",
+    responses((status = 200, description = "The database accepts a write", body = Object)))]
 pub(crate) async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, AppError> {
     state.inner.store.heartbeat().await.map_err(|e| {
         if crate::error::is_unavailable(&e) {

@@ -60,6 +60,9 @@ fn key_event(event: &'static str, session: &store::Session, client: &Client) -> 
         .client(client)
 }
 
+#[utoipa::path(post, path = "/api/client/v2.0/auth/api_keys", tag = "api_keys", security(("refreshToken" = [])),
+    request_body = wire::CreateApiKeyRequest,
+    responses((status = 201, description = "The new key; the only time its secret `key` is sent", body = wire::ApiKey)))]
 pub(crate) async fn create_key(
     State(state): State<AppState>,
     client: Client,
@@ -108,6 +111,8 @@ pub(crate) async fn create_key(
     Ok((StatusCode::CREATED, Json(wire_key(key, Some(secret)))).into_response())
 }
 
+#[utoipa::path(get, path = "/api/client/v2.0/auth/api_keys", tag = "api_keys", security(("refreshToken" = [])),
+    responses((status = 200, description = "The user's keys, in creation order", body = Vec<wire::ApiKey>)))]
 pub(crate) async fn list_keys(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -122,6 +127,9 @@ pub(crate) async fn list_keys(
     Ok(Json(keys.into_iter().map(|k| wire_key(k, None)).collect()))
 }
 
+#[utoipa::path(get, path = "/api/client/v2.0/auth/api_keys/{id}", tag = "api_keys", security(("refreshToken" = [])),
+    params(("id" = String, Path, description = "Key id (24 hex)")),
+    responses((status = 200, description = "The key (never its secret)", body = wire::ApiKey)))]
 pub(crate) async fn fetch_key(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -139,6 +147,9 @@ pub(crate) async fn fetch_key(
     Ok(Json(wire_key(key, None)))
 }
 
+#[utoipa::path(delete, path = "/api/client/v2.0/auth/api_keys/{id}", tag = "api_keys", security(("refreshToken" = [])),
+    params(("id" = String, Path, description = "Key id (24 hex)")),
+    responses((status = 204, description = "Deleted; its sessions ended")))]
 pub(crate) async fn delete_key(
     State(state): State<AppState>,
     client: Client,
@@ -199,6 +210,9 @@ async fn set_disabled(
     key_changed(found)
 }
 
+#[utoipa::path(put, path = "/api/client/v2.0/auth/api_keys/{id}/enable", tag = "api_keys", security(("refreshToken" = [])),
+    params(("id" = String, Path, description = "Key id (24 hex)")),
+    responses((status = 204, description = "Enabled")))]
 pub(crate) async fn enable_key(
     State(state): State<AppState>,
     client: Client,
@@ -208,6 +222,9 @@ pub(crate) async fn enable_key(
     set_disabled(state, client, headers, id, false).await
 }
 
+#[utoipa::path(put, path = "/api/client/v2.0/auth/api_keys/{id}/disable", tag = "api_keys", security(("refreshToken" = [])),
+    params(("id" = String, Path, description = "Key id (24 hex)")),
+    responses((status = 204, description = "Disabled; its sessions ended")))]
 pub(crate) async fn disable_key(
     State(state): State<AppState>,
     client: Client,

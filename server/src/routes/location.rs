@@ -9,6 +9,9 @@ use axum::{
 use crate::error::AppError;
 use crate::state::AppState;
 
+#[utoipa::path(get, path = "/api/client/v2.0/app/{app_id}/location", tag = "app",
+    params(("app_id" = String, Path, description = "App id")),
+    responses((status = 200, description = "Where the app is served", body = wire::Location)))]
 pub(crate) async fn location(
     State(state): State<AppState>,
     Path(app_id): Path<String>,

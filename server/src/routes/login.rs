@@ -71,10 +71,32 @@ async fn audit_failure(state: &AppState, event: &Event, outcome: &'static str) {
     }
 }
 
+/// The login body of each provider (for the OpenAPI document).
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[allow(dead_code)]
+#[serde(untagged)]
+pub(crate) enum LoginBody {
+    /// `local-userpass`
+    EmailPassword(wire::UserpassLogin),
+    /// `api-key`
+    ApiKey(wire::ApiKeyLogin),
+    /// `anon-user`: any object
+    Anonymous(AnonymousLogin),
+}
+
+/// The anonymous login body: any object (`{}`).
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub(crate) struct AnonymousLogin {}
+
 fn invalid_password() -> AppError {
     AppError::new(ErrorCode::InvalidPassword, "invalid username/password")
 }
 
+#[utoipa::path(post, path = "/api/client/v2.0/app/{app_id}/auth/providers/{provider}/login", tag = "auth",
+    params(("app_id" = String, Path, description = "App id"),
+           ("provider" = String, Path, description = "`local-userpass`, `anon-user` or `api-key`")),
+    request_body(content = LoginBody, description = "`{username, password}`, `{key}`, or `{}` (anonymous)"),
+    responses((status = 200, description = "Logged in: a new session", body = wire::LoginResponse)))]
 pub(crate) async fn login(
     State(state): State<AppState>,
     Path((app_id, provider)): Path<(String, String)>,
@@ -224,6 +246,10 @@ pub(crate) async fn login(
     ))
 }
 
+#[utoipa::path(post, path = "/api/client/v2.0/app/{app_id}/auth/providers/local-userpass/register", tag = "auth",
+    params(("app_id" = String, Path, description = "App id")),
+    request_body = wire::RegisterRequest,
+    responses((status = 201, description = "Registered (log in next)")))]
 pub(crate) async fn register(
     State(state): State<AppState>,
     Path(app_id): Path<String>,

@@ -1,10 +1,10 @@
 //! The routes, one module per protocol area; [`router`] puts them together.
 
-mod health;
-mod keys;
-mod location;
-mod login;
-mod session;
+pub(crate) mod health;
+pub(crate) mod keys;
+pub(crate) mod location;
+pub(crate) mod login;
+pub(crate) mod session;
 
 use appkeys_protocol::{Endpoint, HEALTHZ_PATH, READYZ_PATH};
 use axum::{

@@ -12,6 +12,8 @@ use crate::auth::bearer;
 use crate::error::AppError;
 use crate::state::AppState;
 
+#[utoipa::path(get, path = "/api/client/v2.0/auth/profile", tag = "session", security(("accessToken" = [])),
+    responses((status = 200, description = "The signed-in user", body = wire::Profile)))]
 pub(crate) async fn profile(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -41,6 +43,8 @@ pub(crate) async fn profile(
     }))
 }
 
+#[utoipa::path(post, path = "/api/client/v2.0/auth/session", tag = "session", security(("refreshToken" = [])),
+    responses((status = 200, description = "A new access token", body = wire::SessionResponse)))]
 pub(crate) async fn refresh_session(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -51,6 +55,8 @@ pub(crate) async fn refresh_session(
     }))
 }
 
+#[utoipa::path(delete, path = "/api/client/v2.0/auth/session", tag = "session", security(("refreshToken" = [])),
+    responses((status = 204, description = "Logged out (idempotent)")))]
 pub(crate) async fn log_out(
     State(state): State<AppState>,
     client: Client,
@@ -80,6 +86,8 @@ pub(crate) async fn log_out(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(delete, path = "/api/client/v2.0/auth/delete", tag = "session", security(("accessToken" = [])),
+    responses((status = 204, description = "The user, its keys and sessions are deleted")))]
 pub(crate) async fn delete_user(
     State(state): State<AppState>,
     client: Client,

@@ -586,3 +586,35 @@ async fn metrics_count_known_traffic_and_can_move_or_go() {
         .await
         .assert_error(404, "NotFound");
 }
+
+#[tokio::test]
+async fn log_format_json_writes_one_json_object_per_line() {
+    let db = fresh_db().await;
+    let server = ServerProcess::start(&["--log-format", "json"], &db.url, &[("RUST_LOG", "info")]);
+    let http = HttpClient::new();
+    assert_eq!(
+        http.request("GET", &format!("{}/healthz", server.url), &[], None)
+            .await
+            .status,
+        StatusCode::OK
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let err = server.stderr();
+        let access: Vec<serde_json::Value> = err
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|_| panic!("not JSON: {l}")))
+            .filter(|v: &serde_json::Value| v["target"] == "appkeys_server::access")
+            .collect();
+        if let Some(line) = access.first() {
+            assert_eq!(line["fields"]["path"], "/healthz");
+            assert_eq!(line["fields"]["status"], 200);
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no access log line in {err}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}

@@ -1,0 +1,133 @@
+//! The OpenAPI 3.1 document of the server (`GET /openapi.json`), generated from the handlers'
+//! `#[utoipa::path]` attributes and the protocol's wire types. Every operation also documents the
+//! error answers any route can give (the App Services error body), with `Retry-After` on 429/503.
+
+use appkeys_protocol::wire;
+use utoipa::openapi::{
+    header::HeaderBuilder,
+    response::ResponseBuilder,
+    security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
+    Content, Ref, RefOr,
+};
+use utoipa::{Modify, OpenApi};
+
+/// The document.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "appkeys-server",
+        description = "App Services client API (user API keys) served by appkeys-server. Access-token \
+                       routes take `Authorization: Bearer <access token>`, refresh-token routes \
+                       `Bearer <refresh token>`; both come from a login.",
+    ),
+    paths(
+        crate::routes::health::healthz,
+        crate::routes::health::readyz,
+        crate::routes::location::location,
+        crate::routes::login::login,
+        crate::routes::login::register,
+        crate::routes::session::profile,
+        crate::routes::session::refresh_session,
+        crate::routes::session::log_out,
+        crate::routes::session::delete_user,
+        crate::routes::keys::create_key,
+        crate::routes::keys::list_keys,
+        crate::routes::keys::fetch_key,
+        crate::routes::keys::delete_key,
+        crate::routes::keys::enable_key,
+        crate::routes::keys::disable_key,
+        crate::metrics_doc,
+        crate::openapi_doc,
+    ),
+    components(schemas(wire::ErrorBody, wire::Identity, wire::ProfileData)),
+    modifiers(&Common),
+    tags(
+        (name = "auth", description = "Logging in and registering"),
+        (name = "session", description = "The signed-in user's session"),
+        (name = "api_keys", description = "User API keys (email/password sessions only)"),
+        (name = "app", description = "App location"),
+        (name = "health", description = "Probes"),
+        (name = "operations", description = "Metrics and this document"),
+    )
+)]
+pub struct ApiDoc;
+
+/// Security schemes and the shared error responses.
+struct Common;
+
+/// Error answers every route may give: status and what it means.
+const ERRORS: [(&str, &str, bool); 11] = [
+    ("400", "Bad input (`BadRequest`, `MissingParameter`, `InvalidParameter`)", false),
+    ("401", "Bad or missing token (`InvalidSession`), or wrong credentials (`InvalidPassword`, `AuthError`)", false),
+    ("403", "Not allowed (`APIKeyManagementForbidden`, `APIKeyLimitReached`, `UserDisabled`)", false),
+    ("404", "Not found (`AppNotFound`, `APIKeyNotFound`, `AuthProviderNotFound`, `NotFound`)", false),
+    ("405", "Method not allowed (`MethodNotAllowed`)", false),
+    ("408", "The request body did not arrive in time (`RequestTimeout`)", false),
+    ("409", "Already exists (`AccountNameInUse`, `APIKeyAlreadyExists`)", false),
+    ("413", "Body over 64 KiB (`PayloadTooLarge`)", false),
+    ("429", "Rate limited (`TooManyRequests`); see `Retry-After`", true),
+    ("500", "Server failure (`InternalServerError`)", false),
+    ("503", "Overloaded or database unavailable (`ServiceUnavailable`); see `Retry-After`", true),
+];
+
+impl Modify for Common {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        let components = doc.components.get_or_insert_with(Default::default);
+        for (name, what) in [
+            (
+                "accessToken",
+                "An access token from a login or `POST auth/session`",
+            ),
+            ("refreshToken", "The refresh token of a login"),
+        ] {
+            let scheme = HttpBuilder::new()
+                .scheme(HttpAuthScheme::Bearer)
+                .bearer_format("JWT")
+                .description(Some(what))
+                .build();
+            components.add_security_scheme(name, SecurityScheme::Http(scheme));
+        }
+        let error = |description: &str, retry: bool| {
+            let mut b = ResponseBuilder::new().description(description).content(
+                "application/json",
+                Content::new(Some(RefOr::Ref(Ref::from_schema_name("ErrorBody")))),
+            );
+            if retry {
+                let header = HeaderBuilder::new()
+                    .schema(
+                        utoipa::openapi::ObjectBuilder::new()
+                            .schema_type(utoipa::openapi::Type::Integer),
+                    )
+                    .description(Some("Seconds to wait before retrying"))
+                    .build();
+                b = b.header("Retry-After", header);
+            }
+            b.build()
+        };
+        for item in doc.paths.paths.values_mut() {
+            for op in [
+                &mut item.get,
+                &mut item.post,
+                &mut item.put,
+                &mut item.delete,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                for (status, description, retry) in ERRORS {
+                    op.responses
+                        .responses
+                        .entry(status.to_owned())
+                        .or_insert_with(|| RefOr::T(error(description, retry)));
+                }
+            }
+        }
+    }
+}
+
+/// The document as JSON.
+pub fn json() -> String {
+    ApiDoc::openapi()
+        .to_json()
+        .unwrap_or_else(|_| "{}".to_owned())
+}
