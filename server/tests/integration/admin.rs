@@ -27,38 +27,6 @@ fn admin_output(args: &[&str], db_url: &str) -> std::process::Output {
     cmd.env_remove("APPKEYS_DATABASE_URL").output().unwrap()
 }
 
-async fn create_key(c: &Client, refresh: &str, name: &str) -> (String, String) {
-    let r = c
-        .http
-        .request(
-            "POST",
-            &format!("{}{}", c.url, keys_path()),
-            &[
-                ("content-type", "application/json"),
-                ("authorization", &format!("Bearer {refresh}")),
-            ],
-            body(json!({ "name": name })),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
-    let k = r.json();
-    (
-        k["_id"].as_str().unwrap().to_owned(),
-        k["key"].as_str().unwrap().to_owned(),
-    )
-}
-
-async fn refresh(c: &Client, token: &str) -> Resp {
-    c.http
-        .request(
-            "POST",
-            &format!("{}{P}/auth/session", c.url),
-            &[("authorization", &format!("Bearer {token}"))],
-            None,
-        )
-        .await
-}
-
 #[tokio::test]
 async fn admin_commands_act_on_a_running_server() {
     let db = fresh_db().await;
@@ -68,8 +36,8 @@ async fn admin_commands_act_on_a_running_server() {
     c.register(email).await;
     let tokens = Tokens::from(&c.password_login(email, PASSWORD).await);
     let user = tokens.user_id.clone();
-    let (key_a, secret_a) = create_key(&c, &tokens.refresh, "a").await;
-    let (key_b, secret_b) = create_key(&c, &tokens.refresh, "b").await;
+    let (key_a, secret_a) = c.create_key(&tokens.refresh, "a").await;
+    let (key_b, secret_b) = c.create_key(&tokens.refresh, "b").await;
 
     let list = admin(&["users", "list"], &db.url);
     assert!(
@@ -92,10 +60,10 @@ async fn admin_commands_act_on_a_running_server() {
     let key_session = Tokens::from(&c.key_login(&secret_b).await);
     let out = admin(&["sessions", "revoke", "--user", &user], &db.url);
     assert!(out.contains("ended 2 sessions"), "{out}");
-    refresh(&c, &tokens.refresh)
+    c.refresh(&tokens.refresh)
         .await
         .assert_error(401, "InvalidSession");
-    refresh(&c, &key_session.refresh)
+    c.refresh(&key_session.refresh)
         .await
         .assert_error(401, "InvalidSession");
 
@@ -103,7 +71,7 @@ async fn admin_commands_act_on_a_running_server() {
     let a_session = Tokens::from(&c.key_login(&secret_a).await);
     admin(&["keys", "revoke", &key_a], &db.url);
     c.key_login(&secret_a).await.assert_error(401, "AuthError");
-    refresh(&c, &a_session.refresh)
+    c.refresh(&a_session.refresh)
         .await
         .assert_error(401, "InvalidSession");
     assert_eq!(c.key_login(&secret_b).await.status, StatusCode::OK);
@@ -111,7 +79,7 @@ async fn admin_commands_act_on_a_running_server() {
     // users disable: no login by any provider, its sessions end; enable undoes it.
     let session = Tokens::from(&c.password_login(email, PASSWORD).await);
     admin(&["users", "disable", &user], &db.url);
-    refresh(&c, &session.refresh)
+    c.refresh(&session.refresh)
         .await
         .assert_error(401, "InvalidSession");
     c.password_login(email, PASSWORD)
@@ -145,7 +113,7 @@ async fn a_backup_taken_under_write_load_serves_the_keys_made_before_it() {
     let c = Client::new(&server, "127.0.0.1");
     c.register("backup@example.com").await;
     let tokens = Tokens::from(&c.password_login("backup@example.com", PASSWORD).await);
-    let (_, secret) = create_key(&c, &tokens.refresh, "kept").await;
+    let (_, secret) = c.create_key(&tokens.refresh, "kept").await;
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("backup.db");
     if is_postgres() {
@@ -473,7 +441,7 @@ async fn metrics_count_known_traffic_and_can_move_or_go() {
             .assert_error(401, "InvalidPassword");
     }
     let t = Tokens::from(&c.password_login(email, PASSWORD).await);
-    let (key_id, secret) = create_key(&c, &t.refresh, "m").await;
+    let (key_id, secret) = c.create_key(&t.refresh, "m").await;
     for action in ["disable", "enable"] {
         let r = c
             .http

@@ -7,7 +7,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use axum::http::StatusCode;
-use serde_json::json;
 
 use crate::support::*;
 
@@ -24,37 +23,8 @@ async fn user_with_key(server: &ServerProcess) -> (Client, String, String, Strin
     let email = format!("k{}@example.com", now_ms());
     assert_eq!(c.register(&email).await.status, StatusCode::CREATED);
     let tokens = Tokens::from(&c.password_login(&email, PASSWORD).await);
-    let r = c
-        .http
-        .request(
-            "POST",
-            &format!("{}{}", c.url, keys_path()),
-            &[
-                ("content-type", "application/json"),
-                ("authorization", &format!("Bearer {}", tokens.refresh)),
-            ],
-            body(json!({"name": "svc"})),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
-    let key = r.json();
-    (
-        c,
-        tokens.refresh,
-        key["_id"].as_str().unwrap().to_owned(),
-        key["key"].as_str().unwrap().to_owned(),
-    )
-}
-
-async fn refresh(c: &Client, token: &str) -> Resp {
-    c.http
-        .request(
-            "POST",
-            &format!("{}{P}/auth/session", c.url),
-            &[("authorization", &format!("Bearer {token}"))],
-            None,
-        )
-        .await
+    let (id, key) = c.create_key(&tokens.refresh, "svc").await;
+    (c, tokens.refresh, id, key)
 }
 
 async fn key_json(c: &Client, refresh_token: &str, id: &str) -> serde_json::Value {
@@ -94,7 +64,7 @@ async fn concurrent_key_logins_yield_distinct_working_sessions() {
         .collect();
     assert_eq!(sessions.len(), 64, "distinct session ids");
     for token in &refresh_tokens {
-        assert_eq!(refresh(&c, token).await.status, StatusCode::OK);
+        assert_eq!(c.refresh(token).await.status, StatusCode::OK);
     }
 }
 
@@ -147,9 +117,7 @@ async fn disabling_a_key_during_logins_refuses_later_ones_and_ends_earlier_sessi
             }
             if let Some(token) = token {
                 before += 1;
-                refresh(&c, &token)
-                    .await
-                    .assert_error(401, "InvalidSession");
+                c.refresh(&token).await.assert_error(401, "InvalidSession");
             }
         }
     }
@@ -219,7 +187,7 @@ async fn kill_9_after_a_burst_of_key_logins_loses_no_session() {
     let c = Client::new(&again, "127.0.0.1");
     for token in &tokens {
         assert_eq!(
-            refresh(&c, token).await.status,
+            c.refresh(token).await.status,
             StatusCode::OK,
             "a session was lost"
         );

@@ -616,3 +616,39 @@ impl Client {
         .await
     }
 }
+
+impl Client {
+    /// `POST auth/api_keys` with `refresh`: the new key's id and secret.
+    pub async fn create_key(&self, refresh: &str, name: &str) -> (String, String) {
+        let r = self
+            .http
+            .request(
+                "POST",
+                &format!("{}{}", self.url, keys_path()),
+                &[
+                    ("content-type", "application/json"),
+                    ("authorization", &format!("Bearer {refresh}")),
+                ],
+                body(json!({ "name": name })),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+        let k = r.json();
+        (
+            k["_id"].as_str().unwrap().to_owned(),
+            k["key"].as_str().unwrap().to_owned(),
+        )
+    }
+
+    /// `POST auth/session` with `token`.
+    pub async fn refresh(&self, token: &str) -> Resp {
+        self.http
+            .request(
+                "POST",
+                &format!("{}{P}/auth/session", self.url),
+                &[("authorization", &format!("Bearer {token}"))],
+                None,
+            )
+            .await
+    }
+}
