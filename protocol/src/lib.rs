@@ -317,6 +317,8 @@ pub enum ErrorCode {
     APIKeyManagementForbidden,
     /// 403: the user was disabled by an operator (appkeys).
     UserDisabled,
+    /// 401: the API key has expired (appkeys).
+    APIKeyExpired,
     /// 404: no such route (appkeys).
     NotFound,
     /// 405: route exists, method does not (appkeys).
@@ -338,7 +340,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, in a stable order.
-    pub const ALL: [ErrorCode; 23] = [
+    pub const ALL: [ErrorCode; 24] = [
         ErrorCode::InvalidSession,
         ErrorCode::InvalidParameter,
         ErrorCode::MissingParameter,
@@ -354,6 +356,7 @@ impl ErrorCode {
         ErrorCode::APIKeyLimitReached,
         ErrorCode::APIKeyManagementForbidden,
         ErrorCode::UserDisabled,
+        ErrorCode::APIKeyExpired,
         ErrorCode::NotFound,
         ErrorCode::MethodNotAllowed,
         ErrorCode::PayloadTooLarge,
@@ -382,6 +385,7 @@ impl ErrorCode {
             ErrorCode::APIKeyLimitReached => "APIKeyLimitReached",
             ErrorCode::APIKeyManagementForbidden => "APIKeyManagementForbidden",
             ErrorCode::UserDisabled => "UserDisabled",
+            ErrorCode::APIKeyExpired => "APIKeyExpired",
             ErrorCode::NotFound => "NotFound",
             ErrorCode::MethodNotAllowed => "MethodNotAllowed",
             ErrorCode::PayloadTooLarge => "PayloadTooLarge",
@@ -399,7 +403,10 @@ impl ErrorCode {
             ErrorCode::InvalidParameter | ErrorCode::MissingParameter | ErrorCode::BadRequest => {
                 400
             }
-            ErrorCode::InvalidSession | ErrorCode::AuthError | ErrorCode::InvalidPassword => 401,
+            ErrorCode::InvalidSession
+            | ErrorCode::AuthError
+            | ErrorCode::InvalidPassword
+            | ErrorCode::APIKeyExpired => 401,
             ErrorCode::APIKeyLimitReached
             | ErrorCode::APIKeyManagementForbidden
             | ErrorCode::UserDisabled => 403,
@@ -564,6 +571,10 @@ pub mod wire {
     pub struct CreateApiKeyRequest {
         /// Key name.
         pub name: String,
+        /// When the key stops working, milliseconds since the Unix epoch (appkeys extra); absent:
+        /// never (or the server's maximum lifetime).
+        #[serde(rename = "expiresAt", default, skip_serializing_if = "Option::is_none")]
+        pub expires_at: Option<i64>,
     }
 
     /// An API key as returned by the API-key routes. `key` is present only in the create response.
@@ -588,6 +599,10 @@ pub mod wire {
         pub last_used_at: Option<i64>,
         /// Non-secret prefix of the key, for telling keys apart (appkeys extra).
         pub start: String,
+        /// When the key stops working, milliseconds since the Unix epoch, or `null` for never
+        /// (appkeys extra).
+        #[serde(rename = "expiresAt", default)]
+        pub expires_at: Option<i64>,
     }
 
     /// One identity in a profile.

@@ -37,6 +37,10 @@ pub struct Config {
     pub audit_retention: Duration,
     /// Serve `GET /metrics` on the main listener (off with `--no-metrics` or `--metrics-listen`).
     pub metrics_on_main: bool,
+    /// Longest key lifetime: a key created without `expiresAt` expires after it; longer is refused.
+    pub max_key_lifetime: Option<Duration>,
+    /// The sweep disables keys whose last use (or creation, if never used) is older than this.
+    pub disable_unused_keys_after: Option<Duration>,
 }
 
 impl Default for Config {
@@ -55,6 +59,8 @@ impl Default for Config {
             body_read_timeout: Duration::from_secs(30),
             audit_retention: Duration::from_secs(90 * 24 * 60 * 60),
             metrics_on_main: true,
+            max_key_lifetime: None,
+            disable_unused_keys_after: None,
         }
     }
 }

@@ -373,6 +373,20 @@ struct ServeArgs {
     /// Log format on stderr: `text` (human-readable) or `json` (one JSON object per line).
     #[arg(long, value_enum, env = "APPKEYS_LOG_FORMAT", default_value = "text")]
     log_format: LogFormat,
+
+    /// Longest API key lifetime in days (fractions allowed): a key created without `expiresAt`
+    /// expires after it, a longer `expiresAt` is refused (400) [default: no limit].
+    #[arg(long, value_name = "DAYS", env = "APPKEYS_MAX_KEY_LIFETIME_DAYS")]
+    max_key_lifetime_days: Option<f64>,
+
+    /// The sweep disables keys whose last use (or creation, if never used) is older than this many
+    /// days (fractions allowed), and records it in the audit log [default: never].
+    #[arg(
+        long,
+        value_name = "DAYS",
+        env = "APPKEYS_DISABLE_UNUSED_KEYS_AFTER_DAYS"
+    )]
+    disable_unused_keys_after_days: Option<f64>,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -409,6 +423,11 @@ async fn main() {
         eprintln!("appkeys-server: {e}");
         std::process::exit(1);
     }
+}
+
+/// A number of days (fractions allowed, negative taken as 0) as a duration.
+fn days(days: f64) -> Duration {
+    Duration::from_secs_f64((days * 86_400.0).clamp(0.0, 1e12))
 }
 
 fn secrets(cli: &ServeArgs) -> Result<Vec<String>, SecretError> {
@@ -655,6 +674,8 @@ async fn run(cli: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
         body_read_timeout: Duration::from_secs(cli.body_read_timeout.max(1)),
         audit_retention: Duration::from_secs(cli.audit_retention_days.saturating_mul(86_400)),
         metrics_on_main: !cli.no_metrics && cli.metrics_listen.is_none(),
+        max_key_lifetime: cli.max_key_lifetime_days.map(days),
+        disable_unused_keys_after: cli.disable_unused_keys_after_days.map(days),
     };
     let state = AppState::new(store.clone(), &config).await?;
     let sweeper = sweep::spawn(state.clone(), config.sweep_interval);

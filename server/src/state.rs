@@ -29,6 +29,8 @@ pub(crate) struct Inner {
     pub(crate) audit_retention: std::time::Duration,
     pub(crate) metrics: crate::metrics::Metrics,
     pub(crate) metrics_on_main: bool,
+    pub(crate) max_key_lifetime: Option<std::time::Duration>,
+    pub(crate) disable_unused_keys_after: Option<std::time::Duration>,
     /// API-key logins not yet written to `last_used_at`: key id → time of the latest login (ms).
     key_uses: std::sync::Mutex<std::collections::HashMap<String, i64>>,
 }
@@ -125,6 +127,8 @@ impl AppState {
                 audit_retention: config.audit_retention,
                 metrics: crate::metrics::Metrics::new(),
                 metrics_on_main: config.metrics_on_main,
+                max_key_lifetime: config.max_key_lifetime,
+                disable_unused_keys_after: config.disable_unused_keys_after,
                 key_uses: Default::default(),
             }),
         })

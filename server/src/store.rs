@@ -119,6 +119,23 @@ pub struct ApiKey {
     pub created_at: i64,
     /// Last key login (ms).
     pub last_used_at: Option<i64>,
+    /// Expiry (ms), if any.
+    pub expires_at: Option<i64>,
+}
+
+/// A key to create.
+#[derive(Debug, Clone, Copy)]
+pub struct NewKey<'a> {
+    /// Owner.
+    pub user_id: &'a str,
+    /// Name.
+    pub name: &'a str,
+    /// SHA-256 hex of the secret.
+    pub key_hash: &'a str,
+    /// Non-secret prefix.
+    pub start: &'a str,
+    /// Expiry (ms), if any.
+    pub expires_at: Option<i64>,
 }
 
 /// Why a key could not be created.
@@ -887,9 +904,11 @@ impl Store {
             "SELECT s.id, s.user_id, s.app_id, s.provider, s.api_key_id, s.device_id, u.provider, \
              s.created_at FROM sessions s JOIN users u ON u.id = s.user_id AND NOT u.disabled \
              LEFT JOIN api_keys k ON k.id = s.api_key_id \
-             WHERE s.id = $1 AND (s.api_key_id IS NULL OR (k.id IS NOT NULL AND NOT k.disabled))",
+             WHERE s.id = $1 AND (s.api_key_id IS NULL OR (k.id IS NOT NULL AND NOT k.disabled \
+               AND (k.expires_at IS NULL OR k.expires_at > $2)))",
         )
         .bind(id)
+        .bind(now_ms())
         .fetch_optional(&self.pool)
         .await?;
         let Some(row) = row else { return Ok(None) };
@@ -926,7 +945,7 @@ impl Store {
     // ---- API keys ----
 
     const KEY_COLUMNS: &'static str = "id, name, CASE WHEN disabled THEN 1 ELSE 0 END, start, \
-         created_at, last_used_at";
+         created_at, last_used_at, expires_at";
 
     fn key_from_row(row: &AnyRow) -> Result<ApiKey, sqlx::Error> {
         Ok(ApiKey {
@@ -936,19 +955,24 @@ impl Store {
             start: row.try_get(3)?,
             created_at: row.try_get(4)?,
             last_used_at: row.try_get(5)?,
+            expires_at: row.try_get(6)?,
         })
     }
 
     /// Creates a key for a user, enforcing the per-user limit and name uniqueness atomically.
     pub async fn create_key(
         &self,
-        user_id: &str,
-        name: &str,
-        key_hash: &str,
-        start: &str,
+        new: NewKey<'_>,
         limit: i64,
         audit: &Event,
     ) -> Result<ApiKey, CreateKeyError> {
+        let NewKey {
+            user_id,
+            name,
+            key_hash,
+            start,
+            expires_at,
+        } = new;
         let result = async {
             let mut tx = self.write_tx().await?;
             let seq = sqlx::query(
@@ -971,10 +995,11 @@ impl Store {
                 start: start.to_owned(),
                 created_at: now_ms(),
                 last_used_at: None,
+                expires_at,
             };
             sqlx::query(
-                "INSERT INTO api_keys (id, user_id, name, key_hash, start, disabled, seq, created_at, last_used_at) \
-                 VALUES ($1, $2, $3, $4, $5, FALSE, $6, $7, NULL)",
+                "INSERT INTO api_keys (id, user_id, name, key_hash, start, disabled, seq, created_at, \
+                 last_used_at, expires_at) VALUES ($1, $2, $3, $4, $5, FALSE, $6, $7, NULL, $8)",
             )
             .bind(&key.id)
             .bind(user_id)
@@ -983,6 +1008,7 @@ impl Store {
             .bind(start)
             .bind(seq)
             .bind(key.created_at)
+            .bind(expires_at)
             .execute(&mut *tx)
             .await?;
             audit::insert(&mut *tx, &audit.clone().user(user_id).key(&key.id)).await?;
@@ -1055,6 +1081,42 @@ impl Store {
         }
         tx.commit().await?;
         Ok(n > 0)
+    }
+
+    /// Whether the key with hash `key_hash` of a user of `app_id` exists, is enabled, and has expired
+    /// (why a key login failed, for the `APIKeyExpired` answer).
+    pub async fn key_expired(&self, app_id: &str, key_hash: &str) -> Result<bool, sqlx::Error> {
+        let row = sqlx::query(
+            "SELECT 1 FROM api_keys k JOIN users u ON u.id = k.user_id \
+             WHERE k.key_hash = $1 AND u.app_id = $2 AND NOT k.disabled AND NOT u.disabled \
+             AND k.expires_at IS NOT NULL AND k.expires_at <= $3",
+        )
+        .bind(key_hash)
+        .bind(app_id)
+        .bind(now_ms())
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.is_some())
+    }
+
+    /// Keys (enabled) whose last use — or creation, if never used — is before `cutoff` (ms):
+    /// `(key id, user id)`, at most `batch`.
+    pub async fn unused_keys(
+        &self,
+        cutoff: i64,
+        batch: i64,
+    ) -> Result<Vec<(String, String)>, sqlx::Error> {
+        let rows = sqlx::query(
+            "SELECT id, user_id FROM api_keys WHERE NOT disabled \
+             AND COALESCE(last_used_at, created_at) < $1 ORDER BY created_at LIMIT $2",
+        )
+        .bind(cutoff)
+        .bind(batch)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+            .collect()
     }
 
     /// Deletes the sessions of key `id` if the key is (still) disabled.
@@ -1178,9 +1240,10 @@ impl LoginBatcher {
              SELECT v.sid, k.user_id, v.app, 'api-key', k.id, v.dev, ${} \
              FROM v JOIN api_keys k ON k.key_hash = v.hash \
              JOIN users u ON u.id = k.user_id AND u.app_id = v.app AND NOT u.disabled \
-             WHERE NOT k.disabled \
+             WHERE NOT k.disabled AND (k.expires_at IS NULL OR k.expires_at > ${}) \
              RETURNING id, user_id, api_key_id",
             values.join(", "),
+            logins.len() * 4 + 1,
             logins.len() * 4 + 1
         );
         let mut query = sqlx::query(&sql);

@@ -5,6 +5,7 @@
 
 use std::time::Duration;
 
+use crate::audit::Event;
 use crate::state::AppState;
 use crate::store::now_ms;
 
@@ -27,6 +28,8 @@ pub struct Swept {
     pub rate_limits: u64,
     /// Audit rows past the retention.
     pub audit: u64,
+    /// Keys disabled for being unused (`--disable-unused-keys-after-days`).
+    pub unused_keys: u64,
 }
 
 async fn in_batches<F, Fut>(mut delete: F) -> Result<u64, sqlx::Error>
@@ -62,11 +65,26 @@ pub async fn sweep_once(state: &AppState) -> Result<Swept, sqlx::Error> {
         .as_millis()
         .min(i64::MAX as u128) as i64;
     let audit = in_batches(|| store.sweep_audit(now.saturating_sub(retention), BATCH)).await?;
+    let mut unused_keys = 0;
+    if let Some(after) = state.inner.disable_unused_keys_after {
+        let cutoff = now.saturating_sub(after.as_millis().min(i64::MAX as u128) as i64);
+        for (key, user) in store.unused_keys(cutoff, BATCH).await? {
+            let event = Event {
+                user_agent: Some("appkeys-server sweep".to_owned()),
+                ..Event::new("key.disabled", "unused")
+            };
+            if store.set_key_disabled(&user, &key, true, &event).await? {
+                state.record(&event);
+                unused_keys += 1;
+            }
+        }
+    }
     Ok(Swept {
         sessions,
         anonymous_users,
         rate_limits,
         audit,
+        unused_keys,
     })
 }
 
@@ -99,6 +117,7 @@ pub fn spawn(state: AppState, interval: Duration) -> tokio::task::JoinHandle<()>
                     anonymous_users = s.anonymous_users,
                     rate_limits = s.rate_limits,
                     audit = s.audit,
+                    unused_keys = s.unused_keys,
                     "expiry sweep"
                 ),
                 Ok(_) => {}

@@ -26,6 +26,7 @@ fn wire_key(k: store::ApiKey, secret: Option<String>) -> wire::ApiKey {
         disabled: k.disabled,
         created_at: k.created_at,
         last_used_at: k.last_used_at,
+        expires_at: k.expires_at,
         start: k.start,
     }
 }
@@ -60,6 +61,33 @@ fn key_event(event: &'static str, session: &store::Session, client: &Client) -> 
         .client(client)
 }
 
+/// The expiry of a new key: `expiresAt` (ms since the epoch, in the future) or, without one, now +
+/// `--max-key-lifetime-days` if set; past that maximum, or not a whole number, or not in the future:
+/// 400 `InvalidParameter`.
+fn expiry(state: &AppState, given: Option<&Value>) -> Result<Option<i64>, AppError> {
+    let now = store::now_ms();
+    let max = state
+        .inner
+        .max_key_lifetime
+        .map(|d| now.saturating_add(d.as_millis().min(i64::MAX as u128) as i64));
+    let invalid = |m: &'static str| AppError::new(ErrorCode::InvalidParameter, m);
+    let at = match given {
+        None | Some(Value::Null) => return Ok(max),
+        Some(v) => v.as_i64().ok_or_else(|| {
+            invalid("'expiresAt' must be a whole number of milliseconds since the Unix epoch")
+        })?,
+    };
+    if at <= now {
+        return Err(invalid("'expiresAt' must be in the future"));
+    }
+    if max.is_some_and(|max| at > max) {
+        return Err(invalid(
+            "'expiresAt' is beyond the maximum key lifetime of this server",
+        ));
+    }
+    Ok(Some(at))
+}
+
 #[utoipa::path(post, path = "/api/client/v2.0/auth/api_keys", tag = "api_keys", security(("refreshToken" = [])),
     request_body = wire::CreateApiKeyRequest,
     responses((status = 201, description = "The new key; the only time its secret `key` is sent", body = wire::ApiKey)))]
@@ -82,16 +110,20 @@ pub(crate) async fn create_key(
         }
     };
     validate_api_key_name(name).map_err(|e| AppError::new(e.code(), e.to_string()))?;
+    let expires_at = expiry(&state, body.get("expiresAt"))?;
     let created_event = key_event("key.created", &session, &client);
     let secret = apikey::generate();
     let key = state
         .inner
         .store
         .create_key(
-            &session.user_id,
-            name,
-            &apikey::hash(&secret),
-            &apikey::start(&secret),
+            store::NewKey {
+                user_id: &session.user_id,
+                name,
+                key_hash: &apikey::hash(&secret),
+                start: &apikey::start(&secret),
+                expires_at,
+            },
             MAX_API_KEYS_PER_USER as i64,
             &created_event,
         )

@@ -228,6 +228,18 @@ pub(crate) async fn login(
                     (user_id, session)
                 }
                 None => {
+                    let expired = apikey::is_well_formed(key)
+                        && store
+                            .key_expired(&app_id, &apikey::hash(key))
+                            .await
+                            .map_err(AppError::db)?;
+                    if expired {
+                        audit_failure(&state, &base, "expired_key").await;
+                        return Err(AppError::new(
+                            ErrorCode::APIKeyExpired,
+                            "the API key has expired",
+                        ));
+                    }
                     audit_failure(&state, &base, "invalid_key").await;
                     if per_ip > 0 {
                         let recorded = limiter

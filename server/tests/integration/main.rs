@@ -8,6 +8,7 @@ mod admin;
 mod auth;
 mod basics;
 mod hardening;
+mod keyexpiry;
 mod keylogin;
 mod keys;
 mod process;
