@@ -18,6 +18,7 @@ export { ApiKeyAuth, App, Credentials, EmailPasswordAuth, User } from "./node/ap
 export type {
   ApiKey,
   AppConfiguration,
+  CreateApiKeyOptions,
   NewApiKey,
   ProviderType,
   Storage,

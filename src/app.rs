@@ -256,10 +256,17 @@ impl<P: Platform, S: Store> AppCore<P, S> {
         self.remove_user(user).await
     }
 
-    /// `user.apiKeys.create(name)`.
-    pub async fn create_api_key(&self, user: &User<P>, name: &str) -> Result<ApiKey, P> {
+    /// `user.apiKeys.create(name, { expiresAt })`: `expires_at` in ms since the epoch, `None` for
+    /// never (or the server's maximum lifetime).
+    pub async fn create_api_key(
+        &self,
+        user: &User<P>,
+        name: &str,
+        expires_at: Option<i64>,
+    ) -> Result<ApiKey, P> {
         let body = P::to_json(&CreateApiKeyRequest {
             name: name.to_owned(),
+            expires_at,
         });
         let response = self.call(user, Endpoint::CreateApiKey, Some(body)).await?;
         decode::<P, _>(&response, "Expected an API key in the response")

@@ -270,7 +270,7 @@ impl App {
         run(self.core.log_in(credentials))
     }
     fn create_api_key(&self, user: &User<Native>, name: &str) -> Outcome<ApiKey> {
-        run(self.core.create_api_key(user, name))
+        run(self.core.create_api_key(user, name, None))
     }
     fn fetch_api_key(&self, user: &User<Native>, id: &str) -> Outcome<ApiKey> {
         run(self.core.fetch_api_key(user, id))

@@ -134,6 +134,14 @@ export interface ApiKey {
   lastUsedAt?: number | null;
   /** The key's non-secret prefix, for telling keys apart (appkeys-server). */
   start?: string;
+  /** When the key stops working, milliseconds since the Unix epoch; `null` = never (appkeys-server). */
+  expiresAt: number | null;
+}
+
+/** Options of `user.apiKeys.create(name, options)`. */
+export interface CreateApiKeyOptions {
+  /** When the key stops working: a `Date` or milliseconds since the Unix epoch. Default: never (or the server's maximum lifetime). */
+  expiresAt?: Date | number;
 }
 
 /** A newly created user API key, including its secret. */

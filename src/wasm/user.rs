@@ -7,6 +7,7 @@ use js_sys::Promise;
 use std::future::Future;
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
 
 /// A user of an app. Made by `app.logIn()` (one object per user id); every property reads the
 /// user's current state.
@@ -136,6 +137,28 @@ impl User {
     }
 }
 
+/// `options.expiresAt` of `create`: a `Date` or a whole number of milliseconds; absent for never.
+fn expires_at(options: Option<JsValue>) -> Result<Option<i64>, JsValue> {
+    let Some(options) = options.filter(|o| !o.is_undefined() && !o.is_null()) else {
+        return Ok(None);
+    };
+    let at = js_sys::Reflect::get(&options, &JsValue::from_str("expiresAt"))
+        .map_err(|_| type_error("Expected options { expiresAt?: Date | number }"))?;
+    if at.is_undefined() || at.is_null() {
+        return Ok(None);
+    }
+    let ms = match at.dyn_ref::<js_sys::Date>() {
+        Some(date) => date.get_time(),
+        None => at.as_f64().unwrap_or(f64::NAN),
+    };
+    if !ms.is_finite() || ms.fract() != 0.0 {
+        return Err(type_error(
+            "Expected 'expiresAt' to be a Date or milliseconds since the Unix epoch",
+        ));
+    }
+    Ok(Some(ms as i64))
+}
+
 /// `user.apiKeys` (also `user.apiKey`): the user API keys of one user. Only sessions opened with
 /// email/password may manage keys (the server answers 403 `APIKeyManagementForbidden` otherwise).
 #[wasm_bindgen]
@@ -169,18 +192,28 @@ impl ApiKeyAuth {
 
 #[wasm_bindgen]
 impl ApiKeyAuth {
-    /// Creates a key named `name`; the result is the only place its secret `key` appears.
+    /// Creates a key named `name`, optionally expiring at `options.expiresAt` (a `Date` or
+    /// milliseconds since the epoch); the result is the only place its secret `key` appears.
     #[wasm_bindgen(unchecked_return_type = "Promise<NewApiKey>")]
     pub fn create(
         &self,
         #[wasm_bindgen(unchecked_param_type = "string")] name: JsValue,
+        #[wasm_bindgen(unchecked_optional_param_type = "CreateApiKeyOptions")] options: Option<JsValue>,
     ) -> Promise {
         let Some(name) = name.as_string() else {
             return rejected(type_error("Expected an API key name (string)"));
         };
+        let expires_at = match expires_at(options) {
+            Ok(at) => at,
+            Err(e) => return rejected(e),
+        };
         let (app, user) = (self.app.clone(), self.user.clone());
         promise(async move {
-            let key = app.core.create_api_key(&user, &name).await.map_err(to_js)?;
+            let key = app
+                .core
+                .create_api_key(&user, &name, expires_at)
+                .await
+                .map_err(to_js)?;
             Ok(to_value(&key))
         })
     }

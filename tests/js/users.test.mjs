@@ -170,3 +170,23 @@ test("20 concurrent calls on one user; free() while a call is pending", async ()
   assert.equal(app.currentUser.id, id);
   assert.equal(app.currentUser.isLoggedIn, true);
 });
+
+test("create(name, { expiresAt }): a Date or milliseconds round-trips; bad values are TypeErrors", async () => {
+  const app = new App({ id: APP_ID, baseUrl: env.url });
+  const { user } = await registerAndLogIn(sdk, app, "expiry");
+  const at = new Date(Date.now() + 86_400_000);
+  const fromDate = await user.apiKeys.create("from-date", { expiresAt: at });
+  assert.equal(fromDate.expiresAt, at.getTime());
+  const fromMs = await user.apiKeys.create("from-ms", { expiresAt: at.getTime() + 1 });
+  assert.equal(fromMs.expiresAt, at.getTime() + 1);
+  const never = await user.apiKeys.create("never");
+  assert.equal(never.expiresAt, null);
+  assert.deepEqual(
+    (await user.apiKeys.fetchAll()).map((k) => [k.name, k.expiresAt]),
+    [["from-date", at.getTime()], ["from-ms", at.getTime() + 1], ["never", null]],
+  );
+  for (const bad of ["2030-01-01", 1.5, {}, NaN]) {
+    await assert.rejects(user.apiKeys.create("bad", { expiresAt: bad }), TypeError);
+  }
+  await rejectsAppError(AppError, user.apiKeys.create("past", { expiresAt: new Date(Date.now() - 1000) }), 400, "InvalidParameter");
+});

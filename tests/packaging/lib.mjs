@@ -177,6 +177,8 @@ export function expectRealCall(assert, r) {
   ]);
   assert.deepEqual(r.fetched, { id: true, name: "drop", disabled: true });
   assert.deepEqual(r.after, ["keep"]);
+  assert.deepEqual(r.expiring, { created: true, listed: true }, "expiresAt round-trips (Date in, ms out)");
+  assert.equal(r.neverExpires, true, "a key created without expiresAt never expires (null)");
   assert.deepEqual(r.duplicate, {
     appError: true,
     error: true,

@@ -1,7 +1,7 @@
 // Exact types of the package's public surface (issue 3): checked by `tsc --noEmit -p tests/js/ts`.
 // Every `@ts-expect-error` line must really be an error, so wrong or missing types fail the check.
 import { App, Credentials, AppError, Realm, User } from "appkeys";
-import type { ApiKey, ApiKeyAuth, NewApiKey } from "appkeys";
+import type { ApiKey, ApiKeyAuth, CreateApiKeyOptions, NewApiKey } from "appkeys";
 
 type Equals<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : false;
 const exact = <A, B>(_proof: Equals<A, B>): void => {};
@@ -15,7 +15,9 @@ exact<ReturnType<ApiKeyAuth["fetchAll"]>, Promise<ApiKey[]>>(true);
 exact<ReturnType<ApiKeyAuth["enable"]>, Promise<void>>(true);
 exact<ReturnType<ApiKeyAuth["disable"]>, Promise<void>>(true);
 exact<ReturnType<ApiKeyAuth["delete"]>, Promise<void>>(true);
-exact<Parameters<ApiKeyAuth["create"]>, [name: string]>(true);
+exact<Parameters<ApiKeyAuth["create"]>, [name: string, options?: CreateApiKeyOptions]>(true);
+exact<ApiKey["expiresAt"], number | null>(true);
+exact<CreateApiKeyOptions["expiresAt"], Date | number | undefined>(true);
 exact<Parameters<ApiKeyAuth["fetch"]>, [keyId: string]>(true);
 exact<typeof user.apiKey, ApiKeyAuth>(true);
 exact<typeof user.apiKeys, ApiKeyAuth>(true);
@@ -59,6 +61,11 @@ export async function misuse(app: App): Promise<void> {
   await keys.create(42);
   // @ts-expect-error fetch needs an id
   await keys.fetch();
+  // an expiry is a Date or milliseconds, not a string
+  await keys.create("a", { expiresAt: new Date(Date.now() + 60_000) });
+  await keys.create("b", { expiresAt: Date.now() + 60_000 });
+  // @ts-expect-error expiresAt is not a string
+  await keys.create("c", { expiresAt: "2030-01-01" });
   // @ts-expect-error enable resolves to void, not a key
   const k: ApiKey = await keys.enable("5eb5931548d79bc784adf46e");
   // @ts-expect-error Credentials cannot be constructed directly
