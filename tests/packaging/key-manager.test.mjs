@@ -133,6 +133,35 @@ test("key manager: register, create (secret once + copy), toggle, delete, errors
     await page.locator('[data-testid="key-row"][data-key-name="ci-key"][data-disabled="true"]').waitFor();
     assert.equal(await row("ci-key").getByTestId("key-status").textContent(), "Disabled");
     assert.equal((await keyLogin(secret)).status, 401, "the disabled key is refused by the server");
+  });
+
+  await step("an expiring key: created for 30 days, listed with its expiry; an expired key is marked", async () => {
+    await id("key-name").fill("expires-30d");
+    await id("key-expiry").selectOption("30");
+    await id("create-key").click();
+    await row("expires-30d").waitFor();
+    assert.equal(await row("expires-30d").getByTestId("key-expires").textContent(), "in 30 days");
+    assert.equal(await row("expires-30d").getByTestId("key-last-used").textContent(), "never");
+    assert.equal(await row("nightly-backup").getByTestId("key-expires").textContent(), "never");
+    // The choice "a date" shows a date field.
+    await id("key-expiry").selectOption("date");
+    assert.equal(await id("key-expiry-date").isVisible(), true);
+    await id("key-expiry").selectOption("never");
+    // A key that expires in a second (made through the API with this session's refresh token), after a reload.
+    const stored = await page.evaluate(() => Object.entries(localStorage));
+    const refresh = stored.find(([k]) => k.endsWith(":refreshToken"))[1];
+    const res = await fetch(`${serverUrl}/api/client/v2.0/auth/api_keys`, {
+      method: "POST",
+      headers: { "Content-Type": "application/json", Authorization: `Bearer ${refresh}` },
+      body: JSON.stringify({ name: "short-lived", expiresAt: Date.now() + 1000 }),
+    });
+    assert.equal(res.status, 201);
+    await new Promise((r) => setTimeout(r, 1500));
+    await page.reload();
+    await row("short-lived").waitFor();
+    assert.equal(await row("short-lived").getAttribute("data-expired"), "true");
+    assert.equal(await row("short-lived").getByTestId("key-expired").textContent(), "Expired");
+    assert.equal(await row("expires-30d").getAttribute("data-expired"), "false");
     mkdirSync(artifactsDir, { recursive: true });
     await page.screenshot({ path: join(artifactsDir, "key-manager.png"), fullPage: true });
   });
@@ -163,7 +192,7 @@ test("key manager: register, create (secret once + copy), toggle, delete, errors
     await row("ci-key").getByTestId("key-delete").click();
     await row("ci-key").getByTestId("key-delete-confirm").click();
     await row("ci-key").waitFor({ state: "detached" });
-    assert.equal(await page.locator('[data-testid="key-row"]').count(), 1);
+    assert.equal(await page.locator('[data-testid="key-row"]').count(), 3, "nightly-backup, expires-30d, short-lived");
     assert.equal((await keyLogin(secret)).status, 401, "the deleted key is refused by the server");
   });
 

@@ -20,6 +20,8 @@ const ui = {
   authForm: $("auth-form"),
   keys: $("keys"),
   createForm: $("create-form"),
+  keyExpiry: $("key-expiry"),
+  keyExpiryDate: $("key-expiry-date"),
   keyName: $("key-name"),
   newKey: $("new-key"),
   newKeyName: $("new-key-name"),
@@ -94,7 +96,32 @@ function render() {
   ui.keyList.replaceChildren(...keys.map(renderRow));
 }
 
+/** "3 minutes ago", "in 2 days", "never" (relative to now). */
+function relative(ms, never = "never") {
+  if (ms === null || ms === undefined) return never;
+  const diff = ms - Date.now();
+  const units = [["year", 365 * 864e5], ["month", 30 * 864e5], ["day", 864e5], ["hour", 36e5], ["minute", 6e4]];
+  const format = new Intl.RelativeTimeFormat("en", { numeric: "auto" });
+  for (const [unit, size] of units) {
+    if (Math.abs(diff) >= size) return format.format(Math.round(diff / size), unit);
+  }
+  return format.format(Math.round(diff / 1000), "second");
+}
+
+/** Milliseconds since the epoch of the create form's expiry choice, or undefined for never. */
+function chosenExpiry() {
+  const choice = ui.keyExpiry.value;
+  if (choice === "never") return undefined;
+  if (choice === "date") {
+    const date = ui.keyExpiryDate.valueAsDate;
+    if (!date) throw new Error("Pick the expiry date.");
+    return new Date(date.getTime() + 864e5 - 1); // the end of that day (UTC)
+  }
+  return new Date(Date.now() + Number(choice) * 864e5);
+}
+
 function renderRow(key) {
+  const expired = key.expiresAt !== null && key.expiresAt !== undefined && key.expiresAt <= Date.now();
   const toggle = h("input", {
     type: "checkbox",
     role: "switch",
@@ -137,9 +164,17 @@ function renderRow(key) {
     }, "Delete"));
   }
 
-  return h("tr", { dataset: { testid: "key-row", keyId: key._id, keyName: key.name, disabled: String(key.disabled) } },
+  const when = (ms) => (ms ? new Date(ms).toISOString() : "");
+  return h("tr", {
+    className: expired ? "expired" : "",
+    dataset: { testid: "key-row", keyId: key._id, keyName: key.name, disabled: String(key.disabled), expired: String(expired) },
+  },
     h("td", { dataset: { testid: "key-name-cell" } }, key.name),
     h("td", {}, h("code", {}, key._id)),
+    h("td", { title: when(key.createdAt), dataset: { testid: "key-created" } }, relative(key.createdAt)),
+    h("td", { title: when(key.lastUsedAt), dataset: { testid: "key-last-used" } }, relative(key.lastUsedAt)),
+    h("td", { title: when(key.expiresAt), dataset: { testid: "key-expires" } },
+      expired ? h("span", { className: "badge", dataset: { testid: "key-expired" } }, "Expired") : relative(key.expiresAt)),
     h("td", {}, status),
     actions);
 }
@@ -201,11 +236,17 @@ ui.logout.addEventListener("click", () =>
   }),
 );
 
+ui.keyExpiry.addEventListener("change", () => {
+  ui.keyExpiryDate.hidden = ui.keyExpiry.value !== "date";
+  ui.keyExpiryDate.required = ui.keyExpiry.value === "date";
+});
+
 ui.createForm.addEventListener("submit", (event) => {
   event.preventDefault();
   const name = ui.keyName.value.trim();
   run(ui.createForm.querySelectorAll("button, input"), async () => {
-    const created = await app.currentUser.apiKeys.create(name);
+    const expiresAt = chosenExpiry();
+    const created = await app.currentUser.apiKeys.create(name, expiresAt ? { expiresAt } : undefined);
     ui.keyName.value = "";
     ui.newKeyName.textContent = created.name;
     ui.newKeySecret.textContent = created.key;
