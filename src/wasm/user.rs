@@ -198,7 +198,9 @@ impl ApiKeyAuth {
     pub fn create(
         &self,
         #[wasm_bindgen(unchecked_param_type = "string")] name: JsValue,
-        #[wasm_bindgen(unchecked_optional_param_type = "CreateApiKeyOptions")] options: Option<JsValue>,
+        #[wasm_bindgen(unchecked_optional_param_type = "CreateApiKeyOptions")] options: Option<
+            JsValue,
+        >,
     ) -> Promise {
         let Some(name) = name.as_string() else {
             return rejected(type_error("Expected an API key name (string)"));
