@@ -93,6 +93,45 @@ where
     Ok(())
 }
 
+/// Inserts `events` with one statement (the audit rows of a batch of key logins).
+pub(crate) async fn insert_many<'e, E>(executor: E, events: &[Event]) -> Result<(), sqlx::Error>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Any>,
+{
+    if events.is_empty() {
+        return Ok(());
+    }
+    let rows: Vec<String> = (0..events.len())
+        .map(|i| {
+            let n = i * 10;
+            let params: Vec<String> = (1..=10).map(|k| format!("${}", n + k)).collect();
+            format!("({})", params.join(", "))
+        })
+        .collect();
+    let sql = format!(
+        "INSERT INTO audit (id, at, event, app, user_id, key_id, provider, ip, user_agent, outcome) \
+         VALUES {}",
+        rows.join(", ")
+    );
+    let at = now_ms();
+    let mut query = sqlx::query(&sql);
+    for event in events {
+        query = query
+            .bind(new_id())
+            .bind(at)
+            .bind(event.event)
+            .bind(event.app.clone())
+            .bind(event.user_id.clone())
+            .bind(event.key_id.clone())
+            .bind(event.provider.clone())
+            .bind(event.ip.clone())
+            .bind(event.user_agent.clone())
+            .bind(event.outcome);
+    }
+    query.execute(executor).await?;
+    Ok(())
+}
+
 /// One row of the audit log, as `audit --json` prints it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Entry {

@@ -104,7 +104,8 @@ impl RateLimiter {
         } else {
             0.0
         };
-        (estimate, retry)
+        // Rounded up: a fraction of an event still counts (no extra attempt right after a boundary).
+        (estimate.ceil(), retry)
     }
 
     /// 429 when `bucket`/`parts` already reached `limit` (0: no limit). Counts nothing.

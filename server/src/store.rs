@@ -1263,21 +1263,23 @@ impl LoginBatcher {
             .iter()
             .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
             .collect::<Result<_, sqlx::Error>>()?;
-        for (session, user, key) in &opened {
-            let Some(login) = logins.iter().find(|l| l.session_id == *session) else {
-                continue;
-            };
-            let event = Event {
-                ip: Some(login.ip.clone()),
-                user_agent: login.user_agent.clone(),
-                ..Event::new("login.succeeded", "success")
-                    .app(&login.app_id)
-                    .user(user)
-                    .key(key)
-                    .provider("api-key")
-            };
-            audit::insert(&mut *tx, &event).await?;
-        }
+        // Their `login.succeeded` audit rows: one multi-row insert for the whole batch.
+        let events: Vec<Event> = opened
+            .iter()
+            .filter_map(|(session, user, key)| {
+                let login = logins.iter().find(|l| l.session_id == *session)?;
+                Some(Event {
+                    ip: Some(login.ip.clone()),
+                    user_agent: login.user_agent.clone(),
+                    ..Event::new("login.succeeded", "success")
+                        .app(&login.app_id)
+                        .user(user)
+                        .key(key)
+                        .provider("api-key")
+                })
+            })
+            .collect();
+        audit::insert_many(&mut *tx, &events).await?;
         tx.commit().await?;
         Ok(opened)
     }
