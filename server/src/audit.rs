@@ -74,23 +74,7 @@ pub(crate) async fn insert<'e, E>(executor: E, event: &Event) -> Result<(), sqlx
 where
     E: sqlx::Executor<'e, Database = sqlx::Any>,
 {
-    sqlx::query(
-        "INSERT INTO audit (id, at, event, app, user_id, key_id, provider, ip, user_agent, outcome) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-    )
-    .bind(new_id())
-    .bind(now_ms())
-    .bind(event.event)
-    .bind(event.app.clone())
-    .bind(event.user_id.clone())
-    .bind(event.key_id.clone())
-    .bind(event.provider.clone())
-    .bind(event.ip.clone())
-    .bind(event.user_agent.clone())
-    .bind(event.outcome)
-    .execute(executor)
-    .await?;
-    Ok(())
+    insert_many(executor, std::slice::from_ref(event)).await
 }
 
 /// Inserts `events` with one statement (the audit rows of a batch of key logins).

@@ -190,18 +190,7 @@ impl RateLimiter {
         if limit == 0 {
             return Ok(());
         }
-        let now = now_ms();
-        let start = now - now.rem_euclid(self.window_ms);
-        let counts = self
-            .store
-            .rate_increment(&Self::key(bucket, parts), start, self.window_ms)
-            .await
-            .map_err(AppError::db)?;
-        let (estimate, retry) = self.estimate(Some(counts), now);
-        if estimate > f64::from(limit) {
-            return Err(limited(retry));
-        }
-        Ok(())
+        self.record(bucket, parts, limit).await
     }
 }
 

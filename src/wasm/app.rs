@@ -2,7 +2,7 @@
 use super::credentials::credentials_of;
 use super::storage::{CustomStorage, JsStore};
 use super::user::User;
-use super::{from_value, promise, rejected, to_js, type_error, Web};
+use super::{from_value, promise, rejected, to_js, type_error, void_promise, Web};
 use crate::app::{AppCore, Config, UNKNOWN_USER};
 use crate::user::UserCore;
 use appkeys_protocol::wire::RegisterRequest;
@@ -223,11 +223,7 @@ impl App {
         let Some(user) = self.shared.user_of(&user) else {
             return rejected(js_sys::Error::new(UNKNOWN_USER).into());
         };
-        let future = f(self.shared.clone(), user);
-        promise(async move {
-            future.await.map_err(to_js)?;
-            Ok(JsValue::UNDEFINED)
-        })
+        void_promise(f(self.shared.clone(), user))
     }
 }
 
@@ -251,10 +247,9 @@ impl EmailPasswordAuth {
             Err(e) => return rejected(e),
         };
         let app = self.app.clone();
-        promise(async move {
+        void_promise(async move {
             let RegisterRequest { email, password } = details;
-            app.core.register(&email, &password).await.map_err(to_js)?;
-            Ok(JsValue::UNDEFINED)
+            app.core.register(&email, &password).await
         })
     }
 }

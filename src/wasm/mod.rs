@@ -88,6 +88,16 @@ fn promise(future: impl Future<Output = JsResult> + 'static) -> js_sys::Promise 
     wasm_bindgen_futures::future_to_promise(boxed)
 }
 
+/// Runs a core call that answers nothing as a `Promise<void>`.
+fn void_promise(
+    future: impl Future<Output = crate::app::Result<(), Web>> + 'static,
+) -> js_sys::Promise {
+    promise(async move {
+        future.await.map_err(to_js)?;
+        Ok(JsValue::UNDEFINED)
+    })
+}
+
 /// A promise that rejects at once (bad arguments: checked before any request).
 fn rejected(error: JsValue) -> js_sys::Promise {
     js_sys::Promise::reject(&error)

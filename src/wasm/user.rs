@@ -1,6 +1,8 @@
 //! `User` and `user.apiKeys` (`ApiKeyAuth`).
 use super::app::{CoreUser, Shared};
-use super::{promise, rejected, string_or_null, to_js, to_value, type_error, JsResult};
+use super::{
+    promise, rejected, string_or_null, to_js, to_value, type_error, void_promise, JsResult,
+};
 use crate::app::{KeyOp, BAD_KEY_ID};
 use crate::user::UserState;
 use js_sys::Promise;
@@ -40,11 +42,7 @@ impl User {
     where
         F: Future<Output = crate::app::Result<(), super::Web>> + 'static,
     {
-        let future = f(self.app.clone(), self.user.clone());
-        promise(async move {
-            future.await.map_err(to_js)?;
-            Ok(JsValue::UNDEFINED)
-        })
+        void_promise(f(self.app.clone(), self.user.clone()))
     }
 }
 

@@ -214,13 +214,14 @@ pub(crate) async fn login(
                 .check_if_seen(Bucket::KeyLoginFailuresIp, &[&ip], per_ip)
                 .await;
             audit_limit(&state, &base, checked).await?;
-            let found = if apikey::is_well_formed(key) {
-                store
-                    .key_login(&app_id, &apikey::hash(key), &device, &client)
+            // Malformed keys never reach the database.
+            let hash = apikey::is_well_formed(key).then(|| apikey::hash(key));
+            let found = match &hash {
+                Some(hash) => store
+                    .key_login(&app_id, hash, &device, &client)
                     .await
-                    .map_err(AppError::db)?
-            } else {
-                None
+                    .map_err(AppError::db)?,
+                None => None,
             };
             match found {
                 Some((user_id, session, key_id)) => {
@@ -228,11 +229,13 @@ pub(crate) async fn login(
                     (user_id, session)
                 }
                 None => {
-                    let expired = apikey::is_well_formed(key)
-                        && store
-                            .key_expired(&app_id, &apikey::hash(key))
+                    let expired = match &hash {
+                        Some(hash) => store
+                            .key_expired(&app_id, hash)
                             .await
-                            .map_err(AppError::db)?;
+                            .map_err(AppError::db)?,
+                        None => false,
+                    };
                     if expired {
                         audit_failure(&state, &base, "expired_key").await;
                         return Err(AppError::new(
