@@ -113,6 +113,50 @@ impl TokenKind {
     }
 }
 
+/// The confirmation and password-reset routes of the email/password provider
+/// (`local-userpass/{action}`), each with realm-web's `emailPasswordAuth` method.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum UserpassAction {
+    /// `confirm` `{token, tokenId}`: `confirmUser`.
+    Confirm,
+    /// `confirm/send` `{email}`: `resendConfirmationEmail`.
+    ResendConfirmation,
+    /// `confirm/call` `{email}`: `retryCustomConfirmation` (custom confirmation functions; appkeys
+    /// answers `CustomFunctionNotSupported`).
+    RetryCustomConfirmation,
+    /// `reset` `{token, tokenId, password}`: `resetPassword`.
+    Reset,
+    /// `reset/send` `{email}`: `sendResetPasswordEmail`.
+    SendReset,
+    /// `reset/call` `{email, password, arguments}`: `callResetPasswordFunction` (appkeys answers
+    /// `CustomFunctionNotSupported`).
+    CallResetFunction,
+}
+
+impl UserpassAction {
+    /// Every action, in a stable order.
+    pub const ALL: [UserpassAction; 6] = [
+        UserpassAction::Confirm,
+        UserpassAction::ResendConfirmation,
+        UserpassAction::RetryCustomConfirmation,
+        UserpassAction::Reset,
+        UserpassAction::SendReset,
+        UserpassAction::CallResetFunction,
+    ];
+
+    /// The path below `local-userpass/`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            UserpassAction::Confirm => "confirm",
+            UserpassAction::ResendConfirmation => "confirm/send",
+            UserpassAction::RetryCustomConfirmation => "confirm/call",
+            UserpassAction::Reset => "reset",
+            UserpassAction::SendReset => "reset/send",
+            UserpassAction::CallResetFunction => "reset/call",
+        }
+    }
+}
+
 /// Every endpoint of the client API that appkeys implements.
 ///
 /// `path()` yields the path below the server origin. The server builds its route patterns from the
@@ -136,6 +180,14 @@ pub enum Endpoint<'a> {
     Register {
         /// App id.
         app_id: &'a str,
+    },
+    /// `POST app/{app_id}/auth/providers/local-userpass/{action}`: account confirmation and password
+    /// reset (see [`UserpassAction`]).
+    Userpass {
+        /// App id.
+        app_id: &'a str,
+        /// Which one.
+        action: UserpassAction,
     },
     /// `GET auth/profile`
     Profile,
@@ -181,6 +233,7 @@ impl Endpoint<'_> {
             | Endpoint::FetchApiKey { .. } => Method::Get,
             Endpoint::Login { .. }
             | Endpoint::Register { .. }
+            | Endpoint::Userpass { .. }
             | Endpoint::RefreshSession
             | Endpoint::CreateApiKey => Method::Post,
             Endpoint::EnableApiKey { .. } | Endpoint::DisableApiKey { .. } => Method::Put,
@@ -193,9 +246,10 @@ impl Endpoint<'_> {
     /// The token the request carries.
     pub const fn token(&self) -> TokenKind {
         match self {
-            Endpoint::Location { .. } | Endpoint::Login { .. } | Endpoint::Register { .. } => {
-                TokenKind::None
-            }
+            Endpoint::Location { .. }
+            | Endpoint::Login { .. }
+            | Endpoint::Register { .. }
+            | Endpoint::Userpass { .. } => TokenKind::None,
             Endpoint::Profile | Endpoint::DeleteUser => TokenKind::Access,
             Endpoint::RefreshSession
             | Endpoint::LogOut
@@ -220,6 +274,12 @@ impl Endpoint<'_> {
                 app_id,
                 "/auth/providers/local-userpass/register",
                 "",
+            ],
+            Endpoint::Userpass { app_id, action } => [
+                "/app/",
+                app_id,
+                "/auth/providers/local-userpass/",
+                action.as_str(),
             ],
             Endpoint::Profile => ["/auth/profile", "", "", ""],
             Endpoint::RefreshSession | Endpoint::LogOut => ["/auth/session", "", "", ""],
@@ -271,6 +331,10 @@ impl Endpoint<'static> {
                 provider: "{provider}",
             },
             Endpoint::Register { .. } => Endpoint::Register { app_id: "{app_id}" },
+            Endpoint::Userpass { action, .. } => Endpoint::Userpass {
+                app_id: "{app_id}",
+                action: *action,
+            },
             Endpoint::FetchApiKey { .. } => Endpoint::FetchApiKey { id: "{id}" },
             Endpoint::DeleteApiKey { .. } => Endpoint::DeleteApiKey { id: "{id}" },
             Endpoint::EnableApiKey { .. } => Endpoint::EnableApiKey { id: "{id}" },
@@ -319,6 +383,15 @@ pub enum ErrorCode {
     UserDisabled,
     /// 401: the API key has expired (appkeys).
     APIKeyExpired,
+    /// 400: a confirmation or password-reset token is wrong, used or expired.
+    UserpassTokenInvalid,
+    /// 401: the email/password account is not confirmed yet (appkeys).
+    UserNotConfirmed,
+    /// 400: the server sends no email (no SMTP server or mail directory configured) (appkeys).
+    EmailNotConfigured,
+    /// 400: custom confirmation and reset functions (`confirm/call`, `reset/call`) are not
+    /// supported (appkeys).
+    CustomFunctionNotSupported,
     /// 404: no such route (appkeys).
     NotFound,
     /// 405: route exists, method does not (appkeys).
@@ -340,7 +413,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, in a stable order.
-    pub const ALL: [ErrorCode; 24] = [
+    pub const ALL: [ErrorCode; 28] = [
         ErrorCode::InvalidSession,
         ErrorCode::InvalidParameter,
         ErrorCode::MissingParameter,
@@ -357,6 +430,10 @@ impl ErrorCode {
         ErrorCode::APIKeyManagementForbidden,
         ErrorCode::UserDisabled,
         ErrorCode::APIKeyExpired,
+        ErrorCode::UserpassTokenInvalid,
+        ErrorCode::UserNotConfirmed,
+        ErrorCode::EmailNotConfigured,
+        ErrorCode::CustomFunctionNotSupported,
         ErrorCode::NotFound,
         ErrorCode::MethodNotAllowed,
         ErrorCode::PayloadTooLarge,
@@ -386,6 +463,10 @@ impl ErrorCode {
             ErrorCode::APIKeyManagementForbidden => "APIKeyManagementForbidden",
             ErrorCode::UserDisabled => "UserDisabled",
             ErrorCode::APIKeyExpired => "APIKeyExpired",
+            ErrorCode::UserpassTokenInvalid => "UserpassTokenInvalid",
+            ErrorCode::UserNotConfirmed => "UserNotConfirmed",
+            ErrorCode::EmailNotConfigured => "EmailNotConfigured",
+            ErrorCode::CustomFunctionNotSupported => "CustomFunctionNotSupported",
             ErrorCode::NotFound => "NotFound",
             ErrorCode::MethodNotAllowed => "MethodNotAllowed",
             ErrorCode::PayloadTooLarge => "PayloadTooLarge",
@@ -400,13 +481,17 @@ impl ErrorCode {
     /// The HTTP status that goes with the code.
     pub const fn status(self) -> u16 {
         match self {
-            ErrorCode::InvalidParameter | ErrorCode::MissingParameter | ErrorCode::BadRequest => {
-                400
-            }
+            ErrorCode::InvalidParameter
+            | ErrorCode::MissingParameter
+            | ErrorCode::BadRequest
+            | ErrorCode::UserpassTokenInvalid
+            | ErrorCode::EmailNotConfigured
+            | ErrorCode::CustomFunctionNotSupported => 400,
             ErrorCode::InvalidSession
             | ErrorCode::AuthError
             | ErrorCode::InvalidPassword
-            | ErrorCode::APIKeyExpired => 401,
+            | ErrorCode::APIKeyExpired
+            | ErrorCode::UserNotConfirmed => 401,
             ErrorCode::APIKeyLimitReached
             | ErrorCode::APIKeyManagementForbidden
             | ErrorCode::UserDisabled => 403,
@@ -562,6 +647,38 @@ pub mod wire {
         /// The email.
         pub email: String,
         /// The password.
+        pub password: String,
+    }
+
+    /// `local-userpass/confirm` body (`confirmUser`).
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+    pub struct ConfirmRequest {
+        /// The token of the confirmation link.
+        pub token: String,
+        /// The token id of the confirmation link.
+        #[serde(rename = "tokenId")]
+        pub token_id: String,
+    }
+
+    /// `local-userpass/confirm/send` and `reset/send` body.
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+    pub struct EmailRequest {
+        /// The account's email.
+        pub email: String,
+    }
+
+    /// `local-userpass/reset` body (`resetPassword`).
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+    pub struct ResetPasswordRequest {
+        /// The token of the reset link.
+        pub token: String,
+        /// The token id of the reset link.
+        #[serde(rename = "tokenId")]
+        pub token_id: String,
+        /// The new password.
         pub password: String,
     }
 
@@ -776,6 +893,31 @@ mod tests {
             assert_eq!(endpoint.method().as_str(), method, "{endpoint:?}");
             assert_eq!(endpoint.path(), path, "{endpoint:?}");
             assert_eq!(endpoint.token(), token, "{endpoint:?}");
+        }
+        let userpass = [
+            (UserpassAction::Confirm, "confirm"),
+            (UserpassAction::ResendConfirmation, "confirm/send"),
+            (UserpassAction::RetryCustomConfirmation, "confirm/call"),
+            (UserpassAction::Reset, "reset"),
+            (UserpassAction::SendReset, "reset/send"),
+            (UserpassAction::CallResetFunction, "reset/call"),
+        ];
+        assert_eq!(userpass.len(), UserpassAction::ALL.len());
+        for (action, tail) in userpass {
+            let endpoint = Endpoint::Userpass {
+                app_id: "a",
+                action,
+            };
+            assert_eq!(endpoint.method(), Method::Post);
+            assert_eq!(endpoint.token(), TokenKind::None);
+            assert_eq!(
+                endpoint.path(),
+                format!("/api/client/v2.0/app/a/auth/providers/local-userpass/{tail}")
+            );
+            assert_eq!(
+                endpoint.pattern(),
+                format!("/api/client/v2.0/app/{{app_id}}/auth/providers/local-userpass/{tail}")
+            );
         }
     }
 

@@ -41,6 +41,8 @@ pub struct Config {
     pub max_key_lifetime: Option<Duration>,
     /// The sweep disables keys whose last use (or creation, if never used) is older than this.
     pub disable_unused_keys_after: Option<Duration>,
+    /// Account confirmation and password-reset email.
+    pub email: EmailConfig,
 }
 
 impl Default for Config {
@@ -61,6 +63,70 @@ impl Default for Config {
             metrics_on_main: true,
             max_key_lifetime: None,
             disable_unused_keys_after: None,
+            email: EmailConfig::default(),
+        }
+    }
+}
+
+/// Where emails go.
+#[derive(Clone, PartialEq, Eq)]
+pub enum MailTransport {
+    /// An SMTP server: `smtp://HOST:PORT` (plain; `?tls=required` for STARTTLS) or
+    /// `smtps://HOST:PORT` (TLS), credentials in the URL's userinfo or given separately.
+    Smtp {
+        /// The URL (may hold credentials: never printed).
+        url: String,
+        /// User name (overrides the URL's).
+        username: Option<String>,
+        /// Password (overrides the URL's).
+        password: Option<String>,
+    },
+    /// A directory: each message is written as an `.eml` file (development).
+    Dir(std::path::PathBuf),
+}
+
+impl std::fmt::Debug for MailTransport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            MailTransport::Smtp { .. } => f.write_str("Smtp(..)"),
+            MailTransport::Dir(dir) => f.debug_tuple("Dir").field(dir).finish(),
+        }
+    }
+}
+
+/// Account confirmation and password reset by email.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EmailConfig {
+    /// Where emails go; `None`: no email (the confirmation and reset routes answer
+    /// `EmailNotConfigured`).
+    pub transport: Option<MailTransport>,
+    /// The `From` address.
+    pub from: String,
+    /// The page confirmation links open (`token` and `tokenId` appended as query parameters).
+    pub confirm_url: Option<String>,
+    /// The page reset links open (`token` and `tokenId` appended as query parameters).
+    pub reset_url: Option<String>,
+    /// Registration creates unconfirmed accounts (no login until confirmed) and emails a link.
+    pub confirmation: bool,
+    /// How long a confirmation or reset token is valid.
+    pub token_ttl: Duration,
+    /// Longest time to hand one message to the SMTP server (or write it).
+    pub send_timeout: Duration,
+    /// Messages waiting to be sent at most; more are dropped (logged and counted).
+    pub queue: usize,
+}
+
+impl Default for EmailConfig {
+    fn default() -> Self {
+        EmailConfig {
+            transport: None,
+            from: "appkeys <noreply@localhost>".to_owned(),
+            confirm_url: None,
+            reset_url: None,
+            confirmation: false,
+            token_ttl: Duration::from_secs(30 * 60),
+            send_timeout: Duration::from_secs(10),
+            queue: 1000,
         }
     }
 }
@@ -99,6 +165,10 @@ pub struct RateLimits {
     pub anonymous_logins_per_ip: u32,
     /// Registrations per client IP.
     pub registrations_per_ip: u32,
+    /// Confirmation and reset emails asked for one address.
+    pub emails_per_address: u32,
+    /// Confirmation and reset emails asked for by one client IP.
+    pub emails_per_ip: u32,
     /// The window (a minute by default).
     pub window: Duration,
 }
@@ -111,6 +181,8 @@ impl Default for RateLimits {
             key_login_failures_per_ip: 20,
             anonymous_logins_per_ip: 60,
             registrations_per_ip: 60,
+            emails_per_address: 3,
+            emails_per_ip: 30,
             window: Duration::from_secs(60),
         }
     }

@@ -14,6 +14,7 @@ mod body;
 pub mod config;
 pub mod email;
 pub mod error;
+pub mod mail;
 pub mod metrics;
 pub mod openapi;
 pub mod passwords;

@@ -7,7 +7,7 @@ use std::{
     time::Duration,
 };
 
-use appkeys_server::config::DEFAULT_REFRESH_TOKEN_TTL_SECS;
+use appkeys_server::config::{EmailConfig, MailTransport, DEFAULT_REFRESH_TOKEN_TTL_SECS};
 use appkeys_server::secrets::{self, SecretError};
 use appkeys_server::serve::{self, ServeOptions};
 use appkeys_server::{
@@ -43,7 +43,7 @@ struct Cli {
 enum Command {
     /// Serve (the same as no subcommand).
     Serve(Box<ServeArgs>),
-    /// Users: list, show, disable (no login by any provider, sessions end), enable, delete.
+    /// Users: list, show, disable (no login by any provider, sessions end), enable, confirm, delete.
     Users {
         #[command(flatten)]
         db: DbArgs,
@@ -114,6 +114,8 @@ enum UsersAction {
     Disable { id: String },
     /// Enables a disabled user.
     Enable { id: String },
+    /// Confirms an account that registered while --email-confirmation was on.
+    Confirm { id: String },
     /// Deletes a user with its keys and sessions.
     Delete { id: String },
 }
@@ -387,6 +389,82 @@ struct ServeArgs {
         env = "APPKEYS_DISABLE_UNUSED_KEYS_AFTER_DAYS"
     )]
     disable_unused_keys_after_days: Option<f64>,
+
+    /// Registration creates unconfirmed accounts and emails a confirmation link; they cannot log in
+    /// until confirmed (401 UserNotConfirmed). Needs --smtp-url or --mail-dir and --confirm-url.
+    #[arg(long, env = "APPKEYS_EMAIL_CONFIRMATION")]
+    email_confirmation: bool,
+
+    /// SMTP server for confirmation and reset email: smtp://HOST:PORT (plain; add ?tls=required
+    /// for STARTTLS) or smtps://HOST:PORT (TLS). Credentials in the URL's userinfo
+    /// (smtps://USER:PASS@HOST) or in APPKEYS_SMTP_USERNAME and APPKEYS_SMTP_PASSWORD.
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "APPKEYS_SMTP_URL",
+        hide_env_values = true,
+        conflicts_with = "mail_dir"
+    )]
+    smtp_url: Option<String>,
+
+    /// Without SMTP: write each email as an .eml file into this directory (development).
+    #[arg(long, value_name = "DIR", env = "APPKEYS_MAIL_DIR")]
+    mail_dir: Option<PathBuf>,
+
+    /// The From address of the emails.
+    #[arg(
+        long,
+        value_name = "ADDR",
+        env = "APPKEYS_MAIL_FROM",
+        default_value = "appkeys <noreply@localhost>"
+    )]
+    mail_from: String,
+
+    /// The page confirmation links open; `token` and `tokenId` are appended as query parameters.
+    #[arg(long, value_name = "URL", env = "APPKEYS_CONFIRM_URL")]
+    confirm_url: Option<String>,
+
+    /// The page reset links open; `token` and `tokenId` are appended as query parameters. Required
+    /// when email is configured.
+    #[arg(long, value_name = "URL", env = "APPKEYS_RESET_URL")]
+    reset_url: Option<String>,
+
+    /// Seconds a confirmation or reset link stays valid.
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        env = "APPKEYS_EMAIL_TOKEN_TTL",
+        default_value_t = 1800,
+        value_parser = clap::value_parser!(u64).range(1..)
+    )]
+    email_token_ttl: u64,
+
+    /// Seconds to hand one email to the SMTP server before giving up (logged and counted).
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        env = "APPKEYS_EMAIL_SEND_TIMEOUT",
+        default_value_t = 10
+    )]
+    email_send_timeout: u64,
+
+    /// Confirmation and reset emails one address may be sent per minute; 0 = off.
+    #[arg(
+        long,
+        value_name = "N",
+        env = "APPKEYS_EMAILS_PER_ADDRESS",
+        default_value_t = 3
+    )]
+    emails_per_address: u32,
+
+    /// Confirmation and reset emails one client IP may ask for per minute; 0 = off.
+    #[arg(
+        long,
+        value_name = "N",
+        env = "APPKEYS_EMAILS_PER_IP",
+        default_value_t = 30
+    )]
+    emails_per_ip: u32,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -495,7 +573,8 @@ async fn admin(command: Command) -> Result<(), Box<dyn std::error::Error>> {
                 let state = if u.disabled { "disabled" } else { "enabled" };
                 writeln!(
                     out,
-                    "state\t{state}\ncreated\t{}\nsessions\t{sessions}",
+                    "state\t{state}\nconfirmed\t{}\ncreated\t{}\nsessions\t{sessions}",
+                    if u.confirmed { "yes" } else { "no" },
                     rfc3339(Some(u.created_at))
                 )?;
                 for k in store.list_keys(&id).await? {
@@ -519,6 +598,12 @@ async fn admin(command: Command) -> Result<(), Box<dyn std::error::Error>> {
                     return Err(missing("user", &id).into());
                 }
                 writeln!(out, "enabled user {id}")?;
+            }
+            UsersAction::Confirm { id } => {
+                if !store.set_user_confirmed(&id).await? {
+                    return Err(missing("user", &id).into());
+                }
+                writeln!(out, "confirmed user {id}")?;
             }
             UsersAction::Delete { id } => {
                 if !store.delete_user(&id, &admin_event("user.deleted")).await? {
@@ -667,6 +752,8 @@ async fn run(cli: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
             key_login_failures_per_ip: cli.key_login_failures_per_ip,
             anonymous_logins_per_ip: cli.anonymous_logins_per_ip,
             registrations_per_ip: cli.registrations_per_ip,
+            emails_per_address: cli.emails_per_address,
+            emails_per_ip: cli.emails_per_ip,
             ..RateLimits::default()
         },
         trusted_proxies,
@@ -676,6 +763,24 @@ async fn run(cli: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
         metrics_on_main: !cli.no_metrics && cli.metrics_listen.is_none(),
         max_key_lifetime: cli.max_key_lifetime_days.map(days),
         disable_unused_keys_after: cli.disable_unused_keys_after_days.map(days),
+        email: EmailConfig {
+            transport: match (cli.smtp_url, cli.mail_dir) {
+                (Some(url), _) => Some(MailTransport::Smtp {
+                    url,
+                    username: std::env::var("APPKEYS_SMTP_USERNAME").ok(),
+                    password: std::env::var("APPKEYS_SMTP_PASSWORD").ok(),
+                }),
+                (None, Some(dir)) => Some(MailTransport::Dir(dir)),
+                (None, None) => None,
+            },
+            from: cli.mail_from,
+            confirm_url: cli.confirm_url,
+            reset_url: cli.reset_url,
+            confirmation: cli.email_confirmation,
+            token_ttl: Duration::from_secs(cli.email_token_ttl),
+            send_timeout: Duration::from_secs(cli.email_send_timeout.max(1)),
+            ..EmailConfig::default()
+        },
     };
     let state = AppState::new(store.clone(), &config).await?;
     let sweeper = sweep::spawn(state.clone(), config.sweep_interval);
@@ -717,6 +822,7 @@ async fn run(cli: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
     if let Some(m) = metrics_server {
         m.abort();
     }
+    state.drain_mail(Duration::from_secs(5)).await;
     if let Err(e) = tokio::time::timeout(Duration::from_secs(5), state.flush_key_uses()).await {
         tracing::warn!(error = %e, "writing API key last use at shutdown timed out");
     }

@@ -1,5 +1,5 @@
 //! Prometheus metrics (`GET /metrics`, text format): requests by route and status, a latency
-//! histogram, logins by provider and outcome, rate-limited requests, key operations, active
+//! histogram, logins by provider and outcome, rate-limited requests, key operations, emails, active
 //! sessions and database pool usage.
 
 use prometheus::{
@@ -18,6 +18,7 @@ pub struct Metrics {
     logins: IntCounterVec,
     limited: IntCounterVec,
     key_operations: IntCounterVec,
+    emails: IntCounterVec,
     sessions: IntGaugeVec,
     pool: IntGaugeVec,
 }
@@ -81,6 +82,11 @@ impl Metrics {
                 "API key operations, by operation (created, enabled, disabled, deleted)",
                 &["operation"],
             ),
+            emails: counter(
+                "appkeys_emails_total",
+                "Confirmation and reset emails, by kind (confirm, reset) and outcome (sent, failed, dropped)",
+                &["kind", "outcome"],
+            ),
             sessions: gauge("appkeys_sessions_active", "Sessions in the database", &[]),
             pool: gauge(
                 "appkeys_db_pool_connections",
@@ -98,6 +104,11 @@ impl Metrics {
             .with_label_values(&[route, method, &status.to_string()])
             .inc();
         self.latency.with_label_values(&[route]).observe(seconds);
+    }
+
+    /// One email sent, failed or dropped.
+    pub fn email(&self, kind: &str, outcome: &str) {
+        self.emails.with_label_values(&[kind, outcome]).inc();
     }
 
     /// Counts what an audit event says (logins, rate limits, key operations).

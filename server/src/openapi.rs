@@ -26,6 +26,12 @@ use utoipa::{Modify, OpenApi};
         crate::routes::location::location,
         crate::routes::login::login,
         crate::routes::login::register,
+        crate::routes::userpass::confirm,
+        crate::routes::userpass::resend_confirmation,
+        crate::routes::userpass::confirm_call,
+        crate::routes::userpass::reset,
+        crate::routes::userpass::send_reset,
+        crate::routes::userpass::reset_call,
         crate::routes::session::profile,
         crate::routes::session::refresh_session,
         crate::routes::session::log_out,
@@ -42,7 +48,7 @@ use utoipa::{Modify, OpenApi};
     components(schemas(wire::ErrorBody, wire::Identity, wire::ProfileData)),
     modifiers(&Common),
     tags(
-        (name = "auth", description = "Logging in and registering"),
+        (name = "auth", description = "Logging in, registering, account confirmation and password reset"),
         (name = "session", description = "The signed-in user's session"),
         (name = "api_keys", description = "User API keys (email/password sessions only)"),
         (name = "app", description = "App location"),
@@ -57,8 +63,8 @@ struct Common;
 
 /// Error answers every route may give: status and what it means.
 const ERRORS: [(&str, &str, bool); 11] = [
-    ("400", "Bad input (`BadRequest`, `MissingParameter`, `InvalidParameter`)", false),
-    ("401", "Bad or missing token (`InvalidSession`), or wrong credentials (`InvalidPassword`, `AuthError`)", false),
+    ("400", "Bad input (`BadRequest`, `MissingParameter`, `InvalidParameter`, `UserpassTokenInvalid`), or not offered (`EmailNotConfigured`, `CustomFunctionNotSupported`)", false),
+    ("401", "Bad or missing token (`InvalidSession`), wrong credentials (`InvalidPassword`, `AuthError`, `APIKeyExpired`), or an unconfirmed account (`UserNotConfirmed`)", false),
     ("403", "Not allowed (`APIKeyManagementForbidden`, `APIKeyLimitReached`, `UserDisabled`)", false),
     ("404", "Not found (`AppNotFound`, `APIKeyNotFound`, `AuthProviderNotFound`, `NotFound`)", false),
     ("405", "Method not allowed (`MethodNotAllowed`)", false),

@@ -33,6 +33,12 @@ pub enum Bucket {
     AnonymousIp,
     /// Registrations of one client.
     RegistrationsIp,
+    /// Confirmation and reset emails asked for one address.
+    EmailsAddress,
+    /// Confirmation and reset emails asked for by one client.
+    EmailsIp,
+    /// Wrong, used or expired confirmation and reset tokens sent by one client.
+    TokenFailuresIp,
 }
 
 impl Bucket {
@@ -44,6 +50,9 @@ impl Bucket {
             Bucket::KeyLoginFailuresIp => "key-ip",
             Bucket::AnonymousIp => "anon-ip",
             Bucket::RegistrationsIp => "register-ip",
+            Bucket::EmailsAddress => "email-address",
+            Bucket::EmailsIp => "email-ip",
+            Bucket::TokenFailuresIp => "token-ip",
         }
     }
 }

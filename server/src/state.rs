@@ -31,6 +31,12 @@ pub(crate) struct Inner {
     pub(crate) metrics_on_main: bool,
     pub(crate) max_key_lifetime: Option<std::time::Duration>,
     pub(crate) disable_unused_keys_after: Option<std::time::Duration>,
+    /// Confirmation and reset email (`None`: not configured).
+    pub(crate) mailer: Option<crate::mail::Mailer>,
+    /// Registration creates unconfirmed accounts.
+    pub(crate) confirmation: bool,
+    /// Lifetime of confirmation and reset tokens.
+    pub(crate) token_ttl: std::time::Duration,
     /// API-key logins not yet written to `last_used_at`: key id → time of the latest login (ms).
     key_uses: std::sync::Mutex<std::collections::HashMap<String, i64>>,
 }
@@ -110,6 +116,9 @@ impl AppState {
             .await
             .map_err(|e| StateError::Other(e.to_string()))?
             .map_err(StateError::Other)?;
+        let metrics = crate::metrics::Metrics::new();
+        let mailer =
+            crate::mail::Mailer::new(&config.email, metrics.clone()).map_err(StateError::Other)?;
         Ok(AppState {
             inner: Arc::new(Inner {
                 limiter: RateLimiter::new(store.clone(), config.limits.window),
@@ -125,7 +134,10 @@ impl AppState {
                 trusted_proxies: config.trusted_proxies.clone(),
                 body_read_timeout: config.body_read_timeout,
                 audit_retention: config.audit_retention,
-                metrics: crate::metrics::Metrics::new(),
+                metrics,
+                mailer,
+                confirmation: config.email.confirmation,
+                token_ttl: config.email.token_ttl,
                 metrics_on_main: config.metrics_on_main,
                 max_key_lifetime: config.max_key_lifetime,
                 disable_unused_keys_after: config.disable_unused_keys_after,
@@ -168,6 +180,13 @@ impl AppState {
     /// Counts what `event` says in the metrics.
     pub(crate) fn record(&self, event: &crate::audit::Event) {
         self.inner.metrics.event(event);
+    }
+
+    /// Waits (at most `deadline`) for queued emails to be sent (shutdown).
+    pub async fn drain_mail(&self, deadline: std::time::Duration) {
+        if let Some(mailer) = &self.inner.mailer {
+            mailer.drain(deadline).await;
+        }
     }
 
     /// The store.

@@ -79,6 +79,8 @@ pub struct User {
     pub password_hash: Option<String>,
     /// Disabled by an operator: no login, no session.
     pub disabled: bool,
+    /// Confirmed (always, unless registered while `--email-confirmation` was on and not confirmed yet).
+    pub confirmed: bool,
     /// Creation time (ms since the epoch).
     pub created_at: i64,
 }
@@ -158,6 +160,38 @@ pub enum CreateUserError {
     Db(sqlx::Error),
 }
 
+/// A confirmation or password-reset token to store (only its hash is kept).
+#[derive(Debug, Clone, Copy)]
+pub struct NewToken<'a> {
+    /// The public token id (`tokenId` of the link).
+    pub id: &'a str,
+    /// What it is for.
+    pub purpose: Purpose,
+    /// SHA-256 hex of the secret token.
+    pub hash: &'a str,
+    /// Expiry (ms since the epoch).
+    pub expires_at: i64,
+}
+
+/// What an emailed token is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    /// Confirming a new account.
+    Confirm,
+    /// Resetting a password.
+    Reset,
+}
+
+impl Purpose {
+    /// The stored name (and the metrics label).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Purpose::Confirm => "confirm",
+            Purpose::Reset => "reset",
+        }
+    }
+}
+
 /// What a new session needs.
 #[derive(Debug, Clone)]
 pub struct NewSession<'a> {
@@ -223,6 +257,27 @@ pub fn new_id() -> String {
     bytes[..4].copy_from_slice(&secs.to_be_bytes());
     rand::rngs::OsRng.fill_bytes(&mut bytes[4..]);
     hex::encode(bytes)
+}
+
+/// Inserts a confirmation or reset token row inside `tx`.
+async fn insert_token(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    user_id: &str,
+    token: NewToken<'_>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO userpass_tokens (id, user_id, purpose, token_hash, created_at, expires_at) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(token.id)
+    .bind(user_id)
+    .bind(token.purpose.as_str())
+    .bind(token.hash)
+    .bind(now_ms())
+    .bind(token.expires_at)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }
 
 /// Sets the permission bits of `path` (Unix only).
@@ -577,13 +632,15 @@ impl Store {
 
     // ---- users ----
 
-    /// Creates a user (with its `user.registered` audit row, in one transaction).
+    /// Creates a user (with its `user.registered` audit row, in one transaction). With
+    /// `confirmation`, the user is unconfirmed and the token is stored with it.
     pub async fn create_user(
         &self,
         app_id: &str,
         provider: &str,
         email: Option<&str>,
         password_hash: Option<&str>,
+        confirmation: Option<NewToken<'_>>,
         audit: &Event,
     ) -> Result<User, CreateUserError> {
         let user = User {
@@ -594,23 +651,31 @@ impl Store {
             email: email.map(str::to_owned),
             password_hash: password_hash.map(str::to_owned),
             disabled: false,
+            confirmed: confirmation.is_none(),
             created_at: now_ms(),
         };
         let result = async {
             let mut tx = self.write_tx().await?;
-            sqlx::query(
+            let sql = if user.confirmed {
                 "INSERT INTO users (id, app_id, provider, identity_id, email, password_hash, created_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
-            )
-            .bind(&user.id)
-            .bind(&user.app_id)
-            .bind(&user.provider)
-            .bind(&user.identity_id)
-            .bind(user.email.clone())
-            .bind(user.password_hash.clone())
-            .bind(user.created_at)
-            .execute(&mut *tx)
-            .await?;
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)"
+            } else {
+                "INSERT INTO users (id, app_id, provider, identity_id, email, password_hash, created_at, \
+                 confirmed) VALUES ($1, $2, $3, $4, $5, $6, $7, FALSE)"
+            };
+            sqlx::query(sql)
+                .bind(&user.id)
+                .bind(&user.app_id)
+                .bind(&user.provider)
+                .bind(&user.identity_id)
+                .bind(user.email.clone())
+                .bind(user.password_hash.clone())
+                .bind(user.created_at)
+                .execute(&mut *tx)
+                .await?;
+            if let Some(token) = confirmation {
+                insert_token(&mut tx, &user.id, token).await?;
+            }
             audit::insert(&mut *tx, &audit.clone().user(&user.id)).await?;
             tx.commit().await
         }
@@ -632,11 +697,12 @@ impl Store {
             password_hash: row.try_get(5)?,
             disabled: row.try_get::<i64, _>(6)? != 0,
             created_at: row.try_get(7)?,
+            confirmed: row.try_get::<i64, _>(8)? != 0,
         })
     }
 
     const USER_COLUMNS: &'static str = "id, app_id, provider, identity_id, email, password_hash, \
-         CASE WHEN disabled THEN 1 ELSE 0 END, created_at";
+         CASE WHEN disabled THEN 1 ELSE 0 END, created_at, CASE WHEN confirmed THEN 1 ELSE 0 END";
 
     /// The email/password user of `app_id` with that (normalised) email.
     pub async fn user_by_email(
@@ -725,6 +791,142 @@ impl Store {
         audit::insert(&mut *tx, &audit.clone().user(user_id)).await?;
         tx.commit().await?;
         Ok(n)
+    }
+
+    // ---- confirmation and password-reset tokens ----
+
+    /// Stores a new token for `user_id`, replacing the user's earlier tokens of the same purpose (only
+    /// the newest link works).
+    pub async fn issue_token(&self, user_id: &str, token: NewToken<'_>) -> Result<(), sqlx::Error> {
+        let mut tx = self.write_tx().await?;
+        sqlx::query("DELETE FROM userpass_tokens WHERE user_id = $1 AND purpose = $2")
+            .bind(user_id)
+            .bind(token.purpose.as_str())
+            .execute(&mut *tx)
+            .await?;
+        insert_token(&mut tx, user_id, token).await?;
+        tx.commit().await
+    }
+
+    /// The user of an unexpired token (`id` with that hash and purpose), without using it up.
+    pub async fn token_user(
+        &self,
+        id: &str,
+        purpose: Purpose,
+        hash: &str,
+    ) -> Result<Option<String>, sqlx::Error> {
+        let row = sqlx::query(
+            "SELECT user_id FROM userpass_tokens \
+             WHERE id = $1 AND purpose = $2 AND token_hash = $3 AND expires_at > $4",
+        )
+        .bind(id)
+        .bind(purpose.as_str())
+        .bind(hash)
+        .bind(now_ms())
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| r.try_get(0)).transpose()
+    }
+
+    /// Uses up an unexpired token inside `tx`: deletes it and returns its user, or `None` when the
+    /// token is wrong, used or expired (so two requests with one token cannot both succeed).
+    async fn take_token(
+        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        id: &str,
+        purpose: Purpose,
+        hash: &str,
+    ) -> Result<Option<String>, sqlx::Error> {
+        let row = sqlx::query(
+            "DELETE FROM userpass_tokens \
+             WHERE id = $1 AND purpose = $2 AND token_hash = $3 AND expires_at > $4 RETURNING user_id",
+        )
+        .bind(id)
+        .bind(purpose.as_str())
+        .bind(hash)
+        .bind(now_ms())
+        .fetch_optional(&mut **tx)
+        .await?;
+        row.map(|r| r.try_get(0)).transpose()
+    }
+
+    /// Confirms the account of a confirmation token (using the token up), with a `user.confirmed`
+    /// audit row. `None`: the token is wrong, used or expired.
+    pub async fn confirm_user(
+        &self,
+        id: &str,
+        hash: &str,
+        audit: &Event,
+    ) -> Result<Option<String>, sqlx::Error> {
+        let mut tx = self.write_tx().await?;
+        let Some(user_id) = Self::take_token(&mut tx, id, Purpose::Confirm, hash).await? else {
+            return Ok(None);
+        };
+        sqlx::query("UPDATE users SET confirmed = TRUE WHERE id = $1")
+            .bind(&user_id)
+            .execute(&mut *tx)
+            .await?;
+        audit::insert(&mut *tx, &audit.clone().user(&user_id)).await?;
+        tx.commit().await?;
+        Ok(Some(user_id))
+    }
+
+    /// Sets a new password with a reset token (using it and the user's other reset tokens up), marks
+    /// the account confirmed (the link proved the mailbox), ends every session of the user and writes
+    /// a `password.reset` audit row, in one transaction. `None`: the token is wrong, used or expired.
+    pub async fn reset_password(
+        &self,
+        id: &str,
+        hash: &str,
+        password_hash: &str,
+        audit: &Event,
+    ) -> Result<Option<String>, sqlx::Error> {
+        let mut tx = self.write_tx().await?;
+        let Some(user_id) = Self::take_token(&mut tx, id, Purpose::Reset, hash).await? else {
+            return Ok(None);
+        };
+        sqlx::query("UPDATE users SET password_hash = $2, confirmed = TRUE WHERE id = $1")
+            .bind(&user_id)
+            .bind(password_hash)
+            .execute(&mut *tx)
+            .await?;
+        for sql in [
+            "DELETE FROM userpass_tokens WHERE user_id = $1 AND purpose = 'reset'",
+            "DELETE FROM sessions WHERE user_id = $1",
+        ] {
+            sqlx::query(sql).bind(&user_id).execute(&mut *tx).await?;
+        }
+        audit::insert(&mut *tx, &audit.clone().user(&user_id)).await?;
+        tx.commit().await?;
+        Ok(Some(user_id))
+    }
+
+    /// Marks a user confirmed (admin command). Returns whether the user exists.
+    pub async fn set_user_confirmed(&self, id: &str) -> Result<bool, sqlx::Error> {
+        let mut tx = self.write_tx().await?;
+        let n = sqlx::query("UPDATE users SET confirmed = TRUE WHERE id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        sqlx::query("DELETE FROM userpass_tokens WHERE user_id = $1 AND purpose = 'confirm'")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(n > 0)
+    }
+
+    /// Deletes up to `batch` tokens that expired before `cutoff` (ms).
+    pub async fn sweep_tokens(&self, cutoff: i64, batch: i64) -> Result<u64, sqlx::Error> {
+        Ok(sqlx::query(
+            "DELETE FROM userpass_tokens WHERE id IN \
+             (SELECT id FROM userpass_tokens WHERE expires_at < $1 LIMIT $2)",
+        )
+        .bind(cutoff)
+        .bind(batch)
+        .execute(&self.writer)
+        .await?
+        .rows_affected())
     }
 
     /// The owner of key `id`, if the key exists.

@@ -1,5 +1,5 @@
 //! The periodic expiry sweep: sessions past the refresh-token lifetime, anonymous users without a
-//! live session, and rate-limit rows of past windows — in bounded batches, so a large backlog never
+//! live session, rate-limit rows of past windows, expired confirmation and reset tokens, old audit rows — in bounded batches, so a large backlog never
 //! holds a long transaction. Every instance sweeps; the deletes are idempotent, so several instances
 //! on one PostgreSQL database only share the work.
 
@@ -30,6 +30,8 @@ pub struct Swept {
     pub audit: u64,
     /// Keys disabled for being unused (`--disable-unused-keys-after-days`).
     pub unused_keys: u64,
+    /// Expired confirmation and reset tokens.
+    pub tokens: u64,
 }
 
 async fn in_batches<F, Fut>(mut delete: F) -> Result<u64, sqlx::Error>
@@ -65,6 +67,7 @@ pub async fn sweep_once(state: &AppState) -> Result<Swept, sqlx::Error> {
         .as_millis()
         .min(i64::MAX as u128) as i64;
     let audit = in_batches(|| store.sweep_audit(now.saturating_sub(retention), BATCH)).await?;
+    let tokens = in_batches(|| store.sweep_tokens(now, BATCH)).await?;
     let mut unused_keys = 0;
     if let Some(after) = state.inner.disable_unused_keys_after {
         let cutoff = now.saturating_sub(after.as_millis().min(i64::MAX as u128) as i64);
@@ -85,6 +88,7 @@ pub async fn sweep_once(state: &AppState) -> Result<Swept, sqlx::Error> {
         rate_limits,
         audit,
         unused_keys,
+        tokens,
     })
 }
 
@@ -118,6 +122,7 @@ pub fn spawn(state: AppState, interval: Duration) -> tokio::task::JoinHandle<()>
                     rate_limits = s.rate_limits,
                     audit = s.audit,
                     unused_keys = s.unused_keys,
+                    tokens = s.tokens,
                     "expiry sweep"
                 ),
                 Ok(_) => {}

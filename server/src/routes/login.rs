@@ -14,6 +14,7 @@ use crate::audit::{Client, Event};
 use crate::body::{missing, required_str, JsonObject};
 use crate::error::AppError;
 use crate::ratelimit::Bucket;
+use crate::routes::userpass;
 use crate::state::AppState;
 use crate::store;
 use crate::{MAX_PASSWORD_LEN, MIN_PASSWORD_LEN};
@@ -37,7 +38,7 @@ fn device_id(body: &Map<String, Value>) -> String {
 }
 
 /// Records `rate_limited` when `result` is a 429; returns `result`.
-async fn audit_limit<T>(
+pub(crate) async fn audit_limit<T>(
     state: &AppState,
     event: &Event,
     result: Result<T, AppError>,
@@ -185,6 +186,13 @@ pub(crate) async fn login(
                     "the user is disabled",
                 ));
             }
+            if !user.confirmed {
+                audit_failure(&state, &base.clone().user(&user.id), "unconfirmed").await;
+                return Err(AppError::new(
+                    ErrorCode::UserNotConfirmed,
+                    "confirmation required: open the link of the confirmation email (or ask for a new one)",
+                ));
+            }
             let new = store::NewSession {
                 user_id: &user.id,
                 app_id: &app_id,
@@ -284,15 +292,7 @@ pub(crate) async fn register(
             "'email' must be an email address (local@domain)",
         ));
     }
-    let chars = password.chars().count();
-    if !(MIN_PASSWORD_LEN..=MAX_PASSWORD_LEN).contains(&chars) {
-        return Err(AppError::new(
-            ErrorCode::InvalidParameter,
-            format!(
-                "password must be between {MIN_PASSWORD_LEN} and {MAX_PASSWORD_LEN} characters"
-            ),
-        ));
-    }
+    check_password(&password)?;
     let event = Event::new("user.registered", "success")
         .app(&app_id)
         .provider(Provider::LocalUserpass.as_str())
@@ -317,12 +317,18 @@ pub(crate) async fn register(
         return Err(name_in_use());
     }
     let phc = state.inner.hasher.hash(password).await?;
-    store
+    // With confirmation on, the account starts unconfirmed and its token is stored with it.
+    let token = state.inner.confirmation.then(userpass::new_token);
+    let confirmation = token
+        .as_ref()
+        .map(|(id, _, hash)| userpass::token_row(&state, id, hash, store::Purpose::Confirm));
+    let user = store
         .create_user(
             &app_id,
             Provider::LocalUserpass.as_str(),
             Some(&email),
             Some(&phc),
+            confirmation,
             &event,
         )
         .await
@@ -330,7 +336,25 @@ pub(crate) async fn register(
             store::CreateUserError::EmailTaken => name_in_use(),
             store::CreateUserError::Db(e) => AppError::db(e),
         })?;
+    if let (Some((id, secret, _)), Some(mailer)) = (&token, &state.inner.mailer) {
+        mailer.send(store::Purpose::Confirm, &app_id, &email, id, secret);
+    }
+    debug_assert_eq!(user.confirmed, token.is_none());
     Ok(StatusCode::CREATED)
+}
+
+/// Registration's password rule (also for a reset): 6 to 128 characters.
+pub(crate) fn check_password(password: &str) -> Result<(), AppError> {
+    let chars = password.chars().count();
+    if !(MIN_PASSWORD_LEN..=MAX_PASSWORD_LEN).contains(&chars) {
+        return Err(AppError::new(
+            ErrorCode::InvalidParameter,
+            format!(
+                "password must be between {MIN_PASSWORD_LEN} and {MAX_PASSWORD_LEN} characters"
+            ),
+        ));
+    }
+    Ok(())
 }
 
 fn name_in_use() -> AppError {

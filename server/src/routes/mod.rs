@@ -5,8 +5,9 @@ pub(crate) mod keys;
 pub(crate) mod location;
 pub(crate) mod login;
 pub(crate) mod session;
+pub(crate) mod userpass;
 
-use appkeys_protocol::{Endpoint, HEALTHZ_PATH, READYZ_PATH};
+use appkeys_protocol::{Endpoint, UserpassAction, HEALTHZ_PATH, READYZ_PATH};
 use axum::{
     routing::{delete, get, post, put},
     Router,
@@ -20,6 +21,7 @@ pub(crate) fn router() -> Router<AppState> {
         app_id: "",
         provider: "",
     };
+    let userpass = |action| Endpoint::Userpass { app_id: "", action }.pattern();
     Router::new()
         .route(HEALTHZ_PATH, get(health::healthz))
         .route(READYZ_PATH, get(health::readyz))
@@ -31,6 +33,24 @@ pub(crate) fn router() -> Router<AppState> {
         .route(
             &Endpoint::Register { app_id: "" }.pattern(),
             post(login::register),
+        )
+        .route(&userpass(UserpassAction::Confirm), post(userpass::confirm))
+        .route(
+            &userpass(UserpassAction::ResendConfirmation),
+            post(userpass::resend_confirmation),
+        )
+        .route(
+            &userpass(UserpassAction::RetryCustomConfirmation),
+            post(userpass::confirm_call),
+        )
+        .route(&userpass(UserpassAction::Reset), post(userpass::reset))
+        .route(
+            &userpass(UserpassAction::SendReset),
+            post(userpass::send_reset),
+        )
+        .route(
+            &userpass(UserpassAction::CallResetFunction),
+            post(userpass::reset_call),
         )
         .route(&Endpoint::Profile.pattern(), get(session::profile))
         .route(

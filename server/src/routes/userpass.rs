@@ -1,0 +1,323 @@
+//! Account confirmation and password reset of the email/password provider
+//! (`local-userpass/confirm`, `confirm/send`, `reset`, `reset/send`; `confirm/call` and `reset/call`
+//! are refused). Tokens are 256 random bits, single use, expire after `--email-token-ttl`, and are
+//! stored only as SHA-256 hex; their id is public (`tokenId` of the link).
+
+use appkeys_protocol::{is_object_id, wire, ErrorCode, Provider};
+use axum::{
+    extract::{FromRequest, Path, Request, State},
+    http::StatusCode,
+};
+use rand::RngCore;
+
+use crate::audit::{Client, Event};
+use crate::body::{required_str, JsonObject};
+use crate::error::AppError;
+use crate::ratelimit::Bucket;
+use crate::routes::login::{audit_limit, check_password};
+use crate::state::AppState;
+use crate::store::{self, NewToken, Purpose};
+
+/// Hex characters of a token (32 random bytes).
+const TOKEN_HEX_LEN: usize = 64;
+
+/// A new token: `(id, secret, SHA-256 hex of the secret)`.
+pub(crate) fn new_token() -> (String, String, String) {
+    let mut bytes = [0u8; TOKEN_HEX_LEN / 2];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    let secret = hex::encode(bytes);
+    let hash = crate::apikey::hash(&secret);
+    (store::new_id(), secret, hash)
+}
+
+/// The token row for `purpose` that expires after the configured lifetime.
+pub(crate) fn token_row<'a>(
+    state: &AppState,
+    id: &'a str,
+    hash: &'a str,
+    purpose: Purpose,
+) -> NewToken<'a> {
+    let ttl = i64::try_from(state.inner.token_ttl.as_millis()).unwrap_or(i64::MAX / 4);
+    NewToken {
+        id,
+        purpose,
+        hash,
+        expires_at: store::now_ms().saturating_add(ttl),
+    }
+}
+
+fn token_invalid() -> AppError {
+    AppError::new(
+        ErrorCode::UserpassTokenInvalid,
+        "invalid token data: the link is wrong, was already used or has expired",
+    )
+}
+
+fn not_configured() -> AppError {
+    AppError::new(
+        ErrorCode::EmailNotConfigured,
+        "email is not configured on this server (--smtp-url or --mail-dir)",
+    )
+}
+
+/// The `{token, tokenId}` of a body, checked; `Err(None)`: malformed (no database lookup).
+fn token_fields(
+    body: &serde_json::Map<String, serde_json::Value>,
+) -> Result<(String, String), AppError> {
+    let token = required_str(body, "token")?;
+    let id = required_str(body, "tokenId")?;
+    let well_formed = token.len() == TOKEN_HEX_LEN
+        && token.bytes().all(|b| b.is_ascii_hexdigit())
+        && is_object_id(id);
+    if !well_formed {
+        return Err(token_invalid());
+    }
+    Ok((
+        id.to_ascii_lowercase(),
+        crate::apikey::hash(&token.to_ascii_lowercase()),
+    ))
+}
+
+/// Refused before any lookup when this client sent too many bad tokens; counts a bad token.
+async fn check_token(
+    state: &AppState,
+    event: &Event,
+    ip: &str,
+    checked: Result<(String, String), AppError>,
+) -> Result<(String, String), AppError> {
+    let limit = state.inner.limits.login_failures_per_ip;
+    let limiter = &state.inner.limiter;
+    audit_limit(
+        state,
+        event,
+        limiter
+            .check_if_seen(Bucket::TokenFailuresIp, &[ip], limit)
+            .await,
+    )
+    .await?;
+    if checked.is_err() {
+        token_failed(state, event, ip).await?;
+    }
+    checked
+}
+
+/// Records a wrong, used or expired token (audit `token.failed`, rate-limit count); the error to
+/// answer with.
+async fn token_failed(state: &AppState, event: &Event, ip: &str) -> Result<(), AppError> {
+    let failed = Event {
+        event: "token.failed",
+        outcome: "invalid_token",
+        ..event.clone()
+    };
+    if let Err(e) = state.inner.store.audit(&failed).await {
+        tracing::warn!(error = %e, "audit of a bad token failed");
+    }
+    let limit = state.inner.limits.login_failures_per_ip;
+    let recorded = state
+        .inner
+        .limiter
+        .record(Bucket::TokenFailuresIp, &[ip], limit)
+        .await;
+    audit_limit(state, event, recorded).await?;
+    Err(token_invalid())
+}
+
+#[utoipa::path(post, path = "/api/client/v2.0/app/{app_id}/auth/providers/local-userpass/confirm", tag = "auth",
+    params(("app_id" = String, Path, description = "App id")),
+    request_body = wire::ConfirmRequest,
+    responses((status = 204, description = "The account is confirmed: it can log in")))]
+pub(crate) async fn confirm(
+    State(state): State<AppState>,
+    Path(app_id): Path<String>,
+    client: Client,
+    req: Request,
+) -> Result<StatusCode, AppError> {
+    state.check_app(&app_id)?;
+    let JsonObject(body) = JsonObject::from_request(req, &state).await?;
+    let ip = client.ip.to_string();
+    let event = Event::new("user.confirmed", "success")
+        .app(&app_id)
+        .provider(Provider::LocalUserpass.as_str())
+        .client(&client);
+    let (id, hash) = check_token(&state, &event, &ip, token_fields(&body)).await?;
+    let confirmed = state
+        .inner
+        .store
+        .confirm_user(&id, &hash, &event)
+        .await
+        .map_err(AppError::db)?;
+    if confirmed.is_none() {
+        token_failed(&state, &event, &ip).await?;
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(post, path = "/api/client/v2.0/app/{app_id}/auth/providers/local-userpass/reset", tag = "auth",
+    params(("app_id" = String, Path, description = "App id")),
+    request_body = wire::ResetPasswordRequest,
+    responses((status = 204, description = "The new password is set; every session of the user ended")))]
+pub(crate) async fn reset(
+    State(state): State<AppState>,
+    Path(app_id): Path<String>,
+    client: Client,
+    req: Request,
+) -> Result<StatusCode, AppError> {
+    state.check_app(&app_id)?;
+    let JsonObject(body) = JsonObject::from_request(req, &state).await?;
+    let password = required_str(&body, "password")?.to_owned();
+    let ip = client.ip.to_string();
+    let event = Event::new("password.reset", "success")
+        .app(&app_id)
+        .provider(Provider::LocalUserpass.as_str())
+        .client(&client);
+    let checked = token_fields(&body);
+    check_password(&password)?;
+    let (id, hash) = check_token(&state, &event, &ip, checked).await?;
+    let store = &state.inner.store;
+    // Checked before hashing (a bad token costs no Argon2id), used up in the write below.
+    if store
+        .token_user(&id, Purpose::Reset, &hash)
+        .await
+        .map_err(AppError::db)?
+        .is_none()
+    {
+        token_failed(&state, &event, &ip).await?;
+    }
+    let phc = state.inner.hasher.hash(password).await?;
+    let reset = store
+        .reset_password(&id, &hash, &phc, &event)
+        .await
+        .map_err(AppError::db)?;
+    if reset.is_none() {
+        token_failed(&state, &event, &ip).await?;
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(post, path = "/api/client/v2.0/app/{app_id}/auth/providers/local-userpass/confirm/send", tag = "auth",
+    params(("app_id" = String, Path, description = "App id")),
+    request_body = wire::EmailRequest,
+    responses((status = 202, description = "If the address has an unconfirmed account, a new confirmation email is on its way (the same answer for every address)")))]
+pub(crate) async fn resend_confirmation(
+    state: State<AppState>,
+    app_id: Path<String>,
+    client: Client,
+    req: Request,
+) -> Result<StatusCode, AppError> {
+    send(state, app_id, client, req, Purpose::Confirm).await
+}
+
+#[utoipa::path(post, path = "/api/client/v2.0/app/{app_id}/auth/providers/local-userpass/reset/send", tag = "auth",
+    params(("app_id" = String, Path, description = "App id")),
+    request_body = wire::EmailRequest,
+    responses((status = 202, description = "If the address has an account, a reset email is on its way (the same answer for every address)")))]
+pub(crate) async fn send_reset(
+    state: State<AppState>,
+    app_id: Path<String>,
+    client: Client,
+    req: Request,
+) -> Result<StatusCode, AppError> {
+    send(state, app_id, client, req, Purpose::Reset).await
+}
+
+/// `confirm/send` and `reset/send`: the same 202 whether or not the address has an account (no
+/// enumeration); rate limited per address and per client.
+async fn send(
+    State(state): State<AppState>,
+    Path(app_id): Path<String>,
+    client: Client,
+    req: Request,
+    purpose: Purpose,
+) -> Result<StatusCode, AppError> {
+    state.check_app(&app_id)?;
+    let JsonObject(body) = JsonObject::from_request(req, &state).await?;
+    let email = required_str(&body, "email")?.trim().to_lowercase();
+    if !crate::email::valid(&email) {
+        return Err(AppError::new(
+            ErrorCode::InvalidParameter,
+            "'email' must be an email address (local@domain)",
+        ));
+    }
+    let mailer = state
+        .inner
+        .mailer
+        .as_ref()
+        .filter(|m| purpose == Purpose::Reset || m.confirms())
+        .ok_or_else(not_configured)?;
+    let event = Event::new(
+        match purpose {
+            Purpose::Confirm => "confirmation.requested",
+            Purpose::Reset => "password.reset_requested",
+        },
+        "success",
+    )
+    .app(&app_id)
+    .provider(Provider::LocalUserpass.as_str())
+    .client(&client);
+    let (limiter, limits) = (&state.inner.limiter, &state.inner.limits);
+    let ip = client.ip.to_string();
+    let per_ip = limiter
+        .attempt(Bucket::EmailsIp, &[&ip], limits.emails_per_ip)
+        .await;
+    audit_limit(&state, &event, per_ip).await?;
+    let per_address = limiter
+        .attempt(
+            Bucket::EmailsAddress,
+            &[&app_id, &email],
+            limits.emails_per_address,
+        )
+        .await;
+    audit_limit(&state, &event, per_address).await?;
+    let store = &state.inner.store;
+    let user = store
+        .user_by_email(&app_id, &email)
+        .await
+        .map_err(AppError::db)?;
+    let wanted = user.filter(|u| match purpose {
+        Purpose::Confirm => !u.confirmed,
+        Purpose::Reset => !u.disabled,
+    });
+    if let Some(user) = wanted {
+        let (id, secret, hash) = new_token();
+        store
+            .issue_token(&user.id, token_row(&state, &id, &hash, purpose))
+            .await
+            .map_err(AppError::db)?;
+        if let Err(e) = store.audit(&event.clone().user(&user.id)).await {
+            tracing::warn!(error = %e, "audit of an email request failed");
+        }
+        mailer.send(purpose, &app_id, &email, &id, &secret);
+    }
+    Ok(StatusCode::ACCEPTED)
+}
+
+#[utoipa::path(post, path = "/api/client/v2.0/app/{app_id}/auth/providers/local-userpass/confirm/call", tag = "auth",
+    params(("app_id" = String, Path, description = "App id")),
+    responses((status = 400, description = "Not supported: custom confirmation functions (`CustomFunctionNotSupported`)")))]
+pub(crate) async fn confirm_call(
+    State(state): State<AppState>,
+    Path(app_id): Path<String>,
+) -> Result<StatusCode, AppError> {
+    custom_function(&state, &app_id, "confirmation")
+}
+
+#[utoipa::path(post, path = "/api/client/v2.0/app/{app_id}/auth/providers/local-userpass/reset/call", tag = "auth",
+    params(("app_id" = String, Path, description = "App id")),
+    responses((status = 400, description = "Not supported: custom password-reset functions (`CustomFunctionNotSupported`)")))]
+pub(crate) async fn reset_call(
+    State(state): State<AppState>,
+    Path(app_id): Path<String>,
+) -> Result<StatusCode, AppError> {
+    custom_function(&state, &app_id, "password-reset")
+}
+
+fn custom_function(state: &AppState, app_id: &str, what: &str) -> Result<StatusCode, AppError> {
+    state.check_app(app_id)?;
+    Err(AppError::new(
+        ErrorCode::CustomFunctionNotSupported,
+        format!(
+            "custom {what} functions are not supported by appkeys-server; use the email flow \
+             (--smtp-url, --confirm-url, --reset-url)"
+        ),
+    ))
+}
