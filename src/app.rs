@@ -17,7 +17,8 @@ use appkeys_protocol::wire::{
     ApiKey, CreateApiKeyRequest, Location, LoginResponse, Profile, RegisterRequest, SessionResponse,
 };
 use appkeys_protocol::{
-    is_object_id, trim_trailing_slashes, Endpoint, Provider, TokenKind, ZERO_DEVICE_ID,
+    is_object_id, trim_trailing_slashes, Endpoint, Provider, TokenKind, UserpassAction,
+    ZERO_DEVICE_ID,
 };
 use serde::de::DeserializeOwned;
 use std::cell::RefCell;
@@ -142,6 +143,17 @@ impl<P: Platform, S: Store> AppCore<P, S> {
         });
         let endpoint = Endpoint::Register {
             app_id: &self.config.id,
+        };
+        self.fetch(&endpoint, None, Some(body)).await.map(drop)
+    }
+
+    /// `app.emailPasswordAuth.confirmUser`, `resendConfirmationEmail`, `retryCustomConfirmation`,
+    /// `resetPassword`, `sendResetPasswordEmail`, `callResetPasswordFunction`: `body` (JSON text)
+    /// posted to `local-userpass/{action}`, without a token.
+    pub async fn userpass(&self, action: UserpassAction, body: String) -> Result<(), P> {
+        let endpoint = Endpoint::Userpass {
+            app_id: &self.config.id,
+            action,
         };
         self.fetch(&endpoint, None, Some(body)).await.map(drop)
     }

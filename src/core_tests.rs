@@ -8,7 +8,7 @@ use crate::platform::{HttpRequest, HttpResponse, Platform};
 use crate::storage::{MemoryStore, Store, UserField};
 use crate::user::UserState;
 use appkeys_protocol::wire::ApiKey;
-use appkeys_protocol::{Endpoint, Method, TokenKind};
+use appkeys_protocol::{Endpoint, Method, TokenKind, UserpassAction};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -114,6 +114,20 @@ impl Server {
                 ),
             ),
             (Method::Post, "/app/demo/auth/providers/local-userpass/register") => reply(201, None),
+            (Method::Post, p)
+                if p.starts_with("/app/demo/auth/providers/local-userpass/")
+                    && !p.ends_with("/login") =>
+            {
+                if body.get("token") == Some(&json!("used")) {
+                    return reply(
+                        400,
+                        Some(
+                            json!({"error": "invalid token data", "error_code": "UserpassTokenInvalid"}),
+                        ),
+                    );
+                }
+                reply(if p.ends_with("/send") { 202 } else { 204 }, None)
+            }
             (Method::Post, "/auth/session") if self.reject_refresh.get() => invalid_session(),
             (Method::Post, p) if p.starts_with("/app/demo/auth/providers/") => {
                 if body.get("password") == Some(&json!("wrong"))
@@ -753,6 +767,59 @@ fn location_is_cached_and_transport_errors_pass_through() {
         register.body.as_deref(),
         Some(r#"{"email":"a@b.c","password":"pw"}"#)
     );
+}
+
+#[test]
+fn confirmation_and_reset_calls_post_their_bodies_without_a_token() {
+    let server = Server::new();
+    let app = app(&server);
+    app.sign_in();
+    let cases = [
+        (
+            UserpassAction::Confirm,
+            r#"{"token":"t","tokenId":"i"}"#,
+            "confirm",
+        ),
+        (
+            UserpassAction::ResendConfirmation,
+            r#"{"email":"a@b.c"}"#,
+            "confirm/send",
+        ),
+        (
+            UserpassAction::SendReset,
+            r#"{"email":"a@b.c"}"#,
+            "reset/send",
+        ),
+        (
+            UserpassAction::Reset,
+            r#"{"token":"t","tokenId":"i","password":"new-password"}"#,
+            "reset",
+        ),
+    ];
+    for (action, body, tail) in cases {
+        run(app.core.userpass(action, body.to_owned())).unwrap();
+        let sent = server.log.borrow().last().cloned().unwrap();
+        assert_eq!(sent.method, Method::Post);
+        assert_eq!(
+            sent.url,
+            format!("{HOST}/api/client/v2.0/app/demo/auth/providers/local-userpass/{tail}")
+        );
+        assert_eq!(sent.body.as_deref(), Some(body));
+        // The current user's tokens are never sent to these routes.
+        assert_eq!(sent.header("Authorization"), None, "{tail}");
+    }
+    let e = run(app.core.userpass(
+        UserpassAction::Confirm,
+        r#"{"token":"used","tokenId":"i"}"#.to_owned(),
+    ))
+    .unwrap_err();
+    match e {
+        Error::App(data) => {
+            assert_eq!(data.status_code, 400);
+            assert_eq!(data.error_code.as_deref(), Some("UserpassTokenInvalid"));
+        }
+        other => panic!("{other:?}"),
+    }
 }
 
 #[test]

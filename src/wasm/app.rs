@@ -4,10 +4,14 @@ use super::storage::{CustomStorage, JsStore};
 use super::user::User;
 use super::{from_value, promise, rejected, to_js, type_error, void_promise, Web};
 use crate::app::{AppCore, Config, UNKNOWN_USER};
+use crate::platform::Platform;
 use crate::user::UserCore;
-use appkeys_protocol::wire::RegisterRequest;
+use appkeys_protocol::wire::{ConfirmRequest, EmailRequest, RegisterRequest, ResetPasswordRequest};
+use appkeys_protocol::UserpassAction;
 use js_sys::{Object, Promise, Reflect};
+use serde::de::DeserializeOwned;
 use serde::Deserialize;
+use serde::Serialize;
 use std::cell::RefCell;
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
@@ -251,5 +255,122 @@ impl EmailPasswordAuth {
             let RegisterRequest { email, password } = details;
             app.core.register(&email, &password).await
         })
+    }
+
+    /// Confirms a new account with the `token` and `tokenId` of its confirmation link.
+    #[wasm_bindgen(js_name = confirmUser, unchecked_return_type = "Promise<void>")]
+    pub fn confirm_user(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "{ token: string; tokenId: string }")]
+        details: JsValue,
+    ) -> Promise {
+        self.post::<ConfirmRequest>(UserpassAction::Confirm, details, "confirmUser details")
+    }
+
+    /// Sends a new confirmation email (the server answers the same whether or not the address has an
+    /// unconfirmed account).
+    #[wasm_bindgen(js_name = resendConfirmationEmail, unchecked_return_type = "Promise<void>")]
+    pub fn resend_confirmation_email(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "{ email: string }")] details: JsValue,
+    ) -> Promise {
+        self.post::<EmailRequest>(
+            UserpassAction::ResendConfirmation,
+            details,
+            "resendConfirmationEmail details",
+        )
+    }
+
+    /// Reruns a custom confirmation function (appkeys-server rejects with
+    /// `CustomFunctionNotSupported`).
+    #[wasm_bindgen(js_name = retryCustomConfirmation, unchecked_return_type = "Promise<void>")]
+    pub fn retry_custom_confirmation(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "{ email: string }")] details: JsValue,
+    ) -> Promise {
+        self.post::<EmailRequest>(
+            UserpassAction::RetryCustomConfirmation,
+            details,
+            "retryCustomConfirmation details",
+        )
+    }
+
+    /// Sends a password-reset email (the same answer whether or not the address has an account).
+    #[wasm_bindgen(js_name = sendResetPasswordEmail, unchecked_return_type = "Promise<void>")]
+    pub fn send_reset_password_email(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "{ email: string }")] details: JsValue,
+    ) -> Promise {
+        self.post::<EmailRequest>(
+            UserpassAction::SendReset,
+            details,
+            "sendResetPasswordEmail details",
+        )
+    }
+
+    /// Sets a new password with the `token` and `tokenId` of a reset link; every session of the user
+    /// ends.
+    #[wasm_bindgen(js_name = resetPassword, unchecked_return_type = "Promise<void>")]
+    pub fn reset_password(
+        &self,
+        #[wasm_bindgen(
+            unchecked_param_type = "{ token: string; tokenId: string; password: string }"
+        )]
+        details: JsValue,
+    ) -> Promise {
+        self.post::<ResetPasswordRequest>(UserpassAction::Reset, details, "resetPassword details")
+    }
+
+    /// Calls a custom password-reset function with `{ ...details, arguments: [arg] }` (appkeys-server
+    /// rejects with `CustomFunctionNotSupported`). realm-web takes any number of arguments; a
+    /// wasm-bindgen method has fixed parameters, so only the first one is forwarded.
+    #[wasm_bindgen(js_name = callResetPasswordFunction, unchecked_return_type = "Promise<void>")]
+    pub fn call_reset_password_function(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "{ email: string; password: string }")]
+        details: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "unknown")] arg: JsValue,
+    ) -> Promise {
+        if let Err(e) =
+            from_value::<RegisterRequest>(details.clone(), "callResetPasswordFunction details")
+        {
+            return rejected(e);
+        }
+        let body = Object::assign(&Object::new(), details.unchecked_ref());
+        let arguments = if arg.is_undefined() {
+            js_sys::Array::new()
+        } else {
+            js_sys::Array::of1(&arg)
+        };
+        if Reflect::set(&body, &"arguments".into(), &arguments).is_err() {
+            return rejected(type_error("callResetPasswordFunction: bad details"));
+        }
+        let body = match js_sys::JSON::stringify(&body) {
+            Ok(text) => String::from(text),
+            Err(e) => return rejected(e),
+        };
+        let app = self.app.clone();
+        void_promise(async move {
+            app.core
+                .userpass(UserpassAction::CallResetFunction, body)
+                .await
+        })
+    }
+}
+
+impl EmailPasswordAuth {
+    /// Posts `details`, read as a `T` (a `TypeError` names a wrong field), to `local-userpass/{action}`.
+    fn post<T: DeserializeOwned + Serialize>(
+        &self,
+        action: UserpassAction,
+        details: JsValue,
+        what: &str,
+    ) -> Promise {
+        let body = match from_value::<T>(details, what) {
+            Ok(details) => Web::to_json(&details),
+            Err(e) => return rejected(e),
+        };
+        let app = self.app.clone();
+        void_promise(async move { app.core.userpass(action, body).await })
     }
 }

@@ -7,6 +7,7 @@ mod support;
 mod admin;
 mod auth;
 mod basics;
+mod email;
 mod hardening;
 mod keyexpiry;
 mod keylogin;

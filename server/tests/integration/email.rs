@@ -1,0 +1,575 @@
+//! Account confirmation and password reset (issue 14): the routes in-process with lettre's file
+//! transport (`--mail-dir`), and a real server process whose SMTP server is away. The flows through a
+//! real SMTP server, with realm-web and the SDK, are in `tests/email/`.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use appkeys_server::config::{EmailConfig, MailTransport};
+use axum::http::StatusCode;
+use serde_json::json;
+
+use crate::support::*;
+
+const CONFIRM_URL: &str = "https://keys.example.com/confirm";
+const RESET_URL: &str = "https://keys.example.com/reset?from=mail";
+
+fn userpass(action: &str) -> String {
+    format!("{P}/app/{APP}/auth/providers/local-userpass/{action}")
+}
+
+/// A server writing its emails into a temporary directory.
+struct MailApp {
+    app: TestApp,
+    dir: tempfile::TempDir,
+}
+
+fn email_config(dir: &Path, confirmation: bool, token_ttl: Duration) -> EmailConfig {
+    EmailConfig {
+        transport: Some(MailTransport::Dir(dir.to_owned())),
+        confirm_url: Some(CONFIRM_URL.to_owned()),
+        reset_url: Some(RESET_URL.to_owned()),
+        confirmation,
+        token_ttl,
+        ..EmailConfig::default()
+    }
+}
+
+impl MailApp {
+    async fn new(confirmation: bool) -> MailApp {
+        MailApp::with_ttl(confirmation, Duration::from_secs(1800)).await
+    }
+
+    async fn with_ttl(confirmation: bool, ttl: Duration) -> MailApp {
+        let dir = tempfile::tempdir().unwrap();
+        let config = appkeys_server::Config {
+            email: email_config(&dir.path().join("mail"), confirmation, ttl),
+            ..config()
+        };
+        MailApp {
+            app: TestApp::with_config(config).await,
+            dir,
+        }
+    }
+
+    fn mail_dir(&self) -> PathBuf {
+        self.dir.path().join("mail")
+    }
+
+    async fn post(&self, action: &str, body: serde_json::Value) -> Resp {
+        self.app
+            .call("POST", &userpass(action), None, Some(&body.to_string()))
+            .await
+    }
+
+    async fn password_login(&self, email: &str, password: &str) -> Resp {
+        self.app
+            .login(
+                "local-userpass",
+                json!({ "username": email, "password": password }),
+            )
+            .await
+    }
+
+    /// The messages written so far.
+    fn messages(&self) -> Vec<Mail> {
+        let Ok(entries) = std::fs::read_dir(self.mail_dir()) else {
+            return Vec::new();
+        };
+        entries
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "eml"))
+            .map(|p| Mail::parse(&std::fs::read(p).unwrap()))
+            .collect()
+    }
+
+    /// Waits (at most 5 s) until `n` messages were written; returns them.
+    async fn wait_for(&self, n: usize) -> Vec<Mail> {
+        for _ in 0..250 {
+            let messages = self.messages();
+            if messages.len() >= n {
+                return messages;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("no {n} messages in {:?}", self.mail_dir());
+    }
+}
+
+/// An email as written by lettre.
+#[derive(Debug, Clone)]
+struct Mail {
+    to: String,
+    subject: String,
+    text: String,
+}
+
+impl Mail {
+    fn parse(raw: &[u8]) -> Mail {
+        let raw = String::from_utf8(raw.to_vec()).unwrap();
+        let (head, body) = raw.split_once("\r\n\r\n").expect("headers and body");
+        let header = |name: &str| {
+            head.lines()
+                .find_map(|l| l.strip_prefix(&format!("{name}: ")))
+                .unwrap_or_else(|| panic!("no {name} header in {head}"))
+                .to_owned()
+        };
+        let text = match header("Content-Transfer-Encoding").as_str() {
+            "quoted-printable" => String::from_utf8(
+                quoted_printable::decode(body, quoted_printable::ParseMode::Strict).unwrap(),
+            )
+            .unwrap(),
+            "7bit" => body.to_owned(),
+            other => panic!("unexpected encoding {other}"),
+        };
+        Mail {
+            to: header("To"),
+            subject: header("Subject"),
+            text,
+        }
+    }
+
+    /// The link of the message and its `(token, tokenId)`.
+    fn link(&self) -> (String, String, String) {
+        let link = self
+            .text
+            .split_whitespace()
+            .find(|w| w.starts_with("https://"))
+            .expect("a link")
+            .to_owned();
+        let url = url::Url::parse(&link).unwrap();
+        let param = |name: &str| {
+            url.query_pairs()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.into_owned())
+                .unwrap_or_else(|| panic!("no {name} in {link}"))
+        };
+        let (token, id) = (param("token"), param("tokenId"));
+        (link, token, id)
+    }
+}
+
+#[tokio::test]
+async fn confirmation_is_required_when_on_and_the_emailed_link_confirms() {
+    let m = MailApp::new(true).await;
+    let email = "new-user@example.com";
+    let r = m.app.register(email, "password1").await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    m.password_login(email, "password1")
+        .await
+        .assert_error(401, "UserNotConfirmed");
+    // A wrong password is still just a wrong password (nothing about the account's state).
+    m.password_login(email, "password2")
+        .await
+        .assert_error(401, "InvalidPassword");
+
+    let mail = m.wait_for(1).await.remove(0);
+    assert_eq!(mail.to, email);
+    assert!(mail.subject.contains("Confirm"), "{}", mail.subject);
+    let (link, token, id) = mail.link();
+    assert!(link.starts_with(&format!("{CONFIRM_URL}?token=")), "{link}");
+    assert_eq!(token.len(), 64);
+    assert_eq!(id.len(), 24);
+
+    // Only the hash of the token is stored.
+    let stored = m
+        .app
+        .state
+        .store()
+        .count(&format!(
+            "SELECT COUNT(*) FROM userpass_tokens WHERE token_hash = '{}'",
+            appkeys_server::apikey::hash(&token)
+        ))
+        .await
+        .unwrap();
+    assert_eq!(stored, 1);
+    let in_clear = m
+        .app
+        .state
+        .store()
+        .count(&format!(
+            "SELECT COUNT(*) FROM userpass_tokens WHERE token_hash = '{token}' OR id = '{token}'"
+        ))
+        .await
+        .unwrap();
+    assert_eq!(in_clear, 0);
+
+    m.post("confirm", json!({ "token": token, "tokenId": id }))
+        .await
+        .assert_no_content();
+    let r = m.password_login(email, "password1").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    // Single use.
+    m.post("confirm", json!({ "token": token, "tokenId": id }))
+        .await
+        .assert_error(400, "UserpassTokenInvalid");
+    // A confirmed account gets no new confirmation email, with the same answer.
+    let r = m.post("confirm/send", json!({ "email": email })).await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(m.messages().len(), 1);
+
+    let audit = m
+        .app
+        .state
+        .store()
+        .audit_entries(None, None, None)
+        .await
+        .unwrap();
+    let events: Vec<_> = audit
+        .iter()
+        .map(|e| (e.event.as_str(), e.outcome.as_str()))
+        .collect();
+    assert!(
+        events.contains(&("user.confirmed", "success")),
+        "{events:?}"
+    );
+    assert!(
+        events.contains(&("login.failed", "unconfirmed")),
+        "{events:?}"
+    );
+}
+
+#[tokio::test]
+async fn resending_the_confirmation_replaces_the_link() {
+    let m = MailApp::new(true).await;
+    let email = "resend@example.com";
+    assert_eq!(
+        m.app.register(email, "password1").await.status,
+        StatusCode::CREATED
+    );
+    let first = m.wait_for(1).await.remove(0).link();
+    let r = m.post("confirm/send", json!({ "email": email })).await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text());
+    let mails = m.wait_for(2).await;
+    let second = mails
+        .iter()
+        .map(Mail::link)
+        .find(|l| l.2 != first.2)
+        .expect("a second link");
+    // The first link no longer works; the new one does.
+    m.post("confirm", json!({ "token": first.1, "tokenId": first.2 }))
+        .await
+        .assert_error(400, "UserpassTokenInvalid");
+    m.post("confirm", json!({ "token": second.1, "tokenId": second.2 }))
+        .await
+        .assert_no_content();
+    let r = m.password_login(email, "password1").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+}
+
+#[tokio::test]
+async fn reset_sets_the_password_ends_sessions_and_is_single_use() {
+    let m = MailApp::new(false).await;
+    let email = "forgetful@example.com";
+    let tokens = m.app.user(email).await;
+    let (_, key) = m.app.new_key(&tokens.refresh, "backup").await;
+    let key_session = Tokens::from(&m.app.key_login(&key).await);
+
+    let r = m.post("reset/send", json!({ "email": email })).await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text());
+    assert!(r.body.is_empty());
+    let mail = m.wait_for(1).await.remove(0);
+    assert!(mail.subject.contains("Reset"), "{}", mail.subject);
+    let (link, token, id) = mail.link();
+    assert!(link.starts_with(&format!("{RESET_URL}&token=")), "{link}");
+
+    // The password rules of registration; a refused password does not use the token up.
+    m.post(
+        "reset",
+        json!({ "token": token, "tokenId": id, "password": "short" }),
+    )
+    .await
+    .assert_error(400, "InvalidParameter");
+    m.post(
+        "reset",
+        json!({ "token": "ab".repeat(32), "tokenId": id, "password": "new-password" }),
+    )
+    .await
+    .assert_error(400, "UserpassTokenInvalid");
+    m.post("reset", json!({ "token": token, "tokenId": id }))
+        .await
+        .assert_error(400, "MissingParameter");
+    m.post(
+        "reset",
+        json!({ "token": token, "tokenId": id, "password": "new-password" }),
+    )
+    .await
+    .assert_no_content();
+
+    m.password_login(email, "password1")
+        .await
+        .assert_error(401, "InvalidPassword");
+    let r = m.password_login(email, "new-password").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    // Every earlier session ended (the password session and the key session).
+    m.app
+        .refresh(&tokens.refresh)
+        .await
+        .assert_error(401, "InvalidSession");
+    m.app
+        .refresh(&key_session.refresh)
+        .await
+        .assert_error(401, "InvalidSession");
+    m.app
+        .profile(&tokens.access)
+        .await
+        .assert_error(401, "InvalidSession");
+    // The account's keys still work: the owner is back in control of them.
+    assert_eq!(m.app.key_login(&key).await.status, StatusCode::OK);
+    // The token cannot be used twice.
+    m.post(
+        "reset",
+        json!({ "token": token, "tokenId": id, "password": "third-password" }),
+    )
+    .await
+    .assert_error(400, "UserpassTokenInvalid");
+
+    let audit = m
+        .app
+        .state
+        .store()
+        .audit_entries(Some(&tokens.user_id), None, None)
+        .await
+        .unwrap();
+    let events: Vec<_> = audit.iter().map(|e| e.event.as_str()).collect();
+    assert!(events.contains(&"password.reset_requested"), "{events:?}");
+    assert!(events.contains(&"password.reset"), "{events:?}");
+}
+
+#[tokio::test]
+async fn unknown_addresses_get_the_same_answer_and_no_email() {
+    let m = MailApp::new(true).await;
+    let known = "known@example.com";
+    assert_eq!(
+        m.app.register(known, "password1").await.status,
+        StatusCode::CREATED
+    );
+    m.wait_for(1).await;
+    for action in ["reset/send", "confirm/send"] {
+        let unknown = m
+            .post(action, json!({ "email": "nobody@example.com" }))
+            .await;
+        let existing = m.post(action, json!({ "email": known })).await;
+        assert_eq!(unknown.status, StatusCode::ACCEPTED, "{}", unknown.text());
+        assert_eq!(unknown.status, existing.status);
+        assert_eq!(unknown.body, existing.body);
+        assert_eq!(unknown.content_type(), existing.content_type());
+    }
+    // The registration's mail, then one reset and one confirmation for the known address only.
+    let mails = m.wait_for(3).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mails_now = m.messages();
+    assert_eq!(mails_now.len(), 3, "{mails:?}");
+    assert!(
+        mails_now.iter().all(|mail| mail.to == known),
+        "{mails_now:?}"
+    );
+    // Not an address at all: a plain 400.
+    m.post("reset/send", json!({ "email": "not an address" }))
+        .await
+        .assert_error(400, "InvalidParameter");
+    m.post("reset/send", json!({}))
+        .await
+        .assert_error(400, "MissingParameter");
+}
+
+#[tokio::test]
+async fn expired_tokens_are_refused() {
+    let m = MailApp::with_ttl(false, Duration::from_millis(300)).await;
+    let email = "slow@example.com";
+    m.app.user(email).await;
+    m.post("reset/send", json!({ "email": email })).await;
+    let (_, token, id) = m.wait_for(1).await.remove(0).link();
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    m.post(
+        "reset",
+        json!({ "token": token, "tokenId": id, "password": "new-password" }),
+    )
+    .await
+    .assert_error(400, "UserpassTokenInvalid");
+    let r = m.password_login(email, "password1").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    // The sweep deletes expired tokens.
+    let swept = appkeys_server::sweep::sweep_once(&m.app.state)
+        .await
+        .unwrap();
+    assert_eq!(swept.tokens, 1);
+}
+
+#[tokio::test]
+async fn email_requests_are_rate_limited_per_address() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = config();
+    config.email = email_config(dir.path(), false, Duration::from_secs(1800));
+    config.limits.emails_per_address = 2;
+    let app = TestApp::with_config(config).await;
+    app.user("limited@example.com").await;
+    for email in ["limited@example.com", "unknown@example.com"] {
+        for _ in 0..2 {
+            let r = app
+                .call(
+                    "POST",
+                    &userpass("reset/send"),
+                    None,
+                    Some(&json!({ "email": email }).to_string()),
+                )
+                .await;
+            assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text());
+        }
+        let r = app
+            .call(
+                "POST",
+                &userpass("reset/send"),
+                None,
+                Some(&json!({ "email": email }).to_string()),
+            )
+            .await;
+        r.assert_error(429, "TooManyRequests");
+        assert!(r.headers.contains_key("retry-after"));
+    }
+}
+
+#[tokio::test]
+async fn without_email_the_routes_say_so_and_custom_functions_are_refused() {
+    let app = TestApp::new().await;
+    app.user("plain@example.com").await;
+    for action in ["reset/send", "confirm/send"] {
+        let r = app
+            .call(
+                "POST",
+                &userpass(action),
+                None,
+                Some(&json!({ "email": "plain@example.com" }).to_string()),
+            )
+            .await;
+        let message = r.assert_error(400, "EmailNotConfigured");
+        assert!(message.contains("email is not configured"), "{message}");
+    }
+    let r = app
+        .call(
+            "POST",
+            &userpass("confirm"),
+            None,
+            Some(&json!({ "token": "x", "tokenId": "y" }).to_string()),
+        )
+        .await;
+    r.assert_error(400, "UserpassTokenInvalid");
+    for (action, body) in [
+        ("confirm/call", json!({ "email": "plain@example.com" })),
+        (
+            "reset/call",
+            json!({ "email": "plain@example.com", "password": "password2", "arguments": [] }),
+        ),
+    ] {
+        let r = app
+            .call("POST", &userpass(action), None, Some(&body.to_string()))
+            .await;
+        r.assert_error(400, "CustomFunctionNotSupported");
+    }
+    // An unknown app is still an unknown app.
+    let r = app
+        .call(
+            "POST",
+            &format!("{P}/app/nope/auth/providers/local-userpass/reset/send"),
+            None,
+            Some(&json!({ "email": "plain@example.com" }).to_string()),
+        )
+        .await;
+    r.assert_error(404, "AppNotFound");
+}
+
+#[tokio::test]
+async fn bad_email_settings_stop_the_server_at_start() {
+    let db = fresh_db().await;
+    for (args, expected) in [
+        (vec!["--email-confirmation"], "--smtp-url or --mail-dir"),
+        (vec!["--mail-dir", "/tmp/appkeys-mail-never"], "--reset-url"),
+        (
+            vec![
+                "--mail-dir",
+                "/tmp/appkeys-mail-never",
+                "--reset-url",
+                "ftp://x/reset",
+            ],
+            "http:// or https://",
+        ),
+        (
+            vec![
+                "--smtp-url",
+                "smtp://127.0.0.1:1",
+                "--mail-dir",
+                "/tmp/x",
+                "--reset-url",
+                RESET_URL,
+            ],
+            "cannot be used with",
+        ),
+    ] {
+        let Err((status, stderr)) = ServerProcess::try_start(&args, &db.url, &[]) else {
+            panic!("{args:?} started");
+        };
+        assert!(!status.success());
+        assert!(stderr.contains(expected), "{args:?}: {stderr}");
+    }
+}
+
+#[tokio::test]
+async fn smtp_failures_are_logged_without_secrets_and_counted() {
+    // A port nothing listens on: every send fails.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let db = fresh_db().await;
+    let smtp = format!("smtp://127.0.0.1:{port}");
+    let server = ServerProcess::start(
+        &[
+            "--smtp-url",
+            &smtp,
+            "--reset-url",
+            RESET_URL,
+            "--email-send-timeout",
+            "2",
+            "--trust-proxy",
+            "127.0.0.1",
+        ],
+        &db.url,
+        &[
+            ("RUST_LOG", "debug"),
+            ("APPKEYS_SMTP_PASSWORD", "smtp-password-never-logged"),
+            ("APPKEYS_SMTP_USERNAME", "mailer"),
+        ],
+    );
+    let c = Client::new(&server, "127.0.0.1");
+    let email = "smtp-down@example.com";
+    c.register(email).await;
+    let r = c
+        .post(&userpass("reset/send"), json!({ "email": email }))
+        .await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text());
+    let http = HttpClient::new();
+    let mut failed = false;
+    for _ in 0..100 {
+        let metrics = http
+            .request("GET", &format!("{}/metrics", server.url), &[], None)
+            .await
+            .text();
+        if metrics.contains(r#"appkeys_emails_total{kind="reset",outcome="failed"} 1"#) {
+            failed = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(failed, "no failed email counted");
+    let logs = server.stderr();
+    assert!(logs.contains("sending an email failed"), "{logs}");
+    for secret in [
+        "smtp-password-never-logged",
+        "token=",
+        "tokenId",
+        PASSWORD,
+        email,
+    ] {
+        assert!(!logs.contains(secret), "{secret:?} in the logs:\n{logs}");
+    }
+}
