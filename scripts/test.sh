@@ -3,9 +3,9 @@
 #   scripts/test.sh
 # Steps: lint (fmt, clippy native + wasm) -> native cargo tests (protocol, SDK core, server on SQLite)
 #   -> server tests again on a throwaway PostgreSQL cluster -> wasm package build -> stack check -> wasm-bindgen tests
-#   (Node + headless Chromium) -> JavaScript suites (realm-web compatibility, SDK package, browser) on SQLite, schemathesis
-#   against the OpenAPI document, and
-#   PostgreSQL -> multi-instance tests -> packaging tests from the npm tarball.
+#   (Node + headless Chromium) -> JavaScript suites (realm-web compatibility, SDK package, email flows, browser) on SQLite,
+#   schemathesis
+#   against the OpenAPI document, and (realm-web compatibility, email flows) on PostgreSQL -> multi-instance tests -> packaging tests from the npm tarball.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -46,6 +46,7 @@ step "wasm-bindgen tests (Node + Chromium)" scripts/test-wasm.sh
 step "JavaScript suites on SQLite" env APPKEYS_TEST_BACKEND=sqlite tests/run-js.sh
 step "OpenAPI document fuzzed by schemathesis (SQLite)" env APPKEYS_TEST_BACKEND=sqlite node --test --test-reporter=spec tests/openapi/
 step "realm-web compatibility suite on PostgreSQL" env APPKEYS_TEST_BACKEND=postgres node --test --test-concurrency=1 tests/compat/
+step "email flows (realm-web + SDK, SMTP) on PostgreSQL" env APPKEYS_TEST_BACKEND=postgres node --test tests/email/
 step "multi-instance tests on SQLite" env APPKEYS_TEST_BACKEND=sqlite node --test tests/multi/
 step "multi-instance tests on PostgreSQL" env APPKEYS_TEST_BACKEND=postgres node --test tests/multi/
 step "packaging tests (npm tarball)" tests/packaging/run.sh
