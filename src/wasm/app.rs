@@ -4,14 +4,12 @@ use super::storage::{CustomStorage, JsStore};
 use super::user::User;
 use super::{from_value, promise, rejected, to_js, type_error, void_promise, Web};
 use crate::app::{AppCore, Config, UNKNOWN_USER};
-use crate::platform::Platform;
 use crate::user::UserCore;
 use appkeys_protocol::wire::{ConfirmRequest, EmailRequest, RegisterRequest, ResetPasswordRequest};
 use appkeys_protocol::UserpassAction;
 use js_sys::{Object, Promise, Reflect};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
-use serde::Serialize;
 use std::cell::RefCell;
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
@@ -331,9 +329,8 @@ impl EmailPasswordAuth {
         details: JsValue,
         #[wasm_bindgen(unchecked_param_type = "unknown")] arg: JsValue,
     ) -> Promise {
-        if let Err(e) =
-            from_value::<RegisterRequest>(details.clone(), "callResetPasswordFunction details")
-        {
+        let what = "callResetPasswordFunction details";
+        if let Err(e) = from_value::<RegisterRequest>(details.clone(), what) {
             return rejected(e);
         }
         let body = Object::assign(&Object::new(), details.unchecked_ref());
@@ -342,32 +339,32 @@ impl EmailPasswordAuth {
         } else {
             js_sys::Array::of1(&arg)
         };
-        if Reflect::set(&body, &"arguments".into(), &arguments).is_err() {
-            return rejected(type_error("callResetPasswordFunction: bad details"));
+        if let Err(e) = Reflect::set(&body, &"arguments".into(), &arguments) {
+            return rejected(e);
         }
-        let body = match js_sys::JSON::stringify(&body) {
-            Ok(text) => String::from(text),
-            Err(e) => return rejected(e),
-        };
-        let app = self.app.clone();
-        void_promise(async move {
-            app.core
-                .userpass(UserpassAction::CallResetFunction, body)
-                .await
-        })
+        self.send(UserpassAction::CallResetFunction, &body)
     }
 }
 
 impl EmailPasswordAuth {
-    /// Posts `details`, read as a `T` (a `TypeError` names a wrong field), to `local-userpass/{action}`.
-    fn post<T: DeserializeOwned + Serialize>(
+    /// Posts `details` to `local-userpass/{action}` as they are (like realm-web) once they read as a
+    /// `T` (else a `TypeError` naming the wrong field).
+    fn post<T: DeserializeOwned>(
         &self,
         action: UserpassAction,
         details: JsValue,
         what: &str,
     ) -> Promise {
-        let body = match from_value::<T>(details, what) {
-            Ok(details) => Web::to_json(&details),
+        match from_value::<T>(details.clone(), what) {
+            Ok(_) => self.send(action, &details),
+            Err(e) => rejected(e),
+        }
+    }
+
+    /// Posts `body` (`JSON.stringify`) to `local-userpass/{action}`.
+    fn send(&self, action: UserpassAction, body: &JsValue) -> Promise {
+        let body = match js_sys::JSON::stringify(body) {
+            Ok(text) => String::from(text),
             Err(e) => return rejected(e),
         };
         let app = self.app.clone();

@@ -16,8 +16,15 @@ let server;
 let dir;
 
 before(async () => {
-  server = await startServer();
   dir = mkdtempSync(join(tmpdir(), "appkeys-schemathesis-"));
+  // Email configured (written to files), so that the confirmation and reset routes reach their logic.
+  server = await startServer({
+    args: [
+      "--mail-dir", join(dir, "mail"),
+      "--confirm-url", "http://keys.example.test/confirm",
+      "--reset-url", "http://keys.example.test/reset",
+    ],
+  });
 });
 after(async () => {
   await server?.stop();
@@ -40,6 +47,12 @@ test("the OpenAPI document is OpenAPI 3.1 and lists every route", async () => {
     "/api/client/v2.0/app/{app_id}/location",
     "/api/client/v2.0/app/{app_id}/auth/providers/{provider}/login",
     "/api/client/v2.0/app/{app_id}/auth/providers/local-userpass/register",
+    "/api/client/v2.0/app/{app_id}/auth/providers/local-userpass/confirm",
+    "/api/client/v2.0/app/{app_id}/auth/providers/local-userpass/confirm/send",
+    "/api/client/v2.0/app/{app_id}/auth/providers/local-userpass/confirm/call",
+    "/api/client/v2.0/app/{app_id}/auth/providers/local-userpass/reset",
+    "/api/client/v2.0/app/{app_id}/auth/providers/local-userpass/reset/send",
+    "/api/client/v2.0/app/{app_id}/auth/providers/local-userpass/reset/call",
     "/api/client/v2.0/auth/profile",
     "/api/client/v2.0/auth/session",
     "/api/client/v2.0/auth/delete",

@@ -1,7 +1,9 @@
 // examples-js/key-manager, built from the tarball like a user would (npm install + vite build), driven in
 // headless Chromium: register/log in, create a key (secret shown once, Copy), toggle it, delete it with the
 // confirmation, errors in the page. Each UI action is cross-checked against the server with a raw HTTP
-// login using the key's secret. Screenshot: artifacts/key-manager.png.
+// login using the key's secret. Screenshot: artifacts/key-manager.png. Then, against a server of its own
+// that emails through a real SMTP server: "check your inbox" after registering, the confirmation link, "Forgot
+// password?" and the reset page.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
@@ -18,6 +20,8 @@ import {
   serverUrl,
   toolVersion,
 } from "./lib.mjs";
+import { freePort, startServer } from "../support/server.mjs";
+import { linkOf, startSmtpSink } from "../support/smtp-sink.mjs";
 
 let browser;
 let site;
@@ -200,6 +204,100 @@ test("key manager: register, create (secret once + copy), toggle, delete, errors
     await id("logout").click();
     await id("auth").waitFor();
     assert.equal(await id("keys").isVisible(), false);
+  });
+});
+
+test("key manager: confirmation link, forgot password and the reset page (real SMTP)", async (t) => {
+  assert.ok(site, "the build test ran first");
+  const sink = await startSmtpSink();
+  t.after(() => sink.close());
+  const port = await freePort();
+  const mailServerUrl = `http://127.0.0.1:${port}`;
+  const page0 = `${site.url}/?server=${encodeURIComponent(mailServerUrl)}`;
+  const mailServer = await startServer({
+    listen: `127.0.0.1:${port}`,
+    args: [
+      "--email-confirmation",
+      "--smtp-url", sink.url,
+      "--confirm-url", `${page0}&action=confirm`,
+      "--reset-url", `${page0}&action=reset`,
+    ],
+  });
+  t.after(() => mailServer.stop());
+  const context = await browser.newContext({ viewport: { width: 1100, height: 760 } });
+  t.after(() => context.close());
+  const page = await context.newPage();
+  const log = recordPage(page);
+  const id = (testid) => page.getByTestId(testid);
+  const step = async (name, fn) => {
+    try {
+      await fn();
+    } catch (err) {
+      err.message = `${name}: ${err.message}\n--- page log\n${log()}\n--- server\n${mailServer.logs()}`;
+      throw err;
+    }
+  };
+  const email = `km-reset-${Date.now().toString(36)}@example.com`;
+  const password = "first-password";
+  const mailTo = (word) => sink.waitFor((m) => m.to.includes(email) && m.subject.includes(word));
+
+  await step("registering shows 'check your inbox' (confirmation on)", async () => {
+    await page.goto(page0);
+    await page.locator('body[data-ready="true"]').waitFor();
+    await id("email").fill(email);
+    await id("password").fill(password);
+    await id("register").click();
+    await page.getByText("Check your inbox").waitFor();
+    await id("unconfirmed").waitFor();
+    assert.equal(await id("keys").isVisible(), false, "not logged in");
+  });
+
+  await step("the confirmation link confirms; login works", async () => {
+    const { url } = linkOf(await mailTo("Confirm"));
+    assert.equal(url.searchParams.get("action"), "confirm");
+    await page.goto(url.toString());
+    await page.getByText("Email confirmed").waitFor();
+    assert.equal(new URL(page.url()).searchParams.get("token"), null, "the token left the address bar");
+    await id("email").fill(email);
+    await id("password").fill(password);
+    await id("login").click();
+    await id("keys-empty").waitFor();
+    await id("logout").click();
+    await id("auth").waitFor();
+  });
+
+  await step("Forgot password? sends the reset email", async () => {
+    await id("email").fill(email);
+    await id("forgot").click();
+    await page.getByText("a password reset link is on its way").waitFor();
+  });
+
+  await step("the reset page sets the new password; the old one is refused", async () => {
+    const { url } = linkOf(await mailTo("Reset"));
+    await page.goto(url.toString());
+    await id("reset").waitFor();
+    assert.equal(await id("auth").isVisible(), false);
+    await id("new-password").fill("second-password");
+    await id("reset-submit").click();
+    await page.getByText("Password changed").waitFor();
+    await id("auth").waitFor();
+    await id("email").fill(email);
+    await id("password").fill(password);
+    await id("login").click();
+    await id("error").waitFor();
+    assert.match(await id("error").textContent(), /^401 InvalidPassword/);
+    await id("password").fill("second-password");
+    await id("login").click();
+    await id("keys-empty").waitFor();
+  });
+
+  await step("a used reset link shows the server's error", async () => {
+    const { url } = linkOf(await mailTo("Reset"));
+    await page.goto(url.toString());
+    await id("new-password").fill("third-password");
+    await id("reset-submit").click();
+    await id("error").waitFor();
+    assert.match(await id("error").textContent(), /^400 UserpassTokenInvalid/);
   });
 });
 

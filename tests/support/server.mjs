@@ -12,6 +12,16 @@ import { tmpdir } from "node:os";
 import { join, resolve, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import { randomBytes } from "node:crypto";
+import { createServer } from "node:net";
+
+/** A loopback port that was free a moment ago (for a server whose URL must be known before it starts). */
+export async function freePort() {
+  const probe = createServer();
+  await new Promise((r) => probe.listen(0, "127.0.0.1", r));
+  const { port } = probe.address();
+  await new Promise((r) => probe.close(r));
+  return port;
+}
 
 export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
 export const serverBin =
@@ -54,6 +64,7 @@ export function freshDatabase() {
  * options.args: extra command-line flags (e.g. ["--access-token-ttl", "2"])
  * options.env: extra environment variables
  * options.stderr: "ignore" to discard the server's log (benchmarks at RUST_LOG=info)
+ * options.listen: the address to listen on (default 127.0.0.1:0, a free port)
  * Resolves to { url, databaseUrl, stop(), restart(), logs() }.
  */
 export async function startServer(options = {}) {
@@ -63,7 +74,7 @@ export async function startServer(options = {}) {
     db = freshDatabase();
     databaseUrl = db.url;
   }
-  const args = ["--listen", "127.0.0.1:0", "--database-url", databaseUrl, ...(options.args || [])];
+  const args = ["--listen", options.listen || "127.0.0.1:0", "--database-url", databaseUrl, ...(options.args || [])];
   let child = null;
   let stderr = "";
   let url = null;

@@ -2,11 +2,19 @@
 // Plain DOM, no framework. The server comes from `?server=` (default http://127.0.0.1:9090), the app id from
 // `?app=` (default appkeys-demo). The session survives a reload (the SDK keeps it in localStorage); a new
 // key's secret lives only in this page's memory until you dismiss it.
+// Email links land here too: point appkeys-server's `--confirm-url` at `…/?action=confirm&server=…` and
+// `--reset-url` at `…/?action=reset&server=…`; the server appends `token` and `tokenId`.
 import { App, AppError, Credentials } from "appkeys";
 
 const params = new URLSearchParams(location.search);
 const serverUrl = params.get("server") || "http://127.0.0.1:9090";
 const appId = params.get("app") || "appkeys-demo";
+/** The token of a confirmation or reset link this page was opened with, if any. */
+const link = params.get("token") && params.get("tokenId")
+  ? { action: params.get("action"), token: params.get("token"), tokenId: params.get("tokenId") }
+  : null;
+/** Showing the "choose a new password" form (opened from a reset link). */
+let resetting = link !== null && link.action === "reset";
 
 const $ = (id) => document.querySelector(`[data-testid="${id}"]`);
 const ui = {
@@ -32,6 +40,13 @@ const ui = {
   keysEmpty: $("keys-empty"),
   keyTable: $("key-table"),
   keyList: $("key-list"),
+  forgot: $("forgot"),
+  unconfirmed: $("unconfirmed"),
+  unconfirmedEmail: $("unconfirmed-email"),
+  resendConfirmation: $("resend-confirmation"),
+  reset: $("reset"),
+  resetForm: $("reset-form"),
+  resetCancel: $("reset-cancel"),
 };
 
 let app = null;
@@ -84,6 +99,11 @@ async function run(controls, action) {
 
 function render() {
   const user = app && app.currentUser;
+  ui.reset.hidden = !resetting;
+  if (resetting) {
+    ui.auth.hidden = ui.keys.hidden = ui.session.hidden = true;
+    return;
+  }
   ui.auth.hidden = !!user;
   ui.keys.hidden = !user;
   ui.session.hidden = !user;
@@ -214,16 +234,93 @@ ui.authForm.addEventListener("submit", (event) => {
   const password = String(form.get("password"));
   const registering = event.submitter && event.submitter.name === "register";
   run(ui.authForm.querySelectorAll("button, input"), async () => {
+    ui.unconfirmed.hidden = true;
     if (registering) {
       await app.emailPasswordAuth.registerUser({ email, password });
       setStatus(`Account ${email} created.`);
     }
-    await app.logIn(Credentials.emailPassword(email, password));
+    try {
+      await app.logIn(Credentials.emailPassword(email, password));
+    } catch (err) {
+      // The server confirms accounts by email (--email-confirmation): no login before that.
+      if (!(err instanceof AppError && err.errorCode === "UserNotConfirmed")) throw err;
+      ui.unconfirmedEmail.textContent = email;
+      ui.unconfirmed.hidden = false;
+      setStatus(registering
+        ? `Account ${email} created. Check your inbox: we sent a confirmation link to ${email}.`
+        : `${email} is not confirmed yet. Check your inbox for the confirmation link.`);
+      return;
+    }
     ui.authForm.reset();
     if (!registering) setStatus(`Logged in as ${email}.`);
     await refreshKeys();
   });
 });
+
+/** The email typed into the sign-in form (the error banner asks for it when empty). */
+function typedEmail() {
+  const email = String(new FormData(ui.authForm).get("email") || "").trim();
+  if (!email) throw new Error("Enter your email address first.");
+  return email;
+}
+
+ui.forgot.addEventListener("click", () =>
+  run([ui.forgot], async () => {
+    const email = typedEmail();
+    await app.emailPasswordAuth.sendResetPasswordEmail({ email });
+    // The server answers the same for every address: so does this page.
+    setStatus(`If ${email} has an account, a password reset link is on its way. Check your inbox.`);
+  }),
+);
+
+ui.resendConfirmation.addEventListener("click", () =>
+  run([ui.resendConfirmation], async () => {
+    const email = ui.unconfirmedEmail.textContent || typedEmail();
+    await app.emailPasswordAuth.resendConfirmationEmail({ email });
+    setStatus(`A new confirmation link is on its way to ${email}.`);
+  }),
+);
+
+/** Removes the link's token from the address bar and history (it is single use anyway). */
+function forgetLink() {
+  const url = new URL(location.href);
+  for (const name of ["action", "token", "tokenId"]) url.searchParams.delete(name);
+  history.replaceState(null, "", url);
+}
+
+ui.resetForm.addEventListener("submit", (event) => {
+  event.preventDefault();
+  const password = String(new FormData(ui.resetForm).get("password"));
+  run(ui.resetForm.querySelectorAll("button, input"), async () => {
+    await app.emailPasswordAuth.resetPassword({ token: link.token, tokenId: link.tokenId, password });
+    ui.resetForm.reset();
+    resetting = false;
+    forgetLink();
+    setStatus("Password changed: log in with the new password. Every other session was signed out.");
+    render();
+  });
+});
+
+ui.resetCancel.addEventListener("click", () => {
+  resetting = false;
+  forgetLink();
+  setStatus("");
+  render();
+});
+
+/** Opened from a confirmation link: confirm the account. */
+async function confirmFromLink() {
+  setStatus("Confirming your email…");
+  try {
+    await app.emailPasswordAuth.confirmUser({ token: link.token, tokenId: link.tokenId });
+    setStatus("Email confirmed: you can log in now.");
+  } catch (err) {
+    setStatus("");
+    showError(err);
+  } finally {
+    forgetLink();
+  }
+}
 
 ui.logout.addEventListener("click", () =>
   run([ui.logout], async () => {
@@ -276,7 +373,8 @@ async function start() {
   try {
     app = new App({ id: appId, baseUrl: serverUrl });
     render();
-    if (app.currentUser) {
+    if (link && link.action === "confirm") await confirmFromLink();
+    if (app.currentUser && !resetting) {
       setStatus("Session restored.");
       await refreshKeys();
     }

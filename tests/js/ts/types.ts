@@ -30,6 +30,23 @@ exact<ApiKey["disabled"], boolean>(true);
 exact<ReturnType<App["logIn"]>, Promise<User>>(true);
 exact<App["currentUser"], User | null>(true);
 exact<ReturnType<App["emailPasswordAuth"]["registerUser"]>, Promise<void>>(true);
+type Auth = App["emailPasswordAuth"];
+exact<Parameters<Auth["confirmUser"]>, [details: { token: string; tokenId: string }]>(true);
+exact<Parameters<Auth["resendConfirmationEmail"]>, [details: { email: string }]>(true);
+exact<Parameters<Auth["retryCustomConfirmation"]>, [details: { email: string }]>(true);
+exact<Parameters<Auth["sendResetPasswordEmail"]>, [details: { email: string }]>(true);
+exact<Parameters<Auth["resetPassword"]>, [details: { token: string; tokenId: string; password: string }]>(true);
+exact<Parameters<Auth["callResetPasswordFunction"]>[0], { email: string; password: string }>(true);
+for (const method of [
+  "confirmUser",
+  "resendConfirmationEmail",
+  "retryCustomConfirmation",
+  "sendResetPasswordEmail",
+  "resetPassword",
+  "callResetPasswordFunction",
+] as const) {
+  exact<ReturnType<Auth[typeof method]>, Promise<void>>(true);
+}
 exact<ReturnType<User["logOut"]>, Promise<void>>(true);
 exact<ReturnType<typeof Credentials.apiKey>, Credentials>(true);
 exact<AppError["statusCode"], number>(true);
