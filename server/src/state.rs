@@ -37,6 +37,8 @@ pub(crate) struct Inner {
     pub(crate) confirmation: bool,
     /// Lifetime of confirmation and reset tokens.
     pub(crate) token_ttl: std::time::Duration,
+    /// Slots for the work of `confirm/send` and `reset/send` done after answering.
+    pub(crate) email_jobs: Arc<tokio::sync::Semaphore>,
     /// API-key logins not yet written to `last_used_at`: key id → time of the latest login (ms).
     key_uses: std::sync::Mutex<std::collections::HashMap<String, i64>>,
 }
@@ -81,6 +83,9 @@ impl From<StoreError> for StateError {
         StateError::Store(e)
     }
 }
+
+/// `confirm/send` and `reset/send` requests whose lookup, token and email may run after the answer.
+const EMAIL_JOBS: usize = 64;
 
 fn ttl(secs: u64) -> i64 {
     secs.min(i64::MAX as u64 / 4) as i64
@@ -138,6 +143,7 @@ impl AppState {
                 mailer,
                 confirmation: config.email.confirmation,
                 token_ttl: config.email.token_ttl,
+                email_jobs: Arc::new(tokio::sync::Semaphore::new(EMAIL_JOBS)),
                 metrics_on_main: config.metrics_on_main,
                 max_key_lifetime: config.max_key_lifetime,
                 disable_unused_keys_after: config.disable_unused_keys_after,
