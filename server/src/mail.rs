@@ -161,17 +161,17 @@ impl Mailer {
         let minutes = self.token_ttl.as_secs().div_ceil(60);
         let (subject, body) = match purpose {
             Purpose::Confirm => (
-                format!("Confirm your {app_id} account"),
+                format!("Confirm your account for {app_id}"),
                 format!(
-                    "Someone created a {app_id} account with this address ({to}).\n\n\
+                    "Someone created an account for {app_id} with this address ({to}).\n\n\
                      To confirm it, open this link within {minutes} minutes:\n\n{link}\n\n\
                      If it was not you, ignore this email: the account stays unconfirmed.\n"
                 ),
             ),
             Purpose::Reset => (
-                format!("Reset your {app_id} password"),
+                format!("Reset your password for {app_id}"),
                 format!(
-                    "Someone asked to reset the password of the {app_id} account {to}.\n\n\
+                    "Someone asked to reset the password of the account {to} for {app_id}.\n\n\
                      To choose a new password, open this link within {minutes} minutes:\n\n{link}\n\n\
                      Resetting the password signs you out everywhere. If you did not ask for it, \
                      ignore this email: your password stays as it is.\n"

@@ -60,30 +60,30 @@ fn not_configured() -> AppError {
     )
 }
 
-/// The `{token, tokenId}` of a body, checked; `Err(None)`: malformed (no database lookup).
+/// The `(tokenId, SHA-256 of token)` of a body; `Ok(None)` when they are malformed (refused without a
+/// lookup).
 fn token_fields(
     body: &serde_json::Map<String, serde_json::Value>,
-) -> Result<(String, String), AppError> {
+) -> Result<Option<(String, String)>, AppError> {
     let token = required_str(body, "token")?;
     let id = required_str(body, "tokenId")?;
     let well_formed = token.len() == TOKEN_HEX_LEN
         && token.bytes().all(|b| b.is_ascii_hexdigit())
         && is_object_id(id);
-    if !well_formed {
-        return Err(token_invalid());
-    }
-    Ok((
-        id.to_ascii_lowercase(),
-        crate::apikey::hash(&token.to_ascii_lowercase()),
-    ))
+    Ok(well_formed.then(|| {
+        (
+            id.to_ascii_lowercase(),
+            crate::apikey::hash(&token.to_ascii_lowercase()),
+        )
+    }))
 }
 
-/// Refused before any lookup when this client sent too many bad tokens; counts a bad token.
+/// 429 when this client sent too many bad tokens; a malformed token counts as a bad one.
 async fn check_token(
     state: &AppState,
     event: &Event,
     ip: &str,
-    checked: Result<(String, String), AppError>,
+    fields: Option<(String, String)>,
 ) -> Result<(String, String), AppError> {
     let limit = state.inner.limits.login_failures_per_ip;
     let limiter = &state.inner.limiter;
@@ -95,15 +95,15 @@ async fn check_token(
             .await,
     )
     .await?;
-    if checked.is_err() {
-        token_failed(state, event, ip).await?;
+    match fields {
+        Some(fields) => Ok(fields),
+        None => Err(token_failed(state, event, ip).await),
     }
-    checked
 }
 
-/// Records a wrong, used or expired token (audit `token.failed`, rate-limit count); the error to
-/// answer with.
-async fn token_failed(state: &AppState, event: &Event, ip: &str) -> Result<(), AppError> {
+/// Records a wrong, used or expired token (audit `token.failed`, rate-limit count); returns the error
+/// to answer with (`UserpassTokenInvalid`, or 429 once the client is past the limit).
+async fn token_failed(state: &AppState, event: &Event, ip: &str) -> AppError {
     let failed = Event {
         event: "token.failed",
         outcome: "invalid_token",
@@ -118,8 +118,10 @@ async fn token_failed(state: &AppState, event: &Event, ip: &str) -> Result<(), A
         .limiter
         .record(Bucket::TokenFailuresIp, &[ip], limit)
         .await;
-    audit_limit(state, event, recorded).await?;
-    Err(token_invalid())
+    match audit_limit(state, event, recorded).await {
+        Ok(()) => token_invalid(),
+        Err(e) => e,
+    }
 }
 
 #[utoipa::path(post, path = "/api/client/v2.0/app/{app_id}/auth/providers/local-userpass/confirm", tag = "auth",
@@ -139,7 +141,8 @@ pub(crate) async fn confirm(
         .app(&app_id)
         .provider(Provider::LocalUserpass.as_str())
         .client(&client);
-    let (id, hash) = check_token(&state, &event, &ip, token_fields(&body)).await?;
+    let fields = token_fields(&body)?;
+    let (id, hash) = check_token(&state, &event, &ip, fields).await?;
     let confirmed = state
         .inner
         .store
@@ -147,7 +150,7 @@ pub(crate) async fn confirm(
         .await
         .map_err(AppError::db)?;
     if confirmed.is_none() {
-        token_failed(&state, &event, &ip).await?;
+        return Err(token_failed(&state, &event, &ip).await);
     }
     Ok(StatusCode::NO_CONTENT)
 }
@@ -170,9 +173,9 @@ pub(crate) async fn reset(
         .app(&app_id)
         .provider(Provider::LocalUserpass.as_str())
         .client(&client);
-    let checked = token_fields(&body);
+    let fields = token_fields(&body)?;
     check_password(&password)?;
-    let (id, hash) = check_token(&state, &event, &ip, checked).await?;
+    let (id, hash) = check_token(&state, &event, &ip, fields).await?;
     let store = &state.inner.store;
     // Checked before hashing (a bad token costs no Argon2id), used up in the write below.
     if store
@@ -181,7 +184,7 @@ pub(crate) async fn reset(
         .map_err(AppError::db)?
         .is_none()
     {
-        token_failed(&state, &event, &ip).await?;
+        return Err(token_failed(&state, &event, &ip).await);
     }
     let phc = state.inner.hasher.hash(password).await?;
     let reset = store
@@ -189,7 +192,7 @@ pub(crate) async fn reset(
         .await
         .map_err(AppError::db)?;
     if reset.is_none() {
-        token_failed(&state, &event, &ip).await?;
+        return Err(token_failed(&state, &event, &ip).await);
     }
     Ok(StatusCode::NO_CONTENT)
 }

@@ -290,6 +290,12 @@ async fn reset_sets_the_password_ends_sessions_and_is_single_use() {
     m.post("reset", json!({ "token": token, "tokenId": id }))
         .await
         .assert_error(400, "MissingParameter");
+    m.post("confirm", json!({ "tokenId": id }))
+        .await
+        .assert_error(400, "MissingParameter");
+    m.post("confirm", json!({ "token": 5, "tokenId": id }))
+        .await
+        .assert_error(400, "InvalidParameter");
     m.post(
         "reset",
         json!({ "token": token, "tokenId": id, "password": "new-password" }),
@@ -572,4 +578,32 @@ async fn smtp_failures_are_logged_without_secrets_and_counted() {
     ] {
         assert!(!logs.contains(secret), "{secret:?} in the logs:\n{logs}");
     }
+}
+
+#[tokio::test]
+async fn bad_tokens_are_rate_limited_per_client() {
+    let mut config = config();
+    config.limits.login_failures_per_ip = 3;
+    let app = TestApp::with_config(config).await;
+    let bad =
+        json!({ "token": "ab".repeat(32), "tokenId": "0123456789abcdef01234567" }).to_string();
+    for _ in 0..3 {
+        app.call("POST", &userpass("confirm"), None, Some(&bad))
+            .await
+            .assert_error(400, "UserpassTokenInvalid");
+    }
+    let r = app
+        .call("POST", &userpass("confirm"), None, Some(&bad))
+        .await;
+    r.assert_error(429, "TooManyRequests");
+    assert!(r.headers.contains_key("retry-after"));
+    let audit = app
+        .state
+        .store()
+        .audit_entries(None, None, None)
+        .await
+        .unwrap();
+    // Three bad tokens counted; the fourth refused before any lookup.
+    let count = |event: &str| audit.iter().filter(|e| e.event == event).count();
+    assert_eq!((count("token.failed"), count("rate_limited")), (3, 1));
 }
