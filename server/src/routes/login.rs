@@ -293,10 +293,7 @@ pub(crate) async fn register(
         ));
     }
     check_password(&password)?;
-    let event = Event::new("user.registered", "success")
-        .app(&app_id)
-        .provider(Provider::LocalUserpass.as_str())
-        .client(&client);
+    let event = userpass::userpass_event("user.registered", &app_id, &client);
     let attempt = state
         .inner
         .limiter
@@ -322,7 +319,7 @@ pub(crate) async fn register(
     let confirmation = token
         .as_ref()
         .map(|(id, _, hash)| userpass::token_row(&state, id, hash, store::Purpose::Confirm));
-    let user = store
+    store
         .create_user(
             &app_id,
             Provider::LocalUserpass.as_str(),
@@ -339,7 +336,6 @@ pub(crate) async fn register(
     if let (Some((id, secret, _)), Some(mailer)) = (&token, &state.inner.mailer) {
         mailer.send(store::Purpose::Confirm, &app_id, &email, id, secret);
     }
-    debug_assert_eq!(user.confirmed, token.is_none());
     Ok(StatusCode::CREATED)
 }
 

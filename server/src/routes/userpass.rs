@@ -46,6 +46,14 @@ pub(crate) fn token_row<'a>(
     }
 }
 
+/// A successful `event` of the email/password provider in `app_id` by `client`.
+pub(crate) fn userpass_event(event: &'static str, app_id: &str, client: &Client) -> Event {
+    Event::new(event, "success")
+        .app(app_id)
+        .provider(Provider::LocalUserpass.as_str())
+        .client(client)
+}
+
 fn token_invalid() -> AppError {
     AppError::new(
         ErrorCode::UserpassTokenInvalid,
@@ -137,10 +145,7 @@ pub(crate) async fn confirm(
     state.check_app(&app_id)?;
     let JsonObject(body) = JsonObject::from_request(req, &state).await?;
     let ip = client.ip.to_string();
-    let event = Event::new("user.confirmed", "success")
-        .app(&app_id)
-        .provider(Provider::LocalUserpass.as_str())
-        .client(&client);
+    let event = userpass_event("user.confirmed", &app_id, &client);
     let fields = token_fields(&body)?;
     let (id, hash) = check_token(&state, &event, &ip, fields).await?;
     let confirmed = state
@@ -169,10 +174,7 @@ pub(crate) async fn reset(
     let JsonObject(body) = JsonObject::from_request(req, &state).await?;
     let password = required_str(&body, "password")?.to_owned();
     let ip = client.ip.to_string();
-    let event = Event::new("password.reset", "success")
-        .app(&app_id)
-        .provider(Provider::LocalUserpass.as_str())
-        .client(&client);
+    let event = userpass_event("password.reset", &app_id, &client);
     let fields = token_fields(&body)?;
     check_password(&password)?;
     let (id, hash) = check_token(&state, &event, &ip, fields).await?;
@@ -247,16 +249,11 @@ async fn send(
         .as_ref()
         .filter(|m| purpose == Purpose::Reset || m.confirms())
         .ok_or_else(not_configured)?;
-    let event = Event::new(
-        match purpose {
-            Purpose::Confirm => "confirmation.requested",
-            Purpose::Reset => "password.reset_requested",
-        },
-        "success",
-    )
-    .app(&app_id)
-    .provider(Provider::LocalUserpass.as_str())
-    .client(&client);
+    let requested = match purpose {
+        Purpose::Confirm => "confirmation.requested",
+        Purpose::Reset => "password.reset_requested",
+    };
+    let event = userpass_event(requested, &app_id, &client);
     let (limiter, limits) = (&state.inner.limiter, &state.inner.limits);
     let ip = client.ip.to_string();
     let per_ip = limiter

@@ -18,6 +18,12 @@ fn userpass(action: &str) -> String {
     format!("{P}/app/{APP}/auth/providers/local-userpass/{action}")
 }
 
+/// `POST local-userpass/{action}` with a JSON body.
+async fn post(app: &TestApp, action: &str, body: serde_json::Value) -> Resp {
+    app.call("POST", &userpass(action), None, Some(&body.to_string()))
+        .await
+}
+
 /// A server writing its emails into a temporary directory.
 struct MailApp {
     app: TestApp,
@@ -57,9 +63,7 @@ impl MailApp {
     }
 
     async fn post(&self, action: &str, body: serde_json::Value) -> Resp {
-        self.app
-            .call("POST", &userpass(action), None, Some(&body.to_string()))
-            .await
+        post(&self.app, action, body).await
     }
 
     async fn password_login(&self, email: &str, password: &str) -> Resp {
@@ -413,24 +417,10 @@ async fn email_requests_are_rate_limited_per_address() {
     app.user("limited@example.com").await;
     for email in ["limited@example.com", "unknown@example.com"] {
         for _ in 0..2 {
-            let r = app
-                .call(
-                    "POST",
-                    &userpass("reset/send"),
-                    None,
-                    Some(&json!({ "email": email }).to_string()),
-                )
-                .await;
+            let r = post(&app, "reset/send", json!({ "email": email })).await;
             assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text());
         }
-        let r = app
-            .call(
-                "POST",
-                &userpass("reset/send"),
-                None,
-                Some(&json!({ "email": email }).to_string()),
-            )
-            .await;
+        let r = post(&app, "reset/send", json!({ "email": email })).await;
         r.assert_error(429, "TooManyRequests");
         assert!(r.headers.contains_key("retry-after"));
     }
@@ -441,25 +431,11 @@ async fn without_email_the_routes_say_so_and_custom_functions_are_refused() {
     let app = TestApp::new().await;
     app.user("plain@example.com").await;
     for action in ["reset/send", "confirm/send"] {
-        let r = app
-            .call(
-                "POST",
-                &userpass(action),
-                None,
-                Some(&json!({ "email": "plain@example.com" }).to_string()),
-            )
-            .await;
+        let r = post(&app, action, json!({ "email": "plain@example.com" })).await;
         let message = r.assert_error(400, "EmailNotConfigured");
         assert!(message.contains("email is not configured"), "{message}");
     }
-    let r = app
-        .call(
-            "POST",
-            &userpass("confirm"),
-            None,
-            Some(&json!({ "token": "x", "tokenId": "y" }).to_string()),
-        )
-        .await;
+    let r = post(&app, "confirm", json!({ "token": "x", "tokenId": "y" })).await;
     r.assert_error(400, "UserpassTokenInvalid");
     for (action, body) in [
         ("confirm/call", json!({ "email": "plain@example.com" })),
@@ -468,9 +444,7 @@ async fn without_email_the_routes_say_so_and_custom_functions_are_refused() {
             json!({ "email": "plain@example.com", "password": "password2", "arguments": [] }),
         ),
     ] {
-        let r = app
-            .call("POST", &userpass(action), None, Some(&body.to_string()))
-            .await;
+        let r = post(&app, action, body).await;
         r.assert_error(400, "CustomFunctionNotSupported");
     }
     // An unknown app is still an unknown app.
@@ -585,16 +559,13 @@ async fn bad_tokens_are_rate_limited_per_client() {
     let mut config = config();
     config.limits.login_failures_per_ip = 3;
     let app = TestApp::with_config(config).await;
-    let bad =
-        json!({ "token": "ab".repeat(32), "tokenId": "0123456789abcdef01234567" }).to_string();
+    let bad = json!({ "token": "ab".repeat(32), "tokenId": "0123456789abcdef01234567" });
     for _ in 0..3 {
-        app.call("POST", &userpass("confirm"), None, Some(&bad))
+        post(&app, "confirm", bad.clone())
             .await
             .assert_error(400, "UserpassTokenInvalid");
     }
-    let r = app
-        .call("POST", &userpass("confirm"), None, Some(&bad))
-        .await;
+    let r = post(&app, "confirm", bad).await;
     r.assert_error(429, "TooManyRequests");
     assert!(r.headers.contains_key("retry-after"));
     let audit = app
