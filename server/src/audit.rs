@@ -1,5 +1,6 @@
 //! The audit log: one row per event (`audit` table), written in the same transaction as the change it
-//! records; never a secret. Events: `user.registered`, `login.succeeded`, `login.failed`,
+//! records; never a secret. Events: `user.registered`, `user.confirmed`, `confirmation.requested`,
+//! `password.reset_requested`, `password.reset`, `login.succeeded`, `login.failed`, `token.failed`,
 //! `key.created`, `key.enabled`, `key.disabled`, `key.deleted`, `session.revoked`, `user.deleted`,
 //! `rate_limited`. Kept `--audit-retention-days` (90 by default), then swept.
 
