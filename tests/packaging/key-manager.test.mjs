@@ -210,11 +210,15 @@ test("key manager: register, create (secret once + copy), toggle, delete, errors
 test("key manager: confirmation link, forgot password and the reset page (real SMTP)", async (t) => {
   assert.ok(site, "the build test ran first");
   const sink = await startSmtpSink();
-  t.after(() => sink.close());
+  let mailServer;
+  t.after(async () => {
+    await mailServer?.stop();
+    await sink.close();
+  });
   const port = await freePort();
   const mailServerUrl = `http://127.0.0.1:${port}`;
   const page0 = `${site.url}/?server=${encodeURIComponent(mailServerUrl)}`;
-  const mailServer = await startServer({
+  mailServer = await startServer({
     listen: `127.0.0.1:${port}`,
     args: [
       "--email-confirmation",
@@ -223,7 +227,6 @@ test("key manager: confirmation link, forgot password and the reset page (real S
       "--reset-url", `${page0}&action=reset`,
     ],
   });
-  t.after(() => mailServer.stop());
   const context = await browser.newContext({ viewport: { width: 1100, height: 760 } });
   t.after(() => context.close());
   const page = await context.newPage();

@@ -14,6 +14,8 @@ export async function startSmtpSink() {
     authOptional: true,
     disabledCommands: ["STARTTLS"],
     logger: false,
+    // close() waits this long for clients (appkeys-server keeps pooled SMTP connections open) before it drops them.
+    closeTimeout: 500,
     onData(stream, session, callback) {
       const chunks = [];
       stream.on("data", (c) => chunks.push(c));
