@@ -26,7 +26,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# Email to files, so that the confirmation and reset calls reach the server's logic.
 "$SERVER_BIN" --listen 127.0.0.1:0 --database-url "sqlite://$TMP/appkeys.db" \
+  --mail-dir "$TMP/mail" --confirm-url http://keys.example.test/confirm --reset-url http://keys.example.test/reset \
   >"$TMP/stdout" 2>"$TMP/stderr" &
 SERVER_PID=$!
 URL=

@@ -19,6 +19,11 @@ async fn errors_surface_status_and_code() {
 }
 
 #[wasm_bindgen_test]
+async fn email_password_confirmation_and_reset_calls() {
+    common::email_password_confirmation_and_reset_calls().await;
+}
+
+#[wasm_bindgen_test]
 async fn refresh_and_delete_user() {
     common::refresh_and_delete_user().await;
 }

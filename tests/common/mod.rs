@@ -288,6 +288,94 @@ pub async fn errors_surface_status_and_code() {
         .contains("never logged into this app"));
 }
 
+/// A plain object `{ key: value, … }` of string fields.
+fn object(fields: &[(&str, &str)]) -> JsValue {
+    let o = Object::new();
+    for (k, v) in fields {
+        Reflect::set(&o, &(*k).into(), &(*v).into()).unwrap();
+    }
+    o.into()
+}
+
+/// The confirmation and reset calls of `app.emailPasswordAuth` (the test server writes its emails to a
+/// directory): the `…/send` routes resolve `undefined` for any address, wrong tokens and custom functions
+/// reject with the server's `AppError`, wrong shapes with a `TypeError` before any request.
+pub async fn email_password_confirmation_and_reset_calls() {
+    let (app, _user, email) = registered_user().await;
+    let auth = get(&app, "emailPasswordAuth");
+    // Two calls per address: under the per-address limit (3 a minute), also with Node and Chromium on one server.
+    let unknown = unique_email();
+    for address in [email.as_str(), unknown.as_str()] {
+        for method in ["sendResetPasswordEmail", "resendConfirmationEmail"] {
+            let r = call_async(&auth, method, &[object(&[("email", address)])])
+                .await
+                .unwrap_or_else(|e| panic!("{method}: {e:?}"));
+            assert!(r.is_undefined(), "{method}");
+        }
+    }
+    let token = "ab".repeat(32);
+    let token_id = "0123456789abcdef01234567";
+    let e = call_async(
+        &auth,
+        "confirmUser",
+        &[object(&[("token", &token), ("tokenId", token_id)])],
+    )
+    .await
+    .unwrap_err();
+    assert_app_error(
+        &e,
+        400,
+        "UserpassTokenInvalid",
+        "POST",
+        "/local-userpass/confirm",
+    );
+    let reset = object(&[
+        ("token", &token),
+        ("tokenId", token_id),
+        ("password", "new password 1"),
+    ]);
+    let e = call_async(&auth, "resetPassword", &[reset])
+        .await
+        .unwrap_err();
+    assert_app_error(
+        &e,
+        400,
+        "UserpassTokenInvalid",
+        "POST",
+        "/local-userpass/reset",
+    );
+    let e = call_async(
+        &auth,
+        "retryCustomConfirmation",
+        &[object(&[("email", &email)])],
+    )
+    .await
+    .unwrap_err();
+    assert_app_error(
+        &e,
+        400,
+        "CustomFunctionNotSupported",
+        "POST",
+        "/confirm/call",
+    );
+    let details = object(&[("email", &email), ("password", "new password 1")]);
+    let e = call_async(&auth, "callResetPasswordFunction", &[details, 42.into()])
+        .await
+        .unwrap_err();
+    assert_app_error(&e, 400, "CustomFunctionNotSupported", "POST", "/reset/call");
+    for (method, arg) in [
+        ("confirmUser", object(&[("token", &token)])),
+        (
+            "resetPassword",
+            object(&[("token", &token), ("tokenId", token_id)]),
+        ),
+        ("sendResetPasswordEmail", JsValue::from(5)),
+    ] {
+        let e = call_async(&auth, method, &[arg]).await.unwrap_err();
+        assert!(e.is_instance_of::<js_sys::TypeError>(), "{method}: {e:?}");
+    }
+}
+
 pub async fn refresh_and_delete_user() {
     let (app, user, _) = registered_user().await;
     call_async(&user, "refreshAccessToken", &[])
