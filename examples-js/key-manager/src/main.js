@@ -297,6 +297,15 @@ ui.resetForm.addEventListener("submit", (event) => {
     resetting = false;
     forgetLink();
     setStatus("Password changed: log in with the new password. Every other session was signed out.");
+    if (app.currentUser) {
+      // A session of this browser may be one the reset just ended: a refused refresh logs it out.
+      try {
+        await app.currentUser.refreshAccessToken();
+        await refreshKeys();
+      } catch {
+        keys = [];
+      }
+    }
     render();
   });
 });
