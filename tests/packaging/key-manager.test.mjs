@@ -275,15 +275,21 @@ test("key manager: confirmation link, forgot password and the reset page (real S
     await page.getByText("a password reset link is on its way").waitFor();
   });
 
-  await step("the reset page sets the new password; the old one is refused", async () => {
+  await step("the reset page sets the new password, ends this browser's session; the old password is refused", async () => {
+    // Signed in while the link is opened: the reset ends that session too.
+    await id("password").fill(password);
+    await id("login").click();
+    await id("keys-empty").waitFor();
     const { url } = linkOf(await mailTo("Reset"));
     await page.goto(url.toString());
     await id("reset").waitFor();
     assert.equal(await id("auth").isVisible(), false);
+    assert.equal(await id("keys").isVisible(), false);
     await id("new-password").fill("second-password");
     await id("reset-submit").click();
     await page.getByText("Password changed").waitFor();
     await id("auth").waitFor();
+    assert.equal(await id("session").isVisible(), false, "the ended session is logged out");
     await id("email").fill(email);
     await id("password").fill(password);
     await id("login").click();
