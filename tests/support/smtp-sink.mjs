@@ -4,15 +4,25 @@ import { SMTPServer } from "smtp-server";
 import { simpleParser } from "mailparser";
 
 /**
- * Starts the sink. `messages`: every message so far ({ to, from, subject, text, raw }); `waitFor(pred)`
+ * Starts the sink. `messages`: every message so far ({ to, from, subject, text, raw, user }); `waitFor(pred)`
  * resolves with the first message matching `pred` (rejects after `timeoutMs`); `close()` stops it.
+ * `options.users` ({ name: password }): require SMTP AUTH (PLAIN/LOGIN, allowed without TLS here) with one of
+ * them; `authFailures` counts refused logins.
  */
-export async function startSmtpSink() {
+export async function startSmtpSink(options = {}) {
   const messages = [];
   const waiters = new Set();
+  const users = options.users || null;
+  const sink = { authFailures: 0 };
   const server = new SMTPServer({
-    authOptional: true,
-    disabledCommands: ["STARTTLS"],
+    authOptional: !users,
+    allowInsecureAuth: true,
+    onAuth(auth, session, callback) {
+      if (users && users[auth.username] === auth.password) return callback(null, { user: auth.username });
+      sink.authFailures += 1;
+      return callback(new Error("invalid username or password"));
+    },
+    disabledCommands: users ? ["STARTTLS"] : ["STARTTLS", "AUTH"],
     logger: false,
     // close() waits this long for clients (appkeys-server keeps pooled SMTP connections open) before it drops them.
     closeTimeout: 500,
@@ -29,6 +39,7 @@ export async function startSmtpSink() {
             subject: parsed.subject,
             text: parsed.text,
             raw,
+            user: session.user || null,
           };
           messages.push(message);
           for (const w of waiters) w(message);
@@ -44,7 +55,7 @@ export async function startSmtpSink() {
     server.listen(0, "127.0.0.1", resolve);
   });
   const port = server.server.address().port;
-  return {
+  return Object.assign(sink, {
     port,
     url: `smtp://127.0.0.1:${port}`,
     messages,
@@ -67,7 +78,7 @@ export async function startSmtpSink() {
       });
     },
     close: () => new Promise((resolve) => server.close(resolve)),
-  };
+  });
 }
 
 /** The first http(s) link of a message's text and its `token` / `tokenId` query parameters. */
