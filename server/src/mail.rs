@@ -54,7 +54,7 @@ pub struct Mailer {
     queue: mpsc::Sender<Outgoing>,
     from: Mailbox,
     confirm_url: Option<Url>,
-    reset_url: Option<Url>,
+    reset_url: Url,
     token_ttl: Duration,
     metrics: Metrics,
     /// Messages queued or being sent.
@@ -88,10 +88,10 @@ impl Mailer {
             .from
             .parse()
             .map_err(|e| format!("--mail-from {}: {e}", config.from))?;
-        let reset_url = match &config.reset_url {
-            Some(url) => Some(link_base("--reset-url", url)?),
-            None => return Err("email is configured: set --reset-url too".to_owned()),
+        let Some(reset_url) = &config.reset_url else {
+            return Err("email is configured: set --reset-url too".to_owned());
         };
+        let reset_url = link_base("--reset-url", reset_url)?;
         let confirm_url = match &config.confirm_url {
             Some(url) => Some(link_base("--confirm-url", url)?),
             None if config.confirmation => {
@@ -114,7 +114,7 @@ impl Mailer {
                 Transport::Smtp(builder.build())
             }
             MailTransport::Dir(dir) => {
-                create_private_dir(dir)
+                crate::store::create_private_dir(dir)
                     .map_err(|e| format!("--mail-dir {}: {e}", dir.display()))?;
                 Transport::Dir(AsyncFileTransport::new(dir))
             }
@@ -149,7 +149,7 @@ impl Mailer {
     pub fn send(&self, purpose: Purpose, app_id: &str, to: &str, token_id: &str, token: &str) {
         let base = match purpose {
             Purpose::Confirm => self.confirm_url.as_ref(),
-            Purpose::Reset => self.reset_url.as_ref(),
+            Purpose::Reset => Some(&self.reset_url),
         };
         let Some(base) = base else {
             return;
@@ -249,19 +249,4 @@ async fn run(
             drop(slot);
         });
     }
-}
-
-/// Creates `dir` (0700) unless it exists.
-fn create_private_dir(dir: &std::path::Path) -> std::io::Result<()> {
-    if dir.is_dir() {
-        return Ok(());
-    }
-    let mut builder = std::fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::DirBuilderExt;
-        builder.mode(0o700);
-    }
-    builder.create(dir)
 }

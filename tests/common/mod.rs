@@ -74,11 +74,9 @@ fn api_key(key: &str) -> JsValue {
 pub async fn registered_user() -> (JsValue, JsValue, String) {
     let app = new_app();
     let email = unique_email();
-    let details = Object::new();
-    Reflect::set(&details, &"email".into(), &email.as_str().into()).unwrap();
-    Reflect::set(&details, &"password".into(), &PASSWORD.into()).unwrap();
+    let details = object(&[("email", &email), ("password", PASSWORD)]);
     let auth = get(&app, "emailPasswordAuth");
-    let r = call_async(&auth, "registerUser", &[details.into()])
+    let r = call_async(&auth, "registerUser", &[details])
         .await
         .expect("registerUser");
     assert!(r.is_undefined());

@@ -14,7 +14,7 @@ use crate::audit::{Client, Event};
 use crate::body::{required_str, JsonObject};
 use crate::error::AppError;
 use crate::ratelimit::Bucket;
-use crate::routes::login::{audit_limit, check_password};
+use crate::routes::login::{audit_limit, check_email, check_password};
 use crate::state::AppState;
 use crate::store::{self, NewToken, Purpose};
 
@@ -237,12 +237,7 @@ async fn send(
     state.check_app(&app_id)?;
     let JsonObject(body) = JsonObject::from_request(req, &state).await?;
     let email = required_str(&body, "email")?.trim().to_lowercase();
-    if !crate::email::valid(&email) {
-        return Err(AppError::new(
-            ErrorCode::InvalidParameter,
-            "'email' must be an email address (local@domain)",
-        ));
-    }
+    check_email(&email)?;
     state
         .inner
         .mailer
