@@ -1,4 +1,5 @@
-//! The state shared by all handlers, and token issuing.
+//! The state shared by all handlers and jobs — the store, the services and the settings, built in one
+//! place — and token issuing.
 
 use std::{collections::HashSet, sync::Arc};
 
@@ -6,12 +7,14 @@ use appkeys_protocol::{wire, ErrorCode};
 use ipnet::IpNet;
 
 use crate::config::{Config, RateLimits};
+use crate::crypto::passwords::Hasher;
+use crate::crypto::secrets::{self, SecretError};
+use crate::crypto::token::{Claims, Signer};
+use crate::db::{Backend, Store, StoreError};
 use crate::error::AppError;
-use crate::passwords::Hasher;
-use crate::ratelimit::RateLimiter;
-use crate::secrets::{self, SecretError};
-use crate::store::{self, Backend, Store, StoreError};
-use crate::token::{Claims, Signer};
+use crate::model::Event;
+use crate::service::{mail::Mailer, metrics::Metrics, ratelimit::RateLimiter};
+use crate::util::now_secs;
 
 pub(crate) struct Inner {
     pub(crate) store: Store,
@@ -27,12 +30,12 @@ pub(crate) struct Inner {
     trusted_proxies: Vec<IpNet>,
     pub(crate) body_read_timeout: std::time::Duration,
     pub(crate) audit_retention: std::time::Duration,
-    pub(crate) metrics: crate::metrics::Metrics,
+    pub(crate) metrics: Metrics,
     pub(crate) metrics_on_main: bool,
     pub(crate) max_key_lifetime: Option<std::time::Duration>,
     pub(crate) disable_unused_keys_after: Option<std::time::Duration>,
     /// Confirmation and reset email (`None`: not configured).
-    pub(crate) mailer: Option<crate::mail::Mailer>,
+    pub(crate) mailer: Option<Mailer>,
     /// Registration creates unconfirmed accounts.
     pub(crate) confirmation: bool,
     /// Lifetime of confirmation and reset tokens.
@@ -121,9 +124,8 @@ impl AppState {
             .await
             .map_err(|e| StateError::Other(e.to_string()))?
             .map_err(StateError::Other)?;
-        let metrics = crate::metrics::Metrics::new();
-        let mailer =
-            crate::mail::Mailer::new(&config.email, metrics.clone()).map_err(StateError::Other)?;
+        let metrics = Metrics::new();
+        let mailer = Mailer::new(&config.email, metrics.clone()).map_err(StateError::Other)?;
         Ok(AppState {
             inner: Arc::new(Inner {
                 limiter: RateLimiter::new(store.clone(), config.limits.window),
@@ -184,7 +186,7 @@ impl AppState {
     }
 
     /// Counts what `event` says in the metrics.
-    pub(crate) fn record(&self, event: &crate::audit::Event) {
+    pub(crate) fn record(&self, event: &Event) {
         self.inner.metrics.event(event);
     }
 
@@ -269,9 +271,4 @@ impl AppState {
             device_id: device_id.to_owned(),
         }
     }
-}
-
-/// Seconds since the Unix epoch.
-pub(crate) fn now_secs() -> i64 {
-    store::now_ms() / 1000
 }

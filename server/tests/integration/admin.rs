@@ -95,7 +95,7 @@ async fn admin_commands_act_on_a_running_server() {
     assert_eq!(c.key_login(&secret_b).await.status, StatusCode::OK);
 
     // users delete: gone, and unknown ids are an error.
-    admin(&["users", "delete", &user], &db.url);
+    admin(&["users", "delete", &user, "--yes"], &db.url);
     c.password_login(email, PASSWORD)
         .await
         .assert_error(401, "InvalidPassword");

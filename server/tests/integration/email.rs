@@ -182,7 +182,7 @@ async fn confirmation_is_required_when_on_and_the_emailed_link_confirms() {
         .store()
         .count(&format!(
             "SELECT COUNT(*) FROM userpass_tokens WHERE token_hash = '{}'",
-            appkeys_server::apikey::hash(&token)
+            appkeys_server::crypto::apikey::hash(&token)
         ))
         .await
         .unwrap();
@@ -401,7 +401,7 @@ async fn expired_tokens_are_refused() {
     let r = m.password_login(email, "password1").await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
     // The sweep deletes expired tokens.
-    let swept = appkeys_server::sweep::sweep_once(&m.app.state)
+    let swept = appkeys_server::jobs::sweep_once(&m.app.state)
         .await
         .unwrap();
     assert_eq!(swept.tokens, 1);

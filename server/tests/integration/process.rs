@@ -255,7 +255,7 @@ async fn binary_flags_and_env_twins() {
         7
     );
     // Signed with the configured secret.
-    let signer = appkeys_server::token::Signer::new(b"env-secret-env-secret-env-secret");
+    let signer = appkeys_server::crypto::token::Signer::new(b"env-secret-env-secret-env-secret");
     assert!(signer.decode(&u.access).is_ok());
     let r = c
         .request(

@@ -3,10 +3,11 @@
 use appkeys_protocol::{ErrorCode, Provider, TokenKind};
 use axum::http::{header, HeaderMap};
 
+use crate::crypto::token::TokenError;
+use crate::db::Session;
 use crate::error::AppError;
-use crate::state::{now_secs, AppState};
-use crate::store::{self, now_ms};
-use crate::token::TokenError;
+use crate::state::AppState;
+use crate::util::{now_ms, now_secs};
 
 /// The bearer token of `Authorization`: `None` without the header, `Err` for another scheme.
 pub(crate) fn bearer(headers: &HeaderMap) -> Option<Result<&str, ()>> {
@@ -47,7 +48,7 @@ impl AppState {
         &self,
         headers: &HeaderMap,
         kind: TokenKind,
-    ) -> Result<store::Session, AppError> {
+    ) -> Result<Session, AppError> {
         let token = match bearer(headers) {
             None => return Err(AppError::invalid_session("must authenticate first")),
             Some(Err(())) => {
@@ -89,10 +90,7 @@ impl AppState {
 
     /// Authenticates an API-key management request: refresh token of a normal (non-anonymous)
     /// user whose session was not opened with an API key.
-    pub(crate) async fn key_manager(
-        &self,
-        headers: &HeaderMap,
-    ) -> Result<store::Session, AppError> {
+    pub(crate) async fn key_manager(&self, headers: &HeaderMap) -> Result<Session, AppError> {
         let session = self.authenticate(headers, TokenKind::Refresh).await?;
         if session.user_provider == Provider::AnonUser.as_str() {
             return Err(AppError::new(

@@ -11,14 +11,15 @@ use axum::{
 };
 use serde_json::Value;
 
-use crate::apikey;
-use crate::audit::{Client, Event};
-use crate::body::JsonObject;
+use crate::crypto::apikey;
+use crate::db::{ApiKey, CreateKeyError, NewKey, Session};
 use crate::error::AppError;
+use crate::http::extract::JsonObject;
+use crate::model::{Client, Event};
 use crate::state::AppState;
-use crate::store;
+use crate::util::now_ms;
 
-fn wire_key(k: store::ApiKey, secret: Option<String>) -> wire::ApiKey {
+fn wire_key(k: ApiKey, secret: Option<String>) -> wire::ApiKey {
     wire::ApiKey {
         id: k.id,
         key: secret,
@@ -54,7 +55,7 @@ fn key_id(id: &str) -> Result<String, AppError> {
 }
 
 /// The audit event of a key operation of `session`'s user.
-fn key_event(event: &'static str, session: &store::Session, client: &Client) -> Event {
+fn key_event(event: &'static str, session: &Session, client: &Client) -> Event {
     Event::new(event, "success")
         .app(&session.app_id)
         .provider(&session.provider)
@@ -65,7 +66,7 @@ fn key_event(event: &'static str, session: &store::Session, client: &Client) -> 
 /// `--max-key-lifetime-days` if set; past that maximum, or not a whole number, or not in the future:
 /// 400 `InvalidParameter`.
 fn expiry(state: &AppState, given: Option<&Value>) -> Result<Option<i64>, AppError> {
-    let now = store::now_ms();
+    let now = now_ms();
     let max = state
         .inner
         .max_key_lifetime
@@ -117,7 +118,7 @@ pub(crate) async fn create_key(
         .inner
         .store
         .create_key(
-            store::NewKey {
+            NewKey {
                 user_id: &session.user_id,
                 name,
                 key_hash: &apikey::hash(&secret),
@@ -129,15 +130,15 @@ pub(crate) async fn create_key(
         )
         .await
         .map_err(|e| match e {
-            store::CreateKeyError::LimitReached => AppError::new(
+            CreateKeyError::LimitReached => AppError::new(
                 ErrorCode::APIKeyLimitReached,
                 format!("a user can have at most {MAX_API_KEYS_PER_USER} API keys"),
             ),
-            store::CreateKeyError::NameTaken => AppError::new(
+            CreateKeyError::NameTaken => AppError::new(
                 ErrorCode::APIKeyAlreadyExists,
                 "API key with name already exists",
             ),
-            store::CreateKeyError::Db(e) => AppError::db(e),
+            CreateKeyError::Db(e) => AppError::db(e),
         })?;
     state.record(&created_event);
     Ok((StatusCode::CREATED, Json(wire_key(key, Some(secret)))).into_response())

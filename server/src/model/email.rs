@@ -1,5 +1,22 @@
 //! Email addresses as registration accepts them.
 
+use appkeys_protocol::ErrorCode;
+
+use crate::error::AppError;
+
+/// Registration's email rule (also for the confirmation and reset emails): 400 `InvalidParameter`
+/// unless `email` (trimmed, lower-cased) is an address registration accepts.
+pub fn check(email: &str) -> Result<(), AppError> {
+    if valid(email) {
+        Ok(())
+    } else {
+        Err(AppError::new(
+            ErrorCode::InvalidParameter,
+            "'email' must be an email address (local@domain)",
+        ))
+    }
+}
+
 /// Registration's rule: `local@domain`, at most 254 bytes, ASCII only (no control, whitespace or
 /// zero-width characters anywhere); the local part 1–64 printable characters without `@`, quotes,
 /// parentheses, commas, colons, semicolons, angle or square brackets or backslashes; the domain one

@@ -108,7 +108,7 @@ pub fn generated_file(db_path: &Path) -> Result<String, SecretError> {
         .unwrap_or(Path::new("."));
     let path = dir.join("jwt-secret");
     if !path.exists() {
-        let tmp = dir.join(format!(".jwt-secret.{}", crate::store::new_id()));
+        let tmp = dir.join(format!(".jwt-secret.{}", crate::util::new_id()));
         let mut options = std::fs::OpenOptions::new();
         options.write(true).create_new(true);
         #[cfg(unix)]

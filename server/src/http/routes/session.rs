@@ -7,9 +7,9 @@ use axum::{
     Json,
 };
 
-use crate::audit::{Client, Event};
-use crate::auth::bearer;
 use crate::error::AppError;
+use crate::http::auth::bearer;
+use crate::model::{Client, Event};
 use crate::state::AppState;
 
 #[utoipa::path(get, path = "/api/client/v2.0/auth/profile", tag = "session", security(("accessToken" = [])),

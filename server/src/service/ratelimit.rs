@@ -1,4 +1,5 @@
-//! Rate limits of the unauthenticated routes, and the client IP they are keyed by.
+//! Rate limits of the unauthenticated routes (keyed by the client IP that `http::extract::ClientIp`
+//! resolves, by account, or by address).
 //!
 //! Algorithm: a sliding-window counter per bucket (the current and the previous window's counts,
 //! weighted by how much of the previous window still overlaps the last `window`). The counters live
@@ -6,17 +7,13 @@
 //! hold across instances sharing a PostgreSQL database. Bucket keys are SHA-256 hashes of
 //! `kind:value` (no email addresses or IPs in clear in the table).
 
-use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use axum::extract::{ConnectInfo, FromRequestParts};
-use axum::http::request::Parts;
-use ipnet::IpNet;
 use sha2::{Digest, Sha256};
 
+use crate::db::{Counts, Store};
 use crate::error::AppError;
-use crate::state::AppState;
-use crate::store::{now_ms, Store};
+use crate::util::now_ms;
 
 /// What a bucket counts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,17 +62,6 @@ pub struct RateLimiter {
     /// Buckets this instance recorded an event in, until when (ms): [`RateLimiter::check_if_seen`]
     /// reads the database only for those.
     seen: std::sync::Mutex<std::collections::HashMap<String, i64>>,
-}
-
-/// A bucket's counts as stored.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Counts {
-    /// Start of the current window (ms, a multiple of the window).
-    pub window_start: i64,
-    /// Count in the window before.
-    pub previous: i64,
-    /// Count in the current window.
-    pub current: i64,
 }
 
 impl RateLimiter {
@@ -205,105 +191,4 @@ impl RateLimiter {
 
 fn limited(retry: u64) -> AppError {
     AppError::too_many_requests(retry, "too many attempts; retry later")
-}
-
-/// The client's IP: the socket peer, or — when the peer is a trusted proxy — the right-most
-/// address of `X-Forwarded-For` that is not itself a trusted proxy.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ClientIp(pub IpAddr);
-
-impl ClientIp {
-    /// The client IP of a request from `peer` with these `X-Forwarded-For` values.
-    pub fn resolve<'a>(
-        peer: IpAddr,
-        forwarded_for: impl DoubleEndedIterator<Item = &'a str>,
-        trusted: &[IpNet],
-    ) -> IpAddr {
-        let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(ip));
-        if !is_trusted(&peer) {
-            return peer;
-        }
-        let mut client = peer;
-        let hops = forwarded_for
-            .flat_map(|v| v.split(',').collect::<Vec<_>>().into_iter())
-            .rev();
-        for hop in hops {
-            let Ok(ip) = hop.trim().parse::<IpAddr>() else {
-                break;
-            };
-            client = ip;
-            if !is_trusted(&ip) {
-                break;
-            }
-        }
-        client
-    }
-}
-
-impl FromRequestParts<AppState> for ClientIp {
-    type Rejection = std::convert::Infallible;
-
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
-        // In-process callers (tests driving the router directly) have no socket: unspecified.
-        let peer = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map_or(IpAddr::from([0, 0, 0, 0]), |c| c.0.ip());
-        let forwarded = parts
-            .headers
-            .get_all("x-forwarded-for")
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .collect::<Vec<_>>();
-        Ok(ClientIp(ClientIp::resolve(
-            peer,
-            forwarded.into_iter(),
-            state.trusted_proxies(),
-        )))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn client_ip_is_the_rightmost_untrusted_hop_behind_a_trusted_proxy() {
-        let trusted: Vec<IpNet> = vec!["10.0.0.0/8".parse().unwrap(), "::1/128".parse().unwrap()];
-        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
-        // Untrusted peer: its own address, whatever it claims.
-        assert_eq!(
-            ClientIp::resolve(ip("203.0.113.9"), ["1.2.3.4"].into_iter(), &trusted),
-            ip("203.0.113.9")
-        );
-        // Trusted proxy: the right-most hop that is not a trusted proxy.
-        assert_eq!(
-            ClientIp::resolve(
-                ip("10.0.0.2"),
-                ["6.6.6.6, 198.51.100.7, 10.0.0.5"].into_iter(),
-                &trusted
-            ),
-            ip("198.51.100.7")
-        );
-        assert_eq!(
-            ClientIp::resolve(ip("::1"), ["6.6.6.6", "198.51.100.7"].into_iter(), &trusted),
-            ip("198.51.100.7")
-        );
-        // No header, or garbage: the proxy itself (or the last good hop).
-        assert_eq!(
-            ClientIp::resolve(ip("10.0.0.2"), [].into_iter(), &trusted),
-            ip("10.0.0.2")
-        );
-        assert_eq!(
-            ClientIp::resolve(
-                ip("10.0.0.2"),
-                ["nonsense, 198.51.100.7"].into_iter(),
-                &trusted
-            ),
-            ip("198.51.100.7")
-        );
-    }
 }

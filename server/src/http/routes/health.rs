@@ -3,7 +3,7 @@
 use axum::{extract::State, Json};
 use serde_json::{json, Value};
 
-use crate::error::AppError;
+use crate::error::{is_unavailable, AppError, DB_RETRY_AFTER_SECS};
 use crate::state::AppState;
 
 /// Always 200 while the process serves; never touches the database.
@@ -19,15 +19,12 @@ pub(crate) async fn healthz() -> Json<Value> {
     responses((status = 200, description = "The database accepts a write", body = Object)))]
 pub(crate) async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, AppError> {
     state.inner.store.heartbeat().await.map_err(|e| {
-        if crate::error::is_unavailable(&e) {
+        if is_unavailable(&e) {
             AppError::db(e)
         } else {
             // Whatever else keeps the write from succeeding, the server is not ready.
             tracing::warn!(error = %e, "readiness write failed");
-            AppError::unavailable(
-                crate::error::DB_RETRY_AFTER_SECS,
-                "the database is not writable",
-            )
+            AppError::unavailable(DB_RETRY_AFTER_SECS, "the database is not writable")
         }
     })?;
     Ok(Json(json!({ "status": "ready" })))

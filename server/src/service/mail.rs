@@ -21,8 +21,9 @@ use tokio::sync::{mpsc, Semaphore};
 use url::Url;
 
 use crate::config::{EmailConfig, MailTransport};
-use crate::metrics::Metrics;
-use crate::store::Purpose;
+use crate::model::Purpose;
+use crate::service::metrics::Metrics;
+use crate::util::create_private_dir;
 
 /// Messages handed to the transport at once.
 const SENDS_AT_ONCE: usize = 4;
@@ -114,7 +115,7 @@ impl Mailer {
                 Transport::Smtp(builder.build())
             }
             MailTransport::Dir(dir) => {
-                crate::store::create_private_dir(dir)
+                create_private_dir(dir)
                     .map_err(|e| format!("--mail-dir {}: {e}", dir.display()))?;
                 Transport::Dir(AsyncFileTransport::new(dir))
             }

@@ -1,13 +1,14 @@
-//! The periodic expiry sweep: sessions past the refresh-token lifetime, anonymous users without a
-//! live session, rate-limit rows of past windows, expired confirmation and reset tokens, old audit rows — in bounded batches, so a large backlog never
-//! holds a long transaction. Every instance sweeps; the deletes are idempotent, so several instances
-//! on one PostgreSQL database only share the work.
+//! Background jobs: the `lastUsedAt` flush of key logins, and the periodic expiry sweep — sessions past
+//! the refresh-token lifetime, anonymous users without a live session, rate-limit rows of past windows,
+//! expired confirmation and reset tokens, old audit rows — in bounded batches, so a large backlog never
+//! holds a long transaction. Every instance sweeps; the deletes are idempotent, so several instances on
+//! one PostgreSQL database only share the work.
 
 use std::time::Duration;
 
-use crate::audit::Event;
+use crate::model::Event;
 use crate::state::AppState;
-use crate::store::now_ms;
+use crate::util::now_ms;
 
 /// Rows deleted per statement.
 pub const BATCH: i64 = 1000;
@@ -109,7 +110,7 @@ pub fn spawn_key_use_flush(state: AppState, interval: Duration) -> tokio::task::
 
 /// Sweeps every `interval` until the task is dropped; failures (database away) are logged and
 /// retried at the next run.
-pub fn spawn(state: AppState, interval: Duration) -> tokio::task::JoinHandle<()> {
+pub fn spawn_sweep(state: AppState, interval: Duration) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut ticker = tokio::time::interval(interval.max(Duration::from_millis(100)));
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

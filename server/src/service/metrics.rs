@@ -6,8 +6,8 @@ use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
-use crate::audit::Event;
-use crate::store::Store;
+use crate::db::Store;
+use crate::model::Event;
 
 /// The server's metrics.
 #[derive(Debug, Clone)]

@@ -3,56 +3,19 @@
 //! are refused). Tokens are 256 random bits, single use, expire after `--email-token-ttl`, and are
 //! stored only as SHA-256 hex; their id is public (`tokenId` of the link).
 
-use appkeys_protocol::{is_object_id, wire, ErrorCode, Provider};
+use appkeys_protocol::{wire, ErrorCode};
 use axum::{
     extract::{FromRequest, Path, Request, State},
     http::StatusCode,
 };
-use rand::RngCore;
 
-use crate::audit::{Client, Event};
-use crate::body::{required_str, JsonObject};
+use super::common::{audit_limit, token_row, userpass_event};
+use crate::crypto::link_token;
 use crate::error::AppError;
-use crate::ratelimit::Bucket;
-use crate::routes::login::{audit_limit, check_email, check_password};
+use crate::http::extract::{required_str, JsonObject};
+use crate::model::{email, password, Client, Event, Purpose};
+use crate::service::ratelimit::Bucket;
 use crate::state::AppState;
-use crate::store::{self, NewToken, Purpose};
-
-/// Hex characters of a token (32 random bytes).
-const TOKEN_HEX_LEN: usize = 64;
-
-/// A new token: `(id, secret, SHA-256 hex of the secret)`.
-pub(crate) fn new_token() -> (String, String, String) {
-    let mut bytes = [0u8; TOKEN_HEX_LEN / 2];
-    rand::rngs::OsRng.fill_bytes(&mut bytes);
-    let secret = hex::encode(bytes);
-    let hash = crate::apikey::hash(&secret);
-    (store::new_id(), secret, hash)
-}
-
-/// The token row for `purpose` that expires after the configured lifetime.
-pub(crate) fn token_row<'a>(
-    state: &AppState,
-    id: &'a str,
-    hash: &'a str,
-    purpose: Purpose,
-) -> NewToken<'a> {
-    let ttl = i64::try_from(state.inner.token_ttl.as_millis()).unwrap_or(i64::MAX / 4);
-    NewToken {
-        id,
-        purpose,
-        hash,
-        expires_at: store::now_ms().saturating_add(ttl),
-    }
-}
-
-/// A successful `event` of the email/password provider in `app_id` by `client`.
-pub(crate) fn userpass_event(event: &'static str, app_id: &str, client: &Client) -> Event {
-    Event::new(event, "success")
-        .app(app_id)
-        .provider(Provider::LocalUserpass.as_str())
-        .client(client)
-}
 
 fn token_invalid() -> AppError {
     AppError::new(
@@ -75,15 +38,7 @@ fn token_fields(
 ) -> Result<Option<(String, String)>, AppError> {
     let token = required_str(body, "token")?;
     let id = required_str(body, "tokenId")?;
-    let well_formed = token.len() == TOKEN_HEX_LEN
-        && token.bytes().all(|b| b.is_ascii_hexdigit())
-        && is_object_id(id);
-    Ok(well_formed.then(|| {
-        (
-            id.to_ascii_lowercase(),
-            crate::apikey::hash(&token.to_ascii_lowercase()),
-        )
-    }))
+    Ok(link_token::parse(token, id))
 }
 
 /// 429 when this client sent too many bad tokens; a malformed token counts as a bad one.
@@ -176,7 +131,7 @@ pub(crate) async fn reset(
     let ip = client.ip.to_string();
     let event = userpass_event("password.reset", &app_id, &client);
     let fields = token_fields(&body)?;
-    check_password(&password)?;
+    password::check(&password)?;
     let (id, hash) = check_token(&state, &event, &ip, fields).await?;
     let store = &state.inner.store;
     // Checked before hashing (a bad token costs no Argon2id), used up in the write below.
@@ -237,7 +192,7 @@ async fn send(
     state.check_app(&app_id)?;
     let JsonObject(body) = JsonObject::from_request(req, &state).await?;
     let email = required_str(&body, "email")?.trim().to_lowercase();
-    check_email(&email)?;
+    email::check(&email)?;
     state
         .inner
         .mailer
@@ -306,7 +261,7 @@ async fn issue_and_send(
     let Some(user) = wanted else {
         return;
     };
-    let (id, secret, hash) = new_token();
+    let (id, secret, hash) = link_token::new_token();
     if let Err(e) = store
         .issue_token(&user.id, token_row(&state, &id, &hash, purpose))
         .await

@@ -1,5 +1,6 @@
 //! The routes, one module per protocol area; [`router`] puts them together.
 
+mod common;
 pub(crate) mod health;
 pub(crate) mod keys;
 pub(crate) mod location;

@@ -1,0 +1,274 @@
+//! The admin subcommands: users, keys, sessions, audit, backup — straight on the store, also while
+//! servers are serving it. Every change is written to the audit log as the server's own changes are,
+//! with the agent `appkeys-server admin command`. A target that matches nothing is an error (exit 1).
+
+use std::io::{BufRead, IsTerminal, Write};
+
+use appkeys_server::model::audit::{Event, ADMIN_AGENT};
+use appkeys_server::util::rfc3339;
+use appkeys_server::{Store, StoreOptions};
+
+use crate::cli::{Command, KeysAction, SessionsAction, UsersAction};
+
+type Result<T = ()> = std::result::Result<T, Box<dyn std::error::Error>>;
+
+/// Runs an admin command (anything but `serve`).
+pub(crate) async fn admin(command: Command) -> Result {
+    let url = match &command {
+        Command::Users { db, .. }
+        | Command::Keys { db, .. }
+        | Command::Sessions { db, .. }
+        | Command::Backup { db, .. }
+        | Command::Audit { db, .. } => db.database_url.clone(),
+        Command::Serve(_) => unreachable!("serve is not an admin command"),
+    };
+    let options = StoreOptions {
+        create: false,
+        ..StoreOptions::default()
+    };
+    let store = Store::connect_with(&url, options).await?;
+    let mut out = std::io::stdout().lock();
+    let result = match command {
+        Command::Users { action, .. } => users(&store, action, &mut out).await,
+        Command::Keys { action, .. } => keys(&store, action, &mut out).await,
+        Command::Sessions {
+            action: SessionsAction::Revoke { user },
+            ..
+        } => {
+            existing_user(&store, &user).await?;
+            let n = store
+                .delete_user_sessions(&user, &admin_event("session.revoked"))
+                .await?;
+            writeln!(out, "ended {n} sessions of user {user}").map_err(Into::into)
+        }
+        Command::Backup { file, .. } => {
+            store.backup(&file).await?;
+            writeln!(out, "backup written to {}", file.display()).map_err(Into::into)
+        }
+        Command::Audit {
+            user,
+            key,
+            since,
+            json,
+            ..
+        } => audit(&store, user, key, since, json, &mut out).await,
+        Command::Serve(_) => Ok(()),
+    };
+    store.close().await;
+    result
+}
+
+/// The audit event of an admin command.
+fn admin_event(event: &'static str) -> Event {
+    Event {
+        user_agent: Some(ADMIN_AGENT.to_owned()),
+        ..Event::new(event, "success")
+    }
+}
+
+fn missing(what: &str, id: &str) -> Box<dyn std::error::Error> {
+    format!("no {what} with id {id}").into()
+}
+
+/// Milliseconds since the epoch as RFC 3339 UTC (`2026-12-01T22:53:31.123Z`), or `-`.
+fn time(ms: Option<i64>) -> String {
+    ms.map_or_else(|| "-".to_owned(), rfc3339)
+}
+
+fn state(disabled: bool) -> &'static str {
+    if disabled {
+        "disabled"
+    } else {
+        "enabled"
+    }
+}
+
+/// The user `id`, or the error that it does not exist.
+async fn existing_user(store: &Store, id: &str) -> Result<appkeys_server::db::User> {
+    store.user(id).await?.ok_or_else(|| missing("user", id))
+}
+
+async fn users(store: &Store, action: UsersAction, out: &mut impl Write) -> Result {
+    match action {
+        UsersAction::List => {
+            writeln!(out, "id\tapp\tprovider\temail\tstate\tcreated")?;
+            for u in store.list_users().await? {
+                let email = u.email.as_deref().unwrap_or("-");
+                writeln!(
+                    out,
+                    "{}\t{}\t{}\t{email}\t{}\t{}",
+                    u.id,
+                    u.app_id,
+                    u.provider,
+                    state(u.disabled),
+                    time(Some(u.created_at))
+                )?;
+            }
+        }
+        UsersAction::Show { id } => show_user(store, &id, out).await?,
+        UsersAction::Disable { id } => {
+            if !store
+                .set_user_disabled(&id, true, &admin_event("user.disabled"))
+                .await?
+            {
+                return Err(missing("user", &id));
+            }
+            writeln!(out, "disabled user {id}; its sessions ended")?;
+        }
+        UsersAction::Enable { id } => {
+            if !store
+                .set_user_disabled(&id, false, &admin_event("user.enabled"))
+                .await?
+            {
+                return Err(missing("user", &id));
+            }
+            writeln!(out, "enabled user {id}")?;
+        }
+        UsersAction::Confirm { id } => {
+            if !store
+                .set_user_confirmed(&id, &admin_event("user.confirmed"))
+                .await?
+            {
+                return Err(missing("user", &id));
+            }
+            writeln!(out, "confirmed user {id}")?;
+        }
+        UsersAction::Delete { id, yes } => {
+            let user = existing_user(store, &id).await?;
+            if !yes && !confirmed_on_terminal(store, &user).await? {
+                return Err("not deleted".into());
+            }
+            if !store.delete_user(&id, &admin_event("user.deleted")).await? {
+                return Err(missing("user", &id));
+            }
+            writeln!(out, "deleted user {id} with its keys and sessions")?;
+        }
+    }
+    Ok(())
+}
+
+async fn show_user(store: &Store, id: &str, out: &mut impl Write) -> Result {
+    let u = existing_user(store, id).await?;
+    let sessions = store.count_user_sessions(id).await?;
+    writeln!(
+        out,
+        "id\t{}\napp\t{}\nprovider\t{}",
+        u.id, u.app_id, u.provider
+    )?;
+    writeln!(out, "email\t{}", u.email.as_deref().unwrap_or("-"))?;
+    writeln!(
+        out,
+        "state\t{}\nconfirmed\t{}\ncreated\t{}\nsessions\t{sessions}",
+        state(u.disabled),
+        if u.confirmed { "yes" } else { "no" },
+        time(Some(u.created_at))
+    )?;
+    for k in store.list_keys(id).await? {
+        writeln!(out, "key\t{}\t{}\t{}", k.id, k.name, state(k.disabled))?;
+    }
+    Ok(())
+}
+
+/// Asks on the terminal whether to delete `user`; without a terminal the answer is no (use --yes).
+async fn confirmed_on_terminal(store: &Store, user: &appkeys_server::db::User) -> Result<bool> {
+    if !std::io::stdin().is_terminal() {
+        return Err(format!(
+            "refusing to delete user {} without --yes (no terminal to ask on)",
+            user.id
+        )
+        .into());
+    }
+    let keys = store.list_keys(&user.id).await?.len();
+    let sessions = store.count_user_sessions(&user.id).await?;
+    let mut err = std::io::stderr().lock();
+    write!(
+        err,
+        "Delete user {} ({}) with its {keys} API keys and {sessions} sessions? This cannot be undone. \
+         Type 'yes' to delete: ",
+        user.id,
+        user.email.as_deref().unwrap_or(&user.provider)
+    )?;
+    err.flush()?;
+    let mut answer = String::new();
+    std::io::stdin().lock().read_line(&mut answer)?;
+    Ok(answer.trim().eq_ignore_ascii_case("yes"))
+}
+
+async fn keys(store: &Store, action: KeysAction, out: &mut impl Write) -> Result {
+    match action {
+        KeysAction::List { user } => {
+            existing_user(store, &user).await?;
+            writeln!(out, "id\tname\tstate\tcreated\tlast_used")?;
+            for k in store.list_keys(&user).await? {
+                let (created, used) = (time(Some(k.created_at)), time(k.last_used_at));
+                writeln!(
+                    out,
+                    "{}\t{}\t{}\t{created}\t{used}",
+                    k.id,
+                    k.name,
+                    state(k.disabled)
+                )?;
+            }
+        }
+        KeysAction::Revoke { key_id } => {
+            let owner = store
+                .key_owner(&key_id)
+                .await?
+                .ok_or_else(|| missing("key", &key_id))?;
+            store
+                .delete_key(&owner, &key_id, &admin_event("key.deleted"))
+                .await?;
+            writeln!(
+                out,
+                "revoked key {key_id} of user {owner}; its sessions ended"
+            )?;
+        }
+    }
+    Ok(())
+}
+
+async fn audit(
+    store: &Store,
+    user: Option<String>,
+    key: Option<String>,
+    since: Option<String>,
+    json: bool,
+    out: &mut impl Write,
+) -> Result {
+    let since = since
+        .map(|t| {
+            humantime::parse_rfc3339_weak(&t)
+                .map(|at| {
+                    at.duration_since(std::time::UNIX_EPOCH)
+                        .map_or(0, |d| d.as_millis() as i64)
+                })
+                .map_err(|e| {
+                    format!("--since {t}: {e} (expected RFC 3339, e.g. 2026-12-01T00:00:00Z)")
+                })
+        })
+        .transpose()?;
+    let dash = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".to_owned());
+    for e in store
+        .audit_entries(user.as_deref(), key.as_deref(), since)
+        .await?
+    {
+        if json {
+            writeln!(out, "{}", serde_json::to_string(&e)?)?;
+        } else {
+            writeln!(
+                out,
+                "{} {} {} app={} user={} key={} provider={} ip={} agent={:?}",
+                e.time,
+                e.event,
+                e.outcome,
+                dash(&e.app),
+                dash(&e.user_id),
+                dash(&e.key_id),
+                dash(&e.provider),
+                dash(&e.ip),
+                dash(&e.user_agent)
+            )?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,472 @@
+//! The command line: the flags of serving and the admin subcommands (clap derive types only; what they
+//! do is in `run.rs` and `admin.rs`).
+
+use std::{net::SocketAddr, path::PathBuf};
+
+use appkeys_server::config::DEFAULT_REFRESH_TOKEN_TTL_SECS;
+use clap::Parser;
+
+/// Self-hostable App Services-compatible auth server with user API keys.
+///
+/// Speaks the App Services client wire protocol (`/api/client/v2.0/...`) for the providers
+/// local-userpass, anon-user and api-key. Every flag has an environment twin. Logs go to stderr
+/// (filter with RUST_LOG, e.g. RUST_LOG=debug); stdout gets exactly one line
+/// `listening on http://HOST:PORT`. Without a subcommand (or with `serve`) it serves; the other
+/// subcommands administer a database, also while servers are serving it.
+#[derive(Debug, Parser)]
+#[command(
+    name = "appkeys-server",
+    version,
+    about,
+    long_about,
+    args_conflicts_with_subcommands = true
+)]
+pub(crate) struct Cli {
+    #[command(subcommand)]
+    pub(crate) command: Option<Command>,
+
+    #[command(flatten)]
+    pub(crate) serve: ServeArgs,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub(crate) enum Command {
+    /// Serve (the same as no subcommand).
+    Serve(Box<ServeArgs>),
+    /// Users: list, show, disable (no login by any provider, sessions end), enable, confirm, delete.
+    Users {
+        #[command(flatten)]
+        db: DbArgs,
+        #[command(subcommand)]
+        action: UsersAction,
+    },
+    /// API keys: list a user's keys, revoke a key (deletes it and ends its sessions).
+    Keys {
+        #[command(flatten)]
+        db: DbArgs,
+        #[command(subcommand)]
+        action: KeysAction,
+    },
+    /// Sessions: end every session of a user.
+    Sessions {
+        #[command(flatten)]
+        db: DbArgs,
+        #[command(subcommand)]
+        action: SessionsAction,
+    },
+    /// Prints the audit log, newest last; `--json`: one JSON object per line with `time`, `event`,
+    /// `app`, `user_id`, `key_id`, `provider`, `ip`, `user_agent`, `outcome`.
+    Audit {
+        #[command(flatten)]
+        db: DbArgs,
+        /// Only events of this user.
+        #[arg(long)]
+        user: Option<String>,
+        /// Only events of this key.
+        #[arg(long)]
+        key: Option<String>,
+        /// Only events at or after this time (RFC 3339, e.g. 2026-12-01T00:00:00Z).
+        #[arg(long)]
+        since: Option<String>,
+        /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Writes a consistent snapshot of a SQLite database to FILE (mode 0600) while servers run
+    /// (`VACUUM INTO`). For PostgreSQL use pg_dump.
+    Backup {
+        #[command(flatten)]
+        db: DbArgs,
+        /// The new backup file (must not exist).
+        file: PathBuf,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct DbArgs {
+    /// Database: sqlite://PATH or postgres://… (as for serving). May stand before or after the
+    /// action (`keys --database-url URL revoke ID` or `keys revoke --database-url URL ID`). A SQLite
+    /// database must exist: admin commands never create one.
+    #[arg(
+        long,
+        global = true,
+        env = "APPKEYS_DATABASE_URL",
+        hide_env_values = true,
+        default_value = "sqlite://./appkeys-data/appkeys.db"
+    )]
+    pub(crate) database_url: String,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub(crate) enum UsersAction {
+    /// Every user: id, app, provider, email, state, creation time.
+    List,
+    /// One user, with its keys and session count.
+    Show { id: String },
+    /// Disables a user: no login by any provider; its sessions end.
+    Disable { id: String },
+    /// Enables a disabled user.
+    Enable { id: String },
+    /// Confirms an account that registered while --email-confirmation was on.
+    Confirm { id: String },
+    /// Deletes a user with its keys and sessions; asks on a terminal, else needs --yes.
+    Delete {
+        id: String,
+        /// Delete without asking.
+        #[arg(long)]
+        yes: bool,
+    },
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub(crate) enum KeysAction {
+    /// A user's keys: id, name, state, creation and last use.
+    List {
+        /// The user id.
+        #[arg(long)]
+        user: String,
+    },
+    /// Deletes a key and ends the sessions opened with it.
+    Revoke { key_id: String },
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub(crate) enum SessionsAction {
+    /// Ends every session of a user.
+    Revoke {
+        /// The user id.
+        #[arg(long)]
+        user: String,
+    },
+}
+
+/// The flags of `serve` (and of the plain command).
+#[derive(Debug, clap::Args)]
+pub(crate) struct ServeArgs {
+    /// Address to listen on; port 0 picks a free port.
+    #[arg(long, env = "APPKEYS_LISTEN", default_value = "127.0.0.1:9090")]
+    pub(crate) listen: SocketAddr,
+
+    /// Database: sqlite://PATH (file and directory created if missing) or
+    /// postgres://USER@HOST:PORT/DB (several instances may share one PostgreSQL database).
+    #[arg(
+        long,
+        env = "APPKEYS_DATABASE_URL",
+        hide_env_values = true,
+        default_value = "sqlite://./appkeys-data/appkeys.db"
+    )]
+    pub(crate) database_url: String,
+
+    /// App id to serve (repeatable; the env twin is comma-separated).
+    #[arg(
+        long = "app",
+        value_name = "ID",
+        env = "APPKEYS_APPS",
+        value_delimiter = ',',
+        default_value = "appkeys-demo"
+    )]
+    pub(crate) apps: Vec<String>,
+
+    /// Access token lifetime in seconds.
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        env = "APPKEYS_ACCESS_TOKEN_TTL",
+        default_value_t = 1800,
+        value_parser = clap::value_parser!(u64).range(1..)
+    )]
+    pub(crate) access_token_ttl: u64,
+
+    /// Public origin returned as `hostname` by the location route [default: http://<listen
+    /// address with the real port>].
+    #[arg(long, value_name = "URL", env = "APPKEYS_PUBLIC_URL")]
+    pub(crate) public_url: Option<String>,
+
+    /// Allowed CORS origin (repeatable; the env twin is comma-separated) [default: any origin].
+    #[arg(
+        long = "cors-origin",
+        value_name = "ORIGIN",
+        env = "APPKEYS_CORS_ORIGINS",
+        value_delimiter = ','
+    )]
+    pub(crate) cors_origins: Vec<String>,
+
+    /// File with the token signing secret(s), one per line (at least 32 bytes each; blank and `#`
+    /// lines skipped): the first signs, every one verifies, so secrets can be rotated. The file must
+    /// not be readable by group or others. Without it the secret comes from the environment variable
+    /// APPKEYS_JWT_SECRET, or — SQLite only — is generated on first start into the file
+    /// `jwt-secret` (mode 0600) next to the database. PostgreSQL refuses to start without one.
+    #[arg(long, value_name = "PATH", env = "APPKEYS_JWT_SECRET_FILE")]
+    pub(crate) jwt_secret_file: Option<PathBuf>,
+
+    /// Refresh token (session) lifetime in seconds; expired sessions are deleted by the sweep.
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        env = "APPKEYS_REFRESH_TOKEN_TTL",
+        default_value_t = DEFAULT_REFRESH_TOKEN_TTL_SECS,
+        value_parser = clap::value_parser!(u64).range(1..)
+    )]
+    pub(crate) refresh_token_ttl: u64,
+
+    /// Argon2id password hashes at once [default: the number of cores].
+    #[arg(long, value_name = "N", env = "APPKEYS_HASH_CONCURRENCY")]
+    pub(crate) hash_concurrency: Option<usize>,
+
+    /// Password requests that may wait for a hash slot; beyond it they get 503 at once [default:
+    /// 8 per slot].
+    #[arg(long, value_name = "N", env = "APPKEYS_HASH_QUEUE")]
+    pub(crate) hash_queue: Option<usize>,
+
+    /// Failed password logins per account per minute after which a client that failed on the
+    /// account gets 429 (others can still log in to it); 0 = off.
+    #[arg(
+        long,
+        value_name = "N",
+        env = "APPKEYS_LOGIN_FAILURES_PER_ACCOUNT",
+        default_value_t = 10
+    )]
+    pub(crate) login_failures_per_account: u32,
+
+    /// Failed password logins per client IP per minute (all accounts); 0 = off.
+    #[arg(
+        long,
+        value_name = "N",
+        env = "APPKEYS_LOGIN_FAILURES_PER_IP",
+        default_value_t = 100
+    )]
+    pub(crate) login_failures_per_ip: u32,
+
+    /// Failed API-key logins (unknown, malformed, disabled key) per client IP per minute; 0 = off.
+    #[arg(
+        long,
+        value_name = "N",
+        env = "APPKEYS_KEY_LOGIN_FAILURES_PER_IP",
+        default_value_t = 20
+    )]
+    pub(crate) key_login_failures_per_ip: u32,
+
+    /// Anonymous logins per client IP per minute; 0 = off.
+    #[arg(
+        long,
+        value_name = "N",
+        env = "APPKEYS_ANONYMOUS_LOGINS_PER_IP",
+        default_value_t = 60
+    )]
+    pub(crate) anonymous_logins_per_ip: u32,
+
+    /// Registrations per client IP per minute; 0 = off.
+    #[arg(
+        long,
+        value_name = "N",
+        env = "APPKEYS_REGISTRATIONS_PER_IP",
+        default_value_t = 60
+    )]
+    pub(crate) registrations_per_ip: u32,
+
+    /// Trusted proxy (IP or CIDR, repeatable; the env twin is comma-separated): requests from it are
+    /// attributed to the right-most untrusted address of X-Forwarded-For.
+    #[arg(
+        long = "trust-proxy",
+        value_name = "ADDR",
+        env = "APPKEYS_TRUST_PROXY",
+        value_delimiter = ','
+    )]
+    pub(crate) trust_proxy: Vec<String>,
+
+    /// Seconds to receive a request's headers, from when the connection opens or goes idle
+    /// between requests (so also the keep-alive idle limit).
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        env = "APPKEYS_HEADER_READ_TIMEOUT",
+        default_value_t = 10
+    )]
+    pub(crate) header_read_timeout: u64,
+
+    /// Seconds without any byte moving on a connection before it is closed.
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        env = "APPKEYS_IDLE_TIMEOUT",
+        default_value_t = 30
+    )]
+    pub(crate) idle_timeout: u64,
+
+    /// Seconds to receive a whole request body (then 408).
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        env = "APPKEYS_BODY_READ_TIMEOUT",
+        default_value_t = 30
+    )]
+    pub(crate) body_read_timeout: u64,
+
+    /// Most open connections; more are closed at once.
+    #[arg(
+        long,
+        value_name = "N",
+        env = "APPKEYS_MAX_CONNECTIONS",
+        default_value_t = 512
+    )]
+    pub(crate) max_connections: usize,
+
+    /// Seconds SIGTERM/SIGINT wait for open connections before dropping them (exit status 0).
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        env = "APPKEYS_SHUTDOWN_TIMEOUT",
+        default_value_t = 30
+    )]
+    pub(crate) shutdown_timeout: u64,
+
+    /// Seconds a request waits for a database connection before it fails with 503.
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        env = "APPKEYS_DB_ACQUIRE_TIMEOUT",
+        default_value_t = 5
+    )]
+    pub(crate) db_acquire_timeout: u64,
+
+    /// Seconds between expiry sweeps (expired sessions, orphaned anonymous users).
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        env = "APPKEYS_SWEEP_INTERVAL",
+        default_value_t = 60
+    )]
+    pub(crate) sweep_interval: u64,
+
+    /// Seconds between writes of the API keys' `lastUsedAt` (key logins are recorded in memory and
+    /// written in one batch, off the login path; also written at shutdown).
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        env = "APPKEYS_LAST_USED_INTERVAL",
+        default_value_t = 10
+    )]
+    pub(crate) last_used_interval: u64,
+
+    /// Days audit log rows are kept before the sweep deletes them.
+    #[arg(
+        long,
+        value_name = "DAYS",
+        env = "APPKEYS_AUDIT_RETENTION_DAYS",
+        default_value_t = 90
+    )]
+    pub(crate) audit_retention_days: u64,
+
+    /// Serve `GET /metrics` on this address instead of on the main listener.
+    #[arg(
+        long,
+        value_name = "ADDR",
+        env = "APPKEYS_METRICS_LISTEN",
+        conflicts_with = "no_metrics"
+    )]
+    pub(crate) metrics_listen: Option<SocketAddr>,
+
+    /// Do not serve `GET /metrics` at all.
+    #[arg(long, env = "APPKEYS_NO_METRICS")]
+    pub(crate) no_metrics: bool,
+
+    /// Log format on stderr: `text` (human-readable) or `json` (one JSON object per line).
+    #[arg(long, value_enum, env = "APPKEYS_LOG_FORMAT", default_value = "text")]
+    pub(crate) log_format: LogFormat,
+
+    /// Longest API key lifetime in days (fractions allowed): a key created without `expiresAt`
+    /// expires after it, a longer `expiresAt` is refused (400) [default: no limit].
+    #[arg(long, value_name = "DAYS", env = "APPKEYS_MAX_KEY_LIFETIME_DAYS")]
+    pub(crate) max_key_lifetime_days: Option<f64>,
+
+    /// The sweep disables keys whose last use (or creation, if never used) is older than this many
+    /// days (fractions allowed), and records it in the audit log [default: never].
+    #[arg(
+        long,
+        value_name = "DAYS",
+        env = "APPKEYS_DISABLE_UNUSED_KEYS_AFTER_DAYS"
+    )]
+    pub(crate) disable_unused_keys_after_days: Option<f64>,
+
+    /// Registration creates unconfirmed accounts and emails a confirmation link; they cannot log in
+    /// until confirmed (401 UserNotConfirmed). Needs --smtp-url or --mail-dir and --confirm-url.
+    #[arg(long, env = "APPKEYS_EMAIL_CONFIRMATION")]
+    pub(crate) email_confirmation: bool,
+
+    /// SMTP server for confirmation and reset email: smtp://HOST:PORT (plain; add ?tls=required
+    /// for STARTTLS) or smtps://HOST:PORT (TLS). Credentials in the URL's userinfo
+    /// (smtps://USER:PASS@HOST) or in APPKEYS_SMTP_USERNAME and APPKEYS_SMTP_PASSWORD.
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "APPKEYS_SMTP_URL",
+        hide_env_values = true,
+        conflicts_with = "mail_dir"
+    )]
+    pub(crate) smtp_url: Option<String>,
+
+    /// Without SMTP: write each email as an .eml file into this directory (development).
+    #[arg(long, value_name = "DIR", env = "APPKEYS_MAIL_DIR")]
+    pub(crate) mail_dir: Option<PathBuf>,
+
+    /// The From address of the emails.
+    #[arg(
+        long,
+        value_name = "ADDR",
+        env = "APPKEYS_MAIL_FROM",
+        default_value = "appkeys <noreply@localhost>"
+    )]
+    pub(crate) mail_from: String,
+
+    /// The page confirmation links open; `token` and `tokenId` are appended as query parameters.
+    #[arg(long, value_name = "URL", env = "APPKEYS_CONFIRM_URL")]
+    pub(crate) confirm_url: Option<String>,
+
+    /// The page reset links open; `token` and `tokenId` are appended as query parameters. Required
+    /// when email is configured.
+    #[arg(long, value_name = "URL", env = "APPKEYS_RESET_URL")]
+    pub(crate) reset_url: Option<String>,
+
+    /// Seconds a confirmation or reset link stays valid.
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        env = "APPKEYS_EMAIL_TOKEN_TTL",
+        default_value_t = 1800,
+        value_parser = clap::value_parser!(u64).range(1..)
+    )]
+    pub(crate) email_token_ttl: u64,
+
+    /// Seconds to hand one email to the SMTP server before giving up (logged and counted).
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        env = "APPKEYS_EMAIL_SEND_TIMEOUT",
+        default_value_t = 10
+    )]
+    pub(crate) email_send_timeout: u64,
+
+    /// Confirmation and reset emails one address may be sent per minute; 0 = off.
+    #[arg(
+        long,
+        value_name = "N",
+        env = "APPKEYS_EMAILS_PER_ADDRESS",
+        default_value_t = 3
+    )]
+    pub(crate) emails_per_address: u32,
+
+    /// Confirmation and reset emails one client IP may ask for per minute; 0 = off.
+    #[arg(
+        long,
+        value_name = "N",
+        env = "APPKEYS_EMAILS_PER_IP",
+        default_value_t = 30
+    )]
+    pub(crate) emails_per_ip: u32,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub(crate) enum LogFormat {
+    Text,
+    Json,
+}

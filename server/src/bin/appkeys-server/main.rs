@@ -1,0 +1,42 @@
+//! `appkeys-server`: parse the command line, then serve ([`run`]) or run an admin command ([`admin`]).
+//! The flags are in [`cli`].
+
+mod admin;
+mod cli;
+mod run;
+
+use std::io::IsTerminal;
+
+use clap::Parser;
+
+use cli::{Cli, Command, LogFormat};
+
+#[tokio::main]
+async fn main() {
+    let cli = Cli::parse();
+    let serve = match cli.command {
+        None => cli.serve,
+        Some(Command::Serve(args)) => *args,
+        Some(command) => {
+            if let Err(e) = admin::admin(command).await {
+                eprintln!("appkeys-server: {e}");
+                std::process::exit(1);
+            }
+            return;
+        }
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let logs = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(filter);
+    match serve.log_format {
+        LogFormat::Json => logs.json().init(),
+        LogFormat::Text => logs.with_ansi(std::io::stderr().is_terminal()).init(),
+    }
+    if let Err(e) = run::run(serve).await {
+        tracing::error!("{e}");
+        eprintln!("appkeys-server: {e}");
+        std::process::exit(1);
+    }
+}

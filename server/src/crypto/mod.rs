@@ -1,0 +1,8 @@
+//! Secrets and what is made of them: the API key format and its hash, emailed link tokens, the access
+//! and refresh tokens (JWTs) and their signing secrets, and bounded Argon2id password hashing.
+
+pub mod apikey;
+pub mod link_token;
+pub mod passwords;
+pub mod secrets;
+pub mod token;

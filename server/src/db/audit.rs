@@ -1,0 +1,109 @@
+//! The audit log's SQL: inserting events (inside the transaction of the change they record, or alone),
+//! reading entries back, and the sweep past the retention.
+
+use sqlx::Row;
+
+use super::Store;
+use crate::model::{Entry, Event};
+use crate::util::{new_id, now_ms, rfc3339};
+
+/// Inserts `event` with `executor` (a transaction's connection, or a pool).
+pub(super) async fn insert<'e, E>(executor: E, event: &Event) -> Result<(), sqlx::Error>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Any>,
+{
+    insert_many(executor, std::slice::from_ref(event)).await
+}
+
+/// Inserts `events` with one statement (the audit rows of a batch of key logins).
+pub(super) async fn insert_many<'e, E>(executor: E, events: &[Event]) -> Result<(), sqlx::Error>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Any>,
+{
+    if events.is_empty() {
+        return Ok(());
+    }
+    let rows: Vec<String> = (0..events.len())
+        .map(|i| {
+            let n = i * 10;
+            let params: Vec<String> = (1..=10).map(|k| format!("${}", n + k)).collect();
+            format!("({})", params.join(", "))
+        })
+        .collect();
+    let sql = format!(
+        "INSERT INTO audit (id, at, event, app, user_id, key_id, provider, ip, user_agent, outcome) \
+         VALUES {}",
+        rows.join(", ")
+    );
+    let at = now_ms();
+    let mut query = sqlx::query(&sql);
+    for event in events {
+        query = query
+            .bind(new_id())
+            .bind(at)
+            .bind(event.event)
+            .bind(event.app.clone())
+            .bind(event.user_id.clone())
+            .bind(event.key_id.clone())
+            .bind(event.provider.clone())
+            .bind(event.ip.clone())
+            .bind(event.user_agent.clone())
+            .bind(event.outcome);
+    }
+    query.execute(executor).await?;
+    Ok(())
+}
+
+/// An audit row as read by [`Store::audit_entries`].
+fn entry_from_row(row: &sqlx::any::AnyRow) -> Result<Entry, sqlx::Error> {
+    Ok(Entry {
+        time: rfc3339(row.try_get(0)?),
+        event: row.try_get(1)?,
+        app: row.try_get(2)?,
+        user_id: row.try_get(3)?,
+        key_id: row.try_get(4)?,
+        provider: row.try_get(5)?,
+        ip: row.try_get(6)?,
+        user_agent: row.try_get(7)?,
+        outcome: row.try_get(8)?,
+    })
+}
+
+impl Store {
+    /// Records an event that changes nothing else (`login.failed`, `rate_limited`).
+    pub async fn audit(&self, event: &Event) -> Result<(), sqlx::Error> {
+        insert(&self.writer, event).await
+    }
+
+    /// Audit entries, oldest first, optionally only of a user, of a key, or since a time (ms).
+    pub async fn audit_entries(
+        &self,
+        user: Option<&str>,
+        key: Option<&str>,
+        since: Option<i64>,
+    ) -> Result<Vec<Entry>, sqlx::Error> {
+        let rows = sqlx::query(
+            "SELECT at, event, app, user_id, key_id, provider, ip, user_agent, outcome FROM audit \
+             WHERE ($1 IS NULL OR user_id = $1) AND ($2 IS NULL OR key_id = $2) AND at >= $3 \
+             ORDER BY at, id",
+        )
+        .bind(user.map(str::to_owned))
+        .bind(key.map(str::to_owned))
+        .bind(since.unwrap_or(0))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(entry_from_row).collect()
+    }
+
+    /// Deletes up to `batch` audit rows older than `cutoff` (ms).
+    pub async fn sweep_audit(&self, cutoff: i64, batch: i64) -> Result<u64, sqlx::Error> {
+        Ok(sqlx::query(
+            "DELETE FROM audit WHERE id IN (SELECT id FROM audit WHERE at < $1 LIMIT $2)",
+        )
+        .bind(cutoff)
+        .bind(batch)
+        .execute(&self.writer)
+        .await?
+        .rows_affected())
+    }
+}

@@ -1,0 +1,162 @@
+//! Confirmation and password-reset tokens (only their SHA-256 is stored): issuing, checking, using one
+//! up with the change it allows (confirming, setting the new password), and the sweep of expired ones.
+
+use sqlx::Row;
+
+use super::{audit, Store};
+use crate::model::{Event, Purpose};
+use crate::util::now_ms;
+
+/// A confirmation or password-reset token to store (only its hash is kept).
+#[derive(Debug, Clone, Copy)]
+pub struct NewToken<'a> {
+    /// The public token id (`tokenId` of the link).
+    pub id: &'a str,
+    /// What it is for.
+    pub purpose: Purpose,
+    /// SHA-256 hex of the secret token.
+    pub hash: &'a str,
+    /// Expiry (ms since the epoch).
+    pub expires_at: i64,
+}
+
+/// Inserts a confirmation or reset token row inside `tx`.
+pub(super) async fn insert_token(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    user_id: &str,
+    token: NewToken<'_>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO userpass_tokens (id, user_id, purpose, token_hash, created_at, expires_at) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(token.id)
+    .bind(user_id)
+    .bind(token.purpose.as_str())
+    .bind(token.hash)
+    .bind(now_ms())
+    .bind(token.expires_at)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+impl Store {
+    /// Stores a new token for `user_id`, replacing the user's earlier tokens of the same purpose (only
+    /// the newest link works).
+    pub async fn issue_token(&self, user_id: &str, token: NewToken<'_>) -> Result<(), sqlx::Error> {
+        let mut tx = self.write_tx().await?;
+        sqlx::query("DELETE FROM userpass_tokens WHERE user_id = $1 AND purpose = $2")
+            .bind(user_id)
+            .bind(token.purpose.as_str())
+            .execute(&mut *tx)
+            .await?;
+        insert_token(&mut tx, user_id, token).await?;
+        tx.commit().await
+    }
+
+    /// The user of an unexpired token (`id` with that hash and purpose), without using it up.
+    pub async fn token_user(
+        &self,
+        id: &str,
+        purpose: Purpose,
+        hash: &str,
+    ) -> Result<Option<String>, sqlx::Error> {
+        let row = sqlx::query(
+            "SELECT user_id FROM userpass_tokens \
+             WHERE id = $1 AND purpose = $2 AND token_hash = $3 AND expires_at > $4",
+        )
+        .bind(id)
+        .bind(purpose.as_str())
+        .bind(hash)
+        .bind(now_ms())
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| r.try_get(0)).transpose()
+    }
+
+    /// Uses up an unexpired token inside `tx`: deletes it and returns its user, or `None` when the
+    /// token is wrong, used or expired (so two requests with one token cannot both succeed).
+    async fn take_token(
+        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        id: &str,
+        purpose: Purpose,
+        hash: &str,
+    ) -> Result<Option<String>, sqlx::Error> {
+        let row = sqlx::query(
+            "DELETE FROM userpass_tokens \
+             WHERE id = $1 AND purpose = $2 AND token_hash = $3 AND expires_at > $4 RETURNING user_id",
+        )
+        .bind(id)
+        .bind(purpose.as_str())
+        .bind(hash)
+        .bind(now_ms())
+        .fetch_optional(&mut **tx)
+        .await?;
+        row.map(|r| r.try_get(0)).transpose()
+    }
+
+    /// Confirms the account of a confirmation token (using the token up), with a `user.confirmed`
+    /// audit row. `None`: the token is wrong, used or expired.
+    pub async fn confirm_user(
+        &self,
+        id: &str,
+        hash: &str,
+        audit: &Event,
+    ) -> Result<Option<String>, sqlx::Error> {
+        let mut tx = self.write_tx().await?;
+        let Some(user_id) = Self::take_token(&mut tx, id, Purpose::Confirm, hash).await? else {
+            return Ok(None);
+        };
+        sqlx::query("UPDATE users SET confirmed = TRUE WHERE id = $1")
+            .bind(&user_id)
+            .execute(&mut *tx)
+            .await?;
+        audit::insert(&mut *tx, &audit.clone().user(&user_id)).await?;
+        tx.commit().await?;
+        Ok(Some(user_id))
+    }
+
+    /// Sets a new password with a reset token (using it and the user's other reset tokens up), marks
+    /// the account confirmed (the link proved the mailbox), ends every session of the user and writes
+    /// a `password.reset` audit row, in one transaction. `None`: the token is wrong, used or expired.
+    pub async fn reset_password(
+        &self,
+        id: &str,
+        hash: &str,
+        password_hash: &str,
+        audit: &Event,
+    ) -> Result<Option<String>, sqlx::Error> {
+        let mut tx = self.write_tx().await?;
+        let Some(user_id) = Self::take_token(&mut tx, id, Purpose::Reset, hash).await? else {
+            return Ok(None);
+        };
+        sqlx::query("UPDATE users SET password_hash = $2, confirmed = TRUE WHERE id = $1")
+            .bind(&user_id)
+            .bind(password_hash)
+            .execute(&mut *tx)
+            .await?;
+        for sql in [
+            "DELETE FROM userpass_tokens WHERE user_id = $1 AND purpose = 'reset'",
+            "DELETE FROM sessions WHERE user_id = $1",
+        ] {
+            sqlx::query(sql).bind(&user_id).execute(&mut *tx).await?;
+        }
+        audit::insert(&mut *tx, &audit.clone().user(&user_id)).await?;
+        tx.commit().await?;
+        Ok(Some(user_id))
+    }
+
+    /// Deletes up to `batch` tokens that expired before `cutoff` (ms).
+    pub async fn sweep_tokens(&self, cutoff: i64, batch: i64) -> Result<u64, sqlx::Error> {
+        Ok(sqlx::query(
+            "DELETE FROM userpass_tokens WHERE id IN \
+             (SELECT id FROM userpass_tokens WHERE expires_at < $1 LIMIT $2)",
+        )
+        .bind(cutoff)
+        .bind(batch)
+        .execute(&self.writer)
+        .await?
+        .rows_affected())
+    }
+}

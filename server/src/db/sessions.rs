@@ -1,0 +1,154 @@
+//! Sessions: opening, the live-session lookup of every authenticated request, ending, and the sweep of
+//! expired ones.
+
+use sqlx::Row;
+
+use super::{audit, Store};
+use crate::model::Event;
+use crate::util::{new_id, now_ms};
+
+/// A session row joined with its user's provider.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    /// Session id.
+    pub id: String,
+    /// User id.
+    pub user_id: String,
+    /// App id.
+    pub app_id: String,
+    /// Provider used to open the session.
+    pub provider: String,
+    /// Key used to open the session, if any.
+    pub api_key_id: Option<String>,
+    /// Device id.
+    pub device_id: String,
+    /// The user's own provider (`anon-user` for anonymous users).
+    pub user_provider: String,
+    /// When the session was opened (ms since the epoch).
+    pub created_at: i64,
+}
+
+/// What a new session needs.
+#[derive(Debug, Clone)]
+pub struct NewSession<'a> {
+    /// User id.
+    pub user_id: &'a str,
+    /// App id.
+    pub app_id: &'a str,
+    /// Login provider.
+    pub provider: &'a str,
+    /// Device id.
+    pub device_id: &'a str,
+}
+
+impl Store {
+    /// Opens a session for a user (not via an API key), with its `login.succeeded` audit row.
+    pub async fn create_session(
+        &self,
+        s: NewSession<'_>,
+        audit: &Event,
+    ) -> Result<String, sqlx::Error> {
+        let id = new_id();
+        let mut tx = self.write_tx().await?;
+        sqlx::query(
+            "INSERT INTO sessions (id, user_id, app_id, provider, api_key_id, device_id, created_at) \
+             VALUES ($1, $2, $3, $4, NULL, $5, $6)",
+        )
+        .bind(&id)
+        .bind(s.user_id)
+        .bind(s.app_id)
+        .bind(s.provider)
+        .bind(s.device_id)
+        .bind(now_ms())
+        .execute(&mut *tx)
+        .await?;
+        audit::insert(&mut *tx, &audit.clone().user(s.user_id)).await?;
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    /// A live session by id.
+    /// A session opened with a key that is disabled (or gone) is not live, even if a login that
+    /// raced the disable inserted it after the disable deleted the key's sessions.
+    pub async fn session(&self, id: &str) -> Result<Option<Session>, sqlx::Error> {
+        let row = sqlx::query(
+            "SELECT s.id, s.user_id, s.app_id, s.provider, s.api_key_id, s.device_id, u.provider, \
+             s.created_at FROM sessions s JOIN users u ON u.id = s.user_id AND NOT u.disabled \
+             LEFT JOIN api_keys k ON k.id = s.api_key_id \
+             WHERE s.id = $1 AND (s.api_key_id IS NULL OR (k.id IS NOT NULL AND NOT k.disabled \
+               AND (k.expires_at IS NULL OR k.expires_at > $2)))",
+        )
+        .bind(id)
+        .bind(now_ms())
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        Ok(Some(Session {
+            id: row.try_get(0)?,
+            user_id: row.try_get(1)?,
+            app_id: row.try_get(2)?,
+            provider: row.try_get(3)?,
+            api_key_id: row.try_get(4)?,
+            device_id: row.try_get(5)?,
+            user_provider: row.try_get(6)?,
+            created_at: row.try_get(7)?,
+        }))
+    }
+
+    /// Ends a session (no error if it does not exist).
+    /// (With a `session.revoked` audit row when there was one.)
+    pub async fn delete_session(&self, id: &str, audit: &Event) -> Result<(), sqlx::Error> {
+        let mut tx = self.write_tx().await?;
+        let row =
+            sqlx::query("DELETE FROM sessions WHERE id = $1 RETURNING user_id, app_id, api_key_id")
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        if let Some(row) = row {
+            let mut event = audit.clone().user(row.try_get::<String, _>(0)?.as_str());
+            event.app = Some(row.try_get(1)?);
+            event.key_id = row.try_get(2)?;
+            audit::insert(&mut *tx, &event).await?;
+        }
+        tx.commit().await
+    }
+
+    /// How many sessions a user has.
+    pub async fn count_user_sessions(&self, user_id: &str) -> Result<i64, sqlx::Error> {
+        sqlx::query("SELECT COUNT(*) FROM sessions WHERE user_id = $1")
+            .bind(user_id)
+            .fetch_one(&self.pool)
+            .await?
+            .try_get(0)
+    }
+
+    /// Ends every session of a user (with a `session.revoked` audit row); returns how many.
+    pub async fn delete_user_sessions(
+        &self,
+        user_id: &str,
+        audit: &Event,
+    ) -> Result<u64, sqlx::Error> {
+        let mut tx = self.write_tx().await?;
+        let n = sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        audit::insert(&mut *tx, &audit.clone().user(user_id)).await?;
+        tx.commit().await?;
+        Ok(n)
+    }
+
+    /// Deletes up to `batch` sessions opened before `cutoff` (ms); returns how many.
+    pub async fn sweep_sessions(&self, cutoff: i64, batch: i64) -> Result<u64, sqlx::Error> {
+        Ok(sqlx::query(
+            "DELETE FROM sessions WHERE id IN \
+             (SELECT id FROM sessions WHERE created_at < $1 ORDER BY created_at LIMIT $2)",
+        )
+        .bind(cutoff)
+        .bind(batch)
+        .execute(&self.writer)
+        .await?
+        .rows_affected())
+    }
+}

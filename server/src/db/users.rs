@@ -1,0 +1,279 @@
+//! Users: registration, lookups, disable/enable/confirm, deletion, anonymous users and their sweep.
+
+use sqlx::{any::AnyRow, Row};
+
+use super::email_tokens::{insert_token, NewToken};
+use super::{audit, is_unique_violation, Store};
+use crate::model::Event;
+use crate::util::{new_id, now_ms};
+
+/// A user row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    /// User id.
+    pub id: String,
+    /// App id.
+    pub app_id: String,
+    /// Provider the account belongs to (`local-userpass` or `anon-user`).
+    pub provider: String,
+    /// Identity id shown in the profile.
+    pub identity_id: String,
+    /// Email (email/password users).
+    pub email: Option<String>,
+    /// Argon2id PHC string (email/password users).
+    pub password_hash: Option<String>,
+    /// Disabled by an operator: no login, no session.
+    pub disabled: bool,
+    /// Confirmed (always, unless registered while `--email-confirmation` was on and not confirmed yet).
+    pub confirmed: bool,
+    /// Creation time (ms since the epoch).
+    pub created_at: i64,
+}
+
+/// Why a user could not be created.
+#[derive(Debug)]
+pub enum CreateUserError {
+    /// The email is already registered in this app.
+    EmailTaken,
+    /// The database failed.
+    Db(sqlx::Error),
+}
+
+impl Store {
+    /// Creates a user (with its `user.registered` audit row, in one transaction). With
+    /// `confirmation`, the user is unconfirmed and the token is stored with it.
+    pub async fn create_user(
+        &self,
+        app_id: &str,
+        provider: &str,
+        email: Option<&str>,
+        password_hash: Option<&str>,
+        confirmation: Option<NewToken<'_>>,
+        audit: &Event,
+    ) -> Result<User, CreateUserError> {
+        let user = User {
+            id: new_id(),
+            app_id: app_id.to_owned(),
+            provider: provider.to_owned(),
+            identity_id: new_id(),
+            email: email.map(str::to_owned),
+            password_hash: password_hash.map(str::to_owned),
+            disabled: false,
+            confirmed: confirmation.is_none(),
+            created_at: now_ms(),
+        };
+        let result = async {
+            let mut tx = self.write_tx().await?;
+            let sql = if user.confirmed {
+                "INSERT INTO users (id, app_id, provider, identity_id, email, password_hash, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)"
+            } else {
+                "INSERT INTO users (id, app_id, provider, identity_id, email, password_hash, created_at, \
+                 confirmed) VALUES ($1, $2, $3, $4, $5, $6, $7, FALSE)"
+            };
+            sqlx::query(sql)
+                .bind(&user.id)
+                .bind(&user.app_id)
+                .bind(&user.provider)
+                .bind(&user.identity_id)
+                .bind(user.email.clone())
+                .bind(user.password_hash.clone())
+                .bind(user.created_at)
+                .execute(&mut *tx)
+                .await?;
+            if let Some(token) = confirmation {
+                insert_token(&mut tx, &user.id, token).await?;
+            }
+            audit::insert(&mut *tx, &audit.clone().user(&user.id)).await?;
+            tx.commit().await
+        }
+        .await;
+        match result {
+            Ok(_) => Ok(user),
+            Err(e) if is_unique_violation(&e) => Err(CreateUserError::EmailTaken),
+            Err(e) => Err(CreateUserError::Db(e)),
+        }
+    }
+
+    fn user_from_row(row: &AnyRow) -> Result<User, sqlx::Error> {
+        Ok(User {
+            id: row.try_get(0)?,
+            app_id: row.try_get(1)?,
+            provider: row.try_get(2)?,
+            identity_id: row.try_get(3)?,
+            email: row.try_get(4)?,
+            password_hash: row.try_get(5)?,
+            disabled: row.try_get::<i64, _>(6)? != 0,
+            created_at: row.try_get(7)?,
+            confirmed: row.try_get::<i64, _>(8)? != 0,
+        })
+    }
+
+    const USER_COLUMNS: &'static str = "id, app_id, provider, identity_id, email, password_hash, \
+         CASE WHEN disabled THEN 1 ELSE 0 END, created_at, CASE WHEN confirmed THEN 1 ELSE 0 END";
+
+    /// The email/password user of `app_id` with that (normalised) email.
+    pub async fn user_by_email(
+        &self,
+        app_id: &str,
+        email: &str,
+    ) -> Result<Option<User>, sqlx::Error> {
+        let row = sqlx::query(&format!(
+            "SELECT {} FROM users WHERE app_id = $1 AND email = $2",
+            Self::USER_COLUMNS
+        ))
+        .bind(app_id)
+        .bind(email)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(Self::user_from_row).transpose()
+    }
+
+    /// A user by id.
+    pub async fn user(&self, id: &str) -> Result<Option<User>, sqlx::Error> {
+        let row = sqlx::query(&format!(
+            "SELECT {} FROM users WHERE id = $1",
+            Self::USER_COLUMNS
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(Self::user_from_row).transpose()
+    }
+
+    /// Every user, oldest first (admin commands).
+    pub async fn list_users(&self) -> Result<Vec<User>, sqlx::Error> {
+        let rows = sqlx::query(&format!(
+            "SELECT {} FROM users ORDER BY created_at, id",
+            Self::USER_COLUMNS
+        ))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(Self::user_from_row).collect()
+    }
+
+    /// Disables (ending its sessions) or enables a user, with the `audit` row. Returns whether the
+    /// user exists.
+    pub async fn set_user_disabled(
+        &self,
+        id: &str,
+        disabled: bool,
+        audit: &Event,
+    ) -> Result<bool, sqlx::Error> {
+        let mut tx = self.write_tx().await?;
+        let sql = if disabled {
+            "UPDATE users SET disabled = TRUE WHERE id = $1"
+        } else {
+            "UPDATE users SET disabled = FALSE WHERE id = $1"
+        };
+        let n = sqlx::query(sql)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if n > 0 && disabled {
+            sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        if n > 0 {
+            audit::insert(&mut *tx, &audit.clone().user(id)).await?;
+        }
+        tx.commit().await?;
+        Ok(n > 0)
+    }
+
+    /// Marks a user confirmed (admin command), with the `audit` row. Returns whether the user exists.
+    pub async fn set_user_confirmed(&self, id: &str, audit: &Event) -> Result<bool, sqlx::Error> {
+        let mut tx = self.write_tx().await?;
+        let n = sqlx::query("UPDATE users SET confirmed = TRUE WHERE id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        sqlx::query("DELETE FROM userpass_tokens WHERE user_id = $1 AND purpose = 'confirm'")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        if n > 0 {
+            audit::insert(&mut *tx, &audit.clone().user(id)).await?;
+        }
+        tx.commit().await?;
+        Ok(n > 0)
+    }
+
+    /// Deletes a user with its sessions and keys (and a `user.deleted` audit row). Returns whether
+    /// the user existed.
+    pub async fn delete_user(&self, id: &str, audit: &Event) -> Result<bool, sqlx::Error> {
+        let mut tx = self.write_tx().await?;
+        sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM api_keys WHERE user_id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        let n = sqlx::query("DELETE FROM users WHERE id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if n > 0 {
+            audit::insert(&mut *tx, &audit.clone().user(id)).await?;
+        }
+        tx.commit().await?;
+        Ok(n > 0)
+    }
+
+    /// A new anonymous user of `app_id` with its first session, in one transaction (no user is ever
+    /// left without a session by a failure in between). Returns `(user id, session id)`.
+    pub async fn anonymous_login(
+        &self,
+        app_id: &str,
+        device_id: &str,
+        audit: &Event,
+    ) -> Result<(String, String), sqlx::Error> {
+        let (user_id, session_id, now) = (new_id(), new_id(), now_ms());
+        let mut tx = self.write_tx().await?;
+        sqlx::query(
+            "INSERT INTO users (id, app_id, provider, identity_id, email, password_hash, created_at) \
+             VALUES ($1, $2, 'anon-user', $3, NULL, NULL, $4)",
+        )
+        .bind(&user_id)
+        .bind(app_id)
+        .bind(new_id())
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO sessions (id, user_id, app_id, provider, api_key_id, device_id, created_at) \
+             VALUES ($1, $2, $3, 'anon-user', NULL, $4, $5)",
+        )
+        .bind(&session_id)
+        .bind(&user_id)
+        .bind(app_id)
+        .bind(device_id)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        audit::insert(&mut *tx, &audit.clone().user(&user_id)).await?;
+        tx.commit().await?;
+        Ok((user_id, session_id))
+    }
+
+    /// Deletes up to `batch` anonymous users created before `cutoff` (ms) that have no session left.
+    pub async fn sweep_anonymous_users(&self, cutoff: i64, batch: i64) -> Result<u64, sqlx::Error> {
+        Ok(sqlx::query(
+            "DELETE FROM users WHERE id IN \
+             (SELECT u.id FROM users u WHERE u.provider = 'anon-user' AND u.created_at < $1 \
+              AND NOT EXISTS (SELECT 1 FROM sessions s WHERE s.user_id = u.id) LIMIT $2)",
+        )
+        .bind(cutoff)
+        .bind(batch)
+        .execute(&self.writer)
+        .await?
+        .rows_affected())
+    }
+}

@@ -1,0 +1,217 @@
+//! What handlers read from a request: the client (its IP, resolved through trusted proxies, and its
+//! `User-Agent`) and the JSON object body, with App Services–shaped rejections.
+
+use std::net::{IpAddr, SocketAddr};
+
+use appkeys_protocol::ErrorCode;
+use axum::{
+    body::Bytes,
+    extract::{ConnectInfo, FromRequest, FromRequestParts, Request},
+    http::{request::Parts, StatusCode},
+};
+use ipnet::IpNet;
+use serde_json::{Map, Value};
+
+use crate::error::AppError;
+use crate::model::Client;
+use crate::state::AppState;
+
+/// Largest accepted request body.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// The request body as a JSON object, whatever the content type; an empty body is `{}`.
+pub(crate) struct JsonObject(pub(crate) Map<String, Value>);
+
+impl FromRequest<AppState> for JsonObject {
+    type Rejection = AppError;
+
+    /// Reads the whole body within the body-read timeout (408 `RequestTimeout` after it: a client
+    /// trickling its body cannot hold the request open).
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        let read = axum::body::to_bytes(req.into_body(), MAX_BODY_BYTES);
+        let bytes = match tokio::time::timeout(state.inner.body_read_timeout, read).await {
+            Ok(Ok(b)) => b,
+            Ok(Err(e)) => return Err(body_error(e)),
+            Err(_) => {
+                return Err(AppError::new(
+                    ErrorCode::RequestTimeout,
+                    "the request body was not received in time",
+                ))
+            }
+        };
+        parse_object(&bytes).map(JsonObject)
+    }
+}
+
+fn body_error(e: axum::Error) -> AppError {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&e);
+    while let Some(err) = source {
+        if err
+            .downcast_ref::<http_body_util::LengthLimitError>()
+            .is_some()
+        {
+            return AppError::for_status(StatusCode::PAYLOAD_TOO_LARGE);
+        }
+        source = err.source();
+    }
+    AppError::new(ErrorCode::BadRequest, "could not read the request body")
+}
+
+fn parse_object(bytes: &Bytes) -> Result<Map<String, Value>, AppError> {
+    if bytes.iter().all(|b| b.is_ascii_whitespace()) {
+        return Ok(Map::new());
+    }
+    match serde_json::from_slice::<Value>(bytes) {
+        Ok(Value::Object(map)) => Ok(map),
+        Ok(_) => Err(AppError::new(
+            ErrorCode::BadRequest,
+            "request body must be a JSON object",
+        )),
+        Err(_) => Err(AppError::new(
+            ErrorCode::BadRequest,
+            "request body is not valid JSON",
+        )),
+    }
+}
+
+/// A required string field: missing/null/empty → 400 `MissingParameter`, other types → 400
+/// `InvalidParameter`.
+pub(crate) fn required_str<'a>(
+    body: &'a Map<String, Value>,
+    field: &str,
+) -> Result<&'a str, AppError> {
+    match body.get(field) {
+        None | Some(Value::Null) => Err(missing(field)),
+        Some(Value::String(s)) if s.is_empty() => Err(missing(field)),
+        Some(Value::String(s)) => Ok(s),
+        Some(_) => Err(AppError::new(
+            ErrorCode::InvalidParameter,
+            format!("'{field}' must be a string."),
+        )),
+    }
+}
+
+pub(crate) fn missing(field: &str) -> AppError {
+    AppError::new(
+        ErrorCode::MissingParameter,
+        format!("'{field}' is a required string."),
+    )
+}
+
+/// The client's IP: the socket peer, or — when the peer is a trusted proxy — the right-most
+/// address of `X-Forwarded-For` that is not itself a trusted proxy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientIp(pub IpAddr);
+
+impl ClientIp {
+    /// The client IP of a request from `peer` with these `X-Forwarded-For` values.
+    pub fn resolve<'a>(
+        peer: IpAddr,
+        forwarded_for: impl DoubleEndedIterator<Item = &'a str>,
+        trusted: &[IpNet],
+    ) -> IpAddr {
+        let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(ip));
+        if !is_trusted(&peer) {
+            return peer;
+        }
+        let mut client = peer;
+        let hops = forwarded_for
+            .flat_map(|v| v.split(',').collect::<Vec<_>>().into_iter())
+            .rev();
+        for hop in hops {
+            let Ok(ip) = hop.trim().parse::<IpAddr>() else {
+                break;
+            };
+            client = ip;
+            if !is_trusted(&ip) {
+                break;
+            }
+        }
+        client
+    }
+}
+
+impl FromRequestParts<AppState> for ClientIp {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        // In-process callers (tests driving the router directly) have no socket: unspecified.
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map_or(IpAddr::from([0, 0, 0, 0]), |c| c.0.ip());
+        let forwarded = parts
+            .headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .collect::<Vec<_>>();
+        Ok(ClientIp(ClientIp::resolve(
+            peer,
+            forwarded.into_iter(),
+            state.trusted_proxies(),
+        )))
+    }
+}
+
+impl FromRequestParts<AppState> for Client {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let ClientIp(ip) = ClientIp::from_request_parts(parts, state).await?;
+        let user_agent = parts
+            .headers
+            .get(axum::http::header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.chars().take(256).collect());
+        Ok(Client { ip, user_agent })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_ip_is_the_rightmost_untrusted_hop_behind_a_trusted_proxy() {
+        let trusted: Vec<IpNet> = vec!["10.0.0.0/8".parse().unwrap(), "::1/128".parse().unwrap()];
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        // Untrusted peer: its own address, whatever it claims.
+        assert_eq!(
+            ClientIp::resolve(ip("203.0.113.9"), ["1.2.3.4"].into_iter(), &trusted),
+            ip("203.0.113.9")
+        );
+        // Trusted proxy: the right-most hop that is not a trusted proxy.
+        assert_eq!(
+            ClientIp::resolve(
+                ip("10.0.0.2"),
+                ["6.6.6.6, 198.51.100.7, 10.0.0.5"].into_iter(),
+                &trusted
+            ),
+            ip("198.51.100.7")
+        );
+        assert_eq!(
+            ClientIp::resolve(ip("::1"), ["6.6.6.6", "198.51.100.7"].into_iter(), &trusted),
+            ip("198.51.100.7")
+        );
+        // No header, or garbage: the proxy itself (or the last good hop).
+        assert_eq!(
+            ClientIp::resolve(ip("10.0.0.2"), [].into_iter(), &trusted),
+            ip("10.0.0.2")
+        );
+        assert_eq!(
+            ClientIp::resolve(
+                ip("10.0.0.2"),
+                ["nonsense, 198.51.100.7"].into_iter(),
+                &trusted
+            ),
+            ip("198.51.100.7")
+        );
+    }
+}

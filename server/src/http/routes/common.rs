@@ -1,0 +1,69 @@
+//! What several route modules share: the audit records of refused and failed requests, the events of
+//! the email/password provider, and the emailed token rows.
+
+use appkeys_protocol::{ErrorCode, Provider};
+
+use crate::db::NewToken;
+use crate::error::AppError;
+use crate::model::{Client, Event, Purpose};
+use crate::state::AppState;
+use crate::util::now_ms;
+
+/// Records `rate_limited` when `result` is a 429; returns `result`.
+pub(crate) async fn audit_limit<T>(
+    state: &AppState,
+    event: &Event,
+    result: Result<T, AppError>,
+) -> Result<T, AppError> {
+    if let Err(e) = &result {
+        if e.code == ErrorCode::TooManyRequests {
+            let limited = Event {
+                event: "rate_limited",
+                outcome: "limited",
+                ..event.clone()
+            };
+            state.record(&limited);
+            if let Err(e) = state.inner.store.audit(&limited).await {
+                tracing::warn!(error = %e, "audit of a rate-limited request failed");
+            }
+        }
+    }
+    result
+}
+
+/// Records a failed login (it changes nothing else).
+pub(crate) async fn audit_failure(state: &AppState, event: &Event, outcome: &'static str) {
+    let failed = Event {
+        event: "login.failed",
+        outcome,
+        ..event.clone()
+    };
+    state.record(&failed);
+    if let Err(e) = state.inner.store.audit(&failed).await {
+        tracing::warn!(error = %e, "audit of a failed login failed");
+    }
+}
+
+/// A successful `event` of the email/password provider in `app_id` by `client`.
+pub(crate) fn userpass_event(event: &'static str, app_id: &str, client: &Client) -> Event {
+    Event::new(event, "success")
+        .app(app_id)
+        .provider(Provider::LocalUserpass.as_str())
+        .client(client)
+}
+
+/// The token row for `purpose` that expires after the configured lifetime.
+pub(crate) fn token_row<'a>(
+    state: &AppState,
+    id: &'a str,
+    hash: &'a str,
+    purpose: Purpose,
+) -> NewToken<'a> {
+    let ttl = i64::try_from(state.inner.token_ttl.as_millis()).unwrap_or(i64::MAX / 4);
+    NewToken {
+        id,
+        purpose,
+        hash,
+        expires_at: now_ms().saturating_add(ttl),
+    }
+}

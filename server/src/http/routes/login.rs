@@ -1,0 +1,352 @@
+//! Logging in (`auth/providers/{provider}/login`) and registering (`local-userpass/register`),
+//! with the rate limits of these unauthenticated routes.
+
+use appkeys_protocol::{is_object_id, wire, ErrorCode, Provider, ZERO_DEVICE_ID};
+use axum::{
+    extract::{FromRequest, Path, Request, State},
+    http::StatusCode,
+    Json,
+};
+use serde_json::{Map, Value};
+
+use super::common::{audit_failure, audit_limit, token_row, userpass_event};
+use crate::crypto::{apikey, link_token};
+use crate::db::{CreateUserError, NewSession};
+use crate::error::AppError;
+use crate::http::extract::{missing, required_str, JsonObject};
+use crate::model::{email, password, Client, Event, Purpose};
+use crate::service::ratelimit::Bucket;
+use crate::state::AppState;
+use crate::util::{new_id, now_ms};
+
+/// `options.device.deviceId` (string or `{"$oid": …}`) if it is 24 hex and not all zeros, else a
+/// new id.
+fn device_id(body: &Map<String, Value>) -> String {
+    let given = body
+        .get("options")
+        .and_then(|o| o.get("device"))
+        .and_then(|d| d.get("deviceId"))
+        .and_then(|v| match v {
+            Value::String(s) => Some(s.as_str()),
+            Value::Object(o) => o.get("$oid").and_then(Value::as_str),
+            _ => None,
+        });
+    match given {
+        Some(id) if is_object_id(id) && id != ZERO_DEVICE_ID => id.to_ascii_lowercase(),
+        _ => new_id(),
+    }
+}
+
+/// The login body of each provider (for the OpenAPI document).
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[allow(dead_code)]
+#[serde(untagged)]
+pub(crate) enum LoginBody {
+    /// `local-userpass`
+    EmailPassword(wire::UserpassLogin),
+    /// `api-key`
+    ApiKey(wire::ApiKeyLogin),
+    /// `anon-user`: any object
+    Anonymous(AnonymousLogin),
+}
+
+/// The anonymous login body: any object (`{}`).
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub(crate) struct AnonymousLogin {}
+
+fn invalid_password() -> AppError {
+    AppError::new(ErrorCode::InvalidPassword, "invalid username/password")
+}
+
+#[utoipa::path(post, path = "/api/client/v2.0/app/{app_id}/auth/providers/{provider}/login", tag = "auth",
+    params(("app_id" = String, Path, description = "App id"),
+           ("provider" = String, Path, description = "`local-userpass`, `anon-user` or `api-key`")),
+    request_body(content = LoginBody, description = "`{username, password}`, `{key}`, or `{}` (anonymous)"),
+    responses((status = 200, description = "Logged in: a new session", body = wire::LoginResponse)))]
+pub(crate) async fn login(
+    State(state): State<AppState>,
+    Path((app_id, provider)): Path<(String, String)>,
+    client: Client,
+    req: Request,
+) -> Result<Json<wire::LoginResponse>, AppError> {
+    state.check_app(&app_id)?;
+    let provider = Provider::parse(&provider).ok_or_else(|| {
+        AppError::new(
+            ErrorCode::AuthProviderNotFound,
+            "authentication provider not found",
+        )
+    })?;
+    let JsonObject(body) = JsonObject::from_request(req, &state).await?;
+    let login = Login {
+        device: device_id(&body),
+        ip: client.ip.to_string(),
+        event: Event::new("login.succeeded", "success")
+            .app(&app_id)
+            .provider(provider.as_str())
+            .client(&client),
+        state: &state,
+        app_id: &app_id,
+        client: &client,
+    };
+    let (user_id, session) = match provider {
+        Provider::LocalUserpass => login.email_password(&body).await?,
+        Provider::AnonUser => login.anonymous().await?,
+        Provider::ApiKey => login.api_key(&body).await?,
+    };
+    state.record(&login.event);
+    Ok(Json(state.login_response(
+        &user_id,
+        &app_id,
+        &login.device,
+        &session,
+    )))
+}
+
+/// One login request, whatever the provider.
+struct Login<'a> {
+    state: &'a AppState,
+    app_id: &'a str,
+    client: &'a Client,
+    /// The client IP as text (the rate-limit buckets' key).
+    ip: String,
+    /// The device id of the new session.
+    device: String,
+    /// The `login.succeeded` event (the failure events are made from it).
+    event: Event,
+}
+
+impl Login<'_> {
+    /// `local-userpass`: `(user id, session id)` of a new session.
+    async fn email_password(
+        &self,
+        body: &Map<String, Value>,
+    ) -> Result<(String, String), AppError> {
+        let (state, app_id, ip) = (self.state, self.app_id, self.ip.as_str());
+        let email = required_str(body, "username")?.trim().to_lowercase();
+        let password = required_str(body, "password")?.to_owned();
+        let (store, limiter, limits) = (
+            &state.inner.store,
+            &state.inner.limiter,
+            &state.inner.limits,
+        );
+        // Refused before any hashing: this client failed too often overall, or this account failed
+        // too often and this client is one of those that failed on it. Other clients can still log
+        // in to the account (its owner is not locked out), and this client can still log in to
+        // other accounts.
+        let per_ip = limiter
+            .check(Bucket::LoginFailuresIp, &[ip], limits.login_failures_per_ip)
+            .await;
+        audit_limit(state, &self.event, per_ip).await?;
+        let account = [app_id, email.as_str()];
+        let account_ip = [app_id, email.as_str(), ip];
+        let per_account = limits.login_failures_per_account;
+        if let Some(limited) = limiter
+            .over(Bucket::LoginFailuresAccount, &account, per_account)
+            .await
+        {
+            let failed_here = limiter
+                .over(Bucket::LoginFailuresAccountIp, &account_ip, 1)
+                .await
+                .is_some();
+            if failed_here {
+                return audit_limit(state, &self.event, Err(limited)).await;
+            }
+        }
+        let user = if email::plausible(&email) {
+            store
+                .user_by_email(app_id, &email)
+                .await
+                .map_err(AppError::db)?
+        } else {
+            None
+        };
+        let phc = user.as_ref().and_then(|u| u.password_hash.clone());
+        let ok = state.inner.hasher.verify(password, phc).await?;
+        let user = match user {
+            Some(user) if ok => user,
+            other => {
+                // The audit row names the account under attack when there is one (never answered).
+                let failed = match &other {
+                    Some(user) => self.event.clone().user(&user.id),
+                    None => self.event.clone(),
+                };
+                audit_failure(state, &failed, "invalid_password").await;
+                if per_account > 0 {
+                    limiter
+                        .record(Bucket::LoginFailuresAccount, &account, 0)
+                        .await?;
+                    limiter
+                        .record(Bucket::LoginFailuresAccountIp, &account_ip, 0)
+                        .await?;
+                }
+                if limits.login_failures_per_ip > 0 {
+                    limiter.record(Bucket::LoginFailuresIp, &[ip], 0).await?;
+                }
+                return Err(invalid_password());
+            }
+        };
+        let refused = self.event.clone().user(&user.id);
+        if user.disabled {
+            audit_failure(state, &refused, "user_disabled").await;
+            return Err(AppError::new(
+                ErrorCode::UserDisabled,
+                "the user is disabled",
+            ));
+        }
+        if !user.confirmed {
+            audit_failure(state, &refused, "unconfirmed").await;
+            return Err(AppError::new(
+                ErrorCode::UserNotConfirmed,
+                "confirmation required: open the link of the confirmation email (or ask for a new one)",
+            ));
+        }
+        let new = NewSession {
+            user_id: &user.id,
+            app_id,
+            provider: Provider::LocalUserpass.as_str(),
+            device_id: &self.device,
+        };
+        let session = store
+            .create_session(new, &self.event)
+            .await
+            .map_err(AppError::db)?;
+        Ok((user.id, session))
+    }
+
+    /// `anon-user`: a new anonymous user with its first session.
+    async fn anonymous(&self) -> Result<(String, String), AppError> {
+        let (state, limits) = (self.state, &self.state.inner.limits);
+        let attempt = state
+            .inner
+            .limiter
+            .attempt(
+                Bucket::AnonymousIp,
+                &[&self.ip],
+                limits.anonymous_logins_per_ip,
+            )
+            .await;
+        audit_limit(state, &self.event, attempt).await?;
+        state
+            .inner
+            .store
+            .anonymous_login(self.app_id, &self.device, &self.event)
+            .await
+            .map_err(AppError::db)
+    }
+
+    /// `api-key`: a new session of the key's owner.
+    async fn api_key(&self, body: &Map<String, Value>) -> Result<(String, String), AppError> {
+        let (state, app_id, ip) = (self.state, self.app_id, self.ip.as_str());
+        let (store, limiter) = (&state.inner.store, &state.inner.limiter);
+        let key = required_str(body, "key")?;
+        let per_ip = state.inner.limits.key_login_failures_per_ip;
+        let checked = limiter
+            .check_if_seen(Bucket::KeyLoginFailuresIp, &[ip], per_ip)
+            .await;
+        audit_limit(state, &self.event, checked).await?;
+        // Malformed keys never reach the database.
+        let hash = apikey::is_well_formed(key).then(|| apikey::hash(key));
+        let found = match &hash {
+            Some(hash) => store
+                .key_login(app_id, hash, &self.device, self.client)
+                .await
+                .map_err(AppError::db)?,
+            None => None,
+        };
+        if let Some((user_id, session, key_id)) = found {
+            state.key_used(key_id, now_ms());
+            return Ok((user_id, session));
+        }
+        let expired = match &hash {
+            Some(hash) => store
+                .key_expired(app_id, hash)
+                .await
+                .map_err(AppError::db)?,
+            None => false,
+        };
+        if expired {
+            audit_failure(state, &self.event, "expired_key").await;
+            return Err(AppError::new(
+                ErrorCode::APIKeyExpired,
+                "the API key has expired",
+            ));
+        }
+        audit_failure(state, &self.event, "invalid_key").await;
+        if per_ip > 0 {
+            let recorded = limiter
+                .record(Bucket::KeyLoginFailuresIp, &[ip], per_ip)
+                .await;
+            audit_limit(state, &self.event, recorded).await?;
+        }
+        Err(AppError::new(ErrorCode::AuthError, "invalid API key"))
+    }
+}
+
+#[utoipa::path(post, path = "/api/client/v2.0/app/{app_id}/auth/providers/local-userpass/register", tag = "auth",
+    params(("app_id" = String, Path, description = "App id")),
+    request_body = wire::RegisterRequest,
+    responses((status = 201, description = "Registered (log in next)")))]
+pub(crate) async fn register(
+    State(state): State<AppState>,
+    Path(app_id): Path<String>,
+    client: Client,
+    req: Request,
+) -> Result<StatusCode, AppError> {
+    state.check_app(&app_id)?;
+    let JsonObject(body) = JsonObject::from_request(req, &state).await?;
+    let email = required_str(&body, "email")?.trim().to_lowercase();
+    let password = required_str(&body, "password")?.to_owned();
+    if email.is_empty() {
+        return Err(missing("email"));
+    }
+    email::check(&email)?;
+    password::check(&password)?;
+    let event = userpass_event("user.registered", &app_id, &client);
+    let attempt = state
+        .inner
+        .limiter
+        .attempt(
+            Bucket::RegistrationsIp,
+            &[&client.ip.to_string()],
+            state.inner.limits.registrations_per_ip,
+        )
+        .await;
+    audit_limit(&state, &event, attempt).await?;
+    let store = &state.inner.store;
+    if store
+        .user_by_email(&app_id, &email)
+        .await
+        .map_err(AppError::db)?
+        .is_some()
+    {
+        return Err(name_in_use());
+    }
+    let phc = state.inner.hasher.hash(password).await?;
+    // With confirmation on, the account starts unconfirmed and its token is stored with it.
+    let token = state.inner.confirmation.then(link_token::new_token);
+    let confirmation = token
+        .as_ref()
+        .map(|(id, _, hash)| token_row(&state, id, hash, Purpose::Confirm));
+    store
+        .create_user(
+            &app_id,
+            Provider::LocalUserpass.as_str(),
+            Some(&email),
+            Some(&phc),
+            confirmation,
+            &event,
+        )
+        .await
+        .map_err(|e| match e {
+            CreateUserError::EmailTaken => name_in_use(),
+            CreateUserError::Db(e) => AppError::db(e),
+        })?;
+    if let (Some((id, secret, _)), Some(mailer)) = (&token, &state.inner.mailer) {
+        mailer.send(Purpose::Confirm, &app_id, &email, id, secret);
+    }
+    Ok(StatusCode::CREATED)
+}
+
+fn name_in_use() -> AppError {
+    AppError::new(ErrorCode::AccountNameInUse, "name already in use")
+}
