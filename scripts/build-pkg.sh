@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the npm package `appkeys` into pkg/ (idempotent):
-#   release wasm (opt-level z, LTO, 1 CGU) -> wasm-bindgen for Node (CommonJS, with the .d.ts) and the web
+#   wasm (profile wasm-release: opt-level z, LTO, 1 CGU) -> wasm-bindgen for Node (CommonJS, with the .d.ts) and the web
 #   (ESM) -> wasm-opt once (both targets emit the same .wasm) -> package assembled from pkg-template/
 #   -> tsc --noEmit on the package's types -> sizes -> node_modules/appkeys -> ../pkg (for the tests).
 # Needs: rust target wasm32-unknown-unknown, the wasm-bindgen CLI at Cargo.lock's version, and
@@ -20,11 +20,11 @@ WASM_OPT=${WASM_OPT:-$ROOT/node_modules/.bin/wasm-opt}
 [ -x "$WASM_OPT" ] || die "$WASM_OPT missing (npm ci)"
 
 # Panic locations of dependencies name their source files: shorten the registry paths in the wasm.
-# (RUSTFLAGS only reaches the wasm32 artifacts here, and only this build makes release wasm32 ones.)
+# (RUSTFLAGS only reaches the wasm32 artifacts here, and only this build makes wasm-release ones.)
 REMAP=
 for d in "${CARGO_HOME:-$HOME/.cargo}"/registry/src/*/; do REMAP+=" --remap-path-prefix=$d="; done
-RUSTFLAGS="${RUSTFLAGS:-}$REMAP" cargo build --locked --release --target wasm32-unknown-unknown -p appkeys
-WASM=target/wasm32-unknown-unknown/release/appkeys.wasm
+RUSTFLAGS="${RUSTFLAGS:-}$REMAP" cargo build --locked --profile wasm-release --target wasm32-unknown-unknown -p appkeys
+WASM=target/wasm32-unknown-unknown/wasm-release/appkeys.wasm
 VERSION=$(cargo pkgid -p appkeys | sed 's/.*[#@]//')
 
 TMP=$(mktemp -d)

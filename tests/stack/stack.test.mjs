@@ -1,7 +1,7 @@
 // The shipped SDK is built on the stack it is specified with (issue 9): the crate's normal wasm32 dependencies
 // include wasm-bindgen, wasm-bindgen-futures, js-sys, web-sys, serde-wasm-bindgen and gloo-net (wasm-bindgen-test
 // for the tests), wasm-bindgen is pinned with `=` at the CLI's version, and the built package shows each of them
-// at work. Needs the package built by scripts/build-pkg.sh (pkg/ and target/wasm32-unknown-unknown/release).
+// at work. Needs the package built by scripts/build-pkg.sh (pkg/ and target/wasm32-unknown-unknown/wasm-release).
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
@@ -30,7 +30,7 @@ const glue = read("pkg/web/appkeys.js");
 const nodeGlue = read("pkg/node/appkeys.js");
 const types = read("pkg/node/appkeys.d.ts");
 // The release wasm as cargo built it (before wasm-bindgen and wasm-opt strip the names).
-const wasm = readFileSync(join(repoRoot, "target/wasm32-unknown-unknown/release/appkeys.wasm")).toString("latin1");
+const wasm = readFileSync(join(repoRoot, "target/wasm32-unknown-unknown/wasm-release/appkeys.wasm")).toString("latin1");
 const rustSources = (dir) =>
   readdirSync(join(repoRoot, dir), { recursive: true })
     .filter((f) => String(f).endsWith(".rs"))

@@ -40,17 +40,8 @@ impl LoginBatcher {
                 Vec::with_capacity(Self::MAX_BATCH);
             while rx.recv_many(&mut batch, Self::MAX_BATCH).await > 0 {
                 let (logins, waiters): (Vec<PendingLogin>, Vec<_>) = batch.drain(..).unzip();
-                let results = Self::run(&pool, backend, &logins).await;
-                for (login, waiter) in logins.iter().zip(waiters) {
-                    let result = match &results {
-                        Ok(found) => Ok(found
-                            .iter()
-                            .find(|(session, _, _)| *session == login.session_id)
-                            .map(|(session, user, key)| {
-                                (user.clone(), session.clone(), key.clone())
-                            })),
-                        Err(e) => Err(copy_error(e)),
-                    };
+                let results = Self::answer(&pool, backend, &logins).await;
+                for (result, waiter) in results.into_iter().zip(waiters) {
                     let _ = waiter.send(result);
                 }
             }
@@ -65,6 +56,36 @@ impl LoginBatcher {
             .await
             .map_err(|_| sqlx::Error::PoolClosed)?;
         rx.await.map_err(|_| sqlx::Error::PoolClosed)?
+    }
+
+    /// One answer per login of a batch. When a key or user named by the batch was deleted while its
+    /// statement ran (PostgreSQL: the new session's foreign key finds its key or user gone, and the
+    /// whole statement fails), each login runs again on its own, so that only the logins of what was
+    /// deleted fail — as an invalid key, which by then it is.
+    async fn answer(pool: &AnyPool, backend: Backend, logins: &[PendingLogin]) -> Vec<LoginResult> {
+        let opened_by = |opened: &[(String, String, String)], login: &PendingLogin| {
+            opened
+                .iter()
+                .find(|(session, _, _)| *session == login.session_id)
+                .map(|(session, user, key)| (user.clone(), session.clone(), key.clone()))
+        };
+        match Self::run(pool, backend, logins).await {
+            Ok(opened) => logins.iter().map(|l| Ok(opened_by(&opened, l))).collect(),
+            Err(e) if is_foreign_key_violation(&e) => {
+                let mut results = Vec::with_capacity(logins.len());
+                for login in logins {
+                    results.push(
+                        match Self::run(pool, backend, std::slice::from_ref(login)).await {
+                            Ok(opened) => Ok(opened_by(&opened, login)),
+                            Err(e) if is_foreign_key_violation(&e) => Ok(None),
+                            Err(e) => Err(e),
+                        },
+                    );
+                }
+                results
+            }
+            Err(e) => logins.iter().map(|_| Err(copy_error(&e))).collect(),
+        }
     }
 
     /// The sessions opened: `(session id, user id, key id)`.
@@ -128,6 +149,13 @@ impl LoginBatcher {
         tx.commit().await?;
         Ok(opened)
     }
+}
+
+/// Whether `e` is a foreign-key violation (SQLSTATE 23503; SQLite's constraint errors never reach here:
+/// its one writer serialises the logins with the deletes).
+fn is_foreign_key_violation(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(d) if d.is_foreign_key_violation()
+        || d.code().as_deref() == Some("23503"))
 }
 
 /// An error of a batch, for each of its logins (sqlx errors cannot be cloned): an unavailable

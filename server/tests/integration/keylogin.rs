@@ -193,3 +193,105 @@ async fn kill_9_after_a_burst_of_key_logins_loses_no_session() {
         );
     }
 }
+
+/// Issue 19: one login, one outcome. Keys and users deleted while key logins are in flight (so while
+/// a batch that names them runs) fail only their own logins: the logins of a bystander's key in the
+/// same batches all succeed, and no login gets a 5xx.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn deleting_keys_and_users_during_key_logins_fails_only_their_own_logins() {
+    let db = fresh_db().await;
+    let server = ServerProcess::start(&["--key-login-failures-per-ip", "0"], &db.url, &[]);
+    let (c, _, _, bystander) = user_with_key(&server).await;
+    let c = Arc::new(c);
+    // Victims: users with keys; some keys are deleted one by one, some users with all their keys.
+    let mut victims = Vec::new();
+    for u in 0..12 {
+        let email = format!("victim-{u}-{}@example.com", now_ms());
+        assert_eq!(c.register(&email).await.status, StatusCode::CREATED);
+        let tokens = Tokens::from(&c.password_login(&email, PASSWORD).await);
+        let mut keys = Vec::new();
+        for k in 0..4 {
+            keys.push(c.create_key(&tokens.refresh, &format!("k{k}")).await);
+        }
+        victims.push((tokens, keys));
+    }
+    let secrets: Arc<Vec<String>> = Arc::new(
+        victims
+            .iter()
+            .flat_map(|(_, keys)| keys.iter().map(|(_, secret)| secret.clone()))
+            .collect(),
+    );
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let loops: Vec<_> = (0..24)
+        .map(|i| {
+            let (c, bystander, secrets, stop) =
+                (c.clone(), bystander.clone(), secrets.clone(), stop.clone());
+            tokio::spawn(async move {
+                let mut seen = Vec::new();
+                let mut n = i;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let own = n % 2 == 0;
+                    let key = if own {
+                        &bystander
+                    } else {
+                        &secrets[n % secrets.len()]
+                    };
+                    let r = c.key_login(key).await;
+                    seen.push((own, r.status.as_u16(), r.text()));
+                    n += 1;
+                }
+                seen
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    for (tokens, keys) in &victims[..6] {
+        for (id, _) in keys {
+            let r = c
+                .http
+                .request(
+                    "DELETE",
+                    &format!("{}{}", c.url, key_path(id)),
+                    &[("authorization", &format!("Bearer {}", tokens.refresh))],
+                    None,
+                )
+                .await;
+            assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text());
+            tokio::time::sleep(Duration::from_millis(15)).await;
+        }
+    }
+    for (tokens, _) in &victims[6..] {
+        let r = c
+            .http
+            .request(
+                "DELETE",
+                &format!("{}{P}/auth/delete", c.url),
+                &[("authorization", &format!("Bearer {}", tokens.access))],
+                None,
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text());
+        tokio::time::sleep(Duration::from_millis(40)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (mut own_ok, mut refused) = (0, 0);
+    for l in loops {
+        for (own, status, text) in l.await.unwrap() {
+            if own {
+                assert_eq!(status, 200, "the bystander's key login failed: {text}");
+                own_ok += 1;
+            } else {
+                assert!(
+                    matches!(status, 200 | 401),
+                    "a victim's key login: {status} {text}"
+                );
+                refused += usize::from(status == 401);
+            }
+        }
+    }
+    assert!(
+        own_ok > 100 && refused > 0,
+        "{own_ok} bystander logins, {refused} refused"
+    );
+}
