@@ -586,3 +586,220 @@ async fn log_format_json_writes_one_json_object_per_line() {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 }
+
+/// `appkeys-server ARGS…` exactly as given (no `--database-url` added), without the env twin.
+fn raw_admin(args: &[&str]) -> std::process::Output {
+    Command::new(BIN)
+        .args(args)
+        .env_remove("APPKEYS_DATABASE_URL")
+        .output()
+        .unwrap()
+}
+
+fn stderr_of(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// A registered user of a running server: (client, tokens, key id, key secret).
+async fn user_with_key(server: &ServerProcess, email: &str) -> (Client, Tokens, String, String) {
+    let c = Client::new(server, "127.0.0.1");
+    c.register(email).await;
+    let tokens = Tokens::from(&c.password_login(email, PASSWORD).await);
+    let (key, secret) = c.create_key(&tokens.refresh, "svc").await;
+    (c, tokens, key, secret)
+}
+
+/// Issue 19: the shared `--database-url` works before and after the action, as a person types it.
+#[tokio::test]
+async fn the_database_flag_works_before_and_after_the_action() {
+    let db = fresh_db().await;
+    let server = ServerProcess::start(&[], &db.url, &[]);
+    let (c, tokens, key_a, secret_a) = user_with_key(&server, "flags@example.com").await;
+    let (key_b, _) = c.create_key(&tokens.refresh, "b").await;
+    let url = db.url.as_str();
+    let after = raw_admin(&["keys", "revoke", "--database-url", url, &key_a]);
+    assert!(after.status.success(), "{}", stderr_of(&after));
+    c.key_login(&secret_a).await.assert_error(401, "AuthError");
+    let before = raw_admin(&["keys", "--database-url", url, "revoke", &key_b]);
+    assert!(before.status.success(), "{}", stderr_of(&before));
+    let user = tokens.user_id.as_str();
+    for args in [
+        vec!["users", "show", "--database-url", url, user],
+        vec!["users", "--database-url", url, "show", user],
+        vec!["sessions", "revoke", "--user", user, "--database-url", url],
+        vec!["audit", "--database-url", url, "--user", user],
+    ] {
+        let out = raw_admin(&args);
+        assert!(out.status.success(), "{args:?}: {}", stderr_of(&out));
+    }
+}
+
+/// Issue 19: a command whose target matches nothing exits non-zero and says so.
+#[tokio::test]
+async fn admin_commands_on_unknown_targets_fail() {
+    let db = fresh_db().await;
+    let _server = ServerProcess::start(&[], &db.url, &[]);
+    let typo = "0123456789abcdef01234567";
+    for (args, what) in [
+        (vec!["sessions", "revoke", "--user", typo], "user"),
+        (vec!["users", "show", typo], "user"),
+        (vec!["users", "disable", typo], "user"),
+        (vec!["users", "enable", typo], "user"),
+        (vec!["users", "confirm", typo], "user"),
+        (vec!["users", "delete", typo, "--yes"], "user"),
+        (vec!["keys", "list", "--user", typo], "user"),
+        (vec!["keys", "revoke", typo], "key"),
+    ] {
+        let out = admin_output(&args, &db.url);
+        assert!(!out.status.success(), "{args:?} succeeded");
+        assert!(
+            stderr_of(&out).contains(&format!("no {what} with id {typo}")),
+            "{args:?}: {}",
+            stderr_of(&out)
+        );
+        assert!(out.stdout.is_empty(), "{args:?} printed a result");
+    }
+}
+
+/// Issue 19: `users delete` asks on a terminal and needs `--yes` otherwise.
+#[tokio::test]
+async fn users_delete_asks_on_a_terminal_and_needs_yes_otherwise() {
+    let db = fresh_db().await;
+    let server = ServerProcess::start(&[], &db.url, &[]);
+    let (c, tokens, _, secret) = user_with_key(&server, "delete-me@example.com").await;
+    let user = tokens.user_id.as_str();
+    // No terminal (stdin is not a tty here): refused, nothing deleted.
+    let out = admin_output(&["users", "delete", user], &db.url);
+    assert!(!out.status.success());
+    assert!(stderr_of(&out).contains("--yes"), "{}", stderr_of(&out));
+    assert_eq!(c.key_login(&secret).await.status, StatusCode::OK);
+    // On a terminal (script(1) gives the command a pty): anything but "yes" keeps the user.
+    let on_terminal = |answer: &str| {
+        let command = format!("{BIN} users delete --database-url '{}' {user}", db.url);
+        let mut child = Command::new("script")
+            .args(["-qec", &command, "/dev/null"])
+            .env_remove("APPKEYS_DATABASE_URL")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(answer.as_bytes()).unwrap();
+        let out = child.wait_with_output().unwrap();
+        drop(stdin);
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let kept = on_terminal("no\n");
+    assert!(kept.contains("Type 'yes' to delete"), "{kept}");
+    assert!(kept.contains("1 API keys"), "{kept}");
+    assert_eq!(c.key_login(&secret).await.status, StatusCode::OK);
+    let deleted = on_terminal("yes\n");
+    assert!(deleted.contains("deleted user"), "{deleted}");
+    c.key_login(&secret).await.assert_error(401, "AuthError");
+}
+
+/// Issue 19: admin changes are audited like the server's own, marked as an administrator's; failed
+/// password logins of an existing account name that account.
+#[tokio::test]
+async fn admin_changes_and_failed_logins_are_audited_with_their_user() {
+    let db = fresh_db().await;
+    let server = ServerProcess::start(&[], &db.url, &[]);
+    let email = "audited@example.com";
+    let (c, tokens, key, _) = user_with_key(&server, email).await;
+    let user = tokens.user_id.as_str();
+    c.password_login(email, "wrong password!")
+        .await
+        .assert_error(401, "InvalidPassword");
+    c.password_login("nobody@example.com", "wrong password!")
+        .await
+        .assert_error(401, "InvalidPassword");
+    for args in [
+        vec!["users", "disable", user],
+        vec!["users", "enable", user],
+        vec!["users", "confirm", user],
+        vec!["sessions", "revoke", "--user", user],
+        vec!["keys", "revoke", &key],
+        vec!["users", "delete", user, "--yes"],
+    ] {
+        admin(&args, &db.url);
+    }
+    let entries: Vec<serde_json::Value> = admin(&["audit", "--json", "--user", user], &db.url)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let failed: Vec<_> = entries
+        .iter()
+        .filter(|e| e["event"] == "login.failed")
+        .collect();
+    assert_eq!(failed.len(), 1, "{entries:?}");
+    assert_eq!(failed[0]["outcome"], "invalid_password");
+    let by_admin: Vec<&str> = entries
+        .iter()
+        .filter(|e| e["user_agent"] == "appkeys-server admin command")
+        .map(|e| e["event"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        by_admin,
+        [
+            "user.disabled",
+            "user.enabled",
+            "user.confirmed",
+            "session.revoked",
+            "key.deleted",
+            "user.deleted"
+        ],
+        "{entries:?}"
+    );
+    let revoked = entries
+        .iter()
+        .find(|e| e["event"] == "key.deleted")
+        .unwrap();
+    assert_eq!(revoked["key_id"], key.as_str());
+    // The failed login of an unknown address names no user.
+    let all = admin(&["audit", "--json"], &db.url);
+    let anonymous_failures = all
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|e| e["event"] == "login.failed" && e["user_id"].is_null())
+        .count();
+    assert_eq!(anonymous_failures, 1, "{all}");
+}
+
+/// Issue 19: an admin command pointed at a SQLite database that does not exist fails and creates
+/// nothing (the default path is relative: it would otherwise make `./appkeys-data/` wherever it ran).
+#[test]
+fn admin_commands_never_create_a_sqlite_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("nowhere").join("appkeys.db");
+    let url = format!("sqlite://{}", path.display());
+    for args in [
+        vec!["users", "list", "--database-url", url.as_str()],
+        vec!["audit", "--database-url", url.as_str()],
+        vec![
+            "backup",
+            "--database-url",
+            url.as_str(),
+            "/tmp/never-written.db",
+        ],
+    ] {
+        let out = raw_admin(&args);
+        assert!(!out.status.success(), "{args:?}");
+        assert!(
+            stderr_of(&out).contains(&format!("no database at {}", path.display())),
+            "{}",
+            stderr_of(&out)
+        );
+    }
+    assert!(!path.parent().unwrap().exists(), "nothing created");
+    // The default database URL (./appkeys-data/appkeys.db) in an empty directory: refused, not created.
+    let out = Command::new(BIN)
+        .args(["users", "list"])
+        .current_dir(dir.path())
+        .env_remove("APPKEYS_DATABASE_URL")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(stderr_of(&out).contains("no database at ./appkeys-data/appkeys.db"));
+    assert!(!dir.path().join("appkeys-data").exists());
+}
