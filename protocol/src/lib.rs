@@ -17,6 +17,15 @@ pub const HEALTHZ_PATH: &str = "/healthz";
 /// Path of the readiness check: the database accepts a write (not part of the App Services protocol).
 pub const READYZ_PATH: &str = "/readyz";
 
+/// The published access-token verification keys (RFC 7517 JWKS).
+pub const JWKS_PATH: &str = "/.well-known/jwks.json";
+/// OpenID Connect discovery metadata (issuer, `jwks_uri`, algorithms).
+pub const OPENID_CONFIGURATION_PATH: &str = "/.well-known/openid-configuration";
+/// OAuth 2.0 authorization server metadata (RFC 8414), the same document.
+pub const OAUTH_METADATA_PATH: &str = "/.well-known/oauth-authorization-server";
+/// Token introspection (RFC 7662) for the app's own services.
+pub const INTROSPECTION_PATH: &str = "/oauth/introspect";
+
 /// Most user API keys one user may hold at once.
 pub const MAX_API_KEYS_PER_USER: usize = 20;
 

@@ -20,9 +20,21 @@ pub struct Config {
     pub public_url: String,
     /// Allowed CORS origins; empty means any origin.
     pub cors_origins: Vec<String>,
-    /// Token signing secrets: the first signs, all verify (rotation). Empty: SQLite generates one
-    /// into a 0600 file next to the database; PostgreSQL refuses to start.
+    /// Refresh-token secrets (HS256): the first signs, all verify (rotation). Empty: SQLite generates
+    /// one into a 0600 file next to the database; PostgreSQL refuses to start.
     pub jwt_secrets: Vec<String>,
+    /// Access-token signing keys (P-256, one PEM block each): the first signs, all are published.
+    /// Empty: SQLite generates one into `signing-key.pem` (0600) next to the database; PostgreSQL
+    /// refuses to start.
+    pub signing_keys: Vec<String>,
+    /// The `iss` of access tokens and the `issuer` of discovery; `None`: the public URL.
+    pub issuer: Option<String>,
+    /// Audiences of access tokens besides the app id (`--audience`).
+    pub audiences: Vec<String>,
+    /// Fixed string claims of access tokens (`--token-claim NAME=VALUE`).
+    pub token_claims: Vec<(String, String)>,
+    /// Callers of `POST /oauth/introspect` (`client_id`, secret); `None`: the endpoint is off.
+    pub introspection_credentials: Option<Vec<(String, String)>>,
     /// Bounds of Argon2id password hashing.
     pub hashing: HashLimits,
     /// Rate limits of the unauthenticated routes.
@@ -54,6 +66,11 @@ impl Default for Config {
             public_url: "http://127.0.0.1:9090".to_owned(),
             cors_origins: Vec::new(),
             jwt_secrets: Vec::new(),
+            signing_keys: Vec::new(),
+            issuer: None,
+            audiences: Vec::new(),
+            token_claims: Vec::new(),
+            introspection_credentials: None,
             hashing: HashLimits::default(),
             limits: RateLimits::default(),
             trusted_proxies: Vec::new(),

@@ -1,7 +1,10 @@
 //! The state shared by all handlers and jobs — the store, the services and the settings, built in one
 //! place — and token issuing.
 
-use std::{collections::HashSet, sync::Arc};
+use std::{
+    collections::{BTreeMap, HashSet},
+    sync::Arc,
+};
 
 use appkeys_protocol::{wire, ErrorCode};
 use ipnet::IpNet;
@@ -9,12 +12,13 @@ use ipnet::IpNet;
 use crate::config::{Config, RateLimits};
 use crate::crypto::passwords::Hasher;
 use crate::crypto::secrets::{self, SecretError};
-use crate::crypto::token::{Claims, Signer};
-use crate::db::{Backend, Store, StoreError};
+use crate::crypto::signing::{self, SigningKey};
+use crate::crypto::token::{AccessClaims, RefreshClaims, Signer};
+use crate::db::{Store, StoreError};
 use crate::error::AppError;
 use crate::model::Event;
 use crate::service::{mail::Mailer, metrics::Metrics, ratelimit::RateLimiter};
-use crate::util::now_secs;
+use crate::util::{new_id, now_secs};
 
 pub(crate) struct Inner {
     pub(crate) store: Store,
@@ -23,6 +27,14 @@ pub(crate) struct Inner {
     access_ttl: i64,
     pub(crate) refresh_ttl: i64,
     pub(crate) public_url: String,
+    /// `iss` of access tokens, `issuer` of discovery.
+    pub(crate) issuer: String,
+    /// Audiences of access tokens besides the app id.
+    audiences: Vec<String>,
+    /// Fixed claims of access tokens.
+    token_claims: BTreeMap<String, String>,
+    /// Callers of the introspection endpoint (`None`: off).
+    pub(crate) introspection_credentials: Option<Vec<(String, String)>>,
     pub(crate) cors_origins: Vec<String>,
     pub(crate) hasher: Hasher,
     pub(crate) limiter: RateLimiter,
@@ -98,27 +110,10 @@ impl AppState {
     /// Builds the state: resolves the signing secrets (configured, or — SQLite only — the generated
     /// file next to the database) and prepares the password hasher.
     pub async fn new(store: Store, config: &Config) -> Result<AppState, StateError> {
-        let secrets = if config.jwt_secrets.is_empty() {
-            match store.backend() {
-                Backend::Sqlite => {
-                    let path = store
-                        .sqlite_path()
-                        .expect("SQLite store has a path")
-                        .to_owned();
-                    let secret =
-                        tokio::task::spawn_blocking(move || secrets::generated_file(&path))
-                            .await
-                            .map_err(|e| StateError::Other(e.to_string()))??;
-                    vec![secret]
-                }
-                Backend::Postgres => return Err(SecretError::Missing.into()),
-            }
-        } else {
-            for s in &config.jwt_secrets {
-                secrets::check(s, "the configuration")?;
-            }
-            config.jwt_secrets.clone()
-        };
+        let (secrets, keys) = resolve_keys(&store, config).await?;
+        let token_claims = token_claims(&config.token_claims).map_err(StateError::Other)?;
+        let public_url = config.public_url.trim_end_matches('/').to_owned();
+        let issuer = config.issuer.clone().unwrap_or_else(|| public_url.clone());
         let hashing = config.hashing;
         let hasher = tokio::task::spawn_blocking(move || Hasher::new(hashing))
             .await
@@ -130,11 +125,15 @@ impl AppState {
             inner: Arc::new(Inner {
                 limiter: RateLimiter::new(store.clone(), config.limits.window),
                 store,
-                signer: Signer::with_secrets(&secrets),
+                signer: Signer::new(&secrets, keys),
                 apps: config.apps.iter().cloned().collect(),
                 access_ttl: ttl(config.access_token_ttl),
                 refresh_ttl: ttl(config.refresh_token_ttl),
-                public_url: config.public_url.trim_end_matches('/').to_owned(),
+                public_url,
+                issuer,
+                audiences: config.audiences.clone(),
+                token_claims,
+                introspection_credentials: config.introspection_credentials.clone(),
                 cors_origins: config.cors_origins.clone(),
                 hasher,
                 limits: config.limits,
@@ -224,51 +223,148 @@ impl AppState {
         }
     }
 
-    /// A new access token of session `session`.
-    pub(crate) fn access_token(
-        &self,
-        user_id: &str,
-        app_id: &str,
-        device_id: &str,
-        session: &str,
-    ) -> String {
+    /// The audiences of access tokens of `app_id`: the app id, then every `--audience`.
+    pub(crate) fn audiences(&self, app_id: &str) -> Vec<String> {
+        std::iter::once(app_id.to_owned())
+            .chain(
+                self.inner
+                    .audiences
+                    .iter()
+                    .filter(|a| *a != app_id)
+                    .cloned(),
+            )
+            .collect()
+    }
+
+    /// A new access token of a session.
+    pub(crate) fn access_token(&self, s: &TokenSubject<'_>) -> String {
         let now = now_secs();
-        self.inner.signer.sign(&Claims {
-            sub: user_id.to_owned(),
-            typ: "access".to_owned(),
+        self.inner.signer.sign_access(&AccessClaims {
+            iss: self.inner.issuer.clone(),
+            sub: s.user_id.to_owned(),
+            aud: self.audiences(s.app_id),
             iat: now,
             exp: now.saturating_add(self.inner.access_ttl),
-            baas_device_id: device_id.to_owned(),
-            baas_domain_id: app_id.to_owned(),
-            iss: Some(session.to_owned()),
-            baas_id: None,
+            jti: new_id(),
+            client_id: s.app_id.to_owned(),
+            sid: s.session_id.to_owned(),
+            provider: s.provider.to_owned(),
+            api_key_id: s.api_key_id.map(str::to_owned),
+            typ: "access",
+            baas_device_id: s.device_id.to_owned(),
+            baas_domain_id: s.app_id.to_owned(),
+            extra: self.inner.token_claims.clone(),
         })
     }
 
     /// The login answer for a new session: both tokens, user and device.
-    pub(crate) fn login_response(
-        &self,
-        user_id: &str,
-        app_id: &str,
-        device_id: &str,
-        session: &str,
-    ) -> wire::LoginResponse {
+    pub(crate) fn login_response(&self, s: &TokenSubject<'_>) -> wire::LoginResponse {
         let now = now_secs();
-        let refresh = self.inner.signer.sign(&Claims {
-            sub: user_id.to_owned(),
-            typ: "refresh".to_owned(),
+        let refresh = self.inner.signer.sign_refresh(&RefreshClaims {
+            sub: s.user_id.to_owned(),
+            typ: "refresh",
             iat: now,
             exp: now.saturating_add(self.inner.refresh_ttl),
-            baas_device_id: device_id.to_owned(),
-            baas_domain_id: app_id.to_owned(),
-            iss: None,
-            baas_id: Some(session.to_owned()),
+            baas_device_id: s.device_id.to_owned(),
+            baas_domain_id: s.app_id.to_owned(),
+            baas_id: s.session_id.to_owned(),
         });
         wire::LoginResponse {
-            access_token: self.access_token(user_id, app_id, device_id, session),
+            access_token: self.access_token(s),
             refresh_token: refresh,
-            user_id: user_id.to_owned(),
-            device_id: device_id.to_owned(),
+            user_id: s.user_id.to_owned(),
+            device_id: s.device_id.to_owned(),
         }
     }
+}
+
+/// Whose tokens to issue: a session and what it was opened with.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct TokenSubject<'a> {
+    pub(crate) user_id: &'a str,
+    pub(crate) app_id: &'a str,
+    pub(crate) device_id: &'a str,
+    pub(crate) session_id: &'a str,
+    pub(crate) provider: &'a str,
+    pub(crate) api_key_id: Option<&'a str>,
+}
+
+/// Claims the server sets itself: `--token-claim` may not name them.
+const RESERVED_CLAIMS: &[&str] = &[
+    "iss",
+    "sub",
+    "aud",
+    "exp",
+    "nbf",
+    "iat",
+    "jti",
+    "client_id",
+    "sid",
+    "provider",
+    "api_key_id",
+    "typ",
+    "baas_device_id",
+    "baas_domain_id",
+    "baas_id",
+    "user_data",
+    "scope",
+    "cnf",
+    "azp",
+];
+
+/// `--token-claim NAME=VALUE` pairs as a map; a reserved, empty or repeated name is an error.
+fn token_claims(pairs: &[(String, String)]) -> Result<BTreeMap<String, String>, String> {
+    let mut claims = BTreeMap::new();
+    for (name, value) in pairs {
+        if name.is_empty() || RESERVED_CLAIMS.contains(&name.as_str()) {
+            return Err(format!(
+                "--token-claim {name}: the server sets this claim itself (choose another name)"
+            ));
+        }
+        if claims.insert(name.clone(), value.clone()).is_some() {
+            return Err(format!("--token-claim {name}: given twice"));
+        }
+    }
+    Ok(claims)
+}
+
+/// The refresh-token secrets and the access-token signing keys: configured, or — SQLite only —
+/// generated once into private files next to the database. PostgreSQL needs both configured.
+async fn resolve_keys(
+    store: &Store,
+    config: &Config,
+) -> Result<(Vec<String>, Vec<SigningKey>), StateError> {
+    let sqlite_path = store.sqlite_path().map(std::path::Path::to_owned);
+    let secrets = if config.jwt_secrets.is_empty() {
+        let Some(path) = sqlite_path.clone() else {
+            return Err(SecretError::Missing.into());
+        };
+        vec![blocking(move || secrets::generated_file(&path)).await??]
+    } else {
+        for s in &config.jwt_secrets {
+            secrets::check(s, "the configuration")?;
+        }
+        config.jwt_secrets.clone()
+    };
+    let pems = if config.signing_keys.is_empty() {
+        let Some(path) = sqlite_path else {
+            return Err(SecretError::MissingSigningKey.into());
+        };
+        blocking(move || signing::generated_file(&path)).await??
+    } else {
+        config.signing_keys.clone()
+    };
+    let keys = pems
+        .iter()
+        .map(|pem| SigningKey::from_pem(pem, "from the configuration"))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((secrets, keys))
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, StateError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| StateError::Other(e.to_string()))
 }

@@ -65,6 +65,7 @@ export function freshDatabase() {
  * options.env: extra environment variables
  * options.stderr: "ignore" to discard the server's log (benchmarks at RUST_LOG=info)
  * options.listen: the address to listen on (default 127.0.0.1:0, a free port)
+ * options.bin: another server binary (benchmarks comparing two builds; default APPKEYS_SERVER_BIN)
  * Resolves to { url, databaseUrl, stop(), restart(), logs() }.
  */
 export async function startServer(options = {}) {
@@ -83,7 +84,7 @@ export async function startServer(options = {}) {
     const argv = args.slice();
     if (listen) argv[1] = listen;
     stderr = "";
-    child = spawn(serverBin, argv, {
+    child = spawn(options.bin || serverBin, argv, {
       env: { ...process.env, RUST_LOG: process.env.RUST_LOG || "warn", ...backendEnv(), ...(options.env || {}) },
       stdio: ["ignore", "pipe", options.stderr === "ignore" ? "ignore" : "pipe"],
     });

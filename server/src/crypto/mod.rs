@@ -5,4 +5,5 @@ pub mod apikey;
 pub mod link_token;
 pub mod passwords;
 pub mod secrets;
+pub mod signing;
 pub mod token;

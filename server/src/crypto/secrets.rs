@@ -22,6 +22,10 @@ pub enum SecretError {
     Empty(PathBuf),
     /// PostgreSQL without a configured secret.
     Missing,
+    /// PostgreSQL without a signing key file.
+    MissingSigningKey,
+    /// A signing key that is not a P-256 private key in PEM (says which and why, never the key).
+    BadKey(String),
     /// Reading or creating the file failed.
     Io(std::io::Error),
 }
@@ -43,6 +47,11 @@ impl std::fmt::Display for SecretError {
                 "PostgreSQL needs a configured token signing secret: --jwt-secret-file PATH or \
                  APPKEYS_JWT_SECRET (it is never stored in the database)",
             ),
+            SecretError::MissingSigningKey => f.write_str(
+                "PostgreSQL needs a signing key file: --signing-key-file PATH or APPKEYS_SIGNING_KEY_FILE \
+                 (make one with `appkeys-server signing-key generate FILE`; it is never stored in the database)",
+            ),
+            SecretError::BadKey(why) => f.write_str(why),
             SecretError::Io(e) => write!(f, "token signing secret: {e}"),
         }
     }
@@ -67,13 +76,7 @@ pub fn check(secret: &str, source: &str) -> Result<(), SecretError> {
 /// Reads `--jwt-secret-file`: private to its owner, one secret per line (blank lines and lines
 /// starting with `#` are skipped), each long enough.
 pub fn read_file(path: &Path) -> Result<Vec<String>, SecretError> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        if std::fs::metadata(path)?.permissions().mode() & 0o077 != 0 {
-            return Err(SecretError::Exposed(path.to_owned()));
-        }
-    }
+    check_private(path)?;
     let text = std::fs::read_to_string(path)?;
     let secrets: Vec<String> = text
         .lines()
@@ -90,6 +93,50 @@ pub fn read_file(path: &Path) -> Result<Vec<String>, SecretError> {
     Ok(secrets)
 }
 
+/// Refuses a file that group or others may read (a secret file, a key file, a credentials file).
+pub fn check_private(path: &Path) -> Result<(), SecretError> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if std::fs::metadata(path)?.permissions().mode() & 0o077 != 0 {
+            return Err(SecretError::Exposed(path.to_owned()));
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
+}
+
+/// Creates `path` (mode 0600) with `content` unless it exists, atomically: a private temp file is
+/// written, then hard-linked into place, so processes racing to create it all end up with one content.
+pub fn write_new_private_file(path: &Path, content: &[u8]) -> Result<(), SecretError> {
+    use std::io::Write;
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
+    let tmp = dir.join(format!(".{name}.{}", crate::util::new_id()));
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(&tmp)?;
+    file.write_all(content)?;
+    file.sync_all()?;
+    drop(file);
+    let linked = std::fs::hard_link(&tmp, path);
+    std::fs::remove_file(&tmp)?;
+    match linked {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
 fn random_secret() -> String {
     use rand::RngCore;
     let mut bytes = [0u8; 32];
@@ -101,36 +148,42 @@ fn random_secret() -> String {
 /// Creation is atomic (write a private temp file, then hard-link it into place), so instances
 /// starting at the same time on one database end up with the same secret.
 pub fn generated_file(db_path: &Path) -> Result<String, SecretError> {
-    use std::io::Write;
     let dir = db_path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
     let path = dir.join("jwt-secret");
     if !path.exists() {
-        let tmp = dir.join(format!(".jwt-secret.{}", crate::util::new_id()));
-        let mut options = std::fs::OpenOptions::new();
-        options.write(true).create_new(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            options.mode(0o600);
-        }
-        let mut file = options.open(&tmp)?;
-        file.write_all(random_secret().as_bytes())?;
-        file.sync_all()?;
-        drop(file);
-        let linked = std::fs::hard_link(&tmp, &path);
-        std::fs::remove_file(&tmp)?;
-        match linked {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-            Err(e) => return Err(e.into()),
-        }
+        write_new_private_file(&path, random_secret().as_bytes())?;
     }
     let secret = std::fs::read_to_string(&path)?.trim().to_owned();
     check(&secret, &path.display().to_string())?;
     Ok(secret)
+}
+
+/// Reads `--introspection-credentials-file`: private to its owner, lines `client_id:secret` (blank lines
+/// and `#` lines skipped), each secret at least [`MIN_SECRET_LEN`] bytes.
+pub fn read_credentials_file(path: &Path) -> Result<Vec<(String, String)>, SecretError> {
+    check_private(path)?;
+    let text = std::fs::read_to_string(path)?;
+    let mut credentials = Vec::new();
+    for (n, line) in text.lines().enumerate().map(|(n, l)| (n + 1, l.trim())) {
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let source = format!("{} line {n}", path.display());
+        let Some((id, secret)) = line.split_once(':').filter(|(id, _)| !id.is_empty()) else {
+            return Err(SecretError::BadKey(format!(
+                "introspection credentials {source}: expected client_id:secret"
+            )));
+        };
+        check(secret, &source)?;
+        credentials.push((id.to_owned(), secret.to_owned()));
+    }
+    if credentials.is_empty() {
+        return Err(SecretError::Empty(path.to_owned()));
+    }
+    Ok(credentials)
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 use appkeys_protocol::{ErrorCode, Provider, TokenKind};
 use axum::http::{header, HeaderMap};
 
-use crate::crypto::token::TokenError;
+use crate::crypto::token::{Claims, TokenError};
 use crate::db::Session;
 use crate::error::AppError;
 use crate::state::AppState;
@@ -58,6 +58,16 @@ impl AppState {
             }
             Some(Ok(t)) => t,
         };
+        Ok(self.session_of(token, kind).await?.0)
+    }
+
+    /// The live session of a token of `kind` (signature, kind, expiry, session row, app still served,
+    /// session not older than the refresh-token lifetime), with the token's claims.
+    pub(crate) async fn session_of(
+        &self,
+        token: &str,
+        kind: TokenKind,
+    ) -> Result<(Session, Claims), AppError> {
         let claims = self
             .inner
             .signer
@@ -85,7 +95,7 @@ impl AppState {
         {
             return Err(ended());
         }
-        Ok(session)
+        Ok((session, claims))
     }
 
     /// Authenticates an API-key management request: refresh token of a normal (non-anonymous)

@@ -28,18 +28,20 @@ impl FromRequest<AppState> for JsonObject {
     /// Reads the whole body within the body-read timeout (408 `RequestTimeout` after it: a client
     /// trickling its body cannot hold the request open).
     async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
-        let read = axum::body::to_bytes(req.into_body(), MAX_BODY_BYTES);
-        let bytes = match tokio::time::timeout(state.inner.body_read_timeout, read).await {
-            Ok(Ok(b)) => b,
-            Ok(Err(e)) => return Err(body_error(e)),
-            Err(_) => {
-                return Err(AppError::new(
-                    ErrorCode::RequestTimeout,
-                    "the request body was not received in time",
-                ))
-            }
-        };
-        parse_object(&bytes).map(JsonObject)
+        parse_object(&read_body(req, state).await?).map(JsonObject)
+    }
+}
+
+/// The whole body (at most [`MAX_BODY_BYTES`]) within the body-read timeout, else 413 or 408.
+pub(crate) async fn read_body(req: Request, state: &AppState) -> Result<Bytes, AppError> {
+    let read = axum::body::to_bytes(req.into_body(), MAX_BODY_BYTES);
+    match tokio::time::timeout(state.inner.body_read_timeout, read).await {
+        Ok(Ok(b)) => Ok(b),
+        Ok(Err(e)) => Err(body_error(e)),
+        Err(_) => Err(AppError::new(
+            ErrorCode::RequestTimeout,
+            "the request body was not received in time",
+        )),
     }
 }
 

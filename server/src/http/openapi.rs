@@ -23,6 +23,10 @@ use utoipa::{Modify, OpenApi};
     paths(
         super::routes::health::healthz,
         super::routes::health::readyz,
+        super::routes::well_known::jwks,
+        super::routes::well_known::openid_configuration,
+        super::routes::well_known::oauth_metadata,
+        super::routes::introspect::introspect,
         super::routes::location::location,
         super::routes::login::login,
         super::routes::login::register,
@@ -52,6 +56,7 @@ use utoipa::{Modify, OpenApi};
         (name = "session", description = "The signed-in user's session"),
         (name = "api_keys", description = "User API keys (email/password sessions only)"),
         (name = "app", description = "App location"),
+        (name = "tokens", description = "For the app's own services: the keys that verify access tokens, discovery, introspection"),
         (name = "health", description = "Probes"),
         (name = "operations", description = "Metrics and this document"),
     )
@@ -93,6 +98,13 @@ impl Modify for Common {
                 .build();
             components.add_security_scheme(name, SecurityScheme::Http(scheme));
         }
+        let basic = HttpBuilder::new()
+            .scheme(HttpAuthScheme::Basic)
+            .description(Some(
+                "A caller of --introspection-credentials-file (client_id:secret)",
+            ))
+            .build();
+        components.add_security_scheme("introspectionClient", SecurityScheme::Http(basic));
         let error = |description: &str, retry: bool| {
             let mut b = ResponseBuilder::new().description(description).content(
                 "application/json",

@@ -36,6 +36,8 @@ pub enum Bucket {
     EmailsIp,
     /// Wrong, used or expired confirmation and reset tokens sent by one client.
     TokenFailuresIp,
+    /// Wrong introspection caller credentials sent by one client.
+    IntrospectionFailuresIp,
 }
 
 impl Bucket {
@@ -50,6 +52,7 @@ impl Bucket {
             Bucket::EmailsAddress => "email-address",
             Bucket::EmailsIp => "email-ip",
             Bucket::TokenFailuresIp => "token-ip",
+            Bucket::IntrospectionFailuresIp => "introspect-ip",
         }
     }
 }

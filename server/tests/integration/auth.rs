@@ -202,8 +202,9 @@ async fn login_response_and_token_claims() {
         r["exp"].as_i64().unwrap() - r["iat"].as_i64().unwrap(),
         60 * 24 * 3600
     );
-    assert!(a["iss"].is_string());
-    assert_eq!(a["iss"], r["baas_id"], "both tokens name the same session");
+    // Issue 20: the access token names its session in `sid` (`iss` is the issuer URL).
+    assert_eq!(a["iss"], "http://appkeys.test:9090");
+    assert_eq!(a["sid"], r["baas_id"], "both tokens name the same session");
     let header = {
         use base64::Engine;
         let h = u.access.split('.').next().unwrap();
@@ -214,7 +215,11 @@ async fn login_response_and_token_claims() {
         )
         .unwrap()
     };
-    assert_eq!(header["alg"], "HS256");
+    // Issue 20: access tokens are ES256 (`typ: at+jwt`, `kid`); refresh tokens stay HS256.
+    assert_eq!(header["alg"], "ES256");
+    assert_eq!(header["typ"], "at+jwt");
+    assert!(header["kid"].is_string());
+    assert_eq!(jwt_header(&u.refresh)["alg"], "HS256");
 }
 
 #[tokio::test]

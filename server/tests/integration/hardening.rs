@@ -588,11 +588,12 @@ async fn rotated_secrets_verify_old_tokens_and_removed_ones_do_not() {
     let (old, new) = ("old-secret-".repeat(4), "new-secret-".repeat(4));
     let path = file.display().to_string();
     let args = ["--jwt-secret-file", path.as_str()];
+    // Issue 20: the secrets sign refresh tokens (access tokens are ES256), so rotation is checked on them.
     let profile = |url: String, token: String| async move {
         HttpClient::new()
             .request(
-                "GET",
-                &format!("{url}{P}/auth/profile"),
+                "POST",
+                &format!("{url}{P}/auth/session"),
                 &[("authorization", &format!("Bearer {token}"))],
                 None,
             )
@@ -603,13 +604,13 @@ async fn rotated_secrets_verify_old_tokens_and_removed_ones_do_not() {
     let c = Client::new(&server, "127.0.0.1");
     c.register("rot@example.com").await;
     let before = Tokens::from(&c.password_login("rot@example.com", PASSWORD).await);
-    assert!(jwt_header(&before.access).contains("\"kid\""));
+    assert!(jwt_header(&before.refresh).contains("\"kid\""));
     drop(server);
     // Rotation: the new secret signs, the old one still verifies.
     write(format!("# rotated\n{new}\n{old}\n"));
     let server = ServerProcess::start(&args, &db.url, &[]);
     assert_eq!(
-        profile(server.url.clone(), before.access.clone())
+        profile(server.url.clone(), before.refresh.clone())
             .await
             .status,
         StatusCode::OK
@@ -617,19 +618,19 @@ async fn rotated_secrets_verify_old_tokens_and_removed_ones_do_not() {
     let c = Client::new(&server, "127.0.0.1");
     let after = Tokens::from(&c.password_login("rot@example.com", PASSWORD).await);
     assert_ne!(
-        jwt_header(&after.access),
-        jwt_header(&before.access),
+        jwt_header(&after.refresh),
+        jwt_header(&before.refresh),
         "another kid"
     );
     drop(server);
     // The old secret removed: its tokens are refused, the new ones work.
     write(format!("{new}\n"));
     let server = ServerProcess::start(&args, &db.url, &[]);
-    profile(server.url.clone(), before.access.clone())
+    profile(server.url.clone(), before.refresh.clone())
         .await
         .assert_error(401, "InvalidSession");
     assert_eq!(
-        profile(server.url.clone(), after.access.clone())
+        profile(server.url.clone(), after.refresh.clone())
             .await
             .status,
         StatusCode::OK

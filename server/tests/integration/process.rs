@@ -108,10 +108,14 @@ fn spawn_server(args: &[&str], db_url: &str) -> (std::process::Child, String) {
         .env_remove("APPKEYS_PUBLIC_URL")
         .env_remove("APPKEYS_JWT_SECRET")
         .env_remove("APPKEYS_JWT_SECRET_FILE")
+        .env_remove("APPKEYS_SIGNING_KEY_FILE")
         .env_remove("APPKEYS_CORS_ORIGINS")
         .env_remove("APPKEYS_ACCESS_TOKEN_TTL");
     if is_postgres() && !args.contains(&"--jwt-secret-file") {
         command.env("APPKEYS_JWT_SECRET", PG_TEST_SECRET);
+    }
+    if is_postgres() {
+        command.env("APPKEYS_SIGNING_KEY_FILE", pg_signing_key_file());
     }
     let mut child = command
         .stdout(Stdio::piped())
@@ -221,6 +225,7 @@ async fn binary_flags_and_env_twins() {
             "https://one.example,https://two.example",
         )
         .env("APPKEYS_JWT_SECRET", "env-secret-env-secret-env-secret")
+        .env("APPKEYS_SIGNING_KEY_FILE", pg_signing_key_file())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -254,9 +259,17 @@ async fn binary_flags_and_env_twins() {
         claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(),
         7
     );
-    // Signed with the configured secret.
-    let signer = appkeys_server::crypto::token::Signer::new(b"env-secret-env-secret-env-secret");
-    assert!(signer.decode(&u.access).is_ok());
+    // The refresh token is signed with the configured secret (access tokens are ES256, issue 20).
+    let key = appkeys_server::crypto::signing::SigningKey::from_pem(
+        &appkeys_server::crypto::signing::generate_pem(),
+        "test",
+    )
+    .unwrap();
+    let signer = appkeys_server::crypto::token::Signer::new(
+        &[b"env-secret-env-secret-env-secret"],
+        vec![key],
+    );
+    assert!(signer.decode(&u.refresh).is_ok());
     let r = c
         .request(
             "OPTIONS",

@@ -94,6 +94,7 @@ async fn instances_sharing_a_database_share_the_secret() {
 
 #[tokio::test]
 async fn a_configured_secret_is_used() {
+    // Issue 20: the secrets sign refresh tokens (access tokens are ES256 with the signing key).
     let mut c = config();
     c.jwt_secrets = vec!["configured-secret-configured-secret".into()];
     let a = TestApp::with_config(c.clone()).await;
@@ -106,7 +107,7 @@ async fn a_configured_secret_is_used() {
         c,
     )
     .await;
-    assert_eq!(same.profile(&u.access).await.status, StatusCode::OK);
+    assert_eq!(same.refresh(&u.refresh).await.status, StatusCode::OK);
     let mut other = config();
     other.jwt_secrets = vec!["another-secret-another-secret-xx".into()];
     let different = TestApp::on(
@@ -118,7 +119,7 @@ async fn a_configured_secret_is_used() {
     )
     .await;
     different
-        .profile(&u.access)
+        .refresh(&u.refresh)
         .await
         .assert_error(401, "InvalidSession");
     // Without configuration, the generated secret differs from the configured one.
@@ -131,7 +132,7 @@ async fn a_configured_secret_is_used() {
     )
     .await;
     generated
-        .profile(&u.access)
+        .refresh(&u.refresh)
         .await
         .assert_error(401, "InvalidSession");
 }

@@ -104,6 +104,25 @@ pub struct TestApp {
 /// use the generated file).
 pub const PG_TEST_SECRET: &str = "postgres-test-secret-postgres-test-secret";
 
+/// The access-token signing key file of PostgreSQL test servers (PostgreSQL needs a configured one;
+/// SQLite tests use the generated file): one key made per test process, shared by its instances.
+pub fn pg_signing_key_file() -> &'static str {
+    static FILE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    FILE.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!("appkeys-test-keys-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("signing-key.pem");
+        if !path.exists() {
+            appkeys_server::crypto::secrets::write_new_private_file(
+                &path,
+                appkeys_server::crypto::signing::generate_pem().as_bytes(),
+            )
+            .unwrap();
+        }
+        path.display().to_string()
+    })
+}
+
 pub fn is_postgres() -> bool {
     std::env::var("APPKEYS_TEST_BACKEND").as_deref() == Ok("postgres")
 }
@@ -115,6 +134,11 @@ pub fn config() -> Config {
         public_url: "http://appkeys.test:9090/".to_owned(),
         jwt_secrets: if is_postgres() {
             vec![PG_TEST_SECRET.to_owned()]
+        } else {
+            Vec::new()
+        },
+        signing_keys: if is_postgres() {
+            appkeys_server::crypto::signing::read_file(pg_signing_key_file().as_ref()).unwrap()
         } else {
             Vec::new()
         },
@@ -342,6 +366,18 @@ impl Resp {
 }
 
 /// Decodes a JWT payload (without checking the signature).
+/// The decoded header of a JWT.
+pub fn jwt_header(token: &str) -> Value {
+    use base64::Engine;
+    let part = token.split('.').next().unwrap();
+    serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(part)
+            .unwrap(),
+    )
+    .unwrap()
+}
+
 pub fn jwt_claims(token: &str) -> Value {
     use base64::Engine;
     let parts: Vec<&str> = token.split('.').collect();
@@ -450,6 +486,11 @@ fn server_command(args: &[&str], db_url: &str, env: &[(&str, &str)]) -> std::pro
         || args.contains(&"--jwt-secret-file");
     if is_postgres() && db_url.starts_with("postgres") && !own_secret {
         command.env("APPKEYS_JWT_SECRET", PG_TEST_SECRET);
+    }
+    let own_key = env.iter().any(|(k, _)| *k == "APPKEYS_SIGNING_KEY_FILE")
+        || args.contains(&"--signing-key-file");
+    if db_url.starts_with("postgres") && !own_key {
+        command.env("APPKEYS_SIGNING_KEY_FILE", pg_signing_key_file());
     }
     command.envs(env.iter().copied());
     command

@@ -8,19 +8,40 @@ use appkeys_server::model::audit::{Event, ADMIN_AGENT};
 use appkeys_server::util::rfc3339;
 use appkeys_server::{Store, StoreOptions};
 
-use crate::cli::{Command, KeysAction, SessionsAction, UsersAction};
+use appkeys_server::crypto::secrets::write_new_private_file;
+use appkeys_server::crypto::signing::{generate_pem, read_file, SigningKey};
+
+use crate::cli::{Command, KeysAction, SessionsAction, SigningKeyAction, UsersAction};
 
 type Result<T = ()> = std::result::Result<T, Box<dyn std::error::Error>>;
 
 /// Runs an admin command (anything but `serve`).
 pub(crate) async fn admin(command: Command) -> Result {
+    if let Command::SigningKey {
+        action: SigningKeyAction::Generate { file },
+    } = &command
+    {
+        if file.exists() || file.is_symlink() {
+            return Err(format!("{} exists; choose a new file", file.display()).into());
+        }
+        write_new_private_file(file, generate_pem().as_bytes())?;
+        let kid = read_file(file)
+            .ok()
+            .and_then(|pems| SigningKey::from_pem(&pems[0], "new").ok())
+            .map(|k| k.kid)
+            .unwrap_or_default();
+        println!("wrote a new signing key to {} (kid {kid})", file.display());
+        return Ok(());
+    }
     let url = match &command {
         Command::Users { db, .. }
         | Command::Keys { db, .. }
         | Command::Sessions { db, .. }
         | Command::Backup { db, .. }
         | Command::Audit { db, .. } => db.database_url.clone(),
-        Command::Serve(_) => unreachable!("serve is not an admin command"),
+        Command::Serve(_) | Command::SigningKey { .. } => {
+            unreachable!("not a database command")
+        }
     };
     let options = StoreOptions {
         create: false,
@@ -52,7 +73,7 @@ pub(crate) async fn admin(command: Command) -> Result {
             json,
             ..
         } => audit(&store, user, key, since, json, &mut out).await,
-        Command::Serve(_) => Ok(()),
+        Command::Serve(_) | Command::SigningKey { .. } => Ok(()),
     };
     store.close().await;
     result

@@ -80,6 +80,22 @@ pub(crate) enum Command {
         /// The new backup file (must not exist).
         file: PathBuf,
     },
+    /// Access-token signing keys: `generate FILE` writes a new P-256 key (PKCS#8 PEM, mode 0600).
+    SigningKey {
+        #[command(subcommand)]
+        action: SigningKeyAction,
+    },
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub(crate) enum SigningKeyAction {
+    /// Writes a new P-256 private key to FILE (which must not exist), mode 0600. To rotate, append its
+    /// PEM block to the --signing-key-file after the current key (published, not signing), move it
+    /// first once verifiers' caches have refreshed, remove the old key after its last token expired.
+    Generate {
+        /// The new key file.
+        file: PathBuf,
+    },
 }
 
 #[derive(Debug, clap::Args)]
@@ -191,13 +207,56 @@ pub(crate) struct ServeArgs {
     )]
     pub(crate) cors_origins: Vec<String>,
 
-    /// File with the token signing secret(s), one per line (at least 32 bytes each; blank and `#`
-    /// lines skipped): the first signs, every one verifies, so secrets can be rotated. The file must
-    /// not be readable by group or others. Without it the secret comes from the environment variable
-    /// APPKEYS_JWT_SECRET, or — SQLite only — is generated on first start into the file
+    /// File with the refresh-token signing secret(s), one per line (at least 32 bytes each; blank and
+    /// `#` lines skipped): the first signs, every one verifies, so secrets can be rotated. The file
+    /// must not be readable by group or others. Without it the secret comes from the environment
+    /// variable APPKEYS_JWT_SECRET, or — SQLite only — is generated on first start into the file
     /// `jwt-secret` (mode 0600) next to the database. PostgreSQL refuses to start without one.
     #[arg(long, value_name = "PATH", env = "APPKEYS_JWT_SECRET_FILE")]
     pub(crate) jwt_secret_file: Option<PathBuf>,
+
+    /// File with the access-token signing key(s): P-256 private keys in PEM ("PRIVATE KEY" or "EC
+    /// PRIVATE KEY" blocks). The first signs; every key is published at /.well-known/jwks.json, so a
+    /// new key can be published before it signs. Must not be readable by group or others. Without it
+    /// — SQLite only — a key is generated on first start into `signing-key.pem` (mode 0600) next to the
+    /// database; PostgreSQL refuses to start without one. `appkeys-server signing-key generate FILE`
+    /// (or `openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256`) makes one.
+    #[arg(long, value_name = "PATH", env = "APPKEYS_SIGNING_KEY_FILE")]
+    pub(crate) signing_key_file: Option<PathBuf>,
+
+    /// The `iss` of every access token and the `issuer` of the discovery document [default: the
+    /// public URL].
+    #[arg(long, value_name = "URL", env = "APPKEYS_ISSUER")]
+    pub(crate) issuer: Option<String>,
+
+    /// An audience of every access token besides the app id (repeatable; the env twin is
+    /// comma-separated): e.g. a PowerSync instance URL or your API's identifier.
+    #[arg(
+        long = "audience",
+        value_name = "VALUE",
+        env = "APPKEYS_AUDIENCES",
+        value_delimiter = ','
+    )]
+    pub(crate) audiences: Vec<String>,
+
+    /// A fixed string claim of every access token, NAME=VALUE (repeatable; the env twin is
+    /// comma-separated), e.g. role=authenticated for Supabase. Claims the server sets are refused.
+    #[arg(
+        long = "token-claim",
+        value_name = "NAME=VALUE",
+        env = "APPKEYS_TOKEN_CLAIMS",
+        value_delimiter = ','
+    )]
+    pub(crate) token_claims: Vec<String>,
+
+    /// File of the callers allowed to use POST /oauth/introspect, one `client_id:secret` per line
+    /// (secrets at least 32 bytes; not readable by group or others). Without it introspection is off.
+    #[arg(
+        long,
+        value_name = "PATH",
+        env = "APPKEYS_INTROSPECTION_CREDENTIALS_FILE"
+    )]
+    pub(crate) introspection_credentials_file: Option<PathBuf>,
 
     /// Refresh token (session) lifetime in seconds; expired sessions are deleted by the sweep.
     #[arg(

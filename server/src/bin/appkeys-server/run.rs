@@ -10,6 +10,7 @@ use std::{
 use appkeys_server::config::{EmailConfig, MailTransport};
 use appkeys_server::crypto::passwords;
 use appkeys_server::crypto::secrets::{self, SecretError};
+use appkeys_server::crypto::signing;
 use appkeys_server::http::serve::{self, ServeOptions};
 use appkeys_server::{
     app, jobs, metrics_app, AppState, Config, HashLimits, RateLimits, Store, StoreOptions,
@@ -44,6 +45,24 @@ pub(crate) async fn run(cli: ServeArgs) -> Result<(), Error> {
     passwords::return_hash_memory_to_os();
     serve::raise_open_file_limit();
     let jwt_secrets = secrets(&cli)?;
+    let signing_keys = match &cli.signing_key_file {
+        Some(path) => signing::read_file(path)?,
+        None => Vec::new(),
+    };
+    let introspection = match &cli.introspection_credentials_file {
+        Some(path) => Some(secrets::read_credentials_file(path)?),
+        None => None,
+    };
+    let token_claims = cli
+        .token_claims
+        .iter()
+        .filter(|c| !c.trim().is_empty())
+        .map(|c| {
+            c.split_once('=')
+                .map(|(n, v)| (n.trim().to_owned(), v.to_owned()))
+                .ok_or_else(|| format!("--token-claim {c}: expected NAME=VALUE"))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
     let trusted_proxies = trusted_proxies(&cli.trust_proxy)?;
     let options = StoreOptions {
         acquire_timeout: Duration::from_secs(cli.db_acquire_timeout.max(1)),
@@ -60,7 +79,12 @@ pub(crate) async fn run(cli: ServeArgs) -> Result<(), Error> {
     };
     let (metrics_listen, no_metrics) = (cli.metrics_listen, cli.no_metrics);
     let last_used_interval = Duration::from_secs(cli.last_used_interval.max(1));
-    let config = config(cli, addr, jwt_secrets, trusted_proxies);
+    let config = Config {
+        signing_keys,
+        introspection_credentials: introspection,
+        token_claims,
+        ..config(cli, addr, jwt_secrets, trusted_proxies)
+    };
     let state = AppState::new(store.clone(), &config).await?;
     let sweeper = jobs::spawn_sweep(state.clone(), config.sweep_interval);
     let metrics_server = match metrics_listen {
@@ -147,6 +171,11 @@ fn config(
         public_url: cli.public_url.unwrap_or_else(|| format!("http://{addr}")),
         cors_origins: trimmed(&cli.cors_origins),
         jwt_secrets,
+        issuer: cli
+            .issuer
+            .map(|i| i.trim().to_owned())
+            .filter(|i| !i.is_empty()),
+        audiences: trimmed(&cli.audiences),
         hashing: HashLimits {
             concurrency,
             queue: cli.hash_queue.unwrap_or(concurrency * 8),
@@ -186,6 +215,7 @@ fn config(
             send_timeout: Duration::from_secs(cli.email_send_timeout.max(1)),
             ..EmailConfig::default()
         },
+        ..Config::default()
     }
 }
 

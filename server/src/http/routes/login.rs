@@ -16,7 +16,7 @@ use crate::error::AppError;
 use crate::http::extract::{missing, required_str, JsonObject};
 use crate::model::{email, password, Client, Event, Purpose};
 use crate::service::ratelimit::Bucket;
-use crate::state::AppState;
+use crate::state::{AppState, TokenSubject};
 use crate::util::{new_id, now_ms};
 
 /// `options.device.deviceId` (string or `{"$oid": …}`) if it is 24 hex and not all zeros, else a
@@ -88,19 +88,24 @@ pub(crate) async fn login(
         app_id: &app_id,
         client: &client,
     };
-    let (user_id, session) = match provider {
+    let (user_id, session, api_key_id) = match provider {
         Provider::LocalUserpass => login.email_password(&body).await?,
         Provider::AnonUser => login.anonymous().await?,
         Provider::ApiKey => login.api_key(&body).await?,
     };
     state.record(&login.event);
-    Ok(Json(state.login_response(
-        &user_id,
-        &app_id,
-        &login.device,
-        &session,
-    )))
+    Ok(Json(state.login_response(&TokenSubject {
+        user_id: &user_id,
+        app_id: &app_id,
+        device_id: &login.device,
+        session_id: &session,
+        provider: provider.as_str(),
+        api_key_id: api_key_id.as_deref(),
+    })))
 }
+
+/// What a login opened: `(user id, session id, key id of a key session)`.
+type Opened = (String, String, Option<String>);
 
 /// One login request, whatever the provider.
 struct Login<'a> {
@@ -117,10 +122,7 @@ struct Login<'a> {
 
 impl Login<'_> {
     /// `local-userpass`: `(user id, session id)` of a new session.
-    async fn email_password(
-        &self,
-        body: &Map<String, Value>,
-    ) -> Result<(String, String), AppError> {
+    async fn email_password(&self, body: &Map<String, Value>) -> Result<Opened, AppError> {
         let (state, app_id, ip) = (self.state, self.app_id, self.ip.as_str());
         let email = required_str(body, "username")?.trim().to_lowercase();
         let password = required_str(body, "password")?.to_owned();
@@ -210,11 +212,11 @@ impl Login<'_> {
             .create_session(new, &self.event)
             .await
             .map_err(AppError::db)?;
-        Ok((user.id, session))
+        Ok((user.id, session, None))
     }
 
     /// `anon-user`: a new anonymous user with its first session.
-    async fn anonymous(&self) -> Result<(String, String), AppError> {
+    async fn anonymous(&self) -> Result<Opened, AppError> {
         let (state, limits) = (self.state, &self.state.inner.limits);
         let attempt = state
             .inner
@@ -226,16 +228,17 @@ impl Login<'_> {
             )
             .await;
         audit_limit(state, &self.event, attempt).await?;
-        state
+        let (user_id, session) = state
             .inner
             .store
             .anonymous_login(self.app_id, &self.device, &self.event)
             .await
-            .map_err(AppError::db)
+            .map_err(AppError::db)?;
+        Ok((user_id, session, None))
     }
 
     /// `api-key`: a new session of the key's owner.
-    async fn api_key(&self, body: &Map<String, Value>) -> Result<(String, String), AppError> {
+    async fn api_key(&self, body: &Map<String, Value>) -> Result<Opened, AppError> {
         let (state, app_id, ip) = (self.state, self.app_id, self.ip.as_str());
         let (store, limiter) = (&state.inner.store, &state.inner.limiter);
         let key = required_str(body, "key")?;
@@ -254,8 +257,8 @@ impl Login<'_> {
             None => None,
         };
         if let Some((user_id, session, key_id)) = found {
-            state.key_used(key_id, now_ms());
-            return Ok((user_id, session));
+            state.key_used(key_id.clone(), now_ms());
+            return Ok((user_id, session, Some(key_id)));
         }
         let expired = match &hash {
             Some(hash) => store

@@ -2,13 +2,18 @@
 
 mod common;
 pub(crate) mod health;
+pub(crate) mod introspect;
 pub(crate) mod keys;
 pub(crate) mod location;
 pub(crate) mod login;
 pub(crate) mod session;
 pub(crate) mod userpass;
+pub(crate) mod well_known;
 
-use appkeys_protocol::{Endpoint, UserpassAction, HEALTHZ_PATH, READYZ_PATH};
+use appkeys_protocol::{
+    Endpoint, UserpassAction, HEALTHZ_PATH, INTROSPECTION_PATH, JWKS_PATH, OAUTH_METADATA_PATH,
+    OPENID_CONFIGURATION_PATH, READYZ_PATH,
+};
 use axum::{
     routing::{delete, get, post, put},
     Router,
@@ -26,6 +31,13 @@ pub(crate) fn router() -> Router<AppState> {
     Router::new()
         .route(HEALTHZ_PATH, get(health::healthz))
         .route(READYZ_PATH, get(health::readyz))
+        .route(JWKS_PATH, get(well_known::jwks))
+        .route(
+            OPENID_CONFIGURATION_PATH,
+            get(well_known::openid_configuration),
+        )
+        .route(OAUTH_METADATA_PATH, get(well_known::oauth_metadata))
+        .route(INTROSPECTION_PATH, post(introspect::introspect))
         .route(
             &Endpoint::Location { app_id: "" }.pattern(),
             get(location::location),

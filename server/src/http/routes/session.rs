@@ -10,7 +10,7 @@ use axum::{
 use crate::error::AppError;
 use crate::http::auth::bearer;
 use crate::model::{Client, Event};
-use crate::state::AppState;
+use crate::state::{AppState, TokenSubject};
 
 #[utoipa::path(get, path = "/api/client/v2.0/auth/profile", tag = "session", security(("accessToken" = [])),
     responses((status = 200, description = "The signed-in user", body = wire::Profile)))]
@@ -51,7 +51,14 @@ pub(crate) async fn refresh_session(
 ) -> Result<Json<wire::SessionResponse>, AppError> {
     let s = state.authenticate(&headers, TokenKind::Refresh).await?;
     Ok(Json(wire::SessionResponse {
-        access_token: state.access_token(&s.user_id, &s.app_id, &s.device_id, &s.id),
+        access_token: state.access_token(&TokenSubject {
+            user_id: &s.user_id,
+            app_id: &s.app_id,
+            device_id: &s.device_id,
+            session_id: &s.id,
+            provider: &s.provider,
+            api_key_id: s.api_key_id.as_deref(),
+        }),
     }))
 }
 
