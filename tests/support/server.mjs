@@ -7,11 +7,11 @@
 //   APPKEYS_TEST_PG_ADMIN_URL with postgres: URL of a database the tests may CREATE DATABASE from
 //                             (scripts/pg.sh prints it)
 import { spawn, execFileSync } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
-import { randomBytes } from "node:crypto";
+import { generateKeyPairSync, randomBytes } from "node:crypto";
 import { createServer } from "node:net";
 
 /** A loopback port that was free a moment ago (for a server whose URL must be known before it starts). */
@@ -32,8 +32,24 @@ export const backend = process.env.APPKEYS_TEST_BACKEND || "sqlite";
  * instances of a test); SQLite servers generate theirs next to the database. */
 export const PG_TEST_SECRET = "postgres-test-secret-postgres-test-secret";
 
+let pgKeyFile = null;
+/** The access-token signing key file of PostgreSQL test servers: one P-256 key per test process, shared
+ * by its instances (SQLite servers generate theirs next to the database). */
+export function pgSigningKeyFile() {
+  if (!pgKeyFile) {
+    const { privateKey } = generateKeyPairSync("ec", { namedCurve: "P-256" });
+    pgKeyFile = join(mkdtempSync(join(tmpdir(), "appkeys-keys-")), "signing-key.pem");
+    writeFileSync(pgKeyFile, privateKey.export({ type: "pkcs8", format: "pem" }), { mode: 0o600 });
+  }
+  return pgKeyFile;
+}
+
 function backendEnv() {
-  return backend === "postgres" && !process.env.APPKEYS_JWT_SECRET ? { APPKEYS_JWT_SECRET: PG_TEST_SECRET } : {};
+  if (backend !== "postgres") return {};
+  return {
+    ...(process.env.APPKEYS_JWT_SECRET ? {} : { APPKEYS_JWT_SECRET: PG_TEST_SECRET }),
+    ...(process.env.APPKEYS_SIGNING_KEY_FILE ? {} : { APPKEYS_SIGNING_KEY_FILE: pgSigningKeyFile() }),
+  };
 }
 
 /** A fresh, empty database for one test server: a SQLite file in a temp dir, or a new PostgreSQL database. */

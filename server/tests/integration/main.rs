@@ -15,3 +15,4 @@ mod keys;
 mod process;
 mod revocation;
 mod storage;
+mod tokens;

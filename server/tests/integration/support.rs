@@ -493,6 +493,12 @@ fn server_command(args: &[&str], db_url: &str, env: &[(&str, &str)]) -> std::pro
         command.env("APPKEYS_SIGNING_KEY_FILE", pg_signing_key_file());
     }
     command.envs(env.iter().copied());
+    // An empty value means "unset" (e.g. a PostgreSQL server without the signing key the tests give).
+    for (k, v) in env {
+        if v.is_empty() {
+            command.env_remove(k);
+        }
+    }
     command
 }
 
