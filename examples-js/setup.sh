@@ -11,7 +11,7 @@ ROOT=$PWD
 mkdir -p dist
 TGZ=$(cd pkg && npm pack --silent --pack-destination "$ROOT/dist" | tail -n 1)
 echo "packed dist/$TGZ"
-[ $# -gt 0 ] || set -- node-esm node-cjs key-manager
+[ $# -gt 0 ] || set -- node-esm node-cjs key-manager api-server
 for ex in "$@"; do
   dir=examples-js/$ex
   [ -f "$dir/package.json" ] || { echo "setup.sh: no example $ex" >&2; exit 2; }

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs the JavaScript suites: realm-web compatibility (tests/compat), the SDK package (tests/js, incl.
 # TypeScript checks), confirmation and reset email through a real SMTP server (tests/email) and the browser test
-# (tests/browser), each with node:test. Exits non-zero on failure.
+# (tests/browser) and the token verifiers (tests/tokens: jose and a discovery-driven middleware), each with
+# node:test. Exits non-zero on failure.
 #   tests/run-js.sh                      # SQLite (default)
 #   APPKEYS_TEST_BACKEND=postgres APPKEYS_TEST_PG_ADMIN_URL=... tests/run-js.sh
 # Assumes node_modules (npm ci) and the built package (scripts/build-pkg.sh -> pkg/ + node_modules/appkeys).
@@ -19,7 +20,7 @@ if [ ! -e node_modules/appkeys/package.json ]; then
 fi
 
 status=0
-for suite in compat js email browser; do
+for suite in compat js email browser tokens; do
   echo "===== node --test tests/$suite ====="
   # one file at a time per suite: every file starts its own server(s); the machine has few cores
   if ! node --test --test-concurrency=1 --test-reporter=spec "tests/$suite/"; then

@@ -118,6 +118,11 @@ test("key manager: register, create (secret once + copy), toggle, delete, errors
     await page.getByText("Copied to the clipboard.").waitFor();
     assert.equal(await page.evaluate(() => navigator.clipboard.readText()), secret);
     assert.deepEqual(await keyLogin(secret), { status: 200, userId }, "the shown secret logs in as this user");
+    // How a service calls your API with it (issue 20): the snippet names this key and the access token.
+    await id("use-key").locator("summary").click();
+    const snippet = await id("use-key-snippet").textContent();
+    assert.ok(snippet.includes(`Credentials.apiKey("${secret}")`), snippet);
+    assert.match(snippet, /Authorization: `Bearer \$\{service\.accessToken\}`/);
   });
 
   await step("a duplicate name shows 409 APIKeyAlreadyExists in the page", async () => {

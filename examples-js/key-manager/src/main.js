@@ -34,6 +34,7 @@ const ui = {
   newKey: $("new-key"),
   newKeyName: $("new-key-name"),
   newKeySecret: $("new-key-secret"),
+  useKeySnippet: $("use-key-snippet"),
   copySecret: $("copy-secret"),
   copyStatus: $("copy-status"),
   dismissSecret: $("dismiss-secret"),
@@ -221,9 +222,24 @@ async function deleteKey(key) {
   await refreshKeys();
 }
 
+/** How a service uses a new key: log in with it, then call your API with the access token it gets. */
+function useKeySnippet(key) {
+  return [
+    `import { App, Credentials } from "appkeys";`,
+    ``,
+    `const app = new App({ id: ${JSON.stringify(app.id)}, baseUrl: ${JSON.stringify(serverUrl)} });`,
+    `const service = await app.logIn(Credentials.apiKey(${JSON.stringify(key)}));`,
+    `const res = await fetch("http://127.0.0.1:8080/whoami", {`,
+    "  headers: { Authorization: `Bearer ${service.accessToken}` },",
+    `});`,
+    `console.log(await res.json()); // { userId, viaApiKey: true, apiKeyId, … }`,
+  ].join("\n");
+}
+
 function hideSecret() {
   ui.newKey.hidden = true;
   ui.newKeySecret.textContent = "";
+  ui.useKeySnippet.textContent = "";
   ui.copyStatus.textContent = "";
 }
 
@@ -356,6 +372,7 @@ ui.createForm.addEventListener("submit", (event) => {
     ui.keyName.value = "";
     ui.newKeyName.textContent = created.name;
     ui.newKeySecret.textContent = created.key;
+    ui.useKeySnippet.textContent = useKeySnippet(created.key);
     ui.copyStatus.textContent = "";
     ui.newKey.hidden = false;
     setStatus(`Key ${created.name} created.`);
