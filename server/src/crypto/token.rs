@@ -132,7 +132,15 @@ struct Secret {
 pub struct Signer {
     secrets: std::sync::Arc<Vec<Secret>>,
     keys: std::sync::Arc<Vec<SigningKey>>,
+    /// ES256 signatures already verified: SHA-256 of the token → its claims. An ECDSA verification
+    /// costs tens of microseconds, and clients send the same access token many times; the cache skips
+    /// only the signature check (expiry, kind and the session are checked on every use). Bounded: it
+    /// is emptied when full.
+    verified: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<[u8; 32], Claims>>>,
 }
+
+/// Most entries of the verified-signature cache.
+const VERIFIED_CACHE: usize = 10_000;
 
 impl std::fmt::Debug for Signer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -167,6 +175,7 @@ impl Signer {
         Signer {
             secrets: std::sync::Arc::new(secrets),
             keys: std::sync::Arc::new(keys),
+            verified: Default::default(),
         }
     }
 
@@ -214,6 +223,11 @@ impl Signer {
         validation.required_spec_claims = ["exp".to_owned()].into_iter().collect();
         let claims = match header.alg {
             Algorithm::ES256 => {
+                let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+                let cache = || self.verified.lock().unwrap_or_else(|e| e.into_inner());
+                if let Some(claims) = cache().get(&digest) {
+                    return Ok(claims.clone());
+                }
                 let kid = header.kid.as_deref().ok_or(TokenError::Malformed)?;
                 let key = self
                     .keys
@@ -227,6 +241,11 @@ impl Signer {
                 if claims.typ != "access" || header.typ.as_deref() != Some("at+jwt") {
                     return Err(TokenError::Malformed);
                 }
+                let mut cache = cache();
+                if cache.len() >= VERIFIED_CACHE {
+                    cache.clear();
+                }
+                cache.insert(digest, claims.clone());
                 claims
             }
             Algorithm::HS256 => {

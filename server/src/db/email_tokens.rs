@@ -42,15 +42,12 @@ pub(super) async fn insert_token(
 }
 
 impl Store {
-    /// Stores a new token for `user_id`, replacing the user's earlier tokens of the same purpose (only
-    /// the newest link works).
+    /// Stores a new token for `user_id`. Earlier links of the same purpose keep working until one of
+    /// them is used (which voids all of them) or they expire: a stranger asking for a link cannot void
+    /// the one the owner received. Their number is bounded by the per-address sending limit times the
+    /// token lifetime.
     pub async fn issue_token(&self, user_id: &str, token: NewToken<'_>) -> Result<(), sqlx::Error> {
         let mut tx = self.write_tx().await?;
-        sqlx::query("DELETE FROM userpass_tokens WHERE user_id = $1 AND purpose = $2")
-            .bind(user_id)
-            .bind(token.purpose.as_str())
-            .execute(&mut *tx)
-            .await?;
         insert_token(&mut tx, user_id, token).await?;
         tx.commit().await
     }
@@ -108,18 +105,21 @@ impl Store {
         let Some(user_id) = Self::take_token(&mut tx, id, Purpose::Confirm, hash).await? else {
             return Ok(None);
         };
-        sqlx::query("UPDATE users SET confirmed = TRUE WHERE id = $1")
-            .bind(&user_id)
-            .execute(&mut *tx)
-            .await?;
+        for sql in [
+            "UPDATE users SET confirmed = TRUE WHERE id = $1",
+            "DELETE FROM userpass_tokens WHERE user_id = $1 AND purpose = 'confirm'",
+        ] {
+            sqlx::query(sql).bind(&user_id).execute(&mut *tx).await?;
+        }
         audit::insert(&mut *tx, &audit.clone().user(&user_id)).await?;
         tx.commit().await?;
         Ok(Some(user_id))
     }
 
     /// Sets a new password with a reset token (using it and the user's other reset tokens up), marks
-    /// the account confirmed (the link proved the mailbox), ends every session of the user and writes
-    /// a `password.reset` audit row, in one transaction. `None`: the token is wrong, used or expired.
+    /// the account confirmed (the link proved the mailbox), ends every session of the user, disables
+    /// every API key of the user and writes a `password.reset` audit row, in one transaction. `None`:
+    /// the token is wrong, used or expired.
     pub async fn reset_password(
         &self,
         id: &str,
@@ -131,14 +131,21 @@ impl Store {
         let Some(user_id) = Self::take_token(&mut tx, id, Purpose::Reset, hash).await? else {
             return Ok(None);
         };
-        sqlx::query("UPDATE users SET password_hash = $2, confirmed = TRUE WHERE id = $1")
-            .bind(&user_id)
-            .bind(password_hash)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "UPDATE users SET password_hash = $2, confirmed = TRUE, auth_epoch = auth_epoch + 1 \
+             WHERE id = $1",
+        )
+        .bind(&user_id)
+        .bind(password_hash)
+        .execute(&mut *tx)
+        .await?;
+        // The account is taken back whole: every emailed link, every session (also those of logins
+        // that checked the old password and have not written yet: the epoch moved on) and every API key
+        // — disabled, still listed, so that the owner re-enables the ones that are theirs.
         for sql in [
             "DELETE FROM userpass_tokens WHERE user_id = $1 AND purpose = 'reset'",
             "DELETE FROM sessions WHERE user_id = $1",
+            "UPDATE api_keys SET disabled = TRUE WHERE user_id = $1",
         ] {
             sqlx::query(sql).bind(&user_id).execute(&mut *tx).await?;
         }

@@ -102,8 +102,8 @@ impl LoginBatcher {
             .collect();
         let sql = format!(
             "WITH v (sid, app, dev, hash) AS (VALUES {}) \
-             INSERT INTO sessions (id, user_id, app_id, provider, api_key_id, device_id, created_at) \
-             SELECT v.sid, k.user_id, v.app, 'api-key', k.id, v.dev, ${} \
+             INSERT INTO sessions (id, user_id, app_id, provider, api_key_id, device_id, created_at, \
+             auth_epoch) SELECT v.sid, k.user_id, v.app, 'api-key', k.id, v.dev, ${}, u.auth_epoch \
              FROM v JOIN api_keys k ON k.key_hash = v.hash \
              JOIN users u ON u.id = k.user_id AND u.app_id = v.app AND NOT u.disabled \
              WHERE NOT k.disabled AND (k.expires_at IS NULL OR k.expires_at > ${}) \

@@ -39,20 +39,26 @@ pub struct NewSession<'a> {
     pub provider: &'a str,
     /// Device id.
     pub device_id: &'a str,
+    /// The user's `auth_epoch` when its password was checked.
+    pub auth_epoch: i64,
 }
 
 impl Store {
     /// Opens a session for a user (not via an API key), with its `login.succeeded` audit row.
+    /// `None`: the user's credentials changed since they were checked (`auth_epoch` moved on: a
+    /// password reset, a disable or `sessions revoke` committed while the password was being verified),
+    /// or the user is disabled — no session is opened.
     pub async fn create_session(
         &self,
         s: NewSession<'_>,
         audit: &Event,
-    ) -> Result<String, sqlx::Error> {
+    ) -> Result<Option<String>, sqlx::Error> {
         let id = new_id();
         let mut tx = self.write_tx().await?;
-        sqlx::query(
-            "INSERT INTO sessions (id, user_id, app_id, provider, api_key_id, device_id, created_at) \
-             VALUES ($1, $2, $3, $4, NULL, $5, $6)",
+        let opened = sqlx::query(
+            "INSERT INTO sessions (id, user_id, app_id, provider, api_key_id, device_id, created_at, \
+             auth_epoch) SELECT $1, u.id, $3, $4, NULL, $5, $6, u.auth_epoch FROM users u \
+             WHERE u.id = $2 AND u.auth_epoch = $7 AND NOT u.disabled",
         )
         .bind(&id)
         .bind(s.user_id)
@@ -60,11 +66,17 @@ impl Store {
         .bind(s.provider)
         .bind(s.device_id)
         .bind(now_ms())
+        .bind(s.auth_epoch)
         .execute(&mut *tx)
-        .await?;
+        .await?
+        .rows_affected();
+        if opened == 0 {
+            tx.rollback().await?;
+            return Ok(None);
+        }
         audit::insert(&mut *tx, &audit.clone().user(s.user_id)).await?;
         tx.commit().await?;
-        Ok(id)
+        Ok(Some(id))
     }
 
     /// A live session by id.
@@ -74,6 +86,7 @@ impl Store {
         let row = sqlx::query(
             "SELECT s.id, s.user_id, s.app_id, s.provider, s.api_key_id, s.device_id, u.provider, \
              s.created_at FROM sessions s JOIN users u ON u.id = s.user_id AND NOT u.disabled \
+             AND u.auth_epoch = s.auth_epoch \
              LEFT JOIN api_keys k ON k.id = s.api_key_id \
              WHERE s.id = $1 AND (s.api_key_id IS NULL OR (k.id IS NOT NULL AND NOT k.disabled \
                AND (k.expires_at IS NULL OR k.expires_at > $2)))",
@@ -129,6 +142,11 @@ impl Store {
         audit: &Event,
     ) -> Result<u64, sqlx::Error> {
         let mut tx = self.write_tx().await?;
+        // Also kills the sessions of logins racing this (opened under the old epoch).
+        sqlx::query("UPDATE users SET auth_epoch = auth_epoch + 1 WHERE id = $1")
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await?;
         let n = sqlx::query("DELETE FROM sessions WHERE user_id = $1")
             .bind(user_id)
             .execute(&mut *tx)

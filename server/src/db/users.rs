@@ -28,6 +28,9 @@ pub struct User {
     pub confirmed: bool,
     /// Creation time (ms since the epoch).
     pub created_at: i64,
+    /// Moves on with every password reset, disable and `sessions revoke`: sessions opened under an
+    /// earlier value are dead (see migration 7).
+    pub auth_epoch: i64,
 }
 
 /// Why a user could not be created.
@@ -61,6 +64,7 @@ impl Store {
             disabled: false,
             confirmed: confirmation.is_none(),
             created_at: now_ms(),
+            auth_epoch: 0,
         };
         let result = async {
             let mut tx = self.write_tx().await?;
@@ -106,11 +110,12 @@ impl Store {
             disabled: row.try_get::<i64, _>(6)? != 0,
             created_at: row.try_get(7)?,
             confirmed: row.try_get::<i64, _>(8)? != 0,
+            auth_epoch: row.try_get(9)?,
         })
     }
 
     const USER_COLUMNS: &'static str = "id, app_id, provider, identity_id, email, password_hash, \
-         CASE WHEN disabled THEN 1 ELSE 0 END, created_at, CASE WHEN confirmed THEN 1 ELSE 0 END";
+         CASE WHEN disabled THEN 1 ELSE 0 END, created_at, CASE WHEN confirmed THEN 1 ELSE 0 END, auth_epoch";
 
     /// The email/password user of `app_id` with that (normalised) email.
     pub async fn user_by_email(
@@ -162,7 +167,7 @@ impl Store {
     ) -> Result<bool, sqlx::Error> {
         let mut tx = self.write_tx().await?;
         let sql = if disabled {
-            "UPDATE users SET disabled = TRUE WHERE id = $1"
+            "UPDATE users SET disabled = TRUE, auth_epoch = auth_epoch + 1 WHERE id = $1"
         } else {
             "UPDATE users SET disabled = FALSE WHERE id = $1"
         };

@@ -1,5 +1,5 @@
 //! What handlers read from a request: the client (its IP, resolved through trusted proxies, and its
-//! `User-Agent`) and the JSON object body, with App Services–shaped rejections.
+//! `User-Agent`) and the JSON object body (declared JSON, else 415), with App Services–shaped rejections.
 
 use std::net::{IpAddr, SocketAddr};
 
@@ -19,7 +19,7 @@ use crate::state::AppState;
 /// Largest accepted request body.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
-/// The request body as a JSON object, whatever the content type; an empty body is `{}`.
+/// The request body as a JSON object, declared `application/json`; an empty body is `{}`.
 pub(crate) struct JsonObject(pub(crate) Map<String, Value>);
 
 impl FromRequest<AppState> for JsonObject {
@@ -28,8 +28,37 @@ impl FromRequest<AppState> for JsonObject {
     /// Reads the whole body within the body-read timeout (408 `RequestTimeout` after it: a client
     /// trickling its body cannot hold the request open).
     async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
-        parse_object(&read_body(req, state).await?).map(JsonObject)
+        let declared = req
+            .headers()
+            .get(axum::http::header::CONTENT_TYPE)
+            .map(is_json);
+        let bytes = read_body(req, state).await?;
+        let empty = bytes.iter().all(|b| b.is_ascii_whitespace());
+        // A body must be declared JSON (any parameters, e.g. charset): a cross-site `text/plain` POST,
+        // which needs no CORS preflight, is never read as a login or a registration.
+        match declared {
+            Some(false) => return Err(unsupported()),
+            None if !empty => return Err(unsupported()),
+            _ => {}
+        }
+        parse_object(&bytes).map(JsonObject)
     }
+}
+
+/// Whether a `Content-Type` is `application/json` (case-insensitive, parameters allowed).
+fn is_json(value: &axum::http::HeaderValue) -> bool {
+    value
+        .to_str()
+        .ok()
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|media| media.trim().eq_ignore_ascii_case("application/json"))
+}
+
+fn unsupported() -> AppError {
+    AppError::new(
+        ErrorCode::UnsupportedMediaType,
+        "the request body must be JSON (Content-Type: application/json)",
+    )
 }
 
 /// The whole body (at most [`MAX_BODY_BYTES`]) within the body-read timeout, else 413 or 408.

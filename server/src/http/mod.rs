@@ -45,6 +45,7 @@ pub fn app(state: AppState) -> Router {
         ))
         .with_state(state)
         .layer(cors)
+        .layer(axum::middleware::map_response(security_headers))
 }
 
 /// Path of the Prometheus metrics.
@@ -66,11 +67,14 @@ pub fn metrics_app(state: AppState) -> Router {
         .route(METRICS_PATH, axum::routing::get(metrics))
         .fallback(not_found)
         .with_state(state)
+        .layer(axum::middleware::map_response(security_headers))
 }
 
 /// `GET /metrics`: Prometheus text format.
 async fn metrics(axum::extract::State(state): axum::extract::State<AppState>) -> Response {
-    let text = state.inner.metrics.render(&state.inner.store).await;
+    // On the main listener /metrics is public; on --metrics-listen it is the operator's own.
+    let public = state.inner.metrics_on_main;
+    let text = state.inner.metrics.render(&state.inner.store, public).await;
     (
         [(
             header::CONTENT_TYPE,
@@ -102,6 +106,21 @@ fn cors_layer(origins: &[String]) -> CorsLayer {
         ])
         .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE, header::ACCEPT])
         .max_age(Duration::from_secs(600))
+}
+
+/// `X-Content-Type-Options: nosniff` on every response, and `Cache-Control: no-store` on every response
+/// that does not set its own caching (tokens and key secrets must never be cached by a browser or a proxy;
+/// only the published metadata says otherwise).
+async fn security_headers(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    if !headers.contains_key(header::CACHE_CONTROL) {
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    response
 }
 
 /// Turns any error response that is not already a JSON error body (router 404/405, body limit

@@ -46,7 +46,8 @@ impl Transport {
 }
 
 struct Outgoing {
-    purpose: Purpose,
+    /// The metrics label: `confirm`, `reset` or `notice`.
+    kind: &'static str,
     message: Message,
 }
 
@@ -166,7 +167,9 @@ impl Mailer {
                 format!(
                     "Someone created an account for {app_id} with this address ({to}).\n\n\
                      To confirm it, open this link within {minutes} minutes:\n\n{link}\n\n\
-                     If it was not you, ignore this email: the account stays unconfirmed.\n"
+                     If it was not you, ignore this email and do not open the link: the account stays \
+                     unconfirmed, and nobody can log in to it. (Someone who set its password could if \
+                     you confirmed it; to take such an account over, use \"forgot password\" instead.)\n"
                 ),
             ),
             Purpose::Reset => (
@@ -174,12 +177,28 @@ impl Mailer {
                 format!(
                     "Someone asked to reset the password of the account {to} for {app_id}.\n\n\
                      To choose a new password, open this link within {minutes} minutes:\n\n{link}\n\n\
-                     Resetting the password signs you out everywhere. If you did not ask for it, \
-                     ignore this email: your password stays as it is.\n"
+                     Resetting the password signs you out everywhere and disables every API key of \
+                     the account (they stay listed: re-enable the ones that are yours). If you did not \
+                     ask for it, ignore this email: your password stays as it is.\n"
                 ),
             ),
         };
-        let kind = purpose.as_str();
+        self.enqueue(purpose.as_str(), to, subject, body);
+    }
+
+    /// Queues a notice to the owner of an account about something that happened to it (a password
+    /// reset, a new or re-enabled API key). Plain text, never a secret.
+    pub fn notify(&self, app_id: &str, to: &str, subject: &str, body: &str) {
+        let body = format!(
+            "{body}\n\nIf this was not you, reset your password for {app_id} now: resetting it ends every \
+             session and disables every API key of the account.\n"
+        );
+        self.enqueue("notice", to, format!("{subject} ({app_id})"), body);
+    }
+
+    /// Composes a plain-text message to `to` and queues it without waiting: a full queue drops it
+    /// (logged and counted).
+    fn enqueue(&self, kind: &'static str, to: &str, subject: String, body: String) {
         let message = to
             .parse::<Mailbox>()
             .map_err(|e| e.to_string())
@@ -201,7 +220,7 @@ impl Mailer {
             }
         };
         self.pending.fetch_add(1, Ordering::SeqCst);
-        if self.queue.try_send(Outgoing { purpose, message }).is_err() {
+        if self.queue.try_send(Outgoing { kind, message }).is_err() {
             self.pending.fetch_sub(1, Ordering::SeqCst);
             tracing::warn!(kind, "email queue full: message dropped");
             self.metrics.email(kind, "dropped");
@@ -225,13 +244,12 @@ async fn run(
     pending: Arc<AtomicUsize>,
 ) {
     let slots = Arc::new(Semaphore::new(SENDS_AT_ONCE));
-    while let Some(Outgoing { purpose, message }) = receiver.recv().await {
+    while let Some(Outgoing { kind, message }) = receiver.recv().await {
         let Ok(slot) = slots.clone().acquire_owned().await else {
             return;
         };
         let (transport, metrics, pending) = (transport.clone(), metrics.clone(), pending.clone());
         tokio::spawn(async move {
-            let kind = purpose.as_str();
             match tokio::time::timeout(timeout, transport.send(message)).await {
                 Ok(Ok(())) => {
                     tracing::debug!(kind, "email sent");

@@ -21,7 +21,16 @@ pub struct Metrics {
     emails: IntCounterVec,
     sessions: IntGaugeVec,
     pool: IntGaugeVec,
+    /// When the sessions were last counted (a scrape counts at most every [`SESSIONS_EVERY`]).
+    sessions_counted: std::sync::Arc<std::sync::Mutex<Option<std::time::Instant>>>,
 }
+
+/// How stale the session count of a scrape may be: scrapes stay cheap however often they come.
+const SESSIONS_EVERY: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// Metrics whose values depend on whether an email address has an account: left out of the public
+/// `/metrics` (main listener), shown on the private `--metrics-listen` one.
+const PRIVATE: &[&str] = &["appkeys_emails_total"];
 
 impl Default for Metrics {
     fn default() -> Self {
@@ -95,6 +104,7 @@ impl Metrics {
             ),
             latency,
             registry,
+            sessions_counted: Default::default(),
         }
     }
 
@@ -129,18 +139,36 @@ impl Metrics {
         }
     }
 
-    /// The text exposition, with the database gauges read now.
-    pub async fn render(&self, store: &Store) -> String {
-        match store.count("SELECT COUNT(*) FROM sessions").await {
-            Ok(n) => self.sessions.with_label_values(&[] as &[&str]).set(n),
-            Err(e) => tracing::warn!(error = %e, "metrics: counting sessions failed"),
+    /// The text exposition. `public` (the main listener, reachable by anyone): without the metrics that
+    /// would tell whether an address has an account. The session count is at most 15 s old.
+    pub async fn render(&self, store: &Store, public: bool) -> String {
+        let due = {
+            let mut counted = self
+                .sessions_counted
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            let due = counted.is_none_or(|at| at.elapsed() >= SESSIONS_EVERY);
+            if due {
+                *counted = Some(std::time::Instant::now());
+            }
+            due
+        };
+        if due {
+            match store.count("SELECT COUNT(*) FROM sessions").await {
+                Ok(n) => self.sessions.with_label_values(&[] as &[&str]).set(n),
+                Err(e) => tracing::warn!(error = %e, "metrics: counting sessions failed"),
+            }
         }
         for (pool, open, idle) in store.pool_usage() {
             self.pool.with_label_values(&[pool, "open"]).set(open);
             self.pool.with_label_values(&[pool, "idle"]).set(idle);
         }
+        let mut families = self.registry.gather();
+        if public {
+            families.retain(|f| !PRIVATE.contains(&f.name()));
+        }
         let mut out = Vec::new();
-        let _ = TextEncoder::new().encode(&self.registry.gather(), &mut out);
+        let _ = TextEncoder::new().encode(&families, &mut out);
         String::from_utf8(out).unwrap_or_default()
     }
 }

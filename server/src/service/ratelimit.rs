@@ -30,8 +30,10 @@ pub enum Bucket {
     AnonymousIp,
     /// Registrations of one client.
     RegistrationsIp,
-    /// Confirmation and reset emails asked for one address.
+    /// Confirmation and reset emails asked for one address by one client.
     EmailsAddress,
+    /// Confirmation and reset emails sent to one address (whoever asked).
+    EmailsSentAddress,
     /// Confirmation and reset emails asked for by one client.
     EmailsIp,
     /// Wrong, used or expired confirmation and reset tokens sent by one client.
@@ -50,6 +52,7 @@ impl Bucket {
             Bucket::AnonymousIp => "anon-ip",
             Bucket::RegistrationsIp => "register-ip",
             Bucket::EmailsAddress => "email-address",
+            Bucket::EmailsSentAddress => "email-sent-address",
             Bucket::EmailsIp => "email-ip",
             Bucket::TokenFailuresIp => "token-ip",
             Bucket::IntrospectionFailuresIp => "introspect-ip",

@@ -803,3 +803,91 @@ fn admin_commands_never_create_a_sqlite_database() {
     assert!(stderr_of(&out).contains("no database at ./appkeys-data/appkeys.db"));
     assert!(!dir.path().join("appkeys-data").exists());
 }
+
+/// Issue 21: a backup is private from its first byte (observed while a large copy is written), and a
+/// target that exists — a file or a symlink — is refused, never followed or overwritten.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backups_are_private_from_the_first_byte_and_never_follow_links() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    if is_postgres() {
+        return;
+    }
+    let db = fresh_db().await;
+    let store = appkeys_server::Store::connect(&db.url).await.unwrap();
+    drop(store);
+    // A large database (~40 MB of audit rows), so that the copy takes a while.
+    let pool = sqlx::sqlite::SqlitePoolOptions::new()
+        .connect(&db.url)
+        .await
+        .unwrap();
+    sqlx::query(
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 200000) \
+         INSERT INTO audit (id, at, event, app, user_id, key_id, provider, ip, user_agent, outcome) \
+         SELECT printf('%024x', i), i, 'login.failed', 'appkeys-demo', NULL, NULL, 'local-userpass', \
+         '127.0.0.1', hex(randomblob(80)), 'invalid_password' FROM n",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    pool.close().await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("backup.db");
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let watcher = {
+        let (file, done) = (file.clone(), done.clone());
+        std::thread::spawn(move || {
+            // Every mode the file has from the moment it appears until the command has finished.
+            let mut modes = std::collections::BTreeSet::new();
+            let mut polls_with_file = 0;
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                if let Ok(meta) = std::fs::symlink_metadata(&file) {
+                    modes.insert(meta.permissions().mode() & 0o777);
+                    polls_with_file += 1;
+                }
+                std::thread::sleep(std::time::Duration::from_micros(200));
+            }
+            (modes, polls_with_file)
+        })
+    };
+    let out = admin_output(&["backup", file.to_str().unwrap()], &db.url);
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let (modes, polls) = watcher.join().unwrap();
+    assert!(
+        polls > 10,
+        "the copy was observed while it ran ({polls} polls)"
+    );
+    assert_eq!(
+        modes.into_iter().collect::<Vec<_>>(),
+        [0o600],
+        "every mode seen while copying"
+    );
+    assert!(std::fs::metadata(&file).unwrap().size() > 30_000_000);
+    // An existing file, or a symlink (to an existing or a missing file), is refused and left alone.
+    let before = std::fs::read(&file).unwrap().len();
+    let again = admin_output(&["backup", file.to_str().unwrap()], &db.url);
+    assert!(!again.status.success());
+    assert!(
+        stderr_of(&again).contains("exists"),
+        "{}",
+        stderr_of(&again)
+    );
+    assert_eq!(std::fs::read(&file).unwrap().len(), before);
+    let victim = dir.path().join("victim");
+    std::fs::write(&victim, "keep me").unwrap();
+    for (link, points_to) in [
+        ("link-existing", victim.clone()),
+        ("link-missing", dir.path().join("nothing")),
+    ] {
+        let link = dir.path().join(link);
+        std::os::unix::fs::symlink(&points_to, &link).unwrap();
+        let out = admin_output(&["backup", link.to_str().unwrap()], &db.url);
+        assert!(!out.status.success(), "{link:?} was followed");
+        assert!(
+            !dir.path().join("nothing").exists(),
+            "a dangling link was followed"
+        );
+    }
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep me");
+}

@@ -181,20 +181,49 @@ fn futures_stream(bytes: Vec<u8>) -> Body {
 }
 
 #[tokio::test]
-async fn any_content_type_is_parsed_as_json() {
+async fn bodies_must_be_declared_json() {
+    // Issue 21 changed this (it used to parse any content type): a body must be declared JSON, so that a
+    // cross-site `text/plain` or form POST (no CORS preflight) is never read as a login or a registration.
     let t = TestApp::new().await;
+    let login = format!("{P}/app/{APP}/auth/providers/anon-user/login");
+    let register = format!("{P}/app/{APP}/auth/providers/local-userpass/register");
+    let send = |path: &str, ct: Option<&str>, body: &'static str| {
+        let mut b = Request::post(path);
+        if let Some(ct) = ct {
+            b = b.header(header::CONTENT_TYPE, ct);
+        }
+        b.body(Body::from(body)).unwrap()
+    };
+    let device = r#"{"options":{"device":{"platform":"node"}}}"#;
     for ct in [
+        "application/json",
         "application/json;charset=utf-8",
-        "text/plain",
-        "application/x-www-form-urlencoded",
+        "Application/JSON; charset=UTF-8",
     ] {
-        let req = Request::post(format!("{P}/app/{APP}/auth/providers/anon-user/login"))
-            .header(header::CONTENT_TYPE, ct)
-            .body(Body::from(r#"{"options":{"device":{"platform":"node"}}}"#))
-            .unwrap();
-        let r = t.send(req).await;
+        let r = t.send(send(&login, Some(ct), device)).await;
         assert_eq!(r.status, StatusCode::OK, "{ct}: {}", r.text());
     }
+    // An empty body needs no declaration (it is `{}`).
+    assert_eq!(t.send(send(&login, None, "")).await.status, StatusCode::OK);
+    let account = r#"{"email":"csrf@example.com","password":"password1"}"#;
+    for ct in [
+        Some("text/plain"),
+        Some("application/x-www-form-urlencoded"),
+        Some("multipart/form-data"),
+        None,
+    ] {
+        for path in [&login, &register] {
+            let r = t.send(send(path, ct, account)).await;
+            r.assert_error(415, "UnsupportedMediaType");
+        }
+    }
+    // Nothing was registered by them.
+    t.login(
+        "local-userpass",
+        json!({"username": "csrf@example.com", "password": "password1"}),
+    )
+    .await
+    .assert_error(401, "InvalidPassword");
 }
 
 #[tokio::test]

@@ -12,7 +12,7 @@ use serde_json::json;
 use crate::support::*;
 
 const CONFIRM_URL: &str = "https://keys.example.com/confirm";
-const RESET_URL: &str = "https://keys.example.com/reset?from=mail";
+pub(crate) const RESET_URL: &str = "https://keys.example.com/reset?from=mail";
 
 fn userpass(action: &str) -> String {
     format!("{P}/app/{APP}/auth/providers/local-userpass/{action}")
@@ -102,14 +102,14 @@ impl MailApp {
 
 /// An email as written by lettre.
 #[derive(Debug, Clone)]
-struct Mail {
-    to: String,
-    subject: String,
-    text: String,
+pub(crate) struct Mail {
+    pub(crate) to: String,
+    pub(crate) subject: String,
+    pub(crate) text: String,
 }
 
 impl Mail {
-    fn parse(raw: &[u8]) -> Mail {
+    pub(crate) fn parse(raw: &[u8]) -> Mail {
         let raw = String::from_utf8(raw.to_vec()).unwrap();
         let (head, body) = raw.split_once("\r\n\r\n").expect("headers and body");
         let header = |name: &str| {
@@ -134,7 +134,7 @@ impl Mail {
     }
 
     /// The link of the message and its `(token, tokenId)`.
-    fn link(&self) -> (String, String, String) {
+    pub(crate) fn link(&self) -> (String, String, String) {
         let link = self
             .text
             .split_whitespace()
@@ -235,7 +235,9 @@ async fn confirmation_is_required_when_on_and_the_emailed_link_confirms() {
 }
 
 #[tokio::test]
-async fn resending_the_confirmation_replaces_the_link() {
+async fn resending_the_confirmation_keeps_earlier_links_until_one_is_used() {
+    // Issue 21 changed this: a new link no longer voids the earlier ones (a stranger asking for one
+    // must not void the link its owner received); using any voids all of them.
     let m = MailApp::new(true).await;
     let email = "resend@example.com";
     assert_eq!(
@@ -251,13 +253,13 @@ async fn resending_the_confirmation_replaces_the_link() {
         .map(Mail::link)
         .find(|l| l.2 != first.2)
         .expect("a second link");
-    // The first link no longer works; the new one does.
+    // The first link still works; once used, the second one does not.
     m.post("confirm", json!({ "token": first.1, "tokenId": first.2 }))
         .await
-        .assert_error(400, "UserpassTokenInvalid");
+        .assert_no_content();
     m.post("confirm", json!({ "token": second.1, "tokenId": second.2 }))
         .await
-        .assert_no_content();
+        .assert_error(400, "UserpassTokenInvalid");
     let r = m.password_login(email, "password1").await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
 }
@@ -273,8 +275,13 @@ async fn reset_sets_the_password_ends_sessions_and_is_single_use() {
     let r = m.post("reset/send", json!({ "email": email })).await;
     assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text());
     assert!(r.body.is_empty());
-    let mail = m.wait_for(1).await.remove(0);
-    assert!(mail.subject.contains("Reset"), "{}", mail.subject);
+    // The first message is the notice of the key created above (issue 21).
+    let mail = m
+        .wait_for(2)
+        .await
+        .into_iter()
+        .find(|m| m.subject.contains("Reset"))
+        .expect("the reset email");
     let (link, token, id) = mail.link();
     assert!(link.starts_with(&format!("{RESET_URL}&token=")), "{link}");
 
@@ -325,8 +332,47 @@ async fn reset_sets_the_password_ends_sessions_and_is_single_use() {
         .profile(&tokens.access)
         .await
         .assert_error(401, "InvalidSession");
-    // The account's keys still work: the owner is back in control of them.
+    // Issue 21 changed this: the reset takes the keys back too — disabled, still listed, so that the
+    // owner re-enables the ones that are theirs (an attacker's key stops working).
+    m.app.key_login(&key).await.assert_error(401, "AuthError");
+    let owner = Tokens::from(&r);
+    let keys = m
+        .app
+        .call("GET", &keys_path(), Some(&owner.refresh), None)
+        .await
+        .json();
+    assert_eq!(keys[0]["disabled"], true, "{keys}");
+    let id_of_key = keys[0]["_id"].as_str().unwrap().to_owned();
+    m.app
+        .call(
+            "PUT",
+            &format!("{}/enable", key_path(&id_of_key)),
+            Some(&owner.refresh),
+            None,
+        )
+        .await
+        .assert_no_content();
     assert_eq!(m.app.key_login(&key).await.status, StatusCode::OK);
+    // The owner was told: the reset (with what it did to keys and sessions) and the re-enabled key.
+    let mails = m.wait_for(4).await;
+    let notice = |subject: &str| {
+        mails
+            .iter()
+            .find(|m| m.subject.contains(subject))
+            .unwrap_or_else(|| panic!("no '{subject}' notice in {mails:?}"))
+            .clone()
+    };
+    let reset_notice = notice("Your password was reset");
+    assert!(
+        reset_notice
+            .text
+            .contains("every API key of the account was disabled"),
+        "{}",
+        reset_notice.text
+    );
+    assert!(notice("An API key was re-enabled")
+        .text
+        .contains("\"backup\""));
     // The token cannot be used twice.
     m.post(
         "reset",
@@ -502,6 +548,10 @@ async fn smtp_failures_are_logged_without_secrets_and_counted() {
     drop(closed);
     let db = fresh_db().await;
     let smtp = format!("smtp://127.0.0.1:{port}");
+    let metrics_addr = {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        probe.local_addr().unwrap().to_string()
+    };
     let server = ServerProcess::start(
         &[
             "--smtp-url",
@@ -512,6 +562,8 @@ async fn smtp_failures_are_logged_without_secrets_and_counted() {
             "2",
             "--trust-proxy",
             "127.0.0.1",
+            "--metrics-listen",
+            &metrics_addr,
         ],
         &db.url,
         &[
@@ -520,6 +572,8 @@ async fn smtp_failures_are_logged_without_secrets_and_counted() {
             ("APPKEYS_SMTP_USERNAME", "mailer"),
         ],
     );
+    // The email counters are on the private metrics listener only (issue 21: on the public one they
+    // would tell which addresses have an account).
     let c = Client::new(&server, "127.0.0.1");
     let email = "smtp-down@example.com";
     c.register(email).await;
@@ -531,7 +585,7 @@ async fn smtp_failures_are_logged_without_secrets_and_counted() {
     let mut failed = false;
     for _ in 0..100 {
         let metrics = http
-            .request("GET", &format!("{}/metrics", server.url), &[], None)
+            .request("GET", &format!("http://{metrics_addr}/metrics"), &[], None)
             .await
             .text();
         if metrics.contains(r#"appkeys_emails_total{kind="reset",outcome="failed"} 1"#) {

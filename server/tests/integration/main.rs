@@ -9,6 +9,7 @@ mod auth;
 mod basics;
 mod email;
 mod hardening;
+mod integrity;
 mod keyexpiry;
 mod keylogin;
 mod keys;

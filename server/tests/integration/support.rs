@@ -432,6 +432,13 @@ impl HttpClient {
         for (k, v) in headers {
             b = b.header(*k, *v);
         }
+        // Like every App Services client: a body is declared JSON (issue 21: undeclared bodies are 415).
+        let declared = headers
+            .iter()
+            .any(|(k, _)| k.eq_ignore_ascii_case("content-type"));
+        if body.is_some() && !declared {
+            b = b.header("content-type", "application/json");
+        }
         let req = b
             .body(http_body_util::Full::new(bytes_shim::Bytes::from(
                 body.unwrap_or_default(),

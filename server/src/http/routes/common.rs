@@ -3,11 +3,11 @@
 
 use appkeys_protocol::{ErrorCode, Provider};
 
-use crate::db::NewToken;
+use crate::db::{NewToken, User};
 use crate::error::AppError;
 use crate::model::{Client, Event, Purpose};
 use crate::state::AppState;
-use crate::util::now_ms;
+use crate::util::{now_ms, rfc3339};
 
 /// Records `rate_limited` when `result` is a 429; returns `result`.
 pub(crate) async fn audit_limit<T>(
@@ -66,4 +66,31 @@ pub(crate) fn token_row<'a>(
         hash,
         expires_at: now_ms().saturating_add(ttl),
     }
+}
+
+/// Tells the owner of `user_id`, by email when email is configured and the user has an address, about
+/// something that happened to the account (`what`, one paragraph; never a secret). Failures are logged:
+/// the change itself is done.
+pub(crate) async fn notify_owner(
+    state: &AppState,
+    user_id: &str,
+    app_id: &str,
+    subject: &str,
+    what: &str,
+) {
+    let Some(mailer) = &state.inner.mailer else {
+        return;
+    };
+    match state.inner.store.user(user_id).await {
+        Ok(Some(User {
+            email: Some(email), ..
+        })) => mailer.notify(app_id, &email, subject, what),
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "notice: user lookup failed"),
+    }
+}
+
+/// Now and the client, as a notice says them: `at 2026-12-06T00:20:43.123Z from 203.0.113.7`.
+pub(crate) fn when_and_where(client: &Client) -> String {
+    format!("at {} from {}", rfc3339(now_ms()), client.ip)
 }

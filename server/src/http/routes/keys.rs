@@ -11,6 +11,7 @@ use axum::{
 };
 use serde_json::Value;
 
+use super::common::{notify_owner, when_and_where};
 use crate::crypto::apikey;
 use crate::db::{ApiKey, CreateKeyError, NewKey, Session};
 use crate::error::AppError;
@@ -141,6 +142,20 @@ pub(crate) async fn create_key(
             CreateKeyError::Db(e) => AppError::db(e),
         })?;
     state.record(&created_event);
+    let what = format!(
+        "A new API key \"{}\" (id {}) was created for your account {}. Whoever holds it can log in as you.",
+        key.name,
+        key.id,
+        when_and_where(&client)
+    );
+    notify_owner(
+        &state,
+        &session.user_id,
+        &session.app_id,
+        "A new API key was created",
+        &what,
+    )
+    .await;
     Ok((StatusCode::CREATED, Json(wire_key(key, Some(secret)))).into_response())
 }
 
@@ -219,6 +234,13 @@ async fn set_disabled(
         "key.enabled"
     };
     let event = key_event(name, &session, &client);
+    // A key being enabled again (not one that already was): its owner hears of it.
+    let reenabled = if disabled || state.inner.mailer.is_none() {
+        None
+    } else {
+        let key = state.inner.store.key(&session.user_id, &id).await;
+        key.map_err(AppError::db)?.filter(|k| k.disabled)
+    };
     let found = state
         .inner
         .store
@@ -227,6 +249,15 @@ async fn set_disabled(
         .map_err(AppError::db)?;
     if found {
         state.record(&event);
+    }
+    if let (true, Some(key)) = (found, reenabled) {
+        let what = format!(
+            "The API key \"{}\" (id {id}) of your account was enabled again {}: it logs in as you again.",
+            key.name,
+            when_and_where(&client)
+        );
+        let (user, app) = (&session.user_id, &session.app_id);
+        notify_owner(&state, user, app, "An API key was re-enabled", &what).await;
     }
     if found && disabled {
         // A key login that read the key just before the disable may insert its session just after

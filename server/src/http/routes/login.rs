@@ -207,11 +207,18 @@ impl Login<'_> {
             app_id,
             provider: Provider::LocalUserpass.as_str(),
             device_id: &self.device,
+            auth_epoch: user.auth_epoch,
         };
-        let session = store
+        let opened = store
             .create_session(new, &self.event)
             .await
             .map_err(AppError::db)?;
+        // A reset, a disable or a revocation committed while the password was being checked: the
+        // password checked is no longer what opens this account.
+        let Some(session) = opened else {
+            audit_failure(state, &refused, "credentials_changed").await;
+            return Err(invalid_password());
+        };
         Ok((user.id, session, None))
     }
 

@@ -1,6 +1,6 @@
 //! The signed-in user's routes: profile, session refresh and log-out, user deletion.
 
-use appkeys_protocol::{wire, TokenKind};
+use appkeys_protocol::{wire, ErrorCode, TokenKind};
 use axum::{
     extract::State,
     http::{HeaderMap, StatusCode},
@@ -94,13 +94,20 @@ pub(crate) async fn log_out(
 }
 
 #[utoipa::path(delete, path = "/api/client/v2.0/auth/delete", tag = "session", security(("accessToken" = [])),
-    responses((status = 204, description = "The user, its keys and sessions are deleted")))]
+    responses((status = 204, description = "The user, its keys and sessions are deleted (not from a session opened with an API key: 403)")))]
 pub(crate) async fn delete_user(
     State(state): State<AppState>,
     client: Client,
     headers: HeaderMap,
 ) -> Result<StatusCode, AppError> {
     let session = state.authenticate(&headers, TokenKind::Access).await?;
+    // A service holding one of the user's keys must not be able to destroy its owner (issue 21).
+    if session.api_key_id.is_some() {
+        return Err(AppError::new(
+            ErrorCode::APIKeyManagementForbidden,
+            "sessions opened with an API key cannot delete their user",
+        ));
+    }
     let event = Event::new("user.deleted", "success")
         .app(&session.app_id)
         .provider(&session.provider)

@@ -9,7 +9,7 @@ use axum::{
     http::StatusCode,
 };
 
-use super::common::{audit_limit, token_row, userpass_event};
+use super::common::{audit_limit, notify_owner, token_row, userpass_event, when_and_where};
 use crate::crypto::link_token;
 use crate::error::AppError;
 use crate::http::extract::{required_str, JsonObject};
@@ -148,9 +148,16 @@ pub(crate) async fn reset(
         .reset_password(&id, &hash, &phc, &event)
         .await
         .map_err(AppError::db)?;
-    if reset.is_none() {
+    let Some(user_id) = reset else {
         return Err(token_failed(&state, &event, &ip).await);
-    }
+    };
+    let what = format!(
+        "The password of your account was reset {}. Every session of the account was ended, and \
+         every API key of the account was disabled: the keys are still listed, so re-enable the ones \
+         that are yours.",
+        when_and_where(&client)
+    );
+    notify_owner(&state, &user_id, &app_id, "Your password was reset", &what).await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -210,10 +217,12 @@ async fn send(
         .attempt(Bucket::EmailsIp, &[&ip], limits.emails_per_ip)
         .await;
     audit_limit(&state, &event, per_ip).await?;
+    // Per address *and* client: a stranger asking for links to an address cannot use up its owner's
+    // requests (the inbox is protected by the sending limit of `issue_and_send`).
     let per_address = limiter
         .attempt(
             Bucket::EmailsAddress,
-            &[&app_id, &email],
+            &[&app_id, &email, &ip],
             limits.emails_per_address,
         )
         .await;
@@ -234,8 +243,11 @@ async fn send(
     Ok(StatusCode::ACCEPTED)
 }
 
-/// If `email` has an account that wants a `purpose` email: a new token (replacing older ones), an audit
-/// row and the queued email. Failures are logged (the request was already answered).
+/// If `email` has an account that wants a `purpose` email: a new token (earlier links keep working), an
+/// audit row and the queued email — unless the address was sent its share of emails in this window
+/// (twice `--emails-per-address`, whoever asked: the inbox cannot be flooded from many addresses), which
+/// is counted for known and unknown addresses alike. Failures are logged (the request was already
+/// answered).
 async fn issue_and_send(
     state: AppState,
     app_id: String,
@@ -247,6 +259,19 @@ async fn issue_and_send(
     let Some(mailer) = &state.inner.mailer else {
         return;
     };
+    let sends = state.inner.limits.emails_per_address.saturating_mul(2);
+    let sent = state
+        .inner
+        .limiter
+        .attempt(Bucket::EmailsSentAddress, &[&app_id, &email], sends)
+        .await;
+    if sent.is_err() {
+        tracing::info!(
+            kind = purpose.as_str(),
+            "email request: the address had its share of emails in this window"
+        );
+        return;
+    }
     let user = match store.user_by_email(&app_id, &email).await {
         Ok(user) => user,
         Err(e) => {
