@@ -91,7 +91,9 @@ for (const [name, client] of Object.entries(clients)) {
       await rejects(app.emailPasswordAuth.confirmUser({ token, tokenId }), 400, "UserpassTokenInvalid");
     });
 
-    test("resendConfirmationEmail sends a new link; the old one stops working", async () => {
+    // Issue 21 changed this: a new link no longer voids the earlier ones (a stranger asking for one must not
+    // void the owner's); using any link voids the others.
+    test("resendConfirmationEmail sends a new link; the old one keeps working until one is used", async () => {
       const app = client.newApp(server.url);
       const email = uniqueEmail(`${name}-resend`);
       await app.emailPasswordAuth.registerUser({ email, password: PASSWORD });
@@ -102,8 +104,8 @@ for (const [name, client] of Object.entries(clients)) {
       );
       const { token, tokenId } = linkOf(second);
       secrets.add(token);
-      await rejects(app.emailPasswordAuth.confirmUser(details(first)), 400, "UserpassTokenInvalid");
-      await app.emailPasswordAuth.confirmUser({ token, tokenId });
+      await app.emailPasswordAuth.confirmUser(details(first));
+      await rejects(app.emailPasswordAuth.confirmUser({ token, tokenId }), 400, "UserpassTokenInvalid");
       await logIn(app, email, PASSWORD);
     });
 
@@ -131,7 +133,20 @@ for (const [name, client] of Object.entries(clients)) {
       const other = client.newApp(server.url);
       await rejects(logIn(other, email, PASSWORD), 401, "InvalidPassword");
       const again = await logIn(other, email, NEW_PASSWORD);
-      assert.deepEqual((await again.apiKeys.fetchAll()).map((k) => k.name), ["reset-survivor"]);
+      // Issue 21: the reset took the keys back — disabled, still listed; the owner re-enables theirs.
+      const listed = await again.apiKeys.fetchAll();
+      assert.deepEqual(listed.map((k) => [k.name, k.disabled]), [["reset-survivor", true]]);
+      await rejects(other.logIn(client.Credentials.apiKey(key.key)), 401, "AuthError");
+      await again.apiKeys.enable(key._id);
+      assert.equal((await client.newApp(server.url).logIn(client.Credentials.apiKey(key.key))).id, again.id);
+      // The owner heard of all of it, through the real SMTP server: the new key, the reset (and what it did),
+      // the re-enabled key — never a secret.
+      const notice = (subject) => sink.waitFor((m) => m.to.includes(email) && m.subject.includes(subject));
+      const created = await notice("A new API key was created");
+      assert.match(created.text, /"reset-survivor"/);
+      assert.ok(!created.text.includes(key.key), "the secret is not in the notice");
+      assert.match((await notice("Your password was reset")).text, /every API key of the account was disabled/);
+      assert.match((await notice("An API key was re-enabled")).text, /"reset-survivor"/);
       // Used up.
       await rejects(
         other.emailPasswordAuth.resetPassword({ token, tokenId, password: "yet-another-password" }),
