@@ -2,7 +2,7 @@
 // against a real SMTP server that requires AUTH; wrong credentials: no email, the failure counted in /metrics.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { startServer } from "../support/server.mjs";
+import { freePort, startServer } from "../support/server.mjs";
 import { startSmtpSink } from "../support/smtp-sink.mjs";
 import { APP_ID, PASSWORD, sleep, uniqueEmail } from "../support/util.mjs";
 
@@ -20,10 +20,16 @@ after(async () => {
 });
 
 async function emailServer(smtpUrl, env = {}) {
+  // The email counters are served on the private metrics listener only (issue 21).
+  const metricsPort = await freePort();
   const server = await startServer({
-    args: ["--smtp-url", smtpUrl, "--reset-url", "http://keys.example.test/reset"],
+    args: [
+      "--smtp-url", smtpUrl, "--reset-url", "http://keys.example.test/reset",
+      "--metrics-listen", `127.0.0.1:${metricsPort}`,
+    ],
     env: { RUST_LOG: "info", ...env },
   });
+  server.metricsUrl = `http://127.0.0.1:${metricsPort}/metrics`;
   servers.push(server);
   return server;
 }
@@ -72,7 +78,7 @@ test("wrong credentials: no email, the failure is counted and logged without the
   let metrics = "";
   for (let i = 0; i < 100 && !metrics.includes('appkeys_emails_total{kind="reset",outcome="failed"} 1'); i++) {
     await sleep(50);
-    metrics = await (await fetch(`${server.url}/metrics`)).text();
+    metrics = await (await fetch(server.metricsUrl)).text();
   }
   assert.match(metrics, /appkeys_emails_total\{kind="reset",outcome="failed"\} 1/);
   assert.ok(sink.authFailures > failuresBefore, "the SMTP server refused the login");
