@@ -63,10 +63,14 @@ test("the OpenAPI document is OpenAPI 3.1 and lists every route", async () => {
     "/healthz",
     "/readyz",
     "/metrics",
+    "/.well-known/jwks.json",
+    "/.well-known/openid-configuration",
+    "/.well-known/oauth-authorization-server",
+    "/oauth/introspect",
   ]) {
     assert.ok(doc.paths[path], `${path} is documented`);
   }
-  assert.deepEqual(Object.keys(doc.components.securitySchemes).sort(), ["accessToken", "refreshToken"]);
+  assert.deepEqual(Object.keys(doc.components.securitySchemes).sort(), ["accessToken", "introspectionClient", "refreshToken"]);
   const created = doc.paths["/api/client/v2.0/auth/api_keys"].post.responses;
   assert.ok(created["201"] && created["401"] && created["429"].headers["Retry-After"]);
 });

@@ -67,7 +67,7 @@ pub struct ApiDoc;
 struct Common;
 
 /// Error answers every route may give: status and what it means.
-const ERRORS: [(&str, &str, bool); 11] = [
+const ERRORS: [(&str, &str, bool); 12] = [
     ("400", "Bad input (`BadRequest`, `MissingParameter`, `InvalidParameter`, `UserpassTokenInvalid`), or not offered (`EmailNotConfigured`, `CustomFunctionNotSupported`)", false),
     ("401", "Bad or missing token (`InvalidSession`), wrong credentials (`InvalidPassword`, `AuthError`, `APIKeyExpired`), or an unconfirmed account (`UserNotConfirmed`)", false),
     ("403", "Not allowed (`APIKeyManagementForbidden`, `APIKeyLimitReached`, `UserDisabled`)", false),
@@ -76,6 +76,7 @@ const ERRORS: [(&str, &str, bool); 11] = [
     ("408", "The request body did not arrive in time (`RequestTimeout`)", false),
     ("409", "Already exists (`AccountNameInUse`, `APIKeyAlreadyExists`)", false),
     ("413", "Body over 64 KiB (`PayloadTooLarge`)", false),
+    ("415", "A body not declared `application/json` (`UnsupportedMediaType`)", false),
     ("429", "Rate limited (`TooManyRequests`); see `Retry-After`", true),
     ("500", "Server failure (`InternalServerError`)", false),
     ("503", "Overloaded or database unavailable (`ServiceUnavailable`); see `Retry-After`", true),
