@@ -4,6 +4,9 @@ use std::time::Duration;
 
 use ipnet::IpNet;
 
+/// Shortest password accepted by default at registration and reset (characters).
+pub const DEFAULT_MIN_PASSWORD_LEN: usize = 8;
+
 /// Refresh tokens (and so sessions) live 60 days by default.
 pub const DEFAULT_REFRESH_TOKEN_TTL_SECS: u64 = 60 * 24 * 60 * 60;
 
@@ -33,6 +36,8 @@ pub struct Config {
     pub audiences: Vec<String>,
     /// Fixed string claims of access tokens (`--token-claim NAME=VALUE`).
     pub token_claims: Vec<(String, String)>,
+    /// Shortest password accepted at registration and reset (6 to 128).
+    pub min_password_length: usize,
     /// Callers of `POST /oauth/introspect` (`client_id`, secret); `None`: the endpoint is off.
     pub introspection_credentials: Option<Vec<(String, String)>>,
     /// Bounds of Argon2id password hashing.
@@ -71,6 +76,7 @@ impl Default for Config {
             audiences: Vec::new(),
             token_claims: Vec::new(),
             introspection_credentials: None,
+            min_password_length: DEFAULT_MIN_PASSWORD_LEN,
             hashing: HashLimits::default(),
             limits: RateLimits::default(),
             trusted_proxies: Vec::new(),
@@ -172,8 +178,11 @@ impl Default for HashLimits {
 /// Successful password and API-key logins are never counted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RateLimits {
-    /// Failed password logins per account (email) — from a client that already failed on it.
+    /// Failed password logins per account (email) and window, from any client: past it the account
+    /// is throttled — clients that failed on it and devices that never logged in to it get 429.
     pub login_failures_per_account: u32,
+    /// Failed password logins per account and hour, from any client (the same throttle).
+    pub login_failures_per_account_hour: u32,
     /// Failed password logins per client IP, over all accounts.
     pub login_failures_per_ip: u32,
     /// Failed API-key logins (unknown, malformed, disabled key) per client IP.
@@ -194,6 +203,7 @@ impl Default for RateLimits {
     fn default() -> Self {
         RateLimits {
             login_failures_per_account: 10,
+            login_failures_per_account_hour: 60,
             login_failures_per_ip: 100,
             key_login_failures_per_ip: 20,
             anonymous_logins_per_ip: 60,

@@ -16,7 +16,7 @@ use crate::crypto::signing::{self, SigningKey};
 use crate::crypto::token::{AccessClaims, RefreshClaims, Signer};
 use crate::db::{Store, StoreError};
 use crate::error::AppError;
-use crate::model::Event;
+use crate::model::{password, Event};
 use crate::service::{mail::Mailer, metrics::Metrics, ratelimit::RateLimiter};
 use crate::util::{new_id, now_secs};
 
@@ -33,11 +33,15 @@ pub(crate) struct Inner {
     audiences: Vec<String>,
     /// Fixed claims of access tokens.
     token_claims: BTreeMap<String, String>,
+    /// Shortest password accepted at registration and reset.
+    pub(crate) min_password_length: usize,
     /// Callers of the introspection endpoint (`None`: off).
     pub(crate) introspection_credentials: Option<Vec<(String, String)>>,
     pub(crate) cors_origins: Vec<String>,
     pub(crate) hasher: Hasher,
     pub(crate) limiter: RateLimiter,
+    /// The same over hourly windows (failed password logins per account and hour).
+    pub(crate) hourly_limiter: RateLimiter,
     pub(crate) limits: RateLimits,
     trusted_proxies: Vec<IpNet>,
     pub(crate) body_read_timeout: std::time::Duration,
@@ -54,6 +58,9 @@ pub(crate) struct Inner {
     pub(crate) token_ttl: std::time::Duration,
     /// Slots for the work of `confirm/send` and `reset/send` done after answering.
     pub(crate) email_jobs: Arc<tokio::sync::Semaphore>,
+    /// When the database last took the readiness write: `/readyz` writes at most every
+    /// [`READY_EVERY`], however often it is asked.
+    ready_at: std::sync::Mutex<Option<std::time::Instant>>,
     /// API-key logins not yet written to `last_used_at`: key id → time of the latest login (ms).
     key_uses: std::sync::Mutex<std::collections::HashMap<String, i64>>,
 }
@@ -99,6 +106,9 @@ impl From<StoreError> for StateError {
     }
 }
 
+/// How long a successful readiness write counts (so a flood of `/readyz` costs one write per this).
+const READY_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// `confirm/send` and `reset/send` requests whose lookup, token and email may run after the answer.
 const EMAIL_JOBS: usize = 64;
 
@@ -124,6 +134,10 @@ impl AppState {
         Ok(AppState {
             inner: Arc::new(Inner {
                 limiter: RateLimiter::new(store.clone(), config.limits.window),
+                hourly_limiter: RateLimiter::new(
+                    store.clone(),
+                    std::time::Duration::from_secs(3600),
+                ),
                 store,
                 signer: Signer::new(&secrets, keys),
                 apps: config.apps.iter().cloned().collect(),
@@ -134,6 +148,9 @@ impl AppState {
                 audiences: config.audiences.clone(),
                 token_claims,
                 introspection_credentials: config.introspection_credentials.clone(),
+                min_password_length: config
+                    .min_password_length
+                    .clamp(password::MIN_LEN, password::MAX_LEN),
                 cors_origins: config.cors_origins.clone(),
                 hasher,
                 limits: config.limits,
@@ -149,6 +166,7 @@ impl AppState {
                 max_key_lifetime: config.max_key_lifetime,
                 disable_unused_keys_after: config.disable_unused_keys_after,
                 key_uses: Default::default(),
+                ready_at: Default::default(),
             }),
         })
     }
@@ -182,6 +200,27 @@ impl AppState {
             return Err(e);
         }
         Ok(pending.len())
+    }
+
+    /// Whether the database takes a write (the heartbeat), checked at most every [`READY_EVERY`].
+    pub async fn ready(&self) -> Result<(), sqlx::Error> {
+        let fresh = |at: &Option<std::time::Instant>| at.is_some_and(|t| t.elapsed() < READY_EVERY);
+        if fresh(
+            &self
+                .inner
+                .ready_at
+                .lock()
+                .unwrap_or_else(|e| e.into_inner()),
+        ) {
+            return Ok(());
+        }
+        self.inner.store.heartbeat().await?;
+        *self
+            .inner
+            .ready_at
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = Some(std::time::Instant::now());
+        Ok(())
     }
 
     /// Counts what `event` says in the metrics.

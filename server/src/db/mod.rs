@@ -8,6 +8,7 @@
 
 pub mod audit;
 mod backup;
+mod devices;
 pub mod email_tokens;
 pub mod keys;
 mod login_batch;

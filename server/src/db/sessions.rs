@@ -74,6 +74,7 @@ impl Store {
             tx.rollback().await?;
             return Ok(None);
         }
+        super::devices::remember(&mut tx, s.user_id, s.device_id).await?;
         audit::insert(&mut *tx, &audit.clone().user(s.user_id)).await?;
         tx.commit().await?;
         Ok(Some(id))

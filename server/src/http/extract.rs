@@ -135,12 +135,15 @@ pub(crate) fn missing(field: &str) -> AppError {
 pub struct ClientIp(pub IpAddr);
 
 impl ClientIp {
-    /// The client IP of a request from `peer` with these `X-Forwarded-For` values.
+    /// The client IP of a request from `peer` with these `X-Forwarded-For` values. IPv4-mapped IPv6
+    /// addresses (`::ffff:a.b.c.d`, as a dual-stack socket reports IPv4 peers) count as the IPv4
+    /// address; a hop may carry a port (`203.0.113.7:4711`, `[2001:db8::1]:443`).
     pub fn resolve<'a>(
         peer: IpAddr,
         forwarded_for: impl DoubleEndedIterator<Item = &'a str>,
         trusted: &[IpNet],
     ) -> IpAddr {
+        let peer = peer.to_canonical();
         let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(ip));
         if !is_trusted(&peer) {
             return peer;
@@ -150,7 +153,7 @@ impl ClientIp {
             .flat_map(|v| v.split(',').collect::<Vec<_>>().into_iter())
             .rev();
         for hop in hops {
-            let Ok(ip) = hop.trim().parse::<IpAddr>() else {
+            let Some(ip) = parse_hop(hop.trim()) else {
                 break;
             };
             client = ip;
@@ -160,6 +163,14 @@ impl ClientIp {
         }
         client
     }
+}
+
+/// One `X-Forwarded-For` hop: an address, with or without a port, canonical (mapped IPv4 as IPv4).
+fn parse_hop(hop: &str) -> Option<IpAddr> {
+    hop.parse::<IpAddr>()
+        .ok()
+        .or_else(|| hop.parse::<SocketAddr>().ok().map(|s| s.ip()))
+        .map(|ip| ip.to_canonical())
 }
 
 impl FromRequestParts<AppState> for ClientIp {
@@ -243,6 +254,27 @@ mod tests {
                 &trusted
             ),
             ip("198.51.100.7")
+        );
+        // Issue 22: a hop with a port, an IPv4-mapped proxy, mapped clients count as IPv4.
+        assert_eq!(
+            ClientIp::resolve(ip("10.0.0.2"), ["198.51.100.7:4711"].into_iter(), &trusted),
+            ip("198.51.100.7")
+        );
+        assert_eq!(
+            ClientIp::resolve(ip("10.0.0.2"), ["[2001:db8::7]:443"].into_iter(), &trusted),
+            ip("2001:db8::7")
+        );
+        assert_eq!(
+            ClientIp::resolve(
+                ip("::ffff:10.0.0.2"),
+                ["198.51.100.7"].into_iter(),
+                &trusted
+            ),
+            ip("198.51.100.7")
+        );
+        assert_eq!(
+            ClientIp::resolve(ip("::ffff:203.0.113.9"), [].into_iter(), &trusted),
+            ip("203.0.113.9")
         );
     }
 }

@@ -22,6 +22,8 @@ pub enum Bucket {
     LoginFailuresAccount,
     /// Failed password logins of one account from one client.
     LoginFailuresAccountIp,
+    /// Failed password logins of one account (hourly windows).
+    LoginFailuresAccountHour,
     /// Failed password logins of one client.
     LoginFailuresIp,
     /// Failed API-key logins of one client.
@@ -47,6 +49,7 @@ impl Bucket {
         match self {
             Bucket::LoginFailuresAccount => "login-account",
             Bucket::LoginFailuresAccountIp => "login-account-ip",
+            Bucket::LoginFailuresAccountHour => "login-account-hour",
             Bucket::LoginFailuresIp => "login-ip",
             Bucket::KeyLoginFailuresIp => "key-ip",
             Bucket::AnonymousIp => "anon-ip",
@@ -60,14 +63,56 @@ impl Bucket {
     }
 }
 
-/// Counts and checks buckets in the database.
+/// Counts and checks buckets in the database; refusals are answered from memory.
 #[derive(Debug)]
 pub struct RateLimiter {
     store: Store,
     window_ms: i64,
     /// Buckets this instance recorded an event in, until when (ms): [`RateLimiter::check_if_seen`]
     /// reads the database only for those.
-    seen: std::sync::Mutex<std::collections::HashMap<String, i64>>,
+    seen: BoundedMap,
+    /// Buckets known to be at their limit, until when (ms, the end of the window they were found so
+    /// in): refused without reading or writing the database.
+    blocked: BoundedMap,
+}
+
+/// Most entries of each of the limiter's in-memory maps.
+const MAX_ENTRIES: usize = 100_000;
+
+/// A map of bucket key → expiry (ms) of at most [`MAX_ENTRIES`] entries: when full, expired entries go;
+/// if it is still full it is emptied (the database still holds every count, so nothing is lost but a
+/// shortcut).
+#[derive(Debug, Default)]
+struct BoundedMap(std::sync::Mutex<std::collections::HashMap<String, i64>>);
+
+impl BoundedMap {
+    fn until(&self, key: &str, now: i64) -> Option<i64> {
+        let map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        map.get(key).copied().filter(|until| *until > now)
+    }
+
+    fn insert(&self, key: String, until: i64, now: i64) {
+        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if map.len() >= MAX_ENTRIES && !map.contains_key(&key) {
+            map.retain(|_, u| *u > now);
+            if map.len() >= MAX_ENTRIES {
+                map.clear();
+            }
+        }
+        map.insert(key, until);
+    }
+}
+
+/// The rate-limit key of a client address: an IPv4 address as it is (IPv4-mapped IPv6 included), an
+/// IPv6 address by its /64 — one subscriber's prefix is one client, not 2^64 of them.
+pub fn client_key(ip: std::net::IpAddr) -> String {
+    match ip.to_canonical() {
+        std::net::IpAddr::V4(v4) => v4.to_string(),
+        std::net::IpAddr::V6(v6) => {
+            let s = v6.segments();
+            format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+        }
+    }
 }
 
 impl RateLimiter {
@@ -76,7 +121,8 @@ impl RateLimiter {
         RateLimiter {
             store,
             window_ms: (window.as_millis() as i64).max(1),
-            seen: Default::default(),
+            seen: BoundedMap::default(),
+            blocked: BoundedMap::default(),
         }
     }
 
@@ -109,23 +155,44 @@ impl RateLimiter {
         (estimate.ceil(), retry)
     }
 
+    /// The 429 of a bucket this instance knows to be at its limit (no database access), and remembers
+    /// a bucket found so until the end of the current window.
+    fn blocked(&self, key: &str, now: i64) -> Option<AppError> {
+        let until = self.blocked.until(key, now)?;
+        Some(limited(((until - now) as u64).div_ceil(1000)))
+    }
+
+    fn block(&self, key: String, now: i64) {
+        let end = now - now.rem_euclid(self.window_ms) + self.window_ms;
+        self.blocked.insert(key, end, now);
+    }
+
     /// 429 when `bucket`/`parts` already reached `limit` (0: no limit). Counts nothing.
     pub async fn check(&self, bucket: Bucket, parts: &[&str], limit: u32) -> Result<(), AppError> {
         self.over(bucket, parts, limit).await.map_or(Ok(()), Err)
     }
 
-    /// The 429 for `bucket`/`parts` if it reached `limit`, else `None`.
+    /// The 429 for `bucket`/`parts` if it reached `limit`, else `None`. A bucket found at its limit
+    /// is refused from memory for the rest of the window.
     pub async fn over(&self, bucket: Bucket, parts: &[&str], limit: u32) -> Option<AppError> {
         if limit == 0 {
             return None;
         }
         let now = now_ms();
-        let counts = match self.store.rate_counts(&Self::key(bucket, parts)).await {
+        let key = Self::key(bucket, parts);
+        if let Some(limited) = self.blocked(&key, now) {
+            return Some(limited);
+        }
+        let counts = match self.store.rate_counts(&key).await {
             Ok(c) => c,
             Err(e) => return Some(AppError::db(e)),
         };
         let (estimate, retry) = self.estimate(counts, now);
-        (estimate >= f64::from(limit)).then(|| limited(retry))
+        if estimate < f64::from(limit) {
+            return None;
+        }
+        self.block(key, now);
+        Some(limited(retry))
     }
 
     /// Like [`RateLimiter::check`], but reads the database only when this instance counted an
@@ -145,43 +212,42 @@ impl RateLimiter {
             return Ok(());
         }
         let key = Self::key(bucket, parts);
-        let now = now_ms();
-        let recent = {
-            let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
-            if seen.len() > 100_000 {
-                seen.retain(|_, until| *until > now);
-            }
-            seen.get(&key).is_some_and(|until| *until > now)
-        };
-        if recent {
+        if self.seen.until(&key, now_ms()).is_some() {
             self.check(bucket, parts, limit).await?;
         }
         Ok(())
     }
 
-    /// Counts one event in `bucket`/`parts`; 429 when the count is then past `limit` (0: never).
+    /// Counts one event in `bucket`/`parts`; 429 when the count is then past `limit` (0: never). A
+    /// bucket already known to be at its limit is not written again (its refusals cost no write).
     pub async fn record(&self, bucket: Bucket, parts: &[&str], limit: u32) -> Result<(), AppError> {
         let now = now_ms();
-        let start = now - now.rem_euclid(self.window_ms);
         let key = Self::key(bucket, parts);
+        if limit > 0 {
+            if let Some(limited) = self.blocked(&key, now) {
+                return Err(limited);
+            }
+        }
+        let start = now - now.rem_euclid(self.window_ms);
         let counts = self
             .store
             .rate_increment(&key, start, self.window_ms)
             .await
             .map_err(AppError::db)?;
-        self.seen
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(key, now + 2 * self.window_ms);
+        self.seen.insert(key.clone(), now + 2 * self.window_ms, now);
         let (estimate, retry) = self.estimate(Some(counts), now);
+        if limit > 0 && estimate >= f64::from(limit) {
+            self.block(key, now);
+        }
         if limit > 0 && estimate > f64::from(limit) {
             return Err(limited(retry));
         }
         Ok(())
     }
 
-    /// Counts one attempt in `bucket`/`parts` and refuses it with 429 when it goes past `limit`
-    /// (0: counts nothing, no limit).
+    /// One attempt in `bucket`/`parts`: refused with 429 — without any write — when the bucket already
+    /// reached `limit`; else counted and allowed (0: counts nothing, no limit). Across instances sharing
+    /// a database the limit holds up to the attempts that pass their check at the same moment.
     pub async fn attempt(
         &self,
         bucket: Bucket,
@@ -191,7 +257,8 @@ impl RateLimiter {
         if limit == 0 {
             return Ok(());
         }
-        self.record(bucket, parts, limit).await
+        self.check(bucket, parts, limit).await?;
+        self.record(bucket, parts, 0).await
     }
 }
 

@@ -157,9 +157,9 @@ impl Mail {
 async fn confirmation_is_required_when_on_and_the_emailed_link_confirms() {
     let m = MailApp::new(true).await;
     let email = "new-user@example.com";
-    let r = m.app.register(email, "password1").await;
+    let r = m.app.register(email, "pass-phrase-1").await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
-    m.password_login(email, "password1")
+    m.password_login(email, "pass-phrase-1")
         .await
         .assert_error(401, "UserNotConfirmed");
     // A wrong password is still just a wrong password (nothing about the account's state).
@@ -201,7 +201,7 @@ async fn confirmation_is_required_when_on_and_the_emailed_link_confirms() {
     m.post("confirm", json!({ "token": token, "tokenId": id }))
         .await
         .assert_no_content();
-    let r = m.password_login(email, "password1").await;
+    let r = m.password_login(email, "pass-phrase-1").await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
     // Single use.
     m.post("confirm", json!({ "token": token, "tokenId": id }))
@@ -241,7 +241,7 @@ async fn resending_the_confirmation_keeps_earlier_links_until_one_is_used() {
     let m = MailApp::new(true).await;
     let email = "resend@example.com";
     assert_eq!(
-        m.app.register(email, "password1").await.status,
+        m.app.register(email, "pass-phrase-1").await.status,
         StatusCode::CREATED
     );
     let first = m.wait_for(1).await.remove(0).link();
@@ -260,7 +260,7 @@ async fn resending_the_confirmation_keeps_earlier_links_until_one_is_used() {
     m.post("confirm", json!({ "token": second.1, "tokenId": second.2 }))
         .await
         .assert_error(400, "UserpassTokenInvalid");
-    let r = m.password_login(email, "password1").await;
+    let r = m.password_login(email, "pass-phrase-1").await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
 }
 
@@ -314,7 +314,7 @@ async fn reset_sets_the_password_ends_sessions_and_is_single_use() {
     .await
     .assert_no_content();
 
-    m.password_login(email, "password1")
+    m.password_login(email, "pass-phrase-1")
         .await
         .assert_error(401, "InvalidPassword");
     let r = m.password_login(email, "new-password").await;
@@ -398,7 +398,7 @@ async fn unknown_addresses_get_the_same_answer_and_no_email() {
     let m = MailApp::new(true).await;
     let known = "known@example.com";
     assert_eq!(
-        m.app.register(known, "password1").await.status,
+        m.app.register(known, "pass-phrase-1").await.status,
         StatusCode::CREATED
     );
     m.wait_for(1).await;
@@ -444,7 +444,7 @@ async fn expired_tokens_are_refused() {
     )
     .await
     .assert_error(400, "UserpassTokenInvalid");
-    let r = m.password_login(email, "password1").await;
+    let r = m.password_login(email, "pass-phrase-1").await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
     // The sweep deletes expired tokens.
     let swept = appkeys_server::jobs::sweep_once(&m.app.state)

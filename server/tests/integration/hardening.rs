@@ -101,6 +101,12 @@ async fn failed_logins_are_limited_per_account_and_client_without_locking_the_ac
         owner.register("bob@example.com").await.status,
         StatusCode::CREATED
     );
+    // The owner's device has logged in before.
+    let device = "5eb5931548d79bc784adf46e";
+    let r = owner
+        .password_login_on("alice@example.com", PASSWORD, device)
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
     for _ in 0..10 {
         attacker
             .password_login("alice@example.com", "guess-guess")
@@ -114,11 +120,13 @@ async fn failed_logins_are_limited_per_account_and_client_without_locking_the_ac
             .await,
     );
     assert_limited(&attacker.password_login("alice@example.com", PASSWORD).await);
-    // The account is not locked for its owner on another client, and the attacker's client can
-    // still log in to another account.
+    // Issue 22 changed this: the account is now throttled for every device that never logged in to
+    // it (from any address), so a distributed guesser gets no password check either; the owner's
+    // known device still gets in. The attacker's client can still log in to another account.
+    assert_limited(&owner.password_login("alice@example.com", PASSWORD).await);
     assert_eq!(
         owner
-            .password_login("alice@example.com", PASSWORD)
+            .password_login_on("alice@example.com", PASSWORD, device)
             .await
             .status,
         StatusCode::OK

@@ -423,7 +423,7 @@ async fn secrets_are_not_cached_and_nothing_is_sniffed() {
     let login = t
         .login(
             "local-userpass",
-            json!({"username": "headers@example.com", "password": "password1"}),
+            json!({"username": "headers@example.com", "password": "pass-phrase-1"}),
         )
         .await;
     let created = t.create_key(&u.refresh, "svc").await;

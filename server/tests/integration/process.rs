@@ -31,7 +31,7 @@ async fn full_flow_over_a_socket() {
             "POST",
             &format!("{base}{P}/app/{APP}/auth/providers/local-userpass/register"),
             &json_ct,
-            Some(br#"{"email":"sock@example.com","password":"password1"}"#.to_vec()),
+            Some(br#"{"email":"sock@example.com","password":"pass-phrase-1"}"#.to_vec()),
         )
         .await;
     assert_eq!(r.status, StatusCode::CREATED);
@@ -42,7 +42,7 @@ async fn full_flow_over_a_socket() {
             "POST",
             &format!("{base}{P}/app/{APP}/auth/providers/local-userpass/login"),
             &json_ct,
-            Some(br#"{"username":"sock@example.com","password":"password1","options":{"device":{"platform":"node"}}}"#.to_vec()),
+            Some(br#"{"username":"sock@example.com","password":"pass-phrase-1","options":{"device":{"platform":"node"}}}"#.to_vec()),
         )
         .await;
     let u = Tokens::from(&r);

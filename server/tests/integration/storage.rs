@@ -56,11 +56,11 @@ async fn restart_keeps_users_keys_and_sessions() {
     let r = t
         .login(
             "local-userpass",
-            json!({ "username": "keep@example.com", "password": "password1" }),
+            json!({ "username": "keep@example.com", "password": "pass-phrase-1" }),
         )
         .await;
     assert_eq!(Tokens::from(&r).user_id, u.user_id);
-    t.register("keep@example.com", "password1")
+    t.register("keep@example.com", "pass-phrase-1")
         .await
         .assert_error(409, "AccountNameInUse");
     t.create_key(&u.refresh, "kept")

@@ -241,12 +241,12 @@ impl TestApp {
 
     /// Registers and logs in an email/password user.
     pub async fn user(&self, email: &str) -> Tokens {
-        let r = self.register(email, "password1").await;
+        let r = self.register(email, "pass-phrase-1").await;
         assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
         let r = self
             .login(
                 "local-userpass",
-                json!({ "username": email, "password": "password1" }),
+                json!({ "username": email, "password": "pass-phrase-1" }),
             )
             .await;
         assert_eq!(r.status, StatusCode::OK, "{}", r.text());
@@ -655,6 +655,13 @@ impl Client {
         let path = format!("{P}/app/{APP}/auth/providers/local-userpass/login");
         self.post(&path, json!({"username": email, "password": password}))
             .await
+    }
+
+    /// A password login from the device `device_id` (as realm-web sends its stored device id).
+    pub async fn password_login_on(&self, email: &str, password: &str, device_id: &str) -> Resp {
+        let path = format!("{P}/app/{APP}/auth/providers/local-userpass/login");
+        let body = json!({"username": email, "password": password, "options": {"device": {"deviceId": device_id}}});
+        self.post(&path, body).await
     }
 
     pub async fn key_login(&self, key: &str) -> Resp {

@@ -435,7 +435,7 @@ async fn introspection_sees_logout_key_changes_and_user_deletion_at_once_on_ever
     let again = a
         .login(
             "local-userpass",
-            json!({"username": "introspect@example.com", "password": "password1"}),
+            json!({"username": "introspect@example.com", "password": "pass-phrase-1"}),
         )
         .await;
     let again = Tokens::from(&again);

@@ -277,8 +277,9 @@ pub(crate) struct ServeArgs {
     #[arg(long, value_name = "N", env = "APPKEYS_HASH_QUEUE")]
     pub(crate) hash_queue: Option<usize>,
 
-    /// Failed password logins per account per minute after which a client that failed on the
-    /// account gets 429 (others can still log in to it); 0 = off.
+    /// Failed password logins per account per minute, from any client, after which the account is
+    /// throttled: clients that failed on it and devices that never logged in to it get 429 (the
+    /// owner's known devices and password resets still work); 0 = off.
     #[arg(
         long,
         value_name = "N",
@@ -286,6 +287,16 @@ pub(crate) struct ServeArgs {
         default_value_t = 10
     )]
     pub(crate) login_failures_per_account: u32,
+
+    /// Failed password logins per account per hour, from any client, after which the account is
+    /// throttled the same way; 0 = off.
+    #[arg(
+        long,
+        value_name = "N",
+        env = "APPKEYS_LOGIN_FAILURES_PER_ACCOUNT_HOUR",
+        default_value_t = 60
+    )]
+    pub(crate) login_failures_per_account_hour: u32,
 
     /// Failed password logins per client IP per minute (all accounts); 0 = off.
     #[arg(
@@ -313,6 +324,17 @@ pub(crate) struct ServeArgs {
         default_value_t = 60
     )]
     pub(crate) anonymous_logins_per_ip: u32,
+
+    /// Shortest password accepted at registration and reset (6 to 128; App Services allowed 6). The
+    /// 10,000 most common passwords are refused whatever their length. Existing passwords keep working.
+    #[arg(
+        long,
+        value_name = "N",
+        env = "APPKEYS_MIN_PASSWORD_LENGTH",
+        default_value_t = 8,
+        value_parser = clap::value_parser!(u64).range(6..=128)
+    )]
+    pub(crate) min_password_length: u64,
 
     /// Registrations per client IP per minute; 0 = off.
     #[arg(

@@ -182,6 +182,7 @@ fn config(
         },
         limits: RateLimits {
             login_failures_per_account: cli.login_failures_per_account,
+            login_failures_per_account_hour: cli.login_failures_per_account_hour,
             login_failures_per_ip: cli.login_failures_per_ip,
             key_login_failures_per_ip: cli.key_login_failures_per_ip,
             anonymous_logins_per_ip: cli.anonymous_logins_per_ip,

@@ -13,12 +13,13 @@ pub(crate) async fn healthz() -> Json<Value> {
     Json(json!({ "status": "ok" }))
 }
 
-/// 200 when the database accepts a write (a heartbeat row), else 503 `ServiceUnavailable`: a
-/// database that is down, read-only or out of disk space shows here.
+/// 200 when the database accepts a write (a heartbeat row, written at most every 2 s however often
+/// this is asked), else 503 `ServiceUnavailable`: a database that is down, read-only or out of disk
+/// space shows here.
 #[utoipa::path(get, path = "/readyz", tag = "health",
     responses((status = 200, description = "The database accepts a write", body = Object)))]
 pub(crate) async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, AppError> {
-    state.inner.store.heartbeat().await.map_err(|e| {
+    state.ready().await.map_err(|e| {
         if is_unavailable(&e) {
             AppError::db(e)
         } else {

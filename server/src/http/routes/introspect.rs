@@ -19,7 +19,7 @@ use super::common::audit_limit;
 use crate::error::AppError;
 use crate::http::extract::read_body;
 use crate::model::{Client, Event};
-use crate::service::ratelimit::Bucket;
+use crate::service::ratelimit::{client_key, Bucket};
 use crate::state::AppState;
 
 #[utoipa::path(post, path = "/oauth/introspect", tag = "tokens", security(("introspectionClient" = [])),
@@ -38,7 +38,7 @@ pub(crate) async fn introspect(
             "introspection is off (--introspection-credentials-file)",
         ));
     };
-    let ip = client.ip.to_string();
+    let ip = client_key(client.ip);
     let event = Event::new("introspection.failed", "invalid_client").client(&client);
     let limiter = &state.inner.limiter;
     let limit = state.inner.limits.login_failures_per_ip;

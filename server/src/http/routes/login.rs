@@ -11,11 +11,11 @@ use serde_json::{Map, Value};
 
 use super::common::{audit_failure, audit_limit, token_row, userpass_event};
 use crate::crypto::{apikey, link_token};
-use crate::db::{CreateUserError, NewSession};
+use crate::db::{CreateUserError, NewSession, User};
 use crate::error::AppError;
 use crate::http::extract::{missing, required_str, JsonObject};
 use crate::model::{email, password, Client, Event, Purpose};
-use crate::service::ratelimit::Bucket;
+use crate::service::ratelimit::{client_key, Bucket};
 use crate::state::{AppState, TokenSubject};
 use crate::util::{new_id, now_ms};
 
@@ -79,7 +79,7 @@ pub(crate) async fn login(
     let JsonObject(body) = JsonObject::from_request(req, &state).await?;
     let login = Login {
         device: device_id(&body),
-        ip: client.ip.to_string(),
+        ip: client_key(client.ip),
         event: Event::new("login.succeeded", "success")
             .app(&app_id)
             .provider(provider.as_str())
@@ -131,10 +131,7 @@ impl Login<'_> {
             &state.inner.limiter,
             &state.inner.limits,
         );
-        // Refused before any hashing: this client failed too often overall, or this account failed
-        // too often and this client is one of those that failed on it. Other clients can still log
-        // in to the account (its owner is not locked out), and this client can still log in to
-        // other accounts.
+        // Refused before any hashing: this client failed too often overall.
         let per_ip = limiter
             .check(Bucket::LoginFailuresIp, &[ip], limits.login_failures_per_ip)
             .await;
@@ -142,18 +139,6 @@ impl Login<'_> {
         let account = [app_id, email.as_str()];
         let account_ip = [app_id, email.as_str(), ip];
         let per_account = limits.login_failures_per_account;
-        if let Some(limited) = limiter
-            .over(Bucket::LoginFailuresAccount, &account, per_account)
-            .await
-        {
-            let failed_here = limiter
-                .over(Bucket::LoginFailuresAccountIp, &account_ip, 1)
-                .await
-                .is_some();
-            if failed_here {
-                return audit_limit(state, &self.event, Err(limited)).await;
-            }
-        }
         let user = if email::plausible(&email) {
             store
                 .user_by_email(app_id, &email)
@@ -162,6 +147,7 @@ impl Login<'_> {
         } else {
             None
         };
+        self.account_throttle(&email, user.as_ref()).await?;
         let phc = user.as_ref().and_then(|u| u.password_hash.clone());
         let ok = state.inner.hasher.verify(password, phc).await?;
         let user = match user {
@@ -179,6 +165,12 @@ impl Login<'_> {
                         .await?;
                     limiter
                         .record(Bucket::LoginFailuresAccountIp, &account_ip, 0)
+                        .await?;
+                }
+                if limits.login_failures_per_account_hour > 0 {
+                    let hourly = &state.inner.hourly_limiter;
+                    hourly
+                        .record(Bucket::LoginFailuresAccountHour, &account, 0)
                         .await?;
                 }
                 if limits.login_failures_per_ip > 0 {
@@ -220,6 +212,53 @@ impl Login<'_> {
             return Err(invalid_password());
         };
         Ok((user.id, session, None))
+    }
+
+    /// Refused before any hashing when the account failed too often — from any client, in the window
+    /// or in the hour: a client that failed on it, and any device that never logged in to it with its
+    /// password, gets 429. The owner's known devices (realm-web sends its stored `deviceId`) still get
+    /// in, and a password reset always works: the owner is never locked out. Unknown addresses are
+    /// throttled alike (their failures count too), so the answer tells nothing.
+    async fn account_throttle(&self, email: &str, user: Option<&User>) -> Result<(), AppError> {
+        let (state, app_id, ip) = (self.state, self.app_id, self.ip.as_str());
+        let limits = &state.inner.limits;
+        let account = [app_id, email];
+        let limiter = &state.inner.limiter;
+        let mut limited = limiter
+            .over(
+                Bucket::LoginFailuresAccount,
+                &account,
+                limits.login_failures_per_account,
+            )
+            .await;
+        if limited.is_none() {
+            let hour = limits.login_failures_per_account_hour;
+            limited = state
+                .inner
+                .hourly_limiter
+                .over(Bucket::LoginFailuresAccountHour, &account, hour)
+                .await;
+        }
+        let Some(limited) = limited else {
+            return Ok(());
+        };
+        let failed_here = limiter
+            .over(Bucket::LoginFailuresAccountIp, &[app_id, email, ip], 1)
+            .await
+            .is_some();
+        let known = match user {
+            Some(u) if !failed_here => state
+                .inner
+                .store
+                .knows_device(&u.id, &self.device)
+                .await
+                .map_err(AppError::db)?,
+            _ => false,
+        };
+        if known {
+            return Ok(());
+        }
+        audit_limit(state, &self.event, Err(limited)).await
     }
 
     /// `anon-user`: a new anonymous user with its first session.
@@ -310,14 +349,14 @@ pub(crate) async fn register(
         return Err(missing("email"));
     }
     email::check(&email)?;
-    password::check(&password)?;
+    password::check(&password, state.inner.min_password_length)?;
     let event = userpass_event("user.registered", &app_id, &client);
     let attempt = state
         .inner
         .limiter
         .attempt(
             Bucket::RegistrationsIp,
-            &[&client.ip.to_string()],
+            &[&client_key(client.ip)],
             state.inner.limits.registrations_per_ip,
         )
         .await;

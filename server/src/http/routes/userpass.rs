@@ -14,7 +14,7 @@ use crate::crypto::link_token;
 use crate::error::AppError;
 use crate::http::extract::{required_str, JsonObject};
 use crate::model::{email, password, Client, Event, Purpose};
-use crate::service::ratelimit::Bucket;
+use crate::service::ratelimit::{client_key, Bucket};
 use crate::state::AppState;
 
 fn token_invalid() -> AppError {
@@ -99,7 +99,7 @@ pub(crate) async fn confirm(
 ) -> Result<StatusCode, AppError> {
     state.check_app(&app_id)?;
     let JsonObject(body) = JsonObject::from_request(req, &state).await?;
-    let ip = client.ip.to_string();
+    let ip = client_key(client.ip);
     let event = userpass_event("user.confirmed", &app_id, &client);
     let fields = token_fields(&body)?;
     let (id, hash) = check_token(&state, &event, &ip, fields).await?;
@@ -128,10 +128,10 @@ pub(crate) async fn reset(
     state.check_app(&app_id)?;
     let JsonObject(body) = JsonObject::from_request(req, &state).await?;
     let password = required_str(&body, "password")?.to_owned();
-    let ip = client.ip.to_string();
+    let ip = client_key(client.ip);
     let event = userpass_event("password.reset", &app_id, &client);
     let fields = token_fields(&body)?;
-    password::check(&password)?;
+    password::check(&password, state.inner.min_password_length)?;
     let (id, hash) = check_token(&state, &event, &ip, fields).await?;
     let store = &state.inner.store;
     // Checked before hashing (a bad token costs no Argon2id), used up in the write below.
@@ -212,7 +212,7 @@ async fn send(
     };
     let event = userpass_event(requested, &app_id, &client);
     let (limiter, limits) = (&state.inner.limiter, &state.inner.limits);
-    let ip = client.ip.to_string();
+    let ip = client_key(client.ip);
     let per_ip = limiter
         .attempt(Bucket::EmailsIp, &[&ip], limits.emails_per_ip)
         .await;
