@@ -8,3 +8,6 @@ CREATE TABLE user_devices (
     PRIMARY KEY (user_id, device_hash)
 );
 ALTER TABLE audit ADD COLUMN count BIGINT NOT NULL DEFAULT 1;
+-- The oldest sessions past --max-sessions-per-key / --max-sessions-per-user are ended, newest first.
+CREATE INDEX sessions_key_created ON sessions (api_key_id, created_at);
+CREATE INDEX sessions_user_created ON sessions (user_id, created_at);

@@ -36,6 +36,10 @@ pub struct Config {
     pub audiences: Vec<String>,
     /// Fixed string claims of access tokens (`--token-claim NAME=VALUE`).
     pub token_claims: Vec<(String, String)>,
+    /// Live sessions per API key; past it the oldest sessions of the key end (0: no cap).
+    pub max_sessions_per_key: u64,
+    /// Live sessions per user (all providers and keys); past it the oldest end (0: no cap).
+    pub max_sessions_per_user: u64,
     /// Shortest password accepted at registration and reset (6 to 128).
     pub min_password_length: usize,
     /// Callers of `POST /oauth/introspect` (`client_id`, secret); `None`: the endpoint is off.
@@ -77,6 +81,8 @@ impl Default for Config {
             token_claims: Vec::new(),
             introspection_credentials: None,
             min_password_length: DEFAULT_MIN_PASSWORD_LEN,
+            max_sessions_per_key: 1_000,
+            max_sessions_per_user: 5_000,
             hashing: HashLimits::default(),
             limits: RateLimits::default(),
             trusted_proxies: Vec::new(),

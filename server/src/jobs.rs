@@ -108,6 +108,21 @@ pub fn spawn_key_use_flush(state: AppState, interval: Duration) -> tokio::task::
     })
 }
 
+/// Writes the aggregated audit events every `interval` until the task is dropped (a final flush belongs
+/// to shutdown: [`AppState::flush_audit`]).
+pub fn spawn_audit_flush(state: AppState, interval: Duration) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut ticker = tokio::time::interval(interval.max(Duration::from_millis(100)));
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticker.tick().await;
+            if let Err(e) = state.flush_audit().await {
+                tracing::warn!(error = %e, "writing aggregated audit events failed; retrying later");
+            }
+        }
+    })
+}
+
 /// Sweeps every `interval` until the task is dropped; failures (database away) are logged and
 /// retried at the next run.
 pub fn spawn_sweep(state: AppState, interval: Duration) -> tokio::task::JoinHandle<()> {

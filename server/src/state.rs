@@ -14,10 +14,12 @@ use crate::crypto::passwords::Hasher;
 use crate::crypto::secrets::{self, SecretError};
 use crate::crypto::signing::{self, SigningKey};
 use crate::crypto::token::{AccessClaims, RefreshClaims, Signer};
-use crate::db::{Store, StoreError};
+use crate::db::{SessionOwner, Store, StoreError};
 use crate::error::AppError;
 use crate::model::{password, Event};
-use crate::service::{mail::Mailer, metrics::Metrics, ratelimit::RateLimiter};
+use crate::service::{
+    audit_batch::AuditBatch, mail::Mailer, metrics::Metrics, ratelimit::RateLimiter,
+};
 use crate::util::{new_id, now_secs};
 
 pub(crate) struct Inner {
@@ -47,6 +49,8 @@ pub(crate) struct Inner {
     pub(crate) body_read_timeout: std::time::Duration,
     pub(crate) audit_retention: std::time::Duration,
     pub(crate) metrics: Metrics,
+    /// Events audited in aggregate (refused requests, API-key logins), written by the flush job.
+    pub(crate) audit_batch: AuditBatch,
     pub(crate) metrics_on_main: bool,
     pub(crate) max_key_lifetime: Option<std::time::Duration>,
     pub(crate) disable_unused_keys_after: Option<std::time::Duration>,
@@ -61,6 +65,10 @@ pub(crate) struct Inner {
     /// When the database last took the readiness write: `/readyz` writes at most every
     /// [`READY_EVERY`], however often it is asked.
     ready_at: std::sync::Mutex<Option<std::time::Instant>>,
+    /// Session caps: `(per key, per user)`, 0 = none.
+    session_caps: (u64, u64),
+    /// Key logins since the key's sessions were last trimmed to the cap: key id → (owner, count).
+    since_trim: std::sync::Mutex<std::collections::HashMap<String, (String, u64)>>,
     /// API-key logins not yet written to `last_used_at`: key id → time of the latest login (ms).
     key_uses: std::sync::Mutex<std::collections::HashMap<String, i64>>,
 }
@@ -158,6 +166,7 @@ impl AppState {
                 body_read_timeout: config.body_read_timeout,
                 audit_retention: config.audit_retention,
                 metrics,
+                audit_batch: AuditBatch::default(),
                 mailer,
                 confirmation: config.email.confirmation,
                 token_ttl: config.email.token_ttl,
@@ -166,13 +175,63 @@ impl AppState {
                 max_key_lifetime: config.max_key_lifetime,
                 disable_unused_keys_after: config.disable_unused_keys_after,
                 key_uses: Default::default(),
+                session_caps: (config.max_sessions_per_key, config.max_sessions_per_user),
+                since_trim: Default::default(),
                 ready_at: Default::default(),
             }),
         })
     }
 
-    /// Notes a successful login with key `key_id` at `at` (ms); written by [`AppState::flush_key_uses`].
-    pub(crate) fn key_used(&self, key_id: String, at: i64) {
+    /// Notes a successful login with key `key_id` of `user_id` at `at` (ms): `last_used_at` is written
+    /// by [`AppState::flush_key_uses`]; every tenth of the session cap the key's (and its owner's)
+    /// oldest sessions past the caps are ended, off the login path.
+    pub(crate) fn key_used(&self, key_id: String, user_id: &str, at: i64) {
+        let (per_key, per_user) = self.inner.session_caps;
+        if per_key > 0 || per_user > 0 {
+            let every = (per_key.max(per_user) / 10).clamp(1, 100);
+            let due = {
+                let mut since = self
+                    .inner
+                    .since_trim
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner());
+                let entry = since
+                    .entry(key_id.clone())
+                    .or_insert_with(|| (user_id.to_owned(), 0));
+                entry.1 += 1;
+                let due = entry.1 >= every;
+                if due {
+                    since.remove(&key_id);
+                }
+                due
+            };
+            if due {
+                self.trim_sessions(Some(key_id.clone()), user_id.to_owned());
+            }
+        }
+        self.note_use(key_id, at);
+    }
+
+    /// Ends the oldest sessions past the caps of a key and of its owner (in the background).
+    pub(crate) fn trim_sessions(&self, key_id: Option<String>, user_id: String) {
+        let (store, (per_key, per_user)) = (self.inner.store.clone(), self.inner.session_caps);
+        tokio::spawn(async move {
+            let mut result = Ok(0);
+            if let (Some(key), true) = (&key_id, per_key > 0) {
+                result = store.trim_sessions(SessionOwner::Key(key), per_key).await;
+            }
+            if per_user > 0 && result.is_ok() {
+                result = store
+                    .trim_sessions(SessionOwner::User(&user_id), per_user)
+                    .await;
+            }
+            if let Err(e) = result {
+                tracing::warn!(error = %e, "ending sessions past the caps failed");
+            }
+        });
+    }
+
+    fn note_use(&self, key_id: String, at: i64) {
         let mut uses = self
             .inner
             .key_uses
@@ -195,7 +254,7 @@ impl AppState {
         };
         if let Err(e) = self.inner.store.touch_keys(&pending).await {
             for (id, at) in pending {
-                self.key_used(id, at);
+                self.note_use(id, at);
             }
             return Err(e);
         }
@@ -221,6 +280,19 @@ impl AppState {
             .lock()
             .unwrap_or_else(|e| e.into_inner()) = Some(std::time::Instant::now());
         Ok(())
+    }
+
+    /// Counts `event` in the metrics and in the aggregated audit log (one row per event and interval).
+    pub(crate) fn count_event(&self, event: Event) {
+        self.record(&event);
+        if !self.inner.audit_batch.record(event) {
+            tracing::warn!("aggregated audit events: too many distinct events in this interval");
+        }
+    }
+
+    /// Writes the aggregated audit events counted since the last flush.
+    pub async fn flush_audit(&self) -> Result<usize, sqlx::Error> {
+        self.inner.audit_batch.flush(&self.inner.store).await
     }
 
     /// Counts what `event` says in the metrics.

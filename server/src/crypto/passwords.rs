@@ -58,6 +58,32 @@ pub struct Hasher {
     /// A hash of a random password: unknown accounts are verified against it, so they cost the
     /// same time as known ones.
     dummy: String,
+    /// Hashes running or waiting per client: no client holds more than `share` of them, so one client
+    /// logging in over many connections cannot take every slot and place in the queue.
+    per_client: std::sync::Mutex<std::collections::HashMap<String, usize>>,
+    share: usize,
+}
+
+/// One client's place among the hashes, given back when dropped.
+struct Place<'a> {
+    hasher: &'a Hasher,
+    client: &'a str,
+}
+
+impl Drop for Place<'_> {
+    fn drop(&mut self) {
+        let mut map = self
+            .hasher
+            .per_client
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = map.get_mut(self.client) {
+            *n -= 1;
+            if *n == 0 {
+                map.remove(self.client);
+            }
+        }
+    }
 }
 
 impl Hasher {
@@ -68,23 +94,48 @@ impl Hasher {
             waiting: AtomicUsize::new(0),
             queue: limits.queue,
             dummy: hash_now("appkeys-dummy-password")?,
+            per_client: Default::default(),
+            // A quarter of all places (running and waiting), at least one.
+            share: ((limits.concurrency.max(1) + limits.queue) / 4).max(1),
+        })
+    }
+
+    fn busy() -> AppError {
+        AppError::unavailable(
+            BUSY_RETRY_AFTER_SECS,
+            "too many password checks at once; retry shortly",
+        )
+    }
+
+    /// A place for `client`, unless it already holds its share.
+    fn place<'a>(&'a self, client: &'a str) -> Option<Place<'a>> {
+        let mut map = self.per_client.lock().unwrap_or_else(|e| e.into_inner());
+        let n = map.entry(client.to_owned()).or_insert(0);
+        if *n >= self.share {
+            return None;
+        }
+        *n += 1;
+        Some(Place {
+            hasher: self,
+            client,
         })
     }
 
     /// Runs `f` on a blocking thread once a slot is free; 503 when the queue is full.
     async fn run<T: Send + 'static>(
         &self,
+        client: &str,
         f: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, AppError> {
+        let Some(_place) = self.place(client) else {
+            return Err(Self::busy());
+        };
         let permit = match self.slots.try_acquire() {
             Ok(permit) => permit,
             Err(_) => {
                 if self.waiting.fetch_add(1, Ordering::AcqRel) >= self.queue {
                     self.waiting.fetch_sub(1, Ordering::AcqRel);
-                    return Err(AppError::unavailable(
-                        BUSY_RETRY_AFTER_SECS,
-                        "too many password checks at once; retry shortly",
-                    ));
+                    return Err(Self::busy());
                 }
                 let permit = self.slots.acquire().await;
                 self.waiting.fetch_sub(1, Ordering::AcqRel);
@@ -99,18 +150,25 @@ impl Hasher {
     }
 
     /// The PHC string of a new Argon2id hash of `password`.
-    pub async fn hash(&self, password: String) -> Result<String, AppError> {
-        self.run(move || hash_now(&password))
+    pub async fn hash(&self, client: &str, password: String) -> Result<String, AppError> {
+        self.run(client, move || hash_now(&password))
             .await?
             .map_err(AppError::internal)
     }
 
     /// Whether `password` matches `phc`; with no hash (unknown account) the dummy hash is checked,
     /// so the answer takes as long and is `false`.
-    pub async fn verify(&self, password: String, phc: Option<String>) -> Result<bool, AppError> {
+    pub async fn verify(
+        &self,
+        client: &str,
+        password: String,
+        phc: Option<String>,
+    ) -> Result<bool, AppError> {
         let known = phc.is_some();
         let phc = phc.unwrap_or_else(|| self.dummy.clone());
-        let ok = self.run(move || verify_now(&password, &phc)).await?;
+        let ok = self
+            .run(client, move || verify_now(&password, &phc))
+            .await?;
         Ok(ok && known)
     }
 }
@@ -128,16 +186,18 @@ mod tests {
             })
             .unwrap(),
         );
-        let phc = hasher.hash("pw-pw-pw".to_owned()).await.unwrap();
+        let phc = hasher.hash("c", "pw-pw-pw".to_owned()).await.unwrap();
         assert!(hasher
-            .verify("pw-pw-pw".into(), Some(phc.clone()))
+            .verify("c", "pw-pw-pw".into(), Some(phc.clone()))
             .await
             .unwrap());
-        assert!(!hasher.verify("pw-pw-pw".into(), None).await.unwrap());
+        assert!(!hasher.verify("c", "pw-pw-pw".into(), None).await.unwrap());
         let calls: Vec<_> = (0..10)
-            .map(|_| {
+            .map(|i| {
                 let (h, phc) = (hasher.clone(), phc.clone());
-                tokio::spawn(async move { h.verify("wrong".into(), Some(phc)).await })
+                // Ten clients: the per-client share does not apply here, the global bounds do.
+                let client = format!("client-{i}");
+                tokio::spawn(async move { h.verify(&client, "wrong".into(), Some(phc)).await })
             })
             .collect();
         let mut busy = 0;
@@ -158,5 +218,46 @@ mod tests {
         // 1 running + 2 queued when all ten arrive within one hash; never unbounded.
         assert!(checked >= 1 && busy >= 1, "checked {checked}, busy {busy}");
         assert_eq!(busy + checked, 10);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn one_client_gets_its_share_and_another_still_gets_in() {
+        // 2 slots + 6 waiting = 8 places; a client holds at most 2.
+        let hasher = std::sync::Arc::new(
+            Hasher::new(HashLimits {
+                concurrency: 2,
+                queue: 6,
+            })
+            .unwrap(),
+        );
+        let phc = hasher.hash("owner", "pw-pw-pw".to_owned()).await.unwrap();
+        let flood: Vec<_> = (0..20)
+            .map(|_| {
+                let (h, phc) = (hasher.clone(), phc.clone());
+                tokio::spawn(async move { h.verify("flooder", "pw-pw-pw".into(), Some(phc)).await })
+            })
+            .collect();
+        tokio::task::yield_now().await;
+        let other = hasher.verify("owner", "pw-pw-pw".into(), Some(phc)).await;
+        assert_eq!(
+            other.ok(),
+            Some(true),
+            "another client is served during the flood"
+        );
+        let refused = futures_refused(flood).await;
+        assert!(
+            refused >= 15,
+            "the flooder held at most its share ({refused} of 20 refused)"
+        );
+    }
+
+    async fn futures_refused(calls: Vec<tokio::task::JoinHandle<Result<bool, AppError>>>) -> usize {
+        let mut refused = 0;
+        for c in calls {
+            if c.await.unwrap().is_err() {
+                refused += 1;
+            }
+        }
+        refused
     }
 }

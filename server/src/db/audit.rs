@@ -15,8 +15,20 @@ where
     insert_many(executor, std::slice::from_ref(event)).await
 }
 
-/// Inserts `events` with one statement (the audit rows of a batch of key logins).
+/// Inserts `events` with one statement, each standing for 1 event.
 pub(super) async fn insert_many<'e, E>(executor: E, events: &[Event]) -> Result<(), sqlx::Error>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Any>,
+{
+    let counted: Vec<(Event, i64)> = events.iter().map(|e| (e.clone(), 1)).collect();
+    insert_counted(executor, &counted).await
+}
+
+/// Inserts `(event, count)` rows with one statement (the aggregated events of an interval).
+pub(super) async fn insert_counted<'e, E>(
+    executor: E,
+    events: &[(Event, i64)],
+) -> Result<(), sqlx::Error>
 where
     E: sqlx::Executor<'e, Database = sqlx::Any>,
 {
@@ -25,19 +37,19 @@ where
     }
     let rows: Vec<String> = (0..events.len())
         .map(|i| {
-            let n = i * 10;
-            let params: Vec<String> = (1..=10).map(|k| format!("${}", n + k)).collect();
+            let n = i * 11;
+            let params: Vec<String> = (1..=11).map(|k| format!("${}", n + k)).collect();
             format!("({})", params.join(", "))
         })
         .collect();
     let sql = format!(
-        "INSERT INTO audit (id, at, event, app, user_id, key_id, provider, ip, user_agent, outcome) \
-         VALUES {}",
+        "INSERT INTO audit (id, at, event, app, user_id, key_id, provider, ip, user_agent, outcome, \
+         count) VALUES {}",
         rows.join(", ")
     );
     let at = now_ms();
     let mut query = sqlx::query(&sql);
-    for event in events {
+    for (event, count) in events {
         query = query
             .bind(new_id())
             .bind(at)
@@ -48,7 +60,8 @@ where
             .bind(event.provider.clone())
             .bind(event.ip.clone())
             .bind(event.user_agent.clone())
-            .bind(event.outcome);
+            .bind(event.outcome)
+            .bind(*count);
     }
     query.execute(executor).await?;
     Ok(())
@@ -66,10 +79,19 @@ fn entry_from_row(row: &sqlx::any::AnyRow) -> Result<Entry, sqlx::Error> {
         ip: row.try_get(6)?,
         user_agent: row.try_get(7)?,
         outcome: row.try_get(8)?,
+        count: row.try_get(9)?,
     })
 }
 
 impl Store {
+    /// Records aggregated events (`(event, how many)`), in statements of at most 500 rows.
+    pub async fn audit_counted(&self, events: &[(Event, i64)]) -> Result<(), sqlx::Error> {
+        for chunk in events.chunks(500) {
+            insert_counted(&self.writer, chunk).await?;
+        }
+        Ok(())
+    }
+
     /// Records an event that changes nothing else (`login.failed`, `rate_limited`).
     pub async fn audit(&self, event: &Event) -> Result<(), sqlx::Error> {
         insert(&self.writer, event).await
@@ -83,7 +105,7 @@ impl Store {
         since: Option<i64>,
     ) -> Result<Vec<Entry>, sqlx::Error> {
         let rows = sqlx::query(
-            "SELECT at, event, app, user_id, key_id, provider, ip, user_agent, outcome FROM audit \
+            "SELECT at, event, app, user_id, key_id, provider, ip, user_agent, outcome, count FROM audit \
              WHERE ($1 IS NULL OR user_id = $1) AND ($2 IS NULL OR key_id = $2) AND at >= $3 \
              ORDER BY at, id",
         )

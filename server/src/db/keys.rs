@@ -5,7 +5,7 @@ use sqlx::{any::AnyRow, Row};
 
 use super::login_batch::PendingLogin;
 use super::{audit, is_unique_violation, Store};
-use crate::model::{Client, Event};
+use crate::model::Event;
 use crate::util::{new_id, now_ms};
 
 /// An API key row (without its hash).
@@ -289,21 +289,18 @@ impl Store {
     /// comes after the statement committed. `last_used_at` is not written here (see
     /// [`Store::touch_keys`]).
     /// Returns `(user id, session id, key id)`.
-    /// Each opened session gets its `login.succeeded` audit row in the batch's transaction.
+    /// Successful key logins are audited in aggregate (`service::audit_batch`), not here.
     pub async fn key_login(
         &self,
         app_id: &str,
         key_hash: &str,
         device_id: &str,
-        client: &Client,
     ) -> Result<Option<(String, String, String)>, sqlx::Error> {
         let login = PendingLogin {
             session_id: new_id(),
             app_id: app_id.to_owned(),
             device_id: device_id.to_owned(),
             key_hash: key_hash.to_owned(),
-            ip: client.ip.to_string(),
-            user_agent: client.user_agent.clone(),
         };
         self.logins.login(login).await
     }

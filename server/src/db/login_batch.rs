@@ -2,8 +2,6 @@
 
 use sqlx::{AnyPool, Row};
 
-use super::{audit, Backend};
-use crate::model::Event;
 use crate::util::now_ms;
 
 /// One API-key login waiting for its batch.
@@ -13,8 +11,6 @@ pub(super) struct PendingLogin {
     pub(super) app_id: String,
     pub(super) device_id: String,
     pub(super) key_hash: String,
-    pub(super) ip: String,
-    pub(super) user_agent: Option<String>,
 }
 
 pub(super) type LoginResult = Result<Option<(String, String, String)>, sqlx::Error>;
@@ -33,14 +29,14 @@ impl LoginBatcher {
     pub const MAX_BATCH: usize = 64;
     const QUEUE: usize = 4096;
 
-    pub(super) fn spawn(pool: AnyPool, backend: Backend) -> std::sync::Arc<LoginBatcher> {
+    pub(super) fn spawn(pool: AnyPool) -> std::sync::Arc<LoginBatcher> {
         let (queue, mut rx) = tokio::sync::mpsc::channel(Self::QUEUE);
         tokio::spawn(async move {
             let mut batch: Vec<(PendingLogin, tokio::sync::oneshot::Sender<LoginResult>)> =
                 Vec::with_capacity(Self::MAX_BATCH);
             while rx.recv_many(&mut batch, Self::MAX_BATCH).await > 0 {
                 let (logins, waiters): (Vec<PendingLogin>, Vec<_>) = batch.drain(..).unzip();
-                let results = Self::answer(&pool, backend, &logins).await;
+                let results = Self::answer(&pool, &logins).await;
                 for (result, waiter) in results.into_iter().zip(waiters) {
                     let _ = waiter.send(result);
                 }
@@ -62,25 +58,23 @@ impl LoginBatcher {
     /// statement ran (PostgreSQL: the new session's foreign key finds its key or user gone, and the
     /// whole statement fails), each login runs again on its own, so that only the logins of what was
     /// deleted fail — as an invalid key, which by then it is.
-    async fn answer(pool: &AnyPool, backend: Backend, logins: &[PendingLogin]) -> Vec<LoginResult> {
+    async fn answer(pool: &AnyPool, logins: &[PendingLogin]) -> Vec<LoginResult> {
         let opened_by = |opened: &[(String, String, String)], login: &PendingLogin| {
             opened
                 .iter()
                 .find(|(session, _, _)| *session == login.session_id)
                 .map(|(session, user, key)| (user.clone(), session.clone(), key.clone()))
         };
-        match Self::run(pool, backend, logins).await {
+        match Self::run(pool, logins).await {
             Ok(opened) => logins.iter().map(|l| Ok(opened_by(&opened, l))).collect(),
             Err(e) if is_foreign_key_violation(&e) => {
                 let mut results = Vec::with_capacity(logins.len());
                 for login in logins {
-                    results.push(
-                        match Self::run(pool, backend, std::slice::from_ref(login)).await {
-                            Ok(opened) => Ok(opened_by(&opened, login)),
-                            Err(e) if is_foreign_key_violation(&e) => Ok(None),
-                            Err(e) => Err(e),
-                        },
-                    );
+                    results.push(match Self::run(pool, std::slice::from_ref(login)).await {
+                        Ok(opened) => Ok(opened_by(&opened, login)),
+                        Err(e) if is_foreign_key_violation(&e) => Ok(None),
+                        Err(e) => Err(e),
+                    });
                 }
                 results
             }
@@ -91,7 +85,6 @@ impl LoginBatcher {
     /// The sessions opened: `(session id, user id, key id)`.
     async fn run(
         pool: &AnyPool,
-        backend: Backend,
         logins: &[PendingLogin],
     ) -> Result<Vec<(String, String, String)>, sqlx::Error> {
         let values: Vec<String> = (0..logins.len())
@@ -120,34 +113,12 @@ impl LoginBatcher {
                 .bind(l.device_id.as_str())
                 .bind(l.key_hash.as_str());
         }
-        let mut tx = match backend {
-            Backend::Sqlite => pool.begin_with("BEGIN IMMEDIATE").await?,
-            Backend::Postgres => pool.begin().await?,
-        };
-        let rows = query.bind(now_ms()).fetch_all(&mut *tx).await?;
-        let opened: Vec<(String, String, String)> = rows
-            .iter()
+        // One autocommitted statement: no BEGIN/COMMIT round trips (the audit rows of key logins are
+        // written in aggregate elsewhere). On SQLite the pool is the one writer connection.
+        let rows = query.bind(now_ms()).fetch_all(pool).await?;
+        rows.iter()
             .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
-            .collect::<Result<_, sqlx::Error>>()?;
-        // Their `login.succeeded` audit rows: one multi-row insert for the whole batch.
-        let events: Vec<Event> = opened
-            .iter()
-            .filter_map(|(session, user, key)| {
-                let login = logins.iter().find(|l| l.session_id == *session)?;
-                Some(Event {
-                    ip: Some(login.ip.clone()),
-                    user_agent: login.user_agent.clone(),
-                    ..Event::new("login.succeeded", "success")
-                        .app(&login.app_id)
-                        .user(user)
-                        .key(key)
-                        .provider("api-key")
-                })
-            })
-            .collect();
-        audit::insert_many(&mut *tx, &events).await?;
-        tx.commit().await?;
-        Ok(opened)
+            .collect()
     }
 }
 

@@ -26,7 +26,7 @@ use login_batch::LoginBatcher;
 pub use email_tokens::NewToken;
 pub use keys::{ApiKey, CreateKeyError, NewKey};
 pub use rate_limits::Counts;
-pub use sessions::{NewSession, Session};
+pub use sessions::{NewSession, Session, SessionOwner};
 pub use users::{CreateUserError, User};
 
 /// Which database the store talks to.
@@ -187,7 +187,7 @@ impl Store {
             let writer = sqlite_pool(1).connect(&sqlx_url).await?;
             let pool = sqlite_pool(8).connect(&sqlx_url).await?;
             let store = Store {
-                logins: LoginBatcher::spawn(writer.clone(), Backend::Sqlite),
+                logins: LoginBatcher::spawn(writer.clone()),
                 pool,
                 writer,
                 backend: Backend::Sqlite,
@@ -212,7 +212,7 @@ impl Store {
                 .connect(url)
                 .await?;
             let store = Store {
-                logins: LoginBatcher::spawn(pool.clone(), Backend::Postgres),
+                logins: LoginBatcher::spawn(pool.clone()),
                 writer: pool.clone(),
                 pool,
                 backend: Backend::Postgres,

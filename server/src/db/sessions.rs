@@ -43,6 +43,15 @@ pub struct NewSession<'a> {
     pub auth_epoch: i64,
 }
 
+/// Whose sessions [`Store::trim_sessions`] trims.
+#[derive(Debug, Clone, Copy)]
+pub enum SessionOwner<'a> {
+    /// The sessions opened with this key.
+    Key(&'a str),
+    /// All sessions of this user.
+    User(&'a str),
+}
+
 impl Store {
     /// Opens a session for a user (not via an API key), with its `login.succeeded` audit row.
     /// `None`: the user's credentials changed since they were checked (`auth_epoch` moved on: a
@@ -134,6 +143,29 @@ impl Store {
             .fetch_one(&self.pool)
             .await?
             .try_get(0)
+    }
+
+    /// Ends the oldest sessions of key `key_id` (or of user `user_id`) beyond the newest `cap`; returns
+    /// how many.
+    pub async fn trim_sessions(
+        &self,
+        owner: SessionOwner<'_>,
+        cap: u64,
+    ) -> Result<u64, sqlx::Error> {
+        let (column, id) = match owner {
+            SessionOwner::Key(id) => ("api_key_id", id),
+            SessionOwner::User(id) => ("user_id", id),
+        };
+        let sql = format!(
+            "DELETE FROM sessions WHERE {column} = $1 AND id NOT IN \
+             (SELECT id FROM sessions WHERE {column} = $1 ORDER BY created_at DESC, id DESC LIMIT $2)"
+        );
+        Ok(sqlx::query(&sql)
+            .bind(id)
+            .bind(i64::try_from(cap).unwrap_or(i64::MAX))
+            .execute(&self.writer)
+            .await?
+            .rows_affected())
     }
 
     /// Ends every session of a user (with a `session.revoked` audit row); returns how many.

@@ -8,7 +8,8 @@
 //!   (a client that stops reading a response, say).
 //! * Body read: see `JsonObject` (the whole body within the body-read timeout, else 408).
 //! * Connections beyond `max_connections` are accepted and closed at once, so they cannot pile up
-//!   in the backlog or exhaust file descriptors.
+//!   in the backlog or exhaust file descriptors; so are a client's beyond `max_connections_per_client`
+//!   (an IPv4 address, an IPv6 /64; trusted proxies exempt), so one client cannot take every connection.
 //! * On shutdown the listener closes, open connections finish their current request and close;
 //!   whatever is still open after `shutdown_timeout` is dropped.
 
@@ -31,7 +32,7 @@ use tokio::time::{Instant, Sleep};
 use tower::ServiceExt;
 
 /// Connection bounds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServeOptions {
     /// Time to receive a request's headers (also the keep-alive idle limit).
     pub header_read_timeout: Duration,
@@ -39,6 +40,10 @@ pub struct ServeOptions {
     pub idle_timeout: Duration,
     /// Most connections open at once.
     pub max_connections: usize,
+    /// Most connections open at once from one client (0: no cap).
+    pub max_connections_per_client: usize,
+    /// Peers the per-client cap does not apply to (trusted proxies carry many clients).
+    pub exempt: Vec<ipnet::IpNet>,
     /// How long shutdown waits for open connections before dropping them.
     pub shutdown_timeout: Duration,
 }
@@ -49,6 +54,8 @@ impl Default for ServeOptions {
             header_read_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(30),
             max_connections: 512,
+            max_connections_per_client: 128,
+            exempt: Vec::new(),
             shutdown_timeout: Duration::from_secs(30),
         }
     }
@@ -80,6 +87,11 @@ pub async fn serve(
     shutdown: impl Future<Output = ()>,
 ) -> io::Result<()> {
     let slots = Arc::new(Semaphore::new(options.max_connections.max(1)));
+    let per_client = Arc::new(PerClient {
+        max: options.max_connections_per_client,
+        exempt: options.exempt.clone(),
+        open: Default::default(),
+    });
     let graceful = GracefulShutdown::new();
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
@@ -104,6 +116,11 @@ pub async fn serve(
             drop(stream);
             continue;
         };
+        let Some(own) = per_client.open(peer.ip()) else {
+            tracing::debug!(%peer, "per-client connection limit reached; closing the new connection");
+            drop(stream);
+            continue;
+        };
         let _ = stream.set_nodelay(true);
         let service = app
             .clone()
@@ -119,6 +136,7 @@ pub async fn serve(
                 tracing::debug!(error = %e, %peer, "connection ended with an error");
             }
             drop(slot);
+            drop(own);
         });
     }
     drop(listener);
@@ -132,6 +150,56 @@ pub async fn serve(
 }
 
 /// A TCP stream that fails with `TimedOut` once no byte has moved for `timeout`.
+/// Open connections per client (IPv4 address or IPv6 /64).
+struct PerClient {
+    max: usize,
+    exempt: Vec<ipnet::IpNet>,
+    open: std::sync::Mutex<std::collections::HashMap<String, usize>>,
+}
+
+/// A client's open connection, counted until dropped.
+struct Own {
+    clients: Arc<PerClient>,
+    key: Option<String>,
+}
+
+impl PerClient {
+    /// A place for one more connection of `peer`, unless it has its share open.
+    fn open(self: &Arc<Self>, peer: std::net::IpAddr) -> Option<Own> {
+        let peer = peer.to_canonical();
+        if self.max == 0 || self.exempt.iter().any(|net| net.contains(&peer)) {
+            return Some(Own {
+                clients: self.clone(),
+                key: None,
+            });
+        }
+        let key = crate::service::ratelimit::client_key(peer);
+        let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        let n = open.entry(key.clone()).or_insert(0);
+        if *n >= self.max {
+            return None;
+        }
+        *n += 1;
+        Some(Own {
+            clients: self.clone(),
+            key: Some(key),
+        })
+    }
+}
+
+impl Drop for Own {
+    fn drop(&mut self) {
+        let Some(key) = &self.key else { return };
+        let mut open = self.clients.open.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = open.get_mut(key) {
+            *n -= 1;
+            if *n == 0 {
+                open.remove(key);
+            }
+        }
+    }
+}
+
 struct IdleTimeout {
     stream: TcpStream,
     timeout: Duration,

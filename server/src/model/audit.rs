@@ -12,7 +12,7 @@ use serde::Serialize;
 pub const ADMIN_AGENT: &str = "appkeys-server admin command";
 
 /// One event to record.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct Event {
     /// `user.registered`, `login.succeeded`, …
     pub event: &'static str,
@@ -90,6 +90,9 @@ pub struct Entry {
     pub user_agent: Option<String>,
     /// Outcome.
     pub outcome: String,
+    /// How many events the row stands for (more than 1 for events recorded in aggregate: refused
+    /// requests, failed and successful API-key logins).
+    pub count: i64,
 }
 
 /// The client of a request: its IP (see `http::extract::ClientIp`) and `User-Agent`.

@@ -1,6 +1,7 @@
 //! Services the routes and jobs share, built on the store: the rate limiter, the mailer (its queue and
 //! worker) and the Prometheus metrics. The one edge inside this layer: mail → metrics.
 
+pub mod audit_batch;
 pub mod mail;
 pub mod metrics;
 pub mod ratelimit;

@@ -622,6 +622,8 @@ async fn bad_tokens_are_rate_limited_per_client() {
     let r = post(&app, "confirm", bad).await;
     r.assert_error(429, "TooManyRequests");
     assert!(r.headers.contains_key("retry-after"));
+    // Refusals are audited in aggregate (issue 22): written by the flush job.
+    app.state.flush_audit().await.unwrap();
     let audit = app
         .state
         .store()

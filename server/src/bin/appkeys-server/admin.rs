@@ -278,7 +278,7 @@ async fn audit(
         } else {
             writeln!(
                 out,
-                "{} {} {} app={} user={} key={} provider={} ip={} agent={:?}",
+                "{} {} {} app={} user={} key={} provider={} ip={} agent={:?} count={}",
                 e.time,
                 e.event,
                 e.outcome,
@@ -287,7 +287,8 @@ async fn audit(
                 dash(&e.key_id),
                 dash(&e.provider),
                 dash(&e.ip),
-                dash(&e.user_agent)
+                dash(&e.user_agent),
+                e.count
             )?;
         }
     }

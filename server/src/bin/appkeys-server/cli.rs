@@ -392,6 +392,16 @@ pub(crate) struct ServeArgs {
     )]
     pub(crate) max_connections: usize,
 
+    /// Most open connections from one client (an IPv4 address or an IPv6 /64; trusted proxies are
+    /// exempt); more are closed at once; 0 = no cap.
+    #[arg(
+        long,
+        value_name = "N",
+        env = "APPKEYS_MAX_CONNECTIONS_PER_CLIENT",
+        default_value_t = 128
+    )]
+    pub(crate) max_connections_per_client: usize,
+
     /// Seconds SIGTERM/SIGINT wait for open connections before dropping them (exit status 0).
     #[arg(
         long,
@@ -428,6 +438,36 @@ pub(crate) struct ServeArgs {
         default_value_t = 10
     )]
     pub(crate) last_used_interval: u64,
+
+    /// Seconds between writes of the events audited in aggregate (refused requests, failed and
+    /// successful API-key logins: one row per event, client and interval, with a count); also written
+    /// at shutdown.
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        env = "APPKEYS_AUDIT_INTERVAL",
+        default_value_t = 10
+    )]
+    pub(crate) audit_interval: u64,
+
+    /// Live sessions per API key; past it the key's oldest sessions end (a service that logs in again
+    /// and again never piles up sessions); 0 = no cap.
+    #[arg(
+        long,
+        value_name = "N",
+        env = "APPKEYS_MAX_SESSIONS_PER_KEY",
+        default_value_t = 1000
+    )]
+    pub(crate) max_sessions_per_key: u64,
+
+    /// Live sessions per user (every provider and key together); past it the oldest end; 0 = no cap.
+    #[arg(
+        long,
+        value_name = "N",
+        env = "APPKEYS_MAX_SESSIONS_PER_USER",
+        default_value_t = 5000
+    )]
+    pub(crate) max_sessions_per_user: u64,
 
     /// Days audit log rows are kept before the sweep deletes them.
     #[arg(

@@ -75,10 +75,13 @@ pub(crate) async fn run(cli: ServeArgs) -> Result<(), Error> {
         header_read_timeout: Duration::from_secs(cli.header_read_timeout.max(1)),
         idle_timeout: Duration::from_secs(cli.idle_timeout.max(1)),
         max_connections: cli.max_connections.max(1),
+        max_connections_per_client: cli.max_connections_per_client,
+        exempt: trusted_proxies.clone(),
         shutdown_timeout: Duration::from_secs(cli.shutdown_timeout),
     };
     let (metrics_listen, no_metrics) = (cli.metrics_listen, cli.no_metrics);
     let last_used_interval = Duration::from_secs(cli.last_used_interval.max(1));
+    let audit_interval = Duration::from_secs(cli.audit_interval.max(1));
     let config = Config {
         signing_keys,
         introspection_credentials: introspection,
@@ -99,6 +102,7 @@ pub(crate) async fn run(cli: ServeArgs) -> Result<(), Error> {
         _ => None,
     };
     let flusher = jobs::spawn_key_use_flush(state.clone(), last_used_interval);
+    let audit_flusher = jobs::spawn_audit_flush(state.clone(), audit_interval);
     tracing::info!(
         backend = ?store.backend(),
         apps = ?config.apps,
@@ -119,12 +123,20 @@ pub(crate) async fn run(cli: ServeArgs) -> Result<(), Error> {
     .await?;
     sweeper.abort();
     flusher.abort();
+    audit_flusher.abort();
     if let Some(m) = metrics_server {
         m.abort();
     }
     state.drain_mail(Duration::from_secs(5)).await;
     if let Err(e) = tokio::time::timeout(Duration::from_secs(5), state.flush_key_uses()).await {
         tracing::warn!(error = %e, "writing API key last use at shutdown timed out");
+    }
+    match tokio::time::timeout(Duration::from_secs(5), state.flush_audit()).await {
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "writing aggregated audit events at shutdown failed")
+        }
+        Err(_) => tracing::warn!("writing aggregated audit events at shutdown timed out"),
+        Ok(Ok(_)) => {}
     }
     // Bounded: connections still open were dropped at the deadline; give the pool a moment.
     let _ = tokio::time::timeout(Duration::from_secs(5), store.close()).await;
@@ -175,6 +187,9 @@ fn config(
             .issuer
             .map(|i| i.trim().to_owned())
             .filter(|i| !i.is_empty()),
+        min_password_length: cli.min_password_length as usize,
+        max_sessions_per_key: cli.max_sessions_per_key,
+        max_sessions_per_user: cli.max_sessions_per_user,
         audiences: trimmed(&cli.audiences),
         hashing: HashLimits {
             concurrency,

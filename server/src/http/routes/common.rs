@@ -9,7 +9,7 @@ use crate::model::{Client, Event, Purpose};
 use crate::state::AppState;
 use crate::util::{now_ms, rfc3339};
 
-/// Records `rate_limited` when `result` is a 429; returns `result`.
+/// Records `rate_limited` (in aggregate) when `result` is a 429; returns `result`.
 pub(crate) async fn audit_limit<T>(
     state: &AppState,
     event: &Event,
@@ -22,10 +22,8 @@ pub(crate) async fn audit_limit<T>(
                 outcome: "limited",
                 ..event.clone()
             };
-            state.record(&limited);
-            if let Err(e) = state.inner.store.audit(&limited).await {
-                tracing::warn!(error = %e, "audit of a rate-limited request failed");
-            }
+            // In aggregate: once per client and interval, with a count (a flood costs no write each).
+            state.count_event(limited);
         }
     }
     result

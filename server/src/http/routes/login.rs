@@ -86,7 +86,6 @@ pub(crate) async fn login(
             .client(&client),
         state: &state,
         app_id: &app_id,
-        client: &client,
     };
     let (user_id, session, api_key_id) = match provider {
         Provider::LocalUserpass => login.email_password(&body).await?,
@@ -111,7 +110,6 @@ type Opened = (String, String, Option<String>);
 struct Login<'a> {
     state: &'a AppState,
     app_id: &'a str,
-    client: &'a Client,
     /// The client IP as text (the rate-limit buckets' key).
     ip: String,
     /// The device id of the new session.
@@ -149,7 +147,7 @@ impl Login<'_> {
         };
         self.account_throttle(&email, user.as_ref()).await?;
         let phc = user.as_ref().and_then(|u| u.password_hash.clone());
-        let ok = state.inner.hasher.verify(password, phc).await?;
+        let ok = state.inner.hasher.verify(ip, password, phc).await?;
         let user = match user {
             Some(user) if ok => user,
             other => {
@@ -211,6 +209,7 @@ impl Login<'_> {
             audit_failure(state, &refused, "credentials_changed").await;
             return Err(invalid_password());
         };
+        state.trim_sessions(None, user.id.clone());
         Ok((user.id, session, None))
     }
 
@@ -289,23 +288,35 @@ impl Login<'_> {
         let (store, limiter) = (&state.inner.store, &state.inner.limiter);
         let key = required_str(body, "key")?;
         let per_ip = state.inner.limits.key_login_failures_per_ip;
-        let checked = limiter
-            .check_if_seen(Bucket::KeyLoginFailuresIp, &[ip], per_ip)
-            .await;
-        audit_limit(state, &self.event, checked).await?;
-        // Malformed keys never reach the database.
+        // No check before the lookup: a valid, enabled key always logs in, whatever others behind the
+        // same address did (keys carry 256 random bits: nobody guesses one). The failure limit bounds
+        // what invalid keys cost: past it a failure is one index probe in a shared batch statement,
+        // answered 429 from memory, with no other read and no write. Malformed keys never reach the
+        // database.
         let hash = apikey::is_well_formed(key).then(|| apikey::hash(key));
         let found = match &hash {
             Some(hash) => store
-                .key_login(app_id, hash, &self.device, self.client)
+                .key_login(app_id, hash, &self.device)
                 .await
                 .map_err(AppError::db)?,
             None => None,
         };
         if let Some((user_id, session, key_id)) = found {
-            state.key_used(key_id.clone(), now_ms());
+            state.key_used(key_id.clone(), &user_id, now_ms());
+            // Audited in aggregate, per key, client and interval (the success metric is counted by
+            // the caller).
+            let event = self.event.clone().user(&user_id).key(&key_id);
+            if !state.inner.audit_batch.record(event) {
+                tracing::warn!(
+                    "aggregated audit events: too many distinct events in this interval"
+                );
+            }
             return Ok((user_id, session, Some(key_id)));
         }
+        let over = limiter
+            .check_if_seen(Bucket::KeyLoginFailuresIp, &[ip], per_ip)
+            .await;
+        audit_limit(state, &self.event, over).await?;
         let expired = match &hash {
             Some(hash) => store
                 .key_expired(app_id, hash)
@@ -313,14 +324,21 @@ impl Login<'_> {
                 .map_err(AppError::db)?,
             None => false,
         };
+        let failed = |outcome| {
+            state.count_event(Event {
+                event: "login.failed",
+                outcome,
+                ..self.event.clone()
+            })
+        };
         if expired {
-            audit_failure(state, &self.event, "expired_key").await;
+            failed("expired_key");
             return Err(AppError::new(
                 ErrorCode::APIKeyExpired,
                 "the API key has expired",
             ));
         }
-        audit_failure(state, &self.event, "invalid_key").await;
+        failed("invalid_key");
         if per_ip > 0 {
             let recorded = limiter
                 .record(Bucket::KeyLoginFailuresIp, &[ip], per_ip)
@@ -361,6 +379,23 @@ pub(crate) async fn register(
         )
         .await;
     audit_limit(&state, &event, attempt).await?;
+    if state.inner.confirmation {
+        // A confirmation email counts against the email limits like the send routes' do: one client
+        // cannot fill an inbox (or the mail queue) with `+tag` registrations.
+        let (limiter, limits, ip) = (
+            &state.inner.limiter,
+            &state.inner.limits,
+            client_key(client.ip),
+        );
+        let per_ip = limiter
+            .attempt(Bucket::EmailsIp, &[&ip], limits.emails_per_ip)
+            .await;
+        audit_limit(&state, &event, per_ip).await?;
+        let sends = limits.emails_per_address.saturating_mul(2);
+        let (inbox, bucket) = (inbox_of(&email), Bucket::EmailsSentAddress);
+        let per_address = limiter.attempt(bucket, &[&app_id, &inbox], sends).await;
+        audit_limit(&state, &event, per_address).await?;
+    }
     let store = &state.inner.store;
     if store
         .user_by_email(&app_id, &email)
@@ -370,7 +405,11 @@ pub(crate) async fn register(
     {
         return Err(name_in_use());
     }
-    let phc = state.inner.hasher.hash(password).await?;
+    let phc = state
+        .inner
+        .hasher
+        .hash(&client_key(client.ip), password)
+        .await?;
     // With confirmation on, the account starts unconfirmed and its token is stored with it.
     let token = state.inner.confirmation.then(link_token::new_token);
     let confirmation = token
@@ -394,6 +433,17 @@ pub(crate) async fn register(
         mailer.send(Purpose::Confirm, &app_id, &email, id, secret);
     }
     Ok(StatusCode::CREATED)
+}
+
+/// The mailbox an address reaches: `+tag` suffixes of the local part dropped (`a+x@b` and `a+y@b` fill one
+/// inbox), for the per-address email limit of registrations.
+fn inbox_of(email: &str) -> String {
+    match email.split_once('@') {
+        Some((local, domain)) => {
+            format!("{}@{domain}", local.split('+').next().unwrap_or(local))
+        }
+        None => email.to_owned(),
+    }
 }
 
 fn name_in_use() -> AppError {

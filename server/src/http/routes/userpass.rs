@@ -143,7 +143,7 @@ pub(crate) async fn reset(
     {
         return Err(token_failed(&state, &event, &ip).await);
     }
-    let phc = state.inner.hasher.hash(password).await?;
+    let phc = state.inner.hasher.hash(&ip, password).await?;
     let reset = store
         .reset_password(&id, &hash, &phc, &event)
         .await
