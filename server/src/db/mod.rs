@@ -119,6 +119,9 @@ pub struct Store {
     sqlite_path: Option<PathBuf>,
 }
 
+/// Key-login batches in flight at once on PostgreSQL (see [`LoginBatcher::spawn`]).
+const LOGIN_BATCHES_IN_FLIGHT: usize = 4;
+
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 fn sqlite_file_path(url: &str) -> Result<PathBuf, StoreError> {
@@ -187,7 +190,7 @@ impl Store {
             let writer = sqlite_pool(1).connect(&sqlx_url).await?;
             let pool = sqlite_pool(8).connect(&sqlx_url).await?;
             let store = Store {
-                logins: LoginBatcher::spawn(writer.clone()),
+                logins: LoginBatcher::spawn(writer.clone(), Backend::Sqlite, 1),
                 pool,
                 writer,
                 backend: Backend::Sqlite,
@@ -212,7 +215,11 @@ impl Store {
                 .connect(url)
                 .await?;
             let store = Store {
-                logins: LoginBatcher::spawn(pool.clone()),
+                logins: LoginBatcher::spawn(
+                    pool.clone(),
+                    Backend::Postgres,
+                    LOGIN_BATCHES_IN_FLIGHT,
+                ),
                 writer: pool.clone(),
                 pool,
                 backend: Backend::Postgres,
