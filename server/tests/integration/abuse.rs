@@ -481,3 +481,43 @@ async fn registration_emails_count_against_the_email_limits() {
         .await
         .assert_error(429, "TooManyRequests");
 }
+
+/// The limits hold across instances sharing a database: failures through one instance throttle the
+/// account on the other, and a bucket one instance found full is refused by the other after one read.
+#[tokio::test]
+async fn limits_hold_across_instances() {
+    let db = fresh_db().await;
+    let (a, b) = (guessing_server(&db, &[]), guessing_server(&db, &[]));
+    let owner = Client::new(&a, "203.0.113.20");
+    let email = "shared-target@example.com";
+    owner.register(email).await;
+    let device = "5eb5931548d79bc784adf46f";
+    assert_eq!(
+        owner
+            .password_login_on(email, PASSWORD, device)
+            .await
+            .status,
+        StatusCode::OK
+    );
+    for i in 0..10 {
+        let via = if i % 2 == 0 { &a } else { &b };
+        Client::new(via, "198.51.100.60")
+            .password_login(email, "guess")
+            .await
+            .assert_error(401, "InvalidPassword");
+    }
+    for server in [&a, &b] {
+        let r = Client::new(server, "192.0.2.61")
+            .password_login(email, PASSWORD)
+            .await;
+        assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS);
+        let r = Client::new(server, "192.0.2.62")
+            .password_login_on(email, PASSWORD, device)
+            .await;
+        assert_eq!(
+            r.status,
+            StatusCode::OK,
+            "the owner's device via every instance"
+        );
+    }
+}
