@@ -15,6 +15,7 @@ mod keyexpiry;
 mod keylogin;
 mod keys;
 mod process;
+mod realm;
 mod revocation;
 mod storage;
 mod tokens;

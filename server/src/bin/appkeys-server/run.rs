@@ -41,7 +41,7 @@ type Error = Box<dyn std::error::Error>;
 
 /// Serves until SIGINT/SIGTERM, then stops in order: connections (within the shutdown deadline), the
 /// jobs, queued mail, the last `lastUsedAt` values, the pool.
-pub(crate) async fn run(cli: ServeArgs) -> Result<(), Error> {
+pub(crate) async fn run(mut cli: ServeArgs) -> Result<(), Error> {
     passwords::return_hash_memory_to_os();
     serve::raise_open_file_limit();
     let jwt_secrets = secrets(&cli)?;
@@ -69,6 +69,7 @@ pub(crate) async fn run(cli: ServeArgs) -> Result<(), Error> {
         ..StoreOptions::default()
     };
     let store = Store::connect_with(&cli.database_url, options).await?;
+    cli.public_url = public_url(cli.public_url.as_deref(), cli.listen)?;
     let listener = tokio::net::TcpListener::bind(cli.listen).await?;
     let addr = listener.local_addr()?;
     let serve_options = ServeOptions {
@@ -142,6 +143,39 @@ pub(crate) async fn run(cli: ServeArgs) -> Result<(), Error> {
     let _ = tokio::time::timeout(Duration::from_secs(5), store.close()).await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The `hostname` the location route hands out, which every Realm SDK sends all later requests to (with
+/// `/api/client/v2.0/…` appended): `--public-url` as an origin, or — when `None` — the listen address.
+/// Refused: no `--public-url` while listening on every interface (clients would be sent to `0.0.0.0`),
+/// and a `--public-url` with a path, query or fragment (it would be doubled on the first request).
+fn public_url(given: Option<&str>, listen: SocketAddr) -> Result<Option<String>, Error> {
+    let Some(given) = given else {
+        if listen.ip().is_unspecified() {
+            return Err(format!(
+                "--listen {listen} listens on every interface but no --public-url says where clients reach \
+                 it: the location route would send every Realm SDK to http://{listen}. Set --public-url to \
+                 the address clients use, e.g. --public-url https://auth.example.com"
+            )
+            .into());
+        }
+        return Ok(None);
+    };
+    let url = url::Url::parse(given).map_err(|e| format!("--public-url {given}: {e}"))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+        return Err(format!(
+            "--public-url {given}: expected http://HOST[:PORT] or https://HOST[:PORT]"
+        )
+        .into());
+    }
+    if url.path() != "/" || url.query().is_some() || url.fragment().is_some() {
+        return Err(format!(
+            "--public-url {given}: give the origin only (scheme, host and port, no path): Realm SDKs append \
+             /api/client/v2.0/… to it; serve appkeys at the root of its own host name"
+        )
+        .into());
+    }
+    Ok(Some(given.trim_end_matches('/').to_owned()))
 }
 
 /// `--trust-proxy` values as networks (an address is a /32 or /128).

@@ -70,6 +70,18 @@ pub(crate) async fn login(
     req: Request,
 ) -> Result<Json<wire::LoginResponse>, AppError> {
     state.check_app(&app_id)?;
+    // realm-core links credentials with `login?link=true` and the linking user's access token. Until
+    // linking exists, that is an error — never a login of the credentials' own user, whose tokens
+    // realm-core would store on the linking user.
+    let linking = req.uri().query().is_some_and(|q| {
+        url::form_urlencoded::parse(q.as_bytes()).any(|(k, v)| k == "link" && v == "true")
+    });
+    if linking {
+        return Err(AppError::new(
+            ErrorCode::BadRequest,
+            "account linking (link=true) is not supported by this server",
+        ));
+    }
     let provider = Provider::parse(&provider).ok_or_else(|| {
         AppError::new(
             ErrorCode::AuthProviderNotFound,

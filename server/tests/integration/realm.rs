@@ -1,0 +1,138 @@
+//! What every Realm device SDK (realm-core) depends on (issue 23, part): a `hostname` it can reach, and no
+//! silent login when it asks to link credentials.
+
+use axum::http::StatusCode;
+use serde_json::json;
+
+use crate::support::*;
+
+/// Runs the binary with exactly these serving flags (the support helpers add their own `--listen`); the
+/// first stdout line and, if it exited, its stderr.
+fn run_exactly(args: &[&str], db: &TestDb) -> (String, Option<String>, std::process::Child) {
+    use std::io::{BufRead, BufReader, Read};
+    let mut command = std::process::Command::new(BIN);
+    command.args(args).args(["--database-url", &db.url]);
+    for (k, _) in std::env::vars() {
+        if k.starts_with("APPKEYS_") && !k.starts_with("APPKEYS_TEST_") {
+            command.env_remove(k);
+        }
+    }
+    if db.url.starts_with("postgres") {
+        command
+            .env("APPKEYS_JWT_SECRET", PG_TEST_SECRET)
+            .env("APPKEYS_SIGNING_KEY_FILE", pg_signing_key_file());
+    }
+    let mut child = command
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    let _ = BufReader::new(child.stdout.as_mut().unwrap()).read_line(&mut line);
+    if line.is_empty() {
+        let mut err = String::new();
+        let _ = child.stderr.take().unwrap().read_to_string(&mut err);
+        let _ = child.wait();
+        return (line, Some(err), child);
+    }
+    (line, None, child)
+}
+
+fn refused(args: &[&str], db: &TestDb) -> String {
+    match run_exactly(args, db) {
+        (_, Some(err), _) => err,
+        (line, None, mut child) => {
+            let _ = child.kill();
+            panic!("{args:?} started: {line}")
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_location_never_hands_out_an_unreachable_hostname() {
+    let db = fresh_db().await;
+    // Every interface without a public URL: clients would be sent to 0.0.0.0.
+    for listen in ["0.0.0.0:0", "[::]:0"] {
+        let err = refused(&["--listen", listen], &db);
+        assert!(err.contains("--public-url"), "{listen}: {err}");
+    }
+    // A public URL with a path would be doubled by realm-core's `/api/client/v2.0/…`.
+    for url in [
+        "https://auth.example.com/appkeys",
+        "https://auth.example.com/?x=1",
+        "ftp://auth.example.com",
+    ] {
+        let err = refused(&["--public-url", url], &db);
+        assert!(err.contains("--public-url"), "{url}: {err}");
+    }
+    // An origin (a trailing slash is fine): that is the hostname, even when listening everywhere.
+    let (line, err, mut child) = run_exactly(
+        &[
+            "--listen",
+            "0.0.0.0:0",
+            "--public-url",
+            "https://auth.example.com/",
+        ],
+        &db,
+    );
+    assert!(err.is_none(), "{err:?}");
+    let port = line.trim().rsplit(':').next().unwrap().to_owned();
+    let r = HttpClient::new()
+        .request(
+            "GET",
+            &format!("http://127.0.0.1:{port}{P}/app/{APP}/location"),
+            &[],
+            None,
+        )
+        .await;
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(r.json()["hostname"], "https://auth.example.com");
+    assert_eq!(r.json()["ws_hostname"], "wss://auth.example.com");
+}
+
+#[tokio::test]
+async fn linking_credentials_is_an_error_not_a_login() {
+    let t = TestApp::new().await;
+    let linking = t.user("linker@example.com").await;
+    t.register("other@example.com", "pass-phrase-1").await;
+    let store = t.state.store().clone();
+    let sessions = || {
+        let store = store.clone();
+        async move { store.count("SELECT COUNT(*) FROM sessions").await.unwrap() }
+    };
+    let before = sessions().await;
+    for (provider, body) in [
+        (
+            "local-userpass",
+            json!({"username": "other@example.com", "password": "pass-phrase-1"}),
+        ),
+        ("anon-user", json!({})),
+    ] {
+        let r = t
+            .call(
+                "POST",
+                &format!("{P}/app/{APP}/auth/providers/{provider}/login?link=true"),
+                Some(&linking.access),
+                Some(&body.to_string()),
+            )
+            .await;
+        assert_eq!(
+            r.status,
+            StatusCode::BAD_REQUEST,
+            "{provider}: {}",
+            r.text()
+        );
+        assert_eq!(r.content_type(), Some("application/json"));
+        assert_eq!(r.json()["error_code"], "BadRequest");
+    }
+    assert_eq!(sessions().await, before, "no session was opened");
+    // Without `link=true` the same login works.
+    let r = t
+        .login(
+            "local-userpass",
+            json!({"username": "other@example.com", "password": "pass-phrase-1"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+}
