@@ -57,7 +57,11 @@ impl Store {
     const KEY_COLUMNS: &'static str = "id, name, CASE WHEN disabled THEN 1 ELSE 0 END, start, \
          created_at, last_used_at, expires_at";
 
-    fn key_from_row(row: &AnyRow) -> Result<ApiKey, sqlx::Error> {
+    /// [`Self::KEY_COLUMNS`] of a query that names the key table `k`.
+    pub(super) const KEY_COLUMNS_OF_K: &'static str = "k.id, k.name, \
+         CASE WHEN k.disabled THEN 1 ELSE 0 END, k.start, k.created_at, k.last_used_at, k.expires_at";
+
+    pub(super) fn key_from_row(row: &AnyRow) -> Result<ApiKey, sqlx::Error> {
         Ok(ApiKey {
             id: row.try_get(0)?,
             name: row.try_get(1)?,

@@ -13,6 +13,7 @@ pub mod email_tokens;
 pub mod keys;
 mod login_batch;
 pub mod rate_limits;
+pub mod server_keys;
 pub mod sessions;
 pub mod users;
 
@@ -26,6 +27,7 @@ use login_batch::LoginBatcher;
 pub use email_tokens::NewToken;
 pub use keys::{ApiKey, CreateKeyError, NewKey};
 pub use rate_limits::Counts;
+pub use server_keys::{ServerKey, SERVER_PROVIDER};
 pub use sessions::{NewSession, Session, SessionOwner};
 pub use users::{CreateUserError, User};
 

@@ -136,3 +136,117 @@ async fn linking_credentials_is_an_error_not_a_login() {
         .await;
     assert_eq!(r.status, StatusCode::OK);
 }
+
+/// `appkeys-server ARGS… --database-url URL`: (success, stdout, stderr).
+fn admin(args: &[&str], db: &TestDb) -> (bool, String, String) {
+    let out = std::process::Command::new(BIN)
+        .args(args)
+        .args(["--database-url", &db.url])
+        .env_remove("APPKEYS_DATABASE_URL")
+        .output()
+        .unwrap();
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    (out.status.success(), text(&out.stdout), text(&out.stderr))
+}
+
+#[tokio::test]
+async fn server_api_keys_log_in_as_their_server_user() {
+    let db = fresh_db().await;
+    let server = ServerProcess::start(&[], &db.url, &[]);
+    let (ok, out, err) = admin(
+        &["keys", "create", "--server", "backend", "--app", APP],
+        &db,
+    );
+    assert!(ok, "{err}");
+    let secret = out.lines().last().unwrap().trim().to_owned();
+    let key_id = out.split_whitespace().nth(3).unwrap().to_owned();
+    assert!(secret.starts_with("appk_"), "{out}");
+    let (ok, _, err) = admin(
+        &["keys", "create", "--server", "backend", "--app", APP],
+        &db,
+    );
+    assert!(
+        !ok && err.contains("already has a server key named backend"),
+        "{err}"
+    );
+    let c = Client::new(&server, "127.0.0.1");
+    let session = Tokens::from(&c.key_login(&secret).await);
+    let profile = HttpClient::new()
+        .request(
+            "GET",
+            &format!("{}{P}/auth/profile", server.url),
+            &[("authorization", &format!("Bearer {}", session.access))],
+            None,
+        )
+        .await
+        .json();
+    assert_eq!(profile["type"], "server", "{profile}");
+    assert_eq!(profile["identities"][0]["provider_type"], "api-key");
+    assert_eq!(profile["user_id"], session.user_id.as_str());
+    // A server key's session manages no user keys and cannot delete its user.
+    let bearer = |t: &str| format!("Bearer {t}");
+    let r = HttpClient::new()
+        .request(
+            "GET",
+            &format!("{}{}", server.url, keys_path()),
+            &[("authorization", &bearer(&session.refresh))],
+            None,
+        )
+        .await;
+    r.assert_error(403, "APIKeyManagementForbidden");
+    let r = HttpClient::new()
+        .request(
+            "DELETE",
+            &format!("{}{P}/auth/delete", server.url),
+            &[("authorization", &bearer(&session.access))],
+            None,
+        )
+        .await;
+    r.assert_error(403, "APIKeyManagementForbidden");
+    // Listed, disabled, enabled, revoked — like user keys.
+    let (_, list, _) = admin(&["keys", "list", "--server", "--app", APP], &db);
+    assert!(
+        list.lines()
+            .any(|l| l.starts_with(&key_id) && l.contains("backend") && l.contains("enabled")),
+        "{list}"
+    );
+    assert!(admin(&["keys", "disable", &key_id], &db).0);
+    c.key_login(&secret).await.assert_error(401, "AuthError");
+    c.refresh(&session.refresh)
+        .await
+        .assert_error(401, "InvalidSession");
+    assert!(admin(&["keys", "enable", &key_id], &db).0);
+    assert_eq!(c.key_login(&secret).await.status, StatusCode::OK);
+    assert!(admin(&["keys", "revoke", &key_id], &db).0);
+    c.key_login(&secret).await.assert_error(401, "AuthError");
+    // Audited as the administrator's.
+    let (_, audit, _) = admin(&["audit", "--json", "--key", &key_id], &db);
+    for event in ["key.created", "key.disabled", "key.enabled", "key.deleted"] {
+        assert!(
+            audit
+                .lines()
+                .any(|l| l.contains(event) && l.contains("appkeys-server admin command")),
+            "{event} in {audit}"
+        );
+    }
+    // Expiry works as for user keys.
+    let (ok, out, err) = admin(
+        &[
+            "keys",
+            "create",
+            "--server",
+            "short-lived",
+            "--app",
+            APP,
+            "--expires-in-days",
+            "0.00001",
+        ],
+        &db,
+    );
+    assert!(ok, "{err}");
+    let secret = out.lines().last().unwrap().trim().to_owned();
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    c.key_login(&secret)
+        .await
+        .assert_error(401, "APIKeyExpired");
+}

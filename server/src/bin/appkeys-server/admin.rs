@@ -4,6 +4,8 @@
 
 use std::io::{BufRead, IsTerminal, Write};
 
+use appkeys_server::crypto::apikey;
+use appkeys_server::db::CreateKeyError;
 use appkeys_server::model::audit::{Event, ADMIN_AGENT};
 use appkeys_server::util::rfc3339;
 use appkeys_server::{Store, StoreOptions};
@@ -217,7 +219,11 @@ async fn confirmed_on_terminal(store: &Store, user: &appkeys_server::db::User) -
 
 async fn keys(store: &Store, action: KeysAction, out: &mut impl Write) -> Result {
     match action {
-        KeysAction::List { user } => {
+        KeysAction::List { user, server, app } => {
+            if server {
+                return list_server_keys(store, app.as_deref(), out).await;
+            }
+            let user = user.unwrap_or_default();
             existing_user(store, &user).await?;
             writeln!(out, "id\tname\tstate\tcreated\tlast_used")?;
             for k in store.list_keys(&user).await? {
@@ -231,6 +237,13 @@ async fn keys(store: &Store, action: KeysAction, out: &mut impl Write) -> Result
                 )?;
             }
         }
+        KeysAction::Create {
+            name,
+            app,
+            expires_in_days,
+        } => create_server_key(store, &name, &app, expires_in_days, out).await?,
+        KeysAction::Disable { key_id } => set_key_disabled(store, &key_id, true, out).await?,
+        KeysAction::Enable { key_id } => set_key_disabled(store, &key_id, false, out).await?,
         KeysAction::Revoke { key_id } => {
             let owner = store
                 .key_owner(&key_id)
@@ -245,6 +258,94 @@ async fn keys(store: &Store, action: KeysAction, out: &mut impl Write) -> Result
             )?;
         }
     }
+    Ok(())
+}
+
+/// Disables or enables a key (a user's or a server key), audited as the administrator's.
+async fn set_key_disabled(
+    store: &Store,
+    key_id: &str,
+    disabled: bool,
+    out: &mut impl Write,
+) -> Result {
+    let owner = store
+        .key_owner(key_id)
+        .await?
+        .ok_or_else(|| missing("key", key_id))?;
+    let event = admin_event(if disabled {
+        "key.disabled"
+    } else {
+        "key.enabled"
+    });
+    store
+        .set_key_disabled(&owner, key_id, disabled, &event)
+        .await?;
+    let what = if disabled {
+        "disabled; its sessions ended"
+    } else {
+        "enabled"
+    };
+    writeln!(out, "key {key_id} of user {owner} {what}")?;
+    Ok(())
+}
+
+async fn list_server_keys(store: &Store, app: Option<&str>, out: &mut impl Write) -> Result {
+    writeln!(
+        out,
+        "id\tname\tapp\tuser\tstate\tcreated\tlast_used\texpires"
+    )?;
+    for s in store.list_server_keys(app).await? {
+        let k = &s.key;
+        writeln!(
+            out,
+            "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
+            k.id,
+            k.name,
+            s.app_id,
+            s.user_id,
+            state(k.disabled),
+            time(Some(k.created_at)),
+            time(k.last_used_at),
+            time(k.expires_at)
+        )?;
+    }
+    Ok(())
+}
+
+/// `keys create --server NAME --app ID`: prints the secret once.
+async fn create_server_key(
+    store: &Store,
+    name: &str,
+    app: &str,
+    expires_in_days: Option<f64>,
+    out: &mut impl Write,
+) -> Result {
+    appkeys_protocol::validate_api_key_name(name).map_err(|e| e.to_string())?;
+    let expires_at = expires_in_days.map(|days| {
+        let ms = (days * 86_400_000.0).clamp(1.0, 1e15) as i64;
+        appkeys_server::util::now_ms().saturating_add(ms)
+    });
+    let secret = apikey::generate();
+    let created = store
+        .create_server_key(
+            app,
+            name,
+            &apikey::hash(&secret),
+            &apikey::start(&secret),
+            expires_at,
+            &admin_event("key.created"),
+        )
+        .await
+        .map_err(|e| match e {
+            CreateKeyError::NameTaken => format!("app {app} already has a server key named {name}"),
+            CreateKeyError::LimitReached => "key limit reached".to_owned(),
+            CreateKeyError::Db(e) => e.to_string(),
+        })?;
+    writeln!(
+        out,
+        "created server key {} (\"{name}\") for app {app}, user {}; its secret — shown this once:\n{secret}",
+        created.key.id, created.user_id
+    )?;
     Ok(())
 }
 

@@ -4,6 +4,7 @@
 mod admin;
 mod cli;
 mod run;
+mod serve_flags;
 
 use std::io::IsTerminal;
 

@@ -7,6 +7,7 @@ use axum::{
     Json,
 };
 
+use crate::db::SERVER_PROVIDER;
 use crate::error::AppError;
 use crate::http::auth::bearer;
 use crate::model::{Client, Event};
@@ -30,16 +31,23 @@ pub(crate) async fn profile(
         email: user.email.clone(),
         ..wire::ProfileData::default()
     };
+    // A server key's user is of type `server` with an `api-key` identity, as in App Services.
+    let server = user.provider == SERVER_PROVIDER;
+    let provider = if server {
+        "api-key"
+    } else {
+        user.provider.as_str()
+    };
     Ok(Json(wire::Profile {
         user_id: user.id.clone(),
         domain_id: user.app_id.clone(),
         identities: vec![wire::Identity {
             id: user.identity_id.clone(),
-            provider_type: user.provider.clone(),
-            provider_id: user.provider.clone(),
+            provider_type: provider.to_owned(),
+            provider_id: provider.to_owned(),
         }],
         data,
-        user_type: "normal".to_owned(),
+        user_type: if server { "server" } else { "normal" }.to_owned(),
     }))
 }
 
