@@ -40,6 +40,8 @@ pub struct Config {
     pub max_sessions_per_key: u64,
     /// Live sessions per user (all providers and keys); past it the oldest end (0: no cap).
     pub max_sessions_per_user: u64,
+    /// Reset emails of imported users sent per minute (0: none).
+    pub import_reset_emails_per_minute: u32,
     /// Shortest password accepted at registration and reset (6 to 128).
     pub min_password_length: usize,
     /// Callers of `POST /oauth/introspect` (`client_id`, secret); `None`: the endpoint is off.
@@ -81,6 +83,7 @@ impl Default for Config {
             token_claims: Vec::new(),
             introspection_credentials: None,
             min_password_length: DEFAULT_MIN_PASSWORD_LEN,
+            import_reset_emails_per_minute: 60,
             max_sessions_per_key: 1_000,
             max_sessions_per_user: 5_000,
             hashing: HashLimits::default(),

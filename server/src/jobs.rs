@@ -6,7 +6,9 @@
 
 use std::time::Duration;
 
-use crate::model::Event;
+use crate::crypto::link_token;
+use crate::db::NewToken;
+use crate::model::{Event, Purpose};
 use crate::state::AppState;
 use crate::util::now_ms;
 
@@ -121,6 +123,50 @@ pub fn spawn_audit_flush(state: AppState, interval: Duration) -> tokio::task::Jo
             }
         }
     })
+}
+
+/// Sends the reset emails an import queued, `per_minute` of them (claimed one by one, so several instances
+/// share the work and none is sent twice), until the task is dropped. Nothing without email configured.
+pub fn spawn_import_resets(state: AppState, per_minute: u32) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        if per_minute == 0 || state.inner.mailer.is_none() {
+            return;
+        }
+        // A batch a second, or one message every 60/per_minute seconds below one a second.
+        let (batch, every) = if per_minute >= 60 {
+            (i64::from(per_minute / 60), Duration::from_secs(1))
+        } else {
+            (1, Duration::from_secs_f64(60.0 / f64::from(per_minute)))
+        };
+        let mut ticker = tokio::time::interval(every);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticker.tick().await;
+            if let Err(e) = send_import_resets(&state, batch).await {
+                tracing::warn!(error = %e, "sending the reset emails of an import failed; retrying later");
+            }
+        }
+    })
+}
+
+async fn send_import_resets(state: &AppState, batch: i64) -> Result<(), sqlx::Error> {
+    let Some(mailer) = &state.inner.mailer else {
+        return Ok(());
+    };
+    let store = &state.inner.store;
+    let ttl = i64::try_from(state.inner.token_ttl.as_millis()).unwrap_or(i64::MAX / 4);
+    for (user, app, email) in store.claim_resets(batch).await? {
+        let (id, secret, hash) = link_token::new_token();
+        let token = NewToken {
+            id: &id,
+            purpose: Purpose::Reset,
+            hash: &hash,
+            expires_at: now_ms().saturating_add(ttl),
+        };
+        store.issue_token(&user, token).await?;
+        mailer.send_import_reset(&app, &email, &id, &secret);
+    }
+    Ok(())
 }
 
 /// Sweeps every `interval` until the task is dropped; failures (database away) are logged and

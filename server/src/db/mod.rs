@@ -10,6 +10,7 @@ pub mod audit;
 mod backup;
 mod devices;
 pub mod email_tokens;
+pub mod import;
 pub mod keys;
 mod login_batch;
 pub mod rate_limits;

@@ -186,6 +186,23 @@ impl Mailer {
         self.enqueue(purpose.as_str(), to, subject, body);
     }
 
+    /// Queues the email of a user imported from App Services: the account moved here, choose a password
+    /// with the link (the reset link of a `reset` token).
+    pub fn send_import_reset(&self, app_id: &str, to: &str, token_id: &str, token: &str) {
+        let mut link = self.reset_url.clone();
+        link.query_pairs_mut()
+            .append_pair("token", token)
+            .append_pair("tokenId", token_id);
+        let minutes = self.token_ttl.as_secs().div_ceil(60);
+        let body = format!(
+            "Your account {to} for {app_id} has moved to a new sign-in service. Your account, its id and your \
+             data stay as they were, but its password could not be moved.\n\nTo keep using it, choose a \
+             password within {minutes} minutes:\n\n{link}\n\nIf the link has expired, use \"forgot password\" \
+             in the app to get a new one.\n"
+        );
+        self.enqueue("reset", to, format!("Choose a password for {app_id}"), body);
+    }
+
     /// Queues a notice to the owner of an account about something that happened to it (a password
     /// reset, a new or re-enabled API key). Plain text, never a secret.
     pub fn notify(&self, app_id: &str, to: &str, subject: &str, body: &str) {

@@ -10,6 +10,7 @@ mod auth;
 mod basics;
 mod email;
 mod hardening;
+mod import;
 mod integrity;
 mod keyexpiry;
 mod keylogin;

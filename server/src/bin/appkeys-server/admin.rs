@@ -14,6 +14,7 @@ use appkeys_server::crypto::secrets::write_new_private_file;
 use appkeys_server::crypto::signing::{generate_pem, read_file, SigningKey};
 
 use crate::cli::{Command, KeysAction, SessionsAction, SigningKeyAction, UsersAction};
+use crate::import::{import, ImportArgs};
 
 type Result<T = ()> = std::result::Result<T, Box<dyn std::error::Error>>;
 
@@ -155,6 +156,24 @@ async fn users(store: &Store, action: UsersAction, out: &mut impl Write) -> Resu
                 return Err(missing("user", &id));
             }
             writeln!(out, "confirmed user {id}")?;
+        }
+        UsersAction::Import {
+            file,
+            app,
+            format,
+            dry_run,
+            send_reset_emails,
+            resend,
+        } => {
+            let args = ImportArgs {
+                file: &file,
+                app: &app,
+                format,
+                dry_run,
+                send_reset_emails,
+                resend,
+            };
+            import(store, args, out).await?;
         }
         UsersAction::Delete { id, yes } => {
             let user = existing_user(store, &id).await?;

@@ -126,6 +126,32 @@ pub(crate) enum UsersAction {
     Enable { id: String },
     /// Confirms an account that registered while --email-confirmation was on.
     Confirm { id: String },
+    /// Imports App Services users (with their ids) from FILE: the Admin API user list (a JSON array,
+    /// pages one after another, or one user per line) or Flowerbase's users-exporter output.
+    /// Email/password users come without a password (their first login fails like a wrong one until
+    /// they reset it); anonymous and server users are not imported, api-key identities are dropped.
+    /// Re-running the same file changes nothing; conflicts are reported (exit 1), never overwritten; a
+    /// malformed file imports nothing.
+    Import {
+        /// The export file.
+        file: PathBuf,
+        /// The app id the users belong to.
+        #[arg(long = "app", value_name = "ID")]
+        app: String,
+        /// The file's format [default: detected per record].
+        #[arg(long, value_enum, default_value = "auto")]
+        format: ImportFormat,
+        /// Print what would happen; write nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Queue a reset email for every imported email/password user (sent by the servers at
+        /// --import-reset-emails-per-minute, each once, resumable).
+        #[arg(long)]
+        send_reset_emails: bool,
+        /// With --send-reset-emails: queue them again for users already sent one.
+        #[arg(long, requires = "send_reset_emails")]
+        resend: bool,
+    },
     /// Deletes a user with its keys and sessions; asks on a terminal, else needs --yes.
     Delete {
         id: String,
@@ -133,6 +159,17 @@ pub(crate) enum UsersAction {
         #[arg(long)]
         yes: bool,
     },
+}
+
+/// The format of an import file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum ImportFormat {
+    /// Decide per record (`_id: {"$oid"}` or a `password` field: Flowerbase).
+    Auto,
+    /// The App Services Admin API user list.
+    AdminApi,
+    /// Flowerbase's users-exporter file.
+    Flowerbase,
 }
 
 #[derive(Debug, clap::Subcommand)]

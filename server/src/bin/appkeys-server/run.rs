@@ -104,6 +104,8 @@ pub(crate) async fn run(mut cli: ServeArgs) -> Result<(), Error> {
     };
     let flusher = jobs::spawn_key_use_flush(state.clone(), last_used_interval);
     let audit_flusher = jobs::spawn_audit_flush(state.clone(), audit_interval);
+    let import_resets =
+        jobs::spawn_import_resets(state.clone(), config.import_reset_emails_per_minute);
     tracing::info!(
         backend = ?store.backend(),
         apps = ?config.apps,
@@ -125,6 +127,7 @@ pub(crate) async fn run(mut cli: ServeArgs) -> Result<(), Error> {
     sweeper.abort();
     flusher.abort();
     audit_flusher.abort();
+    import_resets.abort();
     if let Some(m) = metrics_server {
         m.abort();
     }
@@ -222,6 +225,7 @@ fn config(
             .map(|i| i.trim().to_owned())
             .filter(|i| !i.is_empty()),
         min_password_length: cli.min_password_length as usize,
+        import_reset_emails_per_minute: cli.import_reset_emails_per_minute,
         max_sessions_per_key: cli.max_sessions_per_key,
         max_sessions_per_user: cli.max_sessions_per_user,
         audiences: trimmed(&cli.audiences),

@@ -396,6 +396,16 @@ pub(crate) struct ServeArgs {
     #[arg(long, value_name = "URL", env = "APPKEYS_RESET_URL")]
     pub(crate) reset_url: Option<String>,
 
+    /// Reset emails of users imported with `users import --send-reset-emails` this instance sends per
+    /// minute (instances share the queue; each email is sent once); 0 = none.
+    #[arg(
+        long,
+        value_name = "N",
+        env = "APPKEYS_IMPORT_RESET_EMAILS_PER_MINUTE",
+        default_value_t = 60
+    )]
+    pub(crate) import_reset_emails_per_minute: u32,
+
     /// Seconds a confirmation or reset link stays valid.
     #[arg(
         long,

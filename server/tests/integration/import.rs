@@ -1,0 +1,324 @@
+//! `appkeys-server users import` (issue 23): App Services users come over with their ids, from files shaped
+//! exactly like the Admin API's user list and Flowerbase's users-exporter output.
+
+use std::path::Path;
+
+use axum::http::StatusCode;
+use serde_json::json;
+
+use crate::email::{Mail, RESET_URL};
+use crate::support::*;
+
+const ALICE: &str = "5f1a9c2e8b3d4e6f7a8b9c01";
+const BOB: &str = "5f1a9c2e8b3d4e6f7a8b9c02";
+const CAROL: &str = "5f1a9c2e8b3d4e6f7a8b9c03";
+const ANON: &str = "5f1a9c2e8b3d4e6f7a8b9c04";
+const SERVER: &str = "5f1a9c2e8b3d4e6f7a8b9c05";
+const JWT_USER: &str = "5f1a9c2e8b3d4e6f7a8b9c06";
+
+/// Two pages of the Admin API's `GET …/apps/{appId}/users`, one after the other.
+fn admin_api_pages() -> String {
+    let identity = |id: &str, t: &str| json!({"id": id, "provider_type": t, "provider_id": format!("{t}-provider")});
+    let page1 = json!([
+        {"_id": ALICE, "identities": [identity("6a1a9c2e8b3d4e6f7a8b9c01", "local-userpass"),
+                                      identity("6b1a9c2e8b3d4e6f7a8b9c01", "api-key")],
+         "type": "normal", "creation_date": 1_600_000_000, "last_authentication_date": 1_700_000_000,
+         "disabled": false, "data": {"email": "Alice@Example.com"}},
+        {"_id": BOB, "identities": [identity("6a1a9c2e8b3d4e6f7a8b9c02", "local-userpass")],
+         "type": "normal", "creation_date": 1_600_000_100, "disabled": true, "data": {"email": "bob@example.com"}},
+        {"_id": ANON, "identities": [identity("6a1a9c2e8b3d4e6f7a8b9c04", "anon-user")],
+         "type": "normal", "creation_date": 1_600_000_200, "disabled": false, "data": {}}
+    ]);
+    let page2 = json!([
+        {"_id": SERVER, "identities": [identity("6a1a9c2e8b3d4e6f7a8b9c05", "api-key")],
+         "type": "server", "creation_date": 1_600_000_300, "disabled": false, "data": {}},
+        {"_id": JWT_USER, "identities": [identity("auth0|12345", "custom-token")],
+         "type": "normal", "creation_date": 1_600_000_400, "disabled": false, "data": {"name": "Jay"}}
+    ]);
+    format!("{page1}\n{page2}\n")
+}
+
+/// Flowerbase's users-exporter output.
+fn flowerbase() -> String {
+    json!([{
+        "_id": {"$oid": CAROL},
+        "email": "carol@example.com",
+        "password": "$2b$10$same.temporary.hash.for.everyone",
+        "status": "confirmed",
+        "identities": [{"id": "6a1a9c2e8b3d4e6f7a8b9c03", "provider_type": "local-userpass", "provider_id": "x"}]
+    }])
+    .to_string()
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path.display().to_string()
+}
+
+fn import(db: &TestDb, args: &[&str]) -> (bool, String, String) {
+    let out = std::process::Command::new(BIN)
+        .args(["users", "import"])
+        .args(args)
+        .args(["--app", APP, "--database-url", &db.url])
+        .env_remove("APPKEYS_DATABASE_URL")
+        .output()
+        .unwrap();
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    (out.status.success(), text(&out.stdout), text(&out.stderr))
+}
+
+fn mails(dir: &Path) -> Vec<Mail> {
+    std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .map(|e| e.unwrap().path())
+                .filter(|p| p.extension().is_some_and(|e| e == "eml"))
+                .map(|p| Mail::parse(&std::fs::read(p).unwrap()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+async fn wait_for_mails(dir: &Path, n: usize) -> Vec<Mail> {
+    for _ in 0..300 {
+        let m = mails(dir);
+        if m.len() >= n {
+            return m;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    panic!("fewer than {n} emails in {dir:?}");
+}
+
+#[tokio::test]
+async fn users_come_over_with_their_ids_and_log_in_after_a_reset() {
+    let (db, files, outbox) = (
+        fresh_db().await,
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+    );
+    let maildir = outbox.path().display().to_string();
+    let server = ServerProcess::start(
+        &[
+            "--mail-dir",
+            &maildir,
+            "--reset-url",
+            RESET_URL,
+            "--trust-proxy",
+            "127.0.0.1",
+        ],
+        &db.url,
+        &[],
+    );
+    let pages = write(files.path(), "users.json", &admin_api_pages());
+    // A dry run writes nothing.
+    let (ok, out, err) = import(&db, &[&pages, "--dry-run"]);
+    assert!(ok, "{err}");
+    assert!(out.contains("would import 3 users"), "{out}");
+    let (ok, out, err) = import(&db, &[&pages, "--send-reset-emails"]);
+    assert!(ok, "{err}\n{out}");
+    assert!(out.contains("imported 3 users"), "{out}");
+    assert!(out.contains("1 anonymous users, 1 server users"), "{out}");
+    assert!(
+        out.contains(&format!("anonymous {ANON}")) && out.contains(&format!("server {SERVER}")),
+        "{out}"
+    );
+    assert!(out.contains("dropped: 1 api-key identities"), "{out}");
+    assert!(
+        out.contains("reset emails queued: 1"),
+        "only Alice: Bob is disabled\n{out}"
+    );
+    // Before the reset an imported account answers exactly like a wrong password or a missing account.
+    let c = Client::new(&server, "127.0.0.1");
+    let imported = c.password_login("alice@example.com", PASSWORD).await;
+    let missing = c.password_login("nobody-here@example.com", PASSWORD).await;
+    assert_eq!(
+        (imported.status, imported.body.clone()),
+        (missing.status, missing.body.clone())
+    );
+    imported.assert_error(401, "InvalidPassword");
+    // The server sends the queued email; its link sets a password; the user keeps the App Services id.
+    let mail = wait_for_mails(outbox.path(), 1).await.remove(0);
+    assert!(
+        mail.to.contains("alice@example.com") && mail.subject.contains("Choose a password"),
+        "{mail:?}"
+    );
+    let (_, token, id) = mail.link();
+    let path = format!("{P}/app/{APP}/auth/providers/local-userpass/reset");
+    let r = c
+        .post(
+            &path,
+            json!({"token": token, "tokenId": id, "password": "alice's new phrase"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text());
+    let tokens = Tokens::from(
+        &c.password_login("alice@example.com", "alice's new phrase")
+            .await,
+    );
+    assert_eq!(tokens.user_id, ALICE);
+    let profile = HttpClient::new()
+        .request(
+            "GET",
+            &format!("{}{P}/auth/profile", server.url),
+            &[("authorization", &format!("Bearer {}", tokens.access))],
+            None,
+        )
+        .await
+        .json();
+    assert_eq!(profile["user_id"], ALICE);
+    assert_eq!(profile["data"]["email"], "alice@example.com");
+    // The disabled user stays disabled; the custom-token identity is kept on its user for a later provider.
+    let show = |id: &str| {
+        let out = std::process::Command::new(BIN)
+            .args(["users", "show", id, "--database-url", &db.url])
+            .env_remove("APPKEYS_DATABASE_URL")
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    assert!(show(BOB).contains("state\tdisabled"), "{}", show(BOB));
+    assert!(
+        show(ALICE).contains("created\t2020-09-13T12:26:40.000Z"),
+        "{}",
+        show(ALICE)
+    );
+    let store = appkeys_server::Store::connect(&db.url).await.unwrap();
+    let kept = store
+        .count(&format!(
+            "SELECT COUNT(*) FROM user_identities WHERE user_id = '{JWT_USER}' AND provider_type = 'custom-token' \
+             AND identity_id = 'auth0|12345'"
+        ))
+        .await
+        .unwrap();
+    assert_eq!(kept, 1);
+    // Re-running the same file changes nothing, and sends no second email unless asked.
+    let (ok, out, _) = import(&db, &[&pages, "--send-reset-emails"]);
+    assert!(
+        ok && out.contains("imported 0 users") && out.contains("unchanged: 3"),
+        "{out}"
+    );
+    assert!(out.contains("reset emails queued: 0"), "{out}");
+    let (ok, out, _) = import(&db, &[&pages, "--send-reset-emails", "--resend"]);
+    assert!(ok && out.contains("reset emails queued: 1"), "{out}");
+    // (The reset itself sent a notice too: count the import's emails only.)
+    let imports = |dir: &Path| {
+        mails(dir)
+            .into_iter()
+            .filter(|m| m.subject.contains("Choose a password"))
+            .count()
+    };
+    for _ in 0..150 {
+        if imports(outbox.path()) >= 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    assert_eq!(imports(outbox.path()), 2, "exactly one more email");
+}
+
+#[tokio::test]
+async fn flowerbase_files_import_and_json_lines_too() {
+    let (db, files) = (fresh_db().await, tempfile::tempdir().unwrap());
+    let _server = ServerProcess::start(&[], &db.url, &[]);
+    let fb = write(files.path(), "flowerbase.json", &flowerbase());
+    let (ok, out, err) = import(&db, &[&fb, "--format", "flowerbase"]);
+    assert!(ok && out.contains("imported 1 users"), "{out}{err}");
+    // One user per line (JSON lines), auto-detected.
+    let lines: Vec<String> =
+        serde_json::from_str::<serde_json::Value>(&admin_api_pages().lines().next().unwrap())
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|u| u.to_string())
+            .collect();
+    let jsonl = write(files.path(), "users.jsonl", &lines.join("\n"));
+    let (ok, out, err) = import(&db, &[&jsonl]);
+    assert!(ok && out.contains("imported 2 users"), "{out}{err}");
+}
+
+#[tokio::test]
+async fn malformed_files_import_nothing_and_conflicts_are_reported() {
+    let (db, files) = (fresh_db().await, tempfile::tempdir().unwrap());
+    let _server = ServerProcess::start(&[], &db.url, &[]);
+    let user = |id: &str, email: &str| json!({"_id": id, "identities": [], "type": "normal", "creation_date": 1, "disabled": false, "data": {"email": email}});
+    for (name, text, expect) in [
+        ("not-json.json", "[{\"_id\": ".to_owned(), "not JSON"),
+        (
+            "number.json",
+            "42".to_owned(),
+            "expected a user object or an array",
+        ),
+        (
+            "bad-id.json",
+            json!([user("xyz", "a@example.com")]).to_string(),
+            "record 1 (line 1): `_id` \"xyz\" is not 24 hex",
+        ),
+        (
+            "dup-email.json",
+            format!(
+                "{}\n{}\n",
+                user(ALICE, "same@example.com"),
+                user(BOB, "Same@Example.com")
+            ),
+            "record 2 (line 2): duplicate email same@example.com",
+        ),
+        (
+            "dup-id.json",
+            json!([user(ALICE, "a@example.com"), user(ALICE, "b@example.com")]).to_string(),
+            "duplicate `_id`",
+        ),
+        (
+            "no-id.json",
+            json!([{"identities": []}]).to_string(),
+            "record 1 (line 1): no `_id`",
+        ),
+    ] {
+        let path = write(files.path(), name, &text);
+        let (ok, _, err) = import(&db, &[&path]);
+        assert!(!ok, "{name} was accepted");
+        assert!(err.contains(expect), "{name}: {err}");
+    }
+    let store = appkeys_server::Store::connect(&db.url).await.unwrap();
+    assert_eq!(
+        store.count("SELECT COUNT(*) FROM users").await.unwrap(),
+        0,
+        "nothing imported"
+    );
+    // A user whose id exists with other data, or whose email another user has: reported, not overwritten.
+    let good = write(
+        files.path(),
+        "good.json",
+        &json!([user(ALICE, "alice@example.com")]).to_string(),
+    );
+    assert!(import(&db, &[&good]).0);
+    let changed = json!([
+        user(ALICE, "alice-new@example.com"),
+        user(CAROL, "alice@example.com"),
+        user(BOB, "bob@example.com")
+    ]);
+    let path = write(files.path(), "changed.json", &changed.to_string());
+    let (ok, out, err) = import(&db, &[&path]);
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains("conflicts: 2") && out.contains(ALICE) && out.contains(CAROL),
+        "{out}{err}"
+    );
+    assert!(
+        out.contains("imported 1 users"),
+        "the rest is imported: {out}"
+    );
+    assert_eq!(
+        store
+            .count(&format!(
+                "SELECT COUNT(*) FROM users WHERE id = '{ALICE}' AND email = 'alice@example.com'"
+            ))
+            .await
+            .unwrap(),
+        1,
+        "not overwritten"
+    );
+}
