@@ -228,7 +228,7 @@ async fn flowerbase_files_import_and_json_lines_too() {
     assert!(ok && out.contains("imported 1 users"), "{out}{err}");
     // One user per line (JSON lines), auto-detected.
     let lines: Vec<String> =
-        serde_json::from_str::<serde_json::Value>(&admin_api_pages().lines().next().unwrap())
+        serde_json::from_str::<serde_json::Value>(admin_api_pages().lines().next().unwrap())
             .unwrap()
             .as_array()
             .unwrap()

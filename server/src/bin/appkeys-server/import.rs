@@ -213,18 +213,29 @@ fn same(existing: &ExistingUser, u: &ImportedUser, app: &str) -> bool {
         && existing.disabled == u.disabled
 }
 
-/// Reads, checks, compares and (unless `--dry-run`) imports; prints the report. Exit 1 when a record
-/// conflicts with the database (the others are imported).
-pub(crate) async fn import(store: &Store, args: ImportArgs<'_>, out: &mut impl Write) -> Result {
+/// The users, anonymous and server ids and dropped identities of a checked file.
+struct Plan {
+    users: Vec<ImportedUser>,
+    anonymous: Vec<String>,
+    servers: Vec<String>,
+    dropped: usize,
+}
+
+/// Reads and checks the whole file: any malformed record, duplicate id or duplicate email is an error.
+fn plan(args: &ImportArgs<'_>) -> Result<Plan> {
     let file = args.file.display();
     let text = std::fs::read_to_string(args.file).map_err(|e| format!("{file}: {e}"))?;
     let records = records(&text).map_err(|e| format!("{file}: {e}"))?;
-    let (mut users, mut anonymous, mut servers, mut dropped) =
-        (Vec::new(), Vec::new(), Vec::new(), 0);
+    let mut plan = Plan {
+        users: Vec::new(),
+        anonymous: Vec::new(),
+        servers: Vec::new(),
+        dropped: 0,
+    };
     let (mut ids, mut emails) = (HashSet::new(), HashMap::new());
     for record in &records {
         let (planned, d) = parse(record, args.format).map_err(|e| format!("{file}: {e}"))?;
-        dropped += d;
+        plan.dropped += d;
         let id = match &planned {
             Planned::User(u) => &u.id,
             Planned::Anonymous(id) | Planned::Server(id) => id,
@@ -243,12 +254,24 @@ pub(crate) async fn import(store: &Store, args: ImportArgs<'_>, out: &mut impl W
                         .into());
                     }
                 }
-                users.push(u);
+                plan.users.push(u);
             }
-            Planned::Anonymous(id) => anonymous.push(id),
-            Planned::Server(id) => servers.push(id),
+            Planned::Anonymous(id) => plan.anonymous.push(id),
+            Planned::Server(id) => plan.servers.push(id),
         }
     }
+    Ok(plan)
+}
+
+/// Reads, checks, compares and (unless `--dry-run`) imports; prints the report. Exit 1 when a record
+/// conflicts with the database (the others are imported).
+pub(crate) async fn import(store: &Store, args: ImportArgs<'_>, out: &mut impl Write) -> Result {
+    let Plan {
+        users,
+        anonymous,
+        servers,
+        dropped,
+    } = plan(&args)?;
     let existing = store.existing_users().await?;
     let by_id: HashMap<&str, &ExistingUser> = existing.iter().map(|e| (e.id.as_str(), e)).collect();
     let by_email: HashMap<(&str, &str), &ExistingUser> = existing
