@@ -40,19 +40,28 @@ struct Record {
 /// The records of a file: every top-level JSON value in turn — an array is a page of users, an object one
 /// user (JSON lines, or pages concatenated).
 fn records(text: &str) -> Result<Vec<Record>> {
-    let line_of = |offset: usize| text[..offset.min(text.len())].matches('\n').count() + 1;
+    // Lines counted as the reading moves on (counting from the start each time would be quadratic).
+    let (mut counted_to, mut line) = (0, 1);
+    let mut line_of = |offset: usize| {
+        let offset = offset.min(text.len());
+        if offset >= counted_to {
+            line += text[counted_to..offset].matches('\n').count();
+            counted_to = offset;
+        }
+        line
+    };
     let mut out = Vec::new();
     let mut stream = serde_json::Deserializer::from_str(text).into_iter::<Value>();
     loop {
         let start = stream.byte_offset();
+        // The line where the next top-level value begins (after the white space before it).
+        let begins = start + text[start..].len() - text[start..].trim_start().len();
+        let line = line_of(begins);
         let value = match stream.next() {
             None => break,
             Some(Ok(v)) => v,
             Some(Err(e)) => return Err(format!("not JSON: {e}").into()),
         };
-        // The line where this top-level value begins (after the white space before it).
-        let begins = start + text[start..].len() - text[start..].trim_start().len();
-        let line = line_of(begins);
         let mut push = |value: Value| {
             let at = format!("record {} (line {line})", out.len() + 1);
             out.push(Record { at, value });
@@ -62,8 +71,7 @@ fn records(text: &str) -> Result<Vec<Record>> {
             user @ Value::Object(_) => push(user),
             other => {
                 return Err(format!(
-                    "line {}: expected a user object or an array of them, found {}",
-                    line_of(start),
+                    "line {line}: expected a user object or an array of them, found {}",
                     kind(&other)
                 )
                 .into())
