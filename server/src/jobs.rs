@@ -98,52 +98,57 @@ pub async fn sweep_once(state: &AppState) -> Result<Swept, sqlx::Error> {
 /// Writes the pending `last_used_at` values every `interval` until the task is dropped (a final
 /// flush belongs to shutdown: [`AppState::flush_key_uses`]).
 pub fn spawn_key_use_flush(state: AppState, interval: Duration) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        let mut ticker = tokio::time::interval(interval.max(Duration::from_millis(100)));
-        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            ticker.tick().await;
-            if let Err(e) = state.flush_key_uses().await {
-                tracing::warn!(error = %e, "writing API key last use failed; retrying later");
-            }
-        }
+    every(interval, "writing API key last use", move || {
+        let state = state.clone();
+        async move { state.flush_key_uses().await.map(drop) }
     })
 }
 
 /// Writes the aggregated audit events every `interval` until the task is dropped (a final flush belongs
 /// to shutdown: [`AppState::flush_audit`]).
 pub fn spawn_audit_flush(state: AppState, interval: Duration) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        let mut ticker = tokio::time::interval(interval.max(Duration::from_millis(100)));
-        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            ticker.tick().await;
-            if let Err(e) = state.flush_audit().await {
-                tracing::warn!(error = %e, "writing aggregated audit events failed; retrying later");
-            }
-        }
+    every(interval, "writing aggregated audit events", move || {
+        let state = state.clone();
+        async move { state.flush_audit().await.map(drop) }
     })
 }
 
 /// Sends the reset emails an import queued, `per_minute` of them (claimed one by one, so several instances
 /// share the work and none is sent twice), until the task is dropped. Nothing without email configured.
 pub fn spawn_import_resets(state: AppState, per_minute: u32) -> tokio::task::JoinHandle<()> {
+    if per_minute == 0 || state.inner.mailer.is_none() {
+        return tokio::spawn(async {});
+    }
+    // A batch a second, or one message every 60/per_minute seconds below one a second.
+    let (batch, interval) = if per_minute >= 60 {
+        (i64::from(per_minute / 60), Duration::from_secs(1))
+    } else {
+        (1, Duration::from_secs_f64(60.0 / f64::from(per_minute)))
+    };
+    every(
+        interval,
+        "sending the reset emails of an import",
+        move || {
+            let state = state.clone();
+            async move { send_import_resets(&state, batch).await }
+        },
+    )
+}
+
+/// Runs `job` every `interval` (at least 100 ms; a late tick waits instead of bursting) until the task is
+/// dropped; a failure is logged as `what … failed` and retried at the next tick.
+fn every<F, Fut>(interval: Duration, what: &'static str, job: F) -> tokio::task::JoinHandle<()>
+where
+    F: Fn() -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = Result<(), sqlx::Error>> + Send,
+{
     tokio::spawn(async move {
-        if per_minute == 0 || state.inner.mailer.is_none() {
-            return;
-        }
-        // A batch a second, or one message every 60/per_minute seconds below one a second.
-        let (batch, every) = if per_minute >= 60 {
-            (i64::from(per_minute / 60), Duration::from_secs(1))
-        } else {
-            (1, Duration::from_secs_f64(60.0 / f64::from(per_minute)))
-        };
-        let mut ticker = tokio::time::interval(every);
+        let mut ticker = tokio::time::interval(interval.max(Duration::from_millis(100)));
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             ticker.tick().await;
-            if let Err(e) = send_import_resets(&state, batch).await {
-                tracing::warn!(error = %e, "sending the reset emails of an import failed; retrying later");
+            if let Err(e) = job().await {
+                tracing::warn!(error = %e, "{what} failed; retrying later");
             }
         }
     })
@@ -172,13 +177,12 @@ async fn send_import_resets(state: &AppState, batch: i64) -> Result<(), sqlx::Er
 /// Sweeps every `interval` until the task is dropped; failures (database away) are logged and
 /// retried at the next run.
 pub fn spawn_sweep(state: AppState, interval: Duration) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        let mut ticker = tokio::time::interval(interval.max(Duration::from_millis(100)));
-        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            ticker.tick().await;
-            match sweep_once(&state).await {
-                Ok(s) if s != Swept::default() => tracing::info!(
+    every(interval, "expiry sweep", move || {
+        let state = state.clone();
+        async move {
+            let s = sweep_once(&state).await?;
+            if s != Swept::default() {
+                tracing::info!(
                     sessions = s.sessions,
                     anonymous_users = s.anonymous_users,
                     rate_limits = s.rate_limits,
@@ -186,10 +190,9 @@ pub fn spawn_sweep(state: AppState, interval: Duration) -> tokio::task::JoinHand
                     unused_keys = s.unused_keys,
                     tokens = s.tokens,
                     "expiry sweep"
-                ),
-                Ok(_) => {}
-                Err(e) => tracing::warn!(error = %e, "expiry sweep failed"),
+                );
             }
+            Ok(())
         }
     })
 }
