@@ -172,6 +172,17 @@ impl Store {
         disabled: bool,
         audit: &Event,
     ) -> Result<bool, sqlx::Error> {
+        super::retry_conflicts(|| self.set_key_disabled_once(user_id, id, disabled, audit)).await
+    }
+
+    /// One attempt of [`Self::set_key_disabled`].
+    async fn set_key_disabled_once(
+        &self,
+        user_id: &str,
+        id: &str,
+        disabled: bool,
+        audit: &Event,
+    ) -> Result<bool, sqlx::Error> {
         let mut tx = self.write_tx().await?;
         let sql = if disabled {
             "UPDATE api_keys SET disabled = TRUE WHERE user_id = $1 AND id = $2"
@@ -247,6 +258,16 @@ impl Store {
 
     /// Deletes one of a user's keys and the sessions opened with it. Returns whether it existed.
     pub async fn delete_key(
+        &self,
+        user_id: &str,
+        id: &str,
+        audit: &Event,
+    ) -> Result<bool, sqlx::Error> {
+        super::retry_conflicts(|| self.delete_key_once(user_id, id, audit)).await
+    }
+
+    /// One attempt of [`Self::delete_key`].
+    async fn delete_key_once(
         &self,
         user_id: &str,
         id: &str,

@@ -2,7 +2,7 @@
 
 use sqlx::{AnyPool, Row};
 
-use super::Backend;
+use super::{is_conflict, retry_conflicts, Backend};
 
 use crate::util::now_ms;
 
@@ -74,8 +74,9 @@ impl LoginBatcher {
 
     /// One answer per login of a batch. When a key or user named by the batch was deleted while its
     /// statement ran (PostgreSQL: the new session's foreign key finds its key or user gone, and the
-    /// whole statement fails), each login runs again on its own, so that only the logins of what was
-    /// deleted fail — as an invalid key, which by then it is.
+    /// whole statement fails), or PostgreSQL aborted it to break a lock cycle with a delete, each login
+    /// runs again on its own, so that only the logins of what was deleted fail — as an invalid key,
+    /// which by then it is.
     async fn answer(pool: &AnyPool, backend: Backend, logins: &[PendingLogin]) -> Vec<LoginResult> {
         let opened_by = |opened: &[(String, String, String)], login: &PendingLogin| {
             opened
@@ -85,11 +86,12 @@ impl LoginBatcher {
         };
         match Self::run(pool, backend, logins).await {
             Ok(opened) => logins.iter().map(|l| Ok(opened_by(&opened, l))).collect(),
-            Err(e) if is_foreign_key_violation(&e) => {
+            Err(e) if is_foreign_key_violation(&e) || is_conflict(&e) => {
                 let mut results = Vec::with_capacity(logins.len());
                 for login in logins {
+                    let one = std::slice::from_ref(login);
                     results.push(
-                        match Self::run(pool, backend, std::slice::from_ref(login)).await {
+                        match retry_conflicts(|| Self::run(pool, backend, one)).await {
                             Ok(opened) => Ok(opened_by(&opened, login)),
                             Err(e) if is_foreign_key_violation(&e) => Ok(None),
                             Err(e) => Err(e),

@@ -86,6 +86,32 @@ impl From<std::io::Error> for StoreError {
     }
 }
 
+/// Whether PostgreSQL aborted a transaction to break a deadlock (`40P01`) or a serialization conflict
+/// (`40001`) — concurrent key logins hold key-share locks on the keys and users that a delete or disable
+/// wants: running the transaction again is the remedy.
+pub(crate) fn is_conflict(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(d) if matches!(d.code().as_deref(), Some("40P01" | "40001")))
+}
+
+/// Runs `attempt` again (at most 3 times in all) while it fails with [`is_conflict`].
+pub(crate) async fn retry_conflicts<T, Fut>(
+    mut attempt: impl FnMut() -> Fut,
+) -> Result<T, sqlx::Error>
+where
+    Fut: std::future::Future<Output = Result<T, sqlx::Error>>,
+{
+    let mut tries = 0;
+    loop {
+        tries += 1;
+        match attempt().await {
+            Err(e) if tries < 3 && is_conflict(&e) => {
+                tracing::debug!(error = %e, "transaction aborted by a lock conflict; running it again");
+            }
+            result => return result,
+        }
+    }
+}
+
 /// True when the error is a unique-constraint violation (a client conflict, not a server failure).
 pub fn is_unique_violation(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())

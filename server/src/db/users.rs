@@ -165,6 +165,16 @@ impl Store {
         disabled: bool,
         audit: &Event,
     ) -> Result<bool, sqlx::Error> {
+        super::retry_conflicts(|| self.set_user_disabled_once(id, disabled, audit)).await
+    }
+
+    /// One attempt of [`Self::set_user_disabled`].
+    async fn set_user_disabled_once(
+        &self,
+        id: &str,
+        disabled: bool,
+        audit: &Event,
+    ) -> Result<bool, sqlx::Error> {
         let mut tx = self.write_tx().await?;
         let sql = if disabled {
             "UPDATE users SET disabled = TRUE, auth_epoch = auth_epoch + 1 WHERE id = $1"
@@ -211,6 +221,11 @@ impl Store {
     /// Deletes a user with its sessions and keys (and a `user.deleted` audit row). Returns whether
     /// the user existed.
     pub async fn delete_user(&self, id: &str, audit: &Event) -> Result<bool, sqlx::Error> {
+        super::retry_conflicts(|| self.delete_user_once(id, audit)).await
+    }
+
+    /// One attempt of [`Self::delete_user`].
+    async fn delete_user_once(&self, id: &str, audit: &Event) -> Result<bool, sqlx::Error> {
         let mut tx = self.write_tx().await?;
         sqlx::query("DELETE FROM sessions WHERE user_id = $1")
             .bind(id)

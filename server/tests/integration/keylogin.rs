@@ -279,12 +279,18 @@ async fn deleting_keys_and_users_during_key_logins_fails_only_their_own_logins()
     for l in loops {
         for (own, status, text) in l.await.unwrap() {
             if own {
-                assert_eq!(status, 200, "the bystander's key login failed: {text}");
+                assert_eq!(
+                    status,
+                    200,
+                    "the bystander's key login failed: {text}\n{}",
+                    server.stderr()
+                );
                 own_ok += 1;
             } else {
                 assert!(
                     matches!(status, 200 | 401),
-                    "a victim's key login: {status} {text}"
+                    "a victim's key login: {status} {text}\n{}",
+                    server.stderr()
                 );
                 refused += usize::from(status == 401);
             }
