@@ -249,13 +249,14 @@ async fn deleting_keys_and_users_during_key_logins_fails_only_their_own_logins()
         for (id, _) in keys {
             let r = c
                 .http
-                .request(
+                .try_request(
                     "DELETE",
                     &format!("{}{}", c.url, key_path(id)),
                     &[("authorization", &format!("Bearer {}", tokens.refresh))],
                     None,
                 )
-                .await;
+                .await
+                .unwrap_or_else(|e| panic!("DELETE key: {e:?}\n{}", server.stderr()));
             assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text());
             tokio::time::sleep(Duration::from_millis(15)).await;
         }
@@ -263,13 +264,14 @@ async fn deleting_keys_and_users_during_key_logins_fails_only_their_own_logins()
     for (tokens, _) in &victims[6..] {
         let r = c
             .http
-            .request(
+            .try_request(
                 "DELETE",
                 &format!("{}{P}/auth/delete", c.url),
                 &[("authorization", &format!("Bearer {}", tokens.access))],
                 None,
             )
-            .await;
+            .await
+            .unwrap_or_else(|e| panic!("DELETE user: {e:?}\n{}", server.stderr()));
         assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text());
         tokio::time::sleep(Duration::from_millis(40)).await;
     }

@@ -413,8 +413,13 @@ pub mod bytes_shim {
 impl HttpClient {
     pub fn new() -> Self {
         HttpClient {
+            // Idle connections are let go well before the server closes them (its header-read
+            // timeout, 10 s, also bounds the wait between requests): reusing one the server is closing
+            // at that moment fails the request with `IncompleteMessage`, as with any HTTP client.
             inner:
                 hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+                    .pool_idle_timeout(std::time::Duration::from_secs(4))
+                    .pool_timer(hyper_util::rt::TokioTimer::new())
                     .build_http(),
         }
     }
@@ -426,6 +431,19 @@ impl HttpClient {
         headers: &[(&str, &str)],
         body: Option<Vec<u8>>,
     ) -> Resp {
+        self.try_request(method, url, headers, body)
+            .await
+            .expect("HTTP request")
+    }
+
+    /// [`Self::request`], with the transport error (connection closed, refused…) as an `Err`.
+    pub async fn try_request(
+        &self,
+        method: &str,
+        url: &str,
+        headers: &[(&str, &str)],
+        body: Option<Vec<u8>>,
+    ) -> Result<Resp, hyper_util::client::legacy::Error> {
         let mut b = Request::builder()
             .method(Method::from_bytes(method.as_bytes()).unwrap())
             .uri(url);
@@ -444,15 +462,15 @@ impl HttpClient {
                 body.unwrap_or_default(),
             )))
             .unwrap();
-        let res = self.inner.request(req).await.expect("HTTP request");
+        let res = self.inner.request(req).await?;
         let status = res.status();
         let headers = res.headers().clone();
         let body = res.into_body().collect().await.unwrap().to_bytes().to_vec();
-        Resp {
+        Ok(Resp {
             status,
             headers,
             body,
-        }
+        })
     }
 }
 
