@@ -273,6 +273,15 @@ impl Store {
         id: &str,
         audit: &Event,
     ) -> Result<bool, sqlx::Error> {
+        // First, on its own, what stops new key logins with it: a login's session insert holds a
+        // key-share lock on the key (its foreign key) that the delete must wait for, and a login
+        // batch may hold other such locks too; once the key no longer matches, no new login takes
+        // one, and a lock cycle with a batch already running is broken by running this again.
+        sqlx::query("UPDATE api_keys SET disabled = TRUE WHERE user_id = $1 AND id = $2")
+            .bind(user_id)
+            .bind(id)
+            .execute(&self.writer)
+            .await?;
         let mut tx = self.write_tx().await?;
         let n = sqlx::query("DELETE FROM api_keys WHERE user_id = $1 AND id = $2")
             .bind(user_id)

@@ -226,6 +226,13 @@ impl Store {
 
     /// One attempt of [`Self::delete_user`].
     async fn delete_user_once(&self, id: &str, audit: &Event) -> Result<bool, sqlx::Error> {
+        // First, on its own, what stops new logins of the user, so that no key login takes the
+        // foreign-key locks on the user and its keys that the delete must wait for (as in
+        // `delete_key`).
+        sqlx::query("UPDATE users SET disabled = TRUE WHERE id = $1")
+            .bind(id)
+            .execute(&self.writer)
+            .await?;
         let mut tx = self.write_tx().await?;
         sqlx::query("DELETE FROM sessions WHERE user_id = $1")
             .bind(id)
