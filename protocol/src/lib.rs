@@ -44,14 +44,17 @@ pub enum Provider {
     AnonUser,
     /// User API keys (`api-key`).
     ApiKey,
+    /// Tokens of the app's own identity provider (`custom-token`, realm's `Credentials.jwt`).
+    CustomToken,
 }
 
 impl Provider {
     /// All providers, in a stable order.
-    pub const ALL: [Provider; 3] = [
+    pub const ALL: [Provider; 4] = [
         Provider::LocalUserpass,
         Provider::AnonUser,
         Provider::ApiKey,
+        Provider::CustomToken,
     ];
 
     /// The provider name used in URLs and profiles.
@@ -60,6 +63,7 @@ impl Provider {
             Provider::LocalUserpass => "local-userpass",
             Provider::AnonUser => "anon-user",
             Provider::ApiKey => "api-key",
+            Provider::CustomToken => "custom-token",
         }
     }
 
@@ -418,11 +422,16 @@ pub enum ErrorCode {
     /// 503: overloaded (password hashing queue full) or the database is unavailable; see
     /// `Retry-After` (appkeys).
     ServiceUnavailable,
+    /// 409: linking an identity that belongs to another user, or a second identity of a provider
+    /// the user already has one of (appkeys).
+    IdentityAlreadyLinked,
+    /// 403: this session may not link credentials (API-key sessions) (appkeys).
+    LinkForbidden,
 }
 
 impl ErrorCode {
     /// Every code, in a stable order.
-    pub const ALL: [ErrorCode; 28] = [
+    pub const ALL: [ErrorCode; 30] = [
         ErrorCode::InvalidSession,
         ErrorCode::InvalidParameter,
         ErrorCode::MissingParameter,
@@ -451,6 +460,8 @@ impl ErrorCode {
         ErrorCode::TooManyRequests,
         ErrorCode::InternalServerError,
         ErrorCode::ServiceUnavailable,
+        ErrorCode::IdentityAlreadyLinked,
+        ErrorCode::LinkForbidden,
     ];
 
     /// The wire spelling.
@@ -484,6 +495,8 @@ impl ErrorCode {
             ErrorCode::TooManyRequests => "TooManyRequests",
             ErrorCode::InternalServerError => "InternalServerError",
             ErrorCode::ServiceUnavailable => "ServiceUnavailable",
+            ErrorCode::IdentityAlreadyLinked => "IdentityAlreadyLinked",
+            ErrorCode::LinkForbidden => "LinkForbidden",
         }
     }
 
@@ -503,14 +516,17 @@ impl ErrorCode {
             | ErrorCode::UserNotConfirmed => 401,
             ErrorCode::APIKeyLimitReached
             | ErrorCode::APIKeyManagementForbidden
-            | ErrorCode::UserDisabled => 403,
+            | ErrorCode::UserDisabled
+            | ErrorCode::LinkForbidden => 403,
             ErrorCode::APIKeyNotFound
             | ErrorCode::AuthProviderNotFound
             | ErrorCode::UserNotFound
             | ErrorCode::AppNotFound
             | ErrorCode::NotFound => 404,
             ErrorCode::MethodNotAllowed => 405,
-            ErrorCode::AccountNameInUse | ErrorCode::APIKeyAlreadyExists => 409,
+            ErrorCode::AccountNameInUse
+            | ErrorCode::APIKeyAlreadyExists
+            | ErrorCode::IdentityAlreadyLinked => 409,
             ErrorCode::PayloadTooLarge => 413,
             ErrorCode::UnsupportedMediaType => 415,
             ErrorCode::RequestTimeout => 408,
@@ -647,6 +663,14 @@ pub mod wire {
     pub struct ApiKeyLogin {
         /// The secret key.
         pub key: String,
+    }
+
+    /// `custom-token` login body (`Credentials.jwt(token)`).
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+    pub struct CustomTokenLogin {
+        /// A JWT of the app's identity provider.
+        pub token: String,
     }
 
     /// `local-userpass/register` body.
@@ -793,6 +817,9 @@ pub mod wire {
         /// Maximum age.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         pub max_age: Option<String>,
+        /// Any other field (appkeys-server: the metadata fields of a custom JWT, `--custom-jwt-metadata`).
+        #[serde(flatten)]
+        pub other: std::collections::BTreeMap<String, String>,
     }
 
     /// Error body.

@@ -66,6 +66,8 @@ pub struct Config {
     pub disable_unused_keys_after: Option<Duration>,
     /// Account confirmation and password-reset email.
     pub email: EmailConfig,
+    /// The `custom-token` provider (`None`: off, 404 `AuthProviderNotFound`).
+    pub custom_jwt: Option<CustomJwtConfig>,
 }
 
 impl Default for Config {
@@ -96,7 +98,67 @@ impl Default for Config {
             max_key_lifetime: None,
             disable_unused_keys_after: None,
             email: EmailConfig::default(),
+            custom_jwt: None,
         }
+    }
+}
+
+/// How `custom-token` logins verify the app's identity provider's JWTs, as App Services' Custom JWT
+/// provider was configured.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CustomJwtConfig {
+    /// Where the provider publishes its keys (RS256 and ES256, `kid` required); or `None` and
+    /// [`Self::secrets`].
+    pub jwks_url: Option<String>,
+    /// HS256 secrets (any one verifies), when there is no JWKS URL.
+    pub secrets: Vec<String>,
+    /// Accepted audiences (any one must match); empty: the app id.
+    pub audiences: Vec<String>,
+    /// The required `iss`, if any.
+    pub issuer: Option<String>,
+    /// Claims copied into the profile's `data`.
+    pub metadata: Vec<MetadataField>,
+    /// Longest wait for the JWKS URL (connection, answer and body).
+    pub jwks_timeout: Duration,
+}
+
+/// `--custom-jwt-metadata FIELD=CLAIM.PATH` (`FIELD!=…`: required).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MetadataField {
+    /// The profile `data` field (at most [`MetadataField::MAX_NAME`] characters).
+    pub name: String,
+    /// The claim's dot path in the token (`user.email`).
+    pub path: String,
+    /// A token without the claim is refused.
+    pub required: bool,
+}
+
+impl MetadataField {
+    /// Longest field name (as App Services).
+    pub const MAX_NAME: usize = 64;
+
+    /// Parses `FIELD=CLAIM.PATH` or `FIELD!=CLAIM.PATH`.
+    pub fn parse(spec: &str) -> Result<MetadataField, String> {
+        let bad = |why: &str| format!("--custom-jwt-metadata {spec:?}: {why}");
+        let (name, path) = spec
+            .split_once('=')
+            .ok_or_else(|| bad("expected FIELD=CLAIM.PATH (FIELD!=CLAIM.PATH: required)"))?;
+        let (name, required) = match name.strip_suffix('!') {
+            Some(name) => (name.trim(), true),
+            None => (name.trim(), false),
+        };
+        if name.is_empty() || name.chars().count() > Self::MAX_NAME {
+            return Err(bad("the field name must have 1 to 64 characters"));
+        }
+        let path = path.trim();
+        if path.is_empty() || path.split('.').any(str::is_empty) {
+            return Err(bad("the claim path must be names separated by dots"));
+        }
+        Ok(MetadataField {
+            name: name.to_owned(),
+            path: path.to_owned(),
+            required,
+        })
     }
 }
 

@@ -18,7 +18,8 @@ use crate::db::{SessionOwner, Store, StoreError};
 use crate::error::AppError;
 use crate::model::{password, Event};
 use crate::service::{
-    audit_batch::AuditBatch, mail::Mailer, metrics::Metrics, ratelimit::RateLimiter,
+    audit_batch::AuditBatch, custom_jwt::CustomJwt, mail::Mailer, metrics::Metrics,
+    ratelimit::RateLimiter,
 };
 use crate::util::{new_id, now_secs};
 
@@ -56,6 +57,8 @@ pub(crate) struct Inner {
     pub(crate) disable_unused_keys_after: Option<std::time::Duration>,
     /// Confirmation and reset email (`None`: not configured).
     pub(crate) mailer: Option<Mailer>,
+    /// The `custom-token` provider (`None`: off).
+    pub(crate) custom_jwt: Option<CustomJwt>,
     /// Registration creates unconfirmed accounts.
     pub(crate) confirmation: bool,
     /// Lifetime of confirmation and reset tokens.
@@ -139,6 +142,10 @@ impl AppState {
             .map_err(StateError::Other)?;
         let metrics = Metrics::new();
         let mailer = Mailer::new(&config.email, metrics.clone()).map_err(StateError::Other)?;
+        let custom_jwt = match &config.custom_jwt {
+            Some(c) => Some(CustomJwt::new(c.clone()).map_err(StateError::Other)?),
+            None => None,
+        };
         Ok(AppState {
             inner: Arc::new(Inner {
                 limiter: RateLimiter::new(store.clone(), config.limits.window),
@@ -168,6 +175,7 @@ impl AppState {
                 metrics,
                 audit_batch: AuditBatch::default(),
                 mailer,
+                custom_jwt,
                 confirmation: config.email.confirmation,
                 token_ttl: config.email.token_ttl,
                 email_jobs: Arc::new(tokio::sync::Semaphore::new(EMAIL_JOBS)),

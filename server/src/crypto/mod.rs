@@ -2,6 +2,7 @@
 //! and refresh tokens (JWTs) and their signing secrets, and bounded Argon2id password hashing.
 
 pub mod apikey;
+pub mod custom_jwt;
 pub mod link_token;
 pub mod passwords;
 pub mod secrets;

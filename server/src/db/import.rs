@@ -1,5 +1,5 @@
 //! Users brought over from App Services (`appkeys-server users import`): their rows with the ids, creation
-//! times and disabled flags they had, their identities of other providers, and the reset emails asked for.
+//! times and disabled flags they had, their identities, and the reset emails asked for.
 
 use sqlx::Row;
 
@@ -13,16 +13,14 @@ pub struct ImportedUser {
     pub id: String,
     /// `local-userpass` for an email/password user, else the provider of its first kept identity.
     pub provider: String,
-    /// The profile's identity id.
-    pub identity_id: String,
     /// The email (email/password users).
     pub email: Option<String>,
     /// Creation time (ms).
     pub created_at: i64,
     /// Disabled in App Services.
     pub disabled: bool,
-    /// Identities of providers appkeys does not serve: `(provider_type, id)`.
-    pub other_identities: Vec<(String, String)>,
+    /// Its identities: `(provider_type, id)` (an email/password user's `local-userpass` one first).
+    pub identities: Vec<(String, String)>,
 }
 
 /// A user already in the database, as an import compares it.
@@ -68,7 +66,7 @@ impl Store {
             .collect()
     }
 
-    /// Inserts `users` of `app_id` (without a password: they log in after a reset) with their other
+    /// Inserts `users` of `app_id` (without a password: they log in after a reset) with their
     /// identities, in one transaction, multi-row statements of [`CHUNK`] users.
     pub async fn import_users(
         &self,
@@ -79,21 +77,21 @@ impl Store {
         for chunk in users.chunks(CHUNK) {
             let rows: Vec<String> = (0..chunk.len())
                 .map(|i| {
-                    let n = i * 6;
+                    let n = i * 5;
                     format!(
-                        "(${}, $1, ${}, ${}, ${}, NULL, ${}, ${}, TRUE)",
+                        "(${}, $1, ${}, ${}, NULL, ${}, ${}, TRUE, ${})",
                         n + 2,
                         n + 3,
                         n + 4,
                         n + 5,
                         n + 6,
-                        n + 7
+                        n + 5
                     )
                 })
                 .collect();
             let sql = format!(
-                "INSERT INTO users (id, app_id, provider, identity_id, email, password_hash, created_at, \
-                 disabled, confirmed) VALUES {}",
+                "INSERT INTO users (id, app_id, provider, email, password_hash, created_at, \
+                 disabled, confirmed, first_login_at) VALUES {}",
                 rows.join(", ")
             );
             let mut query = sqlx::query(&sql).bind(app_id);
@@ -101,33 +99,36 @@ impl Store {
                 query = query
                     .bind(u.id.as_str())
                     .bind(u.provider.as_str())
-                    .bind(u.identity_id.as_str())
                     .bind(u.email.clone())
                     .bind(u.created_at)
                     .bind(u.disabled);
             }
             query.execute(&mut *tx).await?;
         }
-        let identities: Vec<(&str, &str, &str)> = users
+        let identities: Vec<(&str, &str, &str, i64)> = users
             .iter()
             .flat_map(|u| {
-                u.other_identities
+                u.identities
                     .iter()
-                    .map(move |(t, id)| (u.id.as_str(), t.as_str(), id.as_str()))
+                    .map(move |(t, id)| (u.id.as_str(), t.as_str(), id.as_str(), u.created_at))
             })
             .collect();
         for chunk in identities.chunks(CHUNK) {
             let rows: Vec<String> = (0..chunk.len())
-                .map(|i| format!("(${}, ${}, ${})", i * 3 + 1, i * 3 + 2, i * 3 + 3))
+                .map(|i| {
+                    let n = i * 4;
+                    format!("($1, ${}, ${}, ${}, ${})", n + 2, n + 3, n + 4, n + 5)
+                })
                 .collect();
+            // An identity already in the app (listed twice in the file) stays with its first user.
             let sql = format!(
-                "INSERT INTO user_identities (user_id, provider_type, identity_id) VALUES {} \
-                 ON CONFLICT DO NOTHING",
+                "INSERT INTO identities (app_id, user_id, provider_type, identity_id, created_at) \
+                 VALUES {} ON CONFLICT DO NOTHING",
                 rows.join(", ")
             );
-            let mut query = sqlx::query(&sql);
-            for (user, t, id) in chunk {
-                query = query.bind(*user).bind(*t).bind(*id);
+            let mut query = sqlx::query(&sql).bind(app_id);
+            for (user, t, id, at) in chunk {
+                query = query.bind(*user).bind(*t).bind(*id).bind(*at);
             }
             query.execute(&mut *tx).await?;
         }

@@ -3,13 +3,14 @@
 //!
 //! This file opens the database ([`Store`], its pools, migrations, readiness heartbeat); each entity's
 //! SQL lives in a file of its own, each with its own `impl Store` block: [`users`], [`sessions`],
-//! [`keys`] (with the key-login batch of [`login_batch`]), [`email_tokens`], [`audit`],
+//! [`identities`], [`keys`] (with the key-login batch of [`login_batch`]), [`email_tokens`], [`audit`],
 //! [`rate_limits`], and [`backup`]. Nothing here knows about HTTP.
 
 pub mod audit;
 mod backup;
 mod devices;
 pub mod email_tokens;
+pub mod identities;
 pub mod import;
 pub mod keys;
 mod login_batch;

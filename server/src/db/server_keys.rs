@@ -7,7 +7,7 @@ use sqlx::Row;
 
 use super::{audit, ApiKey, CreateKeyError, Store};
 use crate::model::Event;
-use crate::util::{new_id, now_ms};
+use crate::util::new_id;
 
 /// The provider of a server key's user.
 pub const SERVER_PROVIDER: &str = "server";
@@ -49,17 +49,23 @@ impl Store {
                 tx.rollback().await?;
                 return Ok(None);
             }
-            let (user_id, now) = (new_id(), now_ms());
-            sqlx::query(
-                "INSERT INTO users (id, app_id, provider, identity_id, email, password_hash, \
-                 created_at, key_count, key_seq) VALUES ($1, $2, 'server', $3, NULL, NULL, $4, 1, 1)",
-            )
-            .bind(&user_id)
-            .bind(app_id)
-            .bind(new_id())
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
+            let user_id = new_id();
+            let new = super::users::NewUser {
+                id: &user_id,
+                app_id,
+                provider: SERVER_PROVIDER,
+                email: None,
+                password_hash: None,
+                confirmed: true,
+                logged_in: true,
+            };
+            let now = super::users::insert_user(&mut tx, &new).await?;
+            super::identities::insert(&mut tx, app_id, "api-key", &new_id(), &user_id, None)
+                .await?;
+            sqlx::query("UPDATE users SET key_count = 1, key_seq = 1 WHERE id = $1")
+                .bind(&user_id)
+                .execute(&mut *tx)
+                .await?;
             let key = ApiKey {
                 id: new_id(),
                 name: name.to_owned(),

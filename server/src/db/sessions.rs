@@ -84,6 +84,7 @@ impl Store {
             return Ok(None);
         }
         super::devices::remember(&mut tx, s.user_id, s.device_id).await?;
+        super::users::mark_logged_in(&mut tx, s.user_id).await?;
         audit::insert(&mut *tx, &audit.clone().user(s.user_id)).await?;
         tx.commit().await?;
         Ok(Some(id))

@@ -14,10 +14,9 @@ pub struct User {
     pub id: String,
     /// App id.
     pub app_id: String,
-    /// Provider the account belongs to (`local-userpass` or `anon-user`).
+    /// The kind of account: `anon-user` (anonymous), `local-userpass`, `custom-token` (the provider
+    /// of its first non-anonymous identity) or `server` (a server key's user).
     pub provider: String,
-    /// Identity id shown in the profile.
-    pub identity_id: String,
     /// Email (email/password users).
     pub email: Option<String>,
     /// Argon2id PHC string (email/password users).
@@ -31,6 +30,55 @@ pub struct User {
     /// Moves on with every password reset, disable and `sessions revoke`: sessions opened under an
     /// earlier value are dead (see migration 7).
     pub auth_epoch: i64,
+}
+
+/// A user row to insert (with [`insert_user`]).
+pub(super) struct NewUser<'a> {
+    pub(super) id: &'a str,
+    pub(super) app_id: &'a str,
+    pub(super) provider: &'a str,
+    pub(super) email: Option<&'a str>,
+    pub(super) password_hash: Option<&'a str>,
+    pub(super) confirmed: bool,
+    /// The user logs in now (every user but a registered email/password account).
+    pub(super) logged_in: bool,
+}
+
+/// Inserts a user row inside a transaction (its identities are added by the caller).
+pub(super) async fn insert_user(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    u: &NewUser<'_>,
+) -> Result<i64, sqlx::Error> {
+    let now = now_ms();
+    sqlx::query(
+        "INSERT INTO users (id, app_id, provider, email, password_hash, created_at, confirmed, \
+         first_login_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(u.id)
+    .bind(u.app_id)
+    .bind(u.provider)
+    .bind(u.email.map(str::to_owned))
+    .bind(u.password_hash.map(str::to_owned))
+    .bind(now)
+    .bind(u.confirmed)
+    .bind(u.logged_in.then_some(now))
+    .execute(&mut **tx)
+    .await?;
+    Ok(now)
+}
+
+/// Records that `user_id` has logged in (an email/password account is then a user of its own: linking
+/// can no longer move it onto another user).
+pub(super) async fn mark_logged_in(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    user_id: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE users SET first_login_at = $2 WHERE id = $1 AND first_login_at IS NULL")
+        .bind(user_id)
+        .bind(now_ms())
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
 }
 
 /// Why a user could not be created.
@@ -54,37 +102,30 @@ impl Store {
         confirmation: Option<NewToken<'_>>,
         audit: &Event,
     ) -> Result<User, CreateUserError> {
-        let user = User {
+        let mut user = User {
             id: new_id(),
             app_id: app_id.to_owned(),
             provider: provider.to_owned(),
-            identity_id: new_id(),
             email: email.map(str::to_owned),
             password_hash: password_hash.map(str::to_owned),
             disabled: false,
             confirmed: confirmation.is_none(),
-            created_at: now_ms(),
+            created_at: 0,
             auth_epoch: 0,
         };
         let result = async {
             let mut tx = self.write_tx().await?;
-            let sql = if user.confirmed {
-                "INSERT INTO users (id, app_id, provider, identity_id, email, password_hash, created_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)"
-            } else {
-                "INSERT INTO users (id, app_id, provider, identity_id, email, password_hash, created_at, \
-                 confirmed) VALUES ($1, $2, $3, $4, $5, $6, $7, FALSE)"
+            let new = NewUser {
+                id: &user.id,
+                app_id,
+                provider,
+                email,
+                password_hash,
+                confirmed: user.confirmed,
+                logged_in: false,
             };
-            sqlx::query(sql)
-                .bind(&user.id)
-                .bind(&user.app_id)
-                .bind(&user.provider)
-                .bind(&user.identity_id)
-                .bind(user.email.clone())
-                .bind(user.password_hash.clone())
-                .bind(user.created_at)
-                .execute(&mut *tx)
-                .await?;
+            user.created_at = insert_user(&mut tx, &new).await?;
+            super::identities::insert(&mut tx, app_id, provider, &new_id(), &user.id, None).await?;
             if let Some(token) = confirmation {
                 insert_token(&mut tx, &user.id, token).await?;
             }
@@ -104,17 +145,16 @@ impl Store {
             id: row.try_get(0)?,
             app_id: row.try_get(1)?,
             provider: row.try_get(2)?,
-            identity_id: row.try_get(3)?,
-            email: row.try_get(4)?,
-            password_hash: row.try_get(5)?,
-            disabled: row.try_get::<i64, _>(6)? != 0,
-            created_at: row.try_get(7)?,
-            confirmed: row.try_get::<i64, _>(8)? != 0,
-            auth_epoch: row.try_get(9)?,
+            email: row.try_get(3)?,
+            password_hash: row.try_get(4)?,
+            disabled: row.try_get::<i64, _>(5)? != 0,
+            created_at: row.try_get(6)?,
+            confirmed: row.try_get::<i64, _>(7)? != 0,
+            auth_epoch: row.try_get(8)?,
         })
     }
 
-    const USER_COLUMNS: &'static str = "id, app_id, provider, identity_id, email, password_hash, \
+    const USER_COLUMNS: &'static str = "id, app_id, provider, email, password_hash, \
          CASE WHEN disabled THEN 1 ELSE 0 END, created_at, CASE WHEN confirmed THEN 1 ELSE 0 END, auth_epoch";
 
     /// The email/password user of `app_id` with that (normalised) email.
@@ -262,18 +302,19 @@ impl Store {
         device_id: &str,
         audit: &Event,
     ) -> Result<(String, String), sqlx::Error> {
-        let (user_id, session_id, now) = (new_id(), new_id(), now_ms());
+        let (user_id, session_id) = (new_id(), new_id());
         let mut tx = self.write_tx().await?;
-        sqlx::query(
-            "INSERT INTO users (id, app_id, provider, identity_id, email, password_hash, created_at) \
-             VALUES ($1, $2, 'anon-user', $3, NULL, NULL, $4)",
-        )
-        .bind(&user_id)
-        .bind(app_id)
-        .bind(new_id())
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
+        let new = NewUser {
+            id: &user_id,
+            app_id,
+            provider: "anon-user",
+            email: None,
+            password_hash: None,
+            confirmed: true,
+            logged_in: true,
+        };
+        let now = insert_user(&mut tx, &new).await?;
+        super::identities::insert(&mut tx, app_id, "anon-user", &new_id(), &user_id, None).await?;
         sqlx::query(
             "INSERT INTO sessions (id, user_id, app_id, provider, api_key_id, device_id, created_at) \
              VALUES ($1, $2, $3, 'anon-user', NULL, $4, $5)",

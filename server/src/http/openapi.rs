@@ -29,7 +29,7 @@ use utoipa::{Modify, OpenApi};
         super::routes::introspect::introspect,
         super::routes::location::location,
         super::routes::login::login,
-        super::routes::login::register,
+        super::routes::register::register,
         super::routes::userpass::confirm,
         super::routes::userpass::resend_confirmation,
         super::routes::userpass::confirm_call,

@@ -2,6 +2,7 @@
 //! worker) and the Prometheus metrics. The one edge inside this layer: mail → metrics.
 
 pub mod audit_batch;
+pub mod custom_jwt;
 pub mod mail;
 pub mod metrics;
 pub mod ratelimit;

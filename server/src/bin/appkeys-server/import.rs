@@ -183,12 +183,17 @@ fn parse(record: &Record, format: ImportFormat) -> Result<(Planned, usize)> {
     } else {
         others[0].0.clone()
     };
-    let identity_id = identities
-        .iter()
-        .find(|(t, _)| *t == provider)
-        .map(|(_, i)| i.as_str())
-        .filter(|i| is_object_id(i))
-        .map_or_else(appkeys_server::util::new_id, str::to_ascii_lowercase);
+    // The email/password identity keeps its App Services id (a new one if it had none of the usual form).
+    let mut kept = others;
+    if userpass {
+        let identity_id = identities
+            .iter()
+            .find(|(t, _)| t == "local-userpass")
+            .map(|(_, i)| i.as_str())
+            .filter(|i| is_object_id(i))
+            .map_or_else(appkeys_server::util::new_id, str::to_ascii_lowercase);
+        kept.insert(0, ("local-userpass".to_owned(), identity_id));
+    }
     let seconds = obj
         .get("creation_date")
         .and_then(Value::as_i64)
@@ -202,11 +207,10 @@ fn parse(record: &Record, format: ImportFormat) -> Result<(Planned, usize)> {
         Planned::User(ImportedUser {
             id,
             provider,
-            identity_id,
             email,
             created_at: seconds.saturating_mul(1000),
             disabled,
-            other_identities: others,
+            identities: kept,
         }),
         dropped,
     ))

@@ -3,6 +3,7 @@
 
 mod admin;
 mod cli;
+mod custom_jwt_flags;
 mod import;
 mod run;
 mod serve_flags;

@@ -63,6 +63,7 @@ pub(crate) async fn run(mut cli: ServeArgs) -> Result<(), Error> {
                 .ok_or_else(|| format!("--token-claim {c}: expected NAME=VALUE"))
         })
         .collect::<Result<Vec<_>, _>>()?;
+    let custom_jwt = cli.custom_jwt.config()?;
     let trusted_proxies = trusted_proxies(&cli.trust_proxy)?;
     let options = StoreOptions {
         acquire_timeout: Duration::from_secs(cli.db_acquire_timeout.max(1)),
@@ -87,6 +88,7 @@ pub(crate) async fn run(mut cli: ServeArgs) -> Result<(), Error> {
         signing_keys,
         introspection_credentials: introspection,
         token_claims,
+        custom_jwt,
         ..config(cli, addr, jwt_secrets, trusted_proxies)
     };
     let state = AppState::new(store.clone(), &config).await?;

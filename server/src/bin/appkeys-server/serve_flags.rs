@@ -4,6 +4,8 @@ use std::{net::SocketAddr, path::PathBuf};
 
 use appkeys_server::config::DEFAULT_REFRESH_TOKEN_TTL_SECS;
 
+use crate::custom_jwt_flags::CustomJwtArgs;
+
 /// The flags of `serve` (and of the plain command).
 #[derive(Debug, clap::Args)]
 pub(crate) struct ServeArgs {
@@ -442,6 +444,10 @@ pub(crate) struct ServeArgs {
         default_value_t = 30
     )]
     pub(crate) emails_per_ip: u32,
+
+    /// The `custom-token` provider.
+    #[command(flatten)]
+    pub(crate) custom_jwt: CustomJwtArgs,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]

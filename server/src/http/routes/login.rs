@@ -1,20 +1,22 @@
-//! Logging in (`auth/providers/{provider}/login`) and registering (`local-userpass/register`),
-//! with the rate limits of these unauthenticated routes.
+//! Logging in (`auth/providers/{provider}/login`) with each provider, and linking credentials to the
+//! signed-in user (`login?link=true`), with the rate limits of these routes.
 
-use appkeys_protocol::{is_object_id, wire, ErrorCode, Provider, ZERO_DEVICE_ID};
+use appkeys_protocol::{is_object_id, wire, ErrorCode, Provider, TokenKind, ZERO_DEVICE_ID};
 use axum::{
     extract::{FromRequest, Path, Request, State},
-    http::StatusCode,
     Json,
 };
 use serde_json::{Map, Value};
 
-use super::common::{audit_failure, audit_limit, token_row, userpass_event};
-use crate::crypto::{apikey, link_token};
-use crate::db::{CreateUserError, NewSession, User};
+use super::common::{audit_failure, audit_limit};
+use crate::crypto::apikey;
+use crate::crypto::custom_jwt::Verified;
+use crate::db::identities::{CustomLogin, Link};
+use crate::db::{NewSession, Session, User, SERVER_PROVIDER};
 use crate::error::AppError;
-use crate::http::extract::{missing, required_str, JsonObject};
-use crate::model::{email, password, Client, Event, Purpose};
+use crate::http::extract::{required_str, JsonObject};
+use crate::model::{email, Client, Event};
+use crate::service::custom_jwt::CustomJwtError;
 use crate::service::ratelimit::{client_key, Bucket};
 use crate::state::{AppState, TokenSubject};
 use crate::util::{new_id, now_ms};
@@ -46,6 +48,8 @@ pub(crate) enum LoginBody {
     EmailPassword(wire::UserpassLogin),
     /// `api-key`
     ApiKey(wire::ApiKeyLogin),
+    /// `custom-token`
+    CustomToken(wire::CustomTokenLogin),
     /// `anon-user`: any object
     Anonymous(AnonymousLogin),
 }
@@ -60,9 +64,12 @@ fn invalid_password() -> AppError {
 
 #[utoipa::path(post, path = "/api/client/v2.0/app/{app_id}/auth/providers/{provider}/login", tag = "auth",
     params(("app_id" = String, Path, description = "App id"),
-           ("provider" = String, Path, description = "`local-userpass`, `anon-user` or `api-key`")),
-    request_body(content = LoginBody, description = "`{username, password}`, `{key}`, or `{}` (anonymous)"),
-    responses((status = 200, description = "Logged in: a new session", body = wire::LoginResponse)))]
+           ("provider" = String, Path, description = "`local-userpass`, `anon-user`, `api-key` or `custom-token`"),
+           ("link" = Option<bool>, Query, description = "`true`: link these credentials' identity to the user of the \
+             access token sent as bearer (realm's `user.linkCredentials`) instead of logging in")),
+    request_body(content = LoginBody, description = "`{username, password}`, `{key}`, `{token}` or `{}` (anonymous)"),
+    responses((status = 200, description = "Logged in: a new session (linking: a new access token of the linking \
+        session)", body = wire::LoginResponse)))]
 pub(crate) async fn login(
     State(state): State<AppState>,
     Path((app_id, provider)): Path<(String, String)>,
@@ -70,24 +77,24 @@ pub(crate) async fn login(
     req: Request,
 ) -> Result<Json<wire::LoginResponse>, AppError> {
     state.check_app(&app_id)?;
-    // realm-core links credentials with `login?link=true` and the linking user's access token. Until
-    // linking exists, that is an error — never a login of the credentials' own user, whose tokens
-    // realm-core would store on the linking user.
-    let linking = req.uri().query().is_some_and(|q| {
-        url::form_urlencoded::parse(q.as_bytes()).any(|(k, v)| k == "link" && v == "true")
-    });
-    if linking {
-        return Err(AppError::new(
-            ErrorCode::BadRequest,
-            "account linking (link=true) is not supported by this server",
-        ));
-    }
-    let provider = Provider::parse(&provider).ok_or_else(|| {
+    let not_found = || {
         AppError::new(
             ErrorCode::AuthProviderNotFound,
             "authentication provider not found",
         )
-    })?;
+    };
+    let provider = Provider::parse(&provider).ok_or_else(not_found)?;
+    if provider == Provider::CustomToken && state.inner.custom_jwt.is_none() {
+        return Err(not_found());
+    }
+    // realm's `linkCredentials`: `login?link=true` with the linking user's access token.
+    let linking = req.uri().query().is_some_and(|q| {
+        url::form_urlencoded::parse(q.as_bytes()).any(|(k, v)| k == "link" && v == "true")
+    });
+    let linker = match linking {
+        true => Some(state.authenticate(req.headers(), TokenKind::Access).await?),
+        false => None,
+    };
     let JsonObject(body) = JsonObject::from_request(req, &state).await?;
     let login = Login {
         device: device_id(&body),
@@ -99,10 +106,22 @@ pub(crate) async fn login(
         state: &state,
         app_id: &app_id,
     };
+    if let Some(session) = linker {
+        login.link(provider, &body, &session).await?;
+        return Ok(Json(state.login_response(&TokenSubject {
+            user_id: &session.user_id,
+            app_id: &app_id,
+            device_id: &session.device_id,
+            session_id: &session.id,
+            provider: &session.provider,
+            api_key_id: None,
+        })));
+    }
     let (user_id, session, api_key_id) = match provider {
         Provider::LocalUserpass => login.email_password(&body).await?,
         Provider::AnonUser => login.anonymous().await?,
         Provider::ApiKey => login.api_key(&body).await?,
+        Provider::CustomToken => login.custom_token(&body).await?,
     };
     state.record(&login.event);
     Ok(Json(state.login_response(&TokenSubject {
@@ -133,6 +152,34 @@ struct Login<'a> {
 impl Login<'_> {
     /// `local-userpass`: `(user id, session id)` of a new session.
     async fn email_password(&self, body: &Map<String, Value>) -> Result<Opened, AppError> {
+        let user = self.password_user(body).await?;
+        let new = NewSession {
+            user_id: &user.id,
+            app_id: self.app_id,
+            provider: Provider::LocalUserpass.as_str(),
+            device_id: &self.device,
+            auth_epoch: user.auth_epoch,
+        };
+        let opened = self
+            .state
+            .inner
+            .store
+            .create_session(new, &self.event)
+            .await
+            .map_err(AppError::db)?;
+        // A reset, a disable or a revocation committed while the password was being checked: the
+        // password checked is no longer what opens this account.
+        let Some(session) = opened else {
+            let refused = self.event.clone().user(&user.id);
+            audit_failure(self.state, &refused, "credentials_changed").await;
+            return Err(invalid_password());
+        };
+        self.state.trim_sessions(None, user.id.clone());
+        Ok((user.id, session, None))
+    }
+
+    /// The enabled, confirmed account that `{username, password}` opens (rate limited, audited).
+    async fn password_user(&self, body: &Map<String, Value>) -> Result<User, AppError> {
         let (state, app_id, ip) = (self.state, self.app_id, self.ip.as_str());
         let email = required_str(body, "username")?.trim().to_lowercase();
         let password = required_str(body, "password")?.to_owned();
@@ -204,25 +251,7 @@ impl Login<'_> {
                 "confirmation required: open the link of the confirmation email (or ask for a new one)",
             ));
         }
-        let new = NewSession {
-            user_id: &user.id,
-            app_id,
-            provider: Provider::LocalUserpass.as_str(),
-            device_id: &self.device,
-            auth_epoch: user.auth_epoch,
-        };
-        let opened = store
-            .create_session(new, &self.event)
-            .await
-            .map_err(AppError::db)?;
-        // A reset, a disable or a revocation committed while the password was being checked: the
-        // password checked is no longer what opens this account.
-        let Some(session) = opened else {
-            audit_failure(state, &refused, "credentials_changed").await;
-            return Err(invalid_password());
-        };
-        state.trim_sessions(None, user.id.clone());
-        Ok((user.id, session, None))
+        Ok(user)
     }
 
     /// Refused before any hashing when the account failed too often — from any client, in the window
@@ -361,103 +390,142 @@ impl Login<'_> {
     }
 }
 
-#[utoipa::path(post, path = "/api/client/v2.0/app/{app_id}/auth/providers/local-userpass/register", tag = "auth",
-    params(("app_id" = String, Path, description = "App id")),
-    request_body = wire::RegisterRequest,
-    responses((status = 201, description = "Registered (log in next)")))]
-pub(crate) async fn register(
-    State(state): State<AppState>,
-    Path(app_id): Path<String>,
-    client: Client,
-    req: Request,
-) -> Result<StatusCode, AppError> {
-    state.check_app(&app_id)?;
-    let JsonObject(body) = JsonObject::from_request(req, &state).await?;
-    let email = required_str(&body, "email")?.trim().to_lowercase();
-    let password = required_str(&body, "password")?.to_owned();
-    if email.is_empty() {
-        return Err(missing("email"));
-    }
-    email::check(&email)?;
-    password::check(&password, state.inner.min_password_length)?;
-    let event = userpass_event("user.registered", &app_id, &client);
-    let attempt = state
-        .inner
-        .limiter
-        .attempt(
-            Bucket::RegistrationsIp,
-            &[&client_key(client.ip)],
-            state.inner.limits.registrations_per_ip,
-        )
-        .await;
-    audit_limit(&state, &event, attempt).await?;
-    if state.inner.confirmation {
-        // A confirmation email counts against the email limits like the send routes' do: one client
-        // cannot fill an inbox (or the mail queue) with `+tag` registrations.
-        let (limiter, limits, ip) = (
-            &state.inner.limiter,
-            &state.inner.limits,
-            client_key(client.ip),
-        );
-        let per_ip = limiter
-            .attempt(Bucket::EmailsIp, &[&ip], limits.emails_per_ip)
-            .await;
-        audit_limit(&state, &event, per_ip).await?;
-        let sends = limits.emails_per_address.saturating_mul(2);
-        let (inbox, bucket) = (inbox_of(&email), Bucket::EmailsSentAddress);
-        let per_address = limiter.attempt(bucket, &[&app_id, &inbox], sends).await;
-        audit_limit(&state, &event, per_address).await?;
-    }
-    let store = &state.inner.store;
-    if store
-        .user_by_email(&app_id, &email)
-        .await
-        .map_err(AppError::db)?
-        .is_some()
-    {
-        return Err(name_in_use());
-    }
-    let phc = state
-        .inner
-        .hasher
-        .hash(&client_key(client.ip), password)
-        .await?;
-    // With confirmation on, the account starts unconfirmed and its token is stored with it.
-    let token = state.inner.confirmation.then(link_token::new_token);
-    let confirmation = token
-        .as_ref()
-        .map(|(id, _, hash)| token_row(&state, id, hash, Purpose::Confirm));
-    store
-        .create_user(
-            &app_id,
-            Provider::LocalUserpass.as_str(),
-            Some(&email),
-            Some(&phc),
-            confirmation,
-            &event,
-        )
-        .await
-        .map_err(|e| match e {
-            CreateUserError::EmailTaken => name_in_use(),
-            CreateUserError::Db(e) => AppError::db(e),
-        })?;
-    if let (Some((id, secret, _)), Some(mailer)) = (&token, &state.inner.mailer) {
-        mailer.send(Purpose::Confirm, &app_id, &email, id, secret);
-    }
-    Ok(StatusCode::CREATED)
-}
-
-/// The mailbox an address reaches: `+tag` suffixes of the local part dropped (`a+x@b` and `a+y@b` fill one
-/// inbox), for the per-address email limit of registrations.
-fn inbox_of(email: &str) -> String {
-    match email.split_once('@') {
-        Some((local, domain)) => {
-            format!("{}@{domain}", local.split('+').next().unwrap_or(local))
+/// The custom JWT provider and account linking.
+impl Login<'_> {
+    /// `custom-token`: a new session of the token subject's user (created at its first login).
+    async fn custom_token(&self, body: &Map<String, Value>) -> Result<Opened, AppError> {
+        let verified = self.verify_custom(body).await?;
+        let store = &self.state.inner.store;
+        let opened = store
+            .custom_token_login(
+                self.app_id,
+                &verified.sub,
+                verified.data.as_deref(),
+                &self.device,
+                &self.event,
+            )
+            .await
+            .map_err(AppError::db)?;
+        match opened {
+            CustomLogin::Opened(user_id, session, _) => {
+                self.state.trim_sessions(None, user_id.clone());
+                Ok((user_id, session, None))
+            }
+            CustomLogin::Disabled(user_id) => {
+                let refused = self.event.clone().user(&user_id);
+                audit_failure(self.state, &refused, "user_disabled").await;
+                Err(AppError::new(
+                    ErrorCode::UserDisabled,
+                    "the user is disabled",
+                ))
+            }
         }
-        None => email.to_owned(),
     }
-}
 
-fn name_in_use() -> AppError {
-    AppError::new(ErrorCode::AccountNameInUse, "name already in use")
+    /// The verified `{token}` of a custom-token login or link. Failures count against the client's
+    /// failed-login limit (as wrong passwords do) and are audited.
+    async fn verify_custom(&self, body: &Map<String, Value>) -> Result<Verified, AppError> {
+        let (state, ip) = (self.state, self.ip.as_str());
+        let provider = state.inner.custom_jwt.as_ref().ok_or_else(|| {
+            AppError::new(
+                ErrorCode::AuthProviderNotFound,
+                "authentication provider not found",
+            )
+        })?;
+        let token = required_str(body, "token")?;
+        let (limiter, per_ip) = (
+            &state.inner.limiter,
+            state.inner.limits.login_failures_per_ip,
+        );
+        let over = limiter.check(Bucket::LoginFailuresIp, &[ip], per_ip).await;
+        audit_limit(state, &self.event, over).await?;
+        match provider.verify(token, self.app_id).await {
+            Ok(verified) => Ok(verified),
+            Err(CustomJwtError::Unavailable(secs)) => Err(AppError::unavailable(
+                secs,
+                "the identity provider's keys cannot be fetched now; try again later",
+            )),
+            Err(CustomJwtError::Refused(why)) => {
+                audit_failure(state, &self.event, "invalid_token").await;
+                if per_ip > 0 {
+                    limiter.record(Bucket::LoginFailuresIp, &[ip], 0).await?;
+                }
+                Err(AppError::new(
+                    ErrorCode::AuthError,
+                    format!("invalid custom JWT: {why}"),
+                ))
+            }
+        }
+    }
+
+    /// `login?link=true`: adds the credentials' identity to the user of `session` (an access token's).
+    async fn link(
+        &self,
+        provider: Provider,
+        body: &Map<String, Value>,
+        session: &Session,
+    ) -> Result<(), AppError> {
+        if session.app_id != self.app_id {
+            return Err(AppError::new(
+                ErrorCode::BadRequest,
+                "the access token is of another app",
+            ));
+        }
+        if session.api_key_id.is_some() || session.user_provider == SERVER_PROVIDER {
+            return Err(AppError::new(
+                ErrorCode::LinkForbidden,
+                "a session opened with an API key cannot link credentials",
+            ));
+        }
+        let store = &self.state.inner.store;
+        let user = session.user_id.as_str();
+        let event = Event {
+            event: "user.linked",
+            ..self.event.clone()
+        };
+        let outcome = match provider {
+            Provider::LocalUserpass => {
+                let account = self.password_user(body).await?;
+                store
+                    .join_userpass_account(user, &account.id, account.auth_epoch, &event)
+                    .await
+            }
+            Provider::CustomToken => {
+                let verified = self.verify_custom(body).await?;
+                let identity = (Provider::CustomToken.as_str(), verified.sub.as_str());
+                store
+                    .link_identity(
+                        user,
+                        self.app_id,
+                        identity,
+                        verified.data.as_deref(),
+                        &event,
+                    )
+                    .await
+            }
+            Provider::AnonUser | Provider::ApiKey => {
+                return Err(AppError::new(
+                    ErrorCode::BadRequest,
+                    "anonymous and API-key credentials cannot be linked to a user",
+                ))
+            }
+        }
+        .map_err(AppError::db)?;
+        match outcome {
+            Link::Linked => {
+                self.state.record(&event.user(user));
+                Ok(())
+            }
+            Link::AlreadyLinked => Ok(()),
+            Link::Taken => Err(AppError::new(
+                ErrorCode::IdentityAlreadyLinked,
+                "these credentials belong to another user",
+            )),
+            Link::ProviderTaken => Err(AppError::new(
+                ErrorCode::IdentityAlreadyLinked,
+                format!("the user already has a {provider} identity"),
+            )),
+            Link::Changed => Err(invalid_password()),
+        }
+    }
 }

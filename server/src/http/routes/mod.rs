@@ -6,6 +6,7 @@ pub(crate) mod introspect;
 pub(crate) mod keys;
 pub(crate) mod location;
 pub(crate) mod login;
+pub(crate) mod register;
 pub(crate) mod session;
 pub(crate) mod userpass;
 pub(crate) mod well_known;
@@ -45,7 +46,7 @@ pub(crate) fn router() -> Router<AppState> {
         .route(&login.pattern(), post(login::login))
         .route(
             &Endpoint::Register { app_id: "" }.pattern(),
-            post(login::register),
+            post(register::register),
         )
         .route(&userpass(UserpassAction::Confirm), post(userpass::confirm))
         .route(

@@ -7,7 +7,8 @@ use axum::{
     Json,
 };
 
-use crate::db::SERVER_PROVIDER;
+use crate::db::identities::Identity;
+use crate::db::{User, SERVER_PROVIDER};
 use crate::error::AppError;
 use crate::http::auth::bearer;
 use crate::model::{Client, Event};
@@ -27,28 +28,49 @@ pub(crate) async fn profile(
         .await
         .map_err(AppError::db)?
         .ok_or_else(|| AppError::invalid_session("invalid session: the session has ended"))?;
-    let data = wire::ProfileData {
-        email: user.email.clone(),
-        ..wire::ProfileData::default()
-    };
-    // A server key's user is of type `server` with an `api-key` identity, as in App Services.
-    let server = user.provider == SERVER_PROVIDER;
-    let provider = if server {
-        "api-key"
-    } else {
-        user.provider.as_str()
-    };
-    Ok(Json(wire::Profile {
+    let identities = state
+        .inner
+        .store
+        .identities(&user.id)
+        .await
+        .map_err(AppError::db)?;
+    Ok(Json(profile_of(&user, &identities)))
+}
+
+/// The profile of `user`: every identity in the order it was added; `data` merges the identities'
+/// metadata fields (a later identity's win) under the email of an email/password user.
+fn profile_of(user: &User, identities: &[Identity]) -> wire::Profile {
+    let mut data = serde_json::Map::new();
+    for identity in identities {
+        let fields = identity.data.as_deref().and_then(|d| {
+            serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(d).ok()
+        });
+        data.extend(fields.unwrap_or_default());
+    }
+    if let Some(email) = &user.email {
+        data.insert("email".to_owned(), email.clone().into());
+    }
+    let data = serde_json::from_value(serde_json::Value::Object(data)).unwrap_or_default();
+    wire::Profile {
         user_id: user.id.clone(),
         domain_id: user.app_id.clone(),
-        identities: vec![wire::Identity {
-            id: user.identity_id.clone(),
-            provider_type: provider.to_owned(),
-            provider_id: provider.to_owned(),
-        }],
+        identities: identities
+            .iter()
+            .map(|i| wire::Identity {
+                id: i.id.clone(),
+                provider_type: i.provider_type.clone(),
+                provider_id: i.provider_type.clone(),
+            })
+            .collect(),
         data,
-        user_type: if server { "server" } else { "normal" }.to_owned(),
-    }))
+        // A server key's user is of type `server` (with an `api-key` identity), as in App Services.
+        user_type: if user.provider == SERVER_PROVIDER {
+            "server"
+        } else {
+            "normal"
+        }
+        .to_owned(),
+    }
 }
 
 #[utoipa::path(post, path = "/api/client/v2.0/auth/session", tag = "session", security(("refreshToken" = [])),

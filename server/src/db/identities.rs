@@ -1,0 +1,337 @@
+//! Identities: what each user can log in as (`anon-user`, `local-userpass`, `custom-token` subjects, a
+//! server key's `api-key`, identities imported from App Services), unique per app. Custom-token logins,
+//! and account linking, which moves an identity onto the user that links it.
+
+use sqlx::Row;
+
+use super::{audit, is_unique_violation, Store};
+use crate::model::Event;
+use crate::util::{new_id, now_ms};
+
+/// The provider type of custom JWT identities.
+pub const CUSTOM_TOKEN: &str = "custom-token";
+
+/// One identity of a user, as the profile lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    /// Provider type (`local-userpass`, `custom-token`, …).
+    pub provider_type: String,
+    /// The identity's id (a custom JWT's `sub`).
+    pub id: String,
+    /// Metadata fields (a JSON object) the identity's last login carried.
+    pub data: Option<String>,
+}
+
+/// Adds an identity of `user_id` inside a transaction.
+pub(super) async fn insert(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    app_id: &str,
+    provider_type: &str,
+    identity_id: &str,
+    user_id: &str,
+    data: Option<&str>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO identities (app_id, provider_type, identity_id, user_id, created_at, data) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(app_id)
+    .bind(provider_type)
+    .bind(identity_id)
+    .bind(user_id)
+    .bind(now_ms())
+    .bind(data.map(str::to_owned))
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// What a custom-token login did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CustomLogin {
+    /// A session of the subject's user: `(user id, session id, the user is new)`.
+    Opened(String, String, bool),
+    /// The subject's user is disabled: no session.
+    Disabled(String),
+}
+
+/// What linking an identity did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Link {
+    /// The identity is now the user's.
+    Linked,
+    /// It was the user's already.
+    AlreadyLinked,
+    /// It belongs to another user.
+    Taken,
+    /// The user already has an identity of that provider.
+    ProviderTaken,
+    /// The email/password account's password changed (or it was disabled) since it was checked.
+    Changed,
+}
+
+impl Store {
+    /// The identities of a user, in the order they were added.
+    pub async fn identities(&self, user_id: &str) -> Result<Vec<Identity>, sqlx::Error> {
+        let rows = sqlx::query(
+            "SELECT provider_type, identity_id, data FROM identities WHERE user_id = $1 \
+             ORDER BY created_at, provider_type, identity_id",
+        )
+        .bind(user_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(Identity {
+                    provider_type: r.try_get(0)?,
+                    id: r.try_get(1)?,
+                    data: r.try_get(2)?,
+                })
+            })
+            .collect()
+    }
+
+    /// Logs in the user of custom JWT subject `sub` (creating it at its first login), storing the
+    /// token's metadata fields `data` on the identity, with the `audit` row — one transaction.
+    pub async fn custom_token_login(
+        &self,
+        app_id: &str,
+        sub: &str,
+        data: Option<&str>,
+        device_id: &str,
+        audit: &Event,
+    ) -> Result<CustomLogin, sqlx::Error> {
+        // Two first logins of one subject at once (PostgreSQL): the loser's insert violates the
+        // identity's key; run again, it finds the winner's user.
+        match self
+            .custom_token_login_once(app_id, sub, data, device_id, audit)
+            .await
+        {
+            Err(e) if is_unique_violation(&e) => {
+                self.custom_token_login_once(app_id, sub, data, device_id, audit)
+                    .await
+            }
+            other => other,
+        }
+    }
+
+    async fn custom_token_login_once(
+        &self,
+        app_id: &str,
+        sub: &str,
+        data: Option<&str>,
+        device_id: &str,
+        audit: &Event,
+    ) -> Result<CustomLogin, sqlx::Error> {
+        let now = now_ms();
+        let mut tx = self.write_tx().await?;
+        let found = sqlx::query(
+            "SELECT u.id, CASE WHEN u.disabled THEN 1 ELSE 0 END, u.auth_epoch, i.data FROM identities i \
+             JOIN users u ON u.id = i.user_id \
+             WHERE i.app_id = $1 AND i.provider_type = 'custom-token' AND i.identity_id = $2",
+        )
+        .bind(app_id)
+        .bind(sub)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let (user_id, epoch, created) = match found {
+            Some(row) => {
+                let (id, disabled, epoch, stored): (String, i64, i64, Option<String>) = (
+                    row.try_get(0)?,
+                    row.try_get(1)?,
+                    row.try_get(2)?,
+                    row.try_get(3)?,
+                );
+                if disabled != 0 {
+                    tx.rollback().await?;
+                    return Ok(CustomLogin::Disabled(id));
+                }
+                if stored.as_deref() != data {
+                    sqlx::query(
+                        "UPDATE identities SET data = $3 WHERE app_id = $1 \
+                         AND provider_type = 'custom-token' AND identity_id = $2",
+                    )
+                    .bind(app_id)
+                    .bind(sub)
+                    .bind(data.map(str::to_owned))
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                (id, epoch, false)
+            }
+            None => {
+                let id = new_id();
+                super::users::insert_user(
+                    &mut tx,
+                    &super::users::NewUser {
+                        id: &id,
+                        app_id,
+                        provider: CUSTOM_TOKEN,
+                        email: None,
+                        password_hash: None,
+                        confirmed: true,
+                        logged_in: true,
+                    },
+                )
+                .await?;
+                insert(&mut tx, app_id, CUSTOM_TOKEN, sub, &id, data).await?;
+                (id, 0, true)
+            }
+        };
+        let session = new_id();
+        sqlx::query(
+            "INSERT INTO sessions (id, user_id, app_id, provider, api_key_id, device_id, created_at, \
+             auth_epoch) VALUES ($1, $2, $3, 'custom-token', NULL, $4, $5, $6)",
+        )
+        .bind(&session)
+        .bind(&user_id)
+        .bind(app_id)
+        .bind(device_id)
+        .bind(now)
+        .bind(epoch)
+        .execute(&mut *tx)
+        .await?;
+        super::users::mark_logged_in(&mut tx, &user_id).await?;
+        audit::insert(&mut *tx, &audit.clone().user(&user_id)).await?;
+        tx.commit().await?;
+        Ok(CustomLogin::Opened(user_id, session, created))
+    }
+
+    /// Links identity `(provider_type, identity_id)` of `app_id` (with its metadata `data`) to
+    /// `user_id`, with the `audit` row. An anonymous user becomes a user of that provider (and is no
+    /// longer swept as anonymous).
+    pub async fn link_identity(
+        &self,
+        user_id: &str,
+        app_id: &str,
+        (provider_type, identity_id): (&str, &str),
+        data: Option<&str>,
+        audit: &Event,
+    ) -> Result<Link, sqlx::Error> {
+        let mut tx = self.write_tx().await?;
+        let owner = sqlx::query(
+            "SELECT user_id FROM identities WHERE app_id = $1 AND provider_type = $2 AND identity_id = $3",
+        )
+        .bind(app_id)
+        .bind(provider_type)
+        .bind(identity_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let Some(row) = owner {
+            let owner: String = row.try_get(0)?;
+            tx.rollback().await?;
+            return Ok(if owner == user_id {
+                Link::AlreadyLinked
+            } else {
+                Link::Taken
+            });
+        }
+        if has_provider(&mut tx, user_id, provider_type).await? {
+            tx.rollback().await?;
+            return Ok(Link::ProviderTaken);
+        }
+        match insert(&mut tx, app_id, provider_type, identity_id, user_id, data).await {
+            Err(e) if is_unique_violation(&e) => return Ok(Link::Taken),
+            other => other?,
+        }
+        sqlx::query("UPDATE users SET provider = $2 WHERE id = $1 AND provider = 'anon-user'")
+            .bind(user_id)
+            .bind(provider_type)
+            .execute(&mut *tx)
+            .await?;
+        audit::insert(&mut *tx, &audit.clone().user(user_id)).await?;
+        tx.commit().await?;
+        Ok(Link::Linked)
+    }
+
+    /// Moves the email/password account `account` (registered, never logged in, its `auth_epoch` still
+    /// `epoch`) onto `user_id`: the user gets its identity, email, password and confirmation, and the
+    /// account's own row goes — as App Services created a user only at its first login. An account
+    /// that has logged in is a user of its own ([`Link::Taken`]).
+    pub async fn join_userpass_account(
+        &self,
+        user_id: &str,
+        account: &str,
+        epoch: i64,
+        audit: &Event,
+    ) -> Result<Link, sqlx::Error> {
+        if account == user_id {
+            return Ok(Link::AlreadyLinked);
+        }
+        let mut tx = self.write_tx().await?;
+        if has_provider(&mut tx, user_id, "local-userpass").await? {
+            tx.rollback().await?;
+            return Ok(Link::ProviderTaken);
+        }
+        let row = sqlx::query(
+            "SELECT email, password_hash, first_login_at, auth_epoch, CASE WHEN disabled THEN 1 ELSE 0 END \
+             FROM users WHERE id = $1 AND provider = 'local-userpass'",
+        )
+        .bind(account)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = row else {
+            tx.rollback().await?;
+            return Ok(Link::Changed);
+        };
+        let (email, hash, first_login, current, disabled): (
+            Option<String>,
+            Option<String>,
+            Option<i64>,
+            i64,
+            i64,
+        ) = (
+            row.try_get(0)?,
+            row.try_get(1)?,
+            row.try_get(2)?,
+            row.try_get(3)?,
+            row.try_get(4)?,
+        );
+        if first_login.is_some() {
+            tx.rollback().await?;
+            return Ok(Link::Taken);
+        }
+        if current != epoch || disabled != 0 {
+            tx.rollback().await?;
+            return Ok(Link::Changed);
+        }
+        sqlx::query("UPDATE identities SET user_id = $2 WHERE user_id = $1")
+            .bind(account)
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM users WHERE id = $1")
+            .bind(account)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "UPDATE users SET email = $2, password_hash = $3, confirmed = TRUE, \
+             provider = CASE WHEN provider = 'anon-user' THEN 'local-userpass' ELSE provider END \
+             WHERE id = $1",
+        )
+        .bind(user_id)
+        .bind(email)
+        .bind(hash)
+        .execute(&mut *tx)
+        .await?;
+        audit::insert(&mut *tx, &audit.clone().user(user_id)).await?;
+        tx.commit().await?;
+        Ok(Link::Linked)
+    }
+}
+
+/// Whether `user_id` has an identity of `provider_type`.
+async fn has_provider(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    user_id: &str,
+    provider_type: &str,
+) -> Result<bool, sqlx::Error> {
+    Ok(
+        sqlx::query("SELECT 1 FROM identities WHERE user_id = $1 AND provider_type = $2")
+            .bind(user_id)
+            .bind(provider_type)
+            .fetch_optional(&mut **tx)
+            .await?
+            .is_some(),
+    )
+}
