@@ -146,10 +146,13 @@ pub fn verify(
     let mut validation = Validation::new(alg);
     validation.leeway = LEEWAY_SECS;
     validation.validate_nbf = true;
-    validation.set_required_spec_claims(&["exp", "aud", "sub"]);
     validation.set_audience(rules.audiences);
-    if let Some(issuer) = rules.issuer {
-        validation.set_issuer(&[issuer]);
+    match rules.issuer {
+        Some(issuer) => {
+            validation.set_issuer(&[issuer]);
+            validation.set_required_spec_claims(&["exp", "aud", "sub", "iss"]);
+        }
+        None => validation.set_required_spec_claims(&["exp", "aud", "sub"]),
     }
     let claims = jsonwebtoken::decode::<Map<String, Value>>(token, key, &validation)
         .map_err(|e| match e.kind() {

@@ -169,7 +169,7 @@ async fn users_come_over_with_their_ids_and_log_in_after_a_reset() {
         .json();
     assert_eq!(profile["user_id"], ALICE);
     assert_eq!(profile["data"]["email"], "alice@example.com");
-    // The disabled user stays disabled; the custom-token identity is kept on its user for a later provider.
+    // The disabled user stays disabled; the custom-token identity is kept on its user (its JWT logs in as it).
     let show = |id: &str| {
         let out = std::process::Command::new(BIN)
             .args(["users", "show", id, "--database-url", &db.url])
@@ -187,7 +187,7 @@ async fn users_come_over_with_their_ids_and_log_in_after_a_reset() {
     let store = appkeys_server::Store::connect(&db.url).await.unwrap();
     let kept = store
         .count(&format!(
-            "SELECT COUNT(*) FROM user_identities WHERE user_id = '{JWT_USER}' AND provider_type = 'custom-token' \
+            "SELECT COUNT(*) FROM identities WHERE user_id = '{JWT_USER}' AND provider_type = 'custom-token' \
              AND identity_id = 'auth0|12345'"
         ))
         .await

@@ -1,5 +1,5 @@
 //! What every Realm device SDK (realm-core) depends on (issue 23, part): a `hostname` it can reach, and no
-//! silent login when it asks to link credentials.
+//! login of another user when it asks to link credentials.
 
 use axum::http::StatusCode;
 use serde_json::json;
@@ -91,23 +91,33 @@ async fn the_location_never_hands_out_an_unreachable_hostname() {
     assert_eq!(r.json()["ws_hostname"], "wss://auth.example.com");
 }
 
+/// realm-core stores the answer of `login?link=true` on the linking user: a link must answer for that user
+/// (or with a JSON error), never with a login of the credentials' own user. (Before issue 24 every link
+/// was refused with 400; now linking works, and what cannot be linked is a JSON 4xx.)
 #[tokio::test]
-async fn linking_credentials_is_an_error_not_a_login() {
+async fn linking_never_logs_in_the_credentials_user() {
     let t = TestApp::new().await;
     let linking = t.user("linker@example.com").await;
-    t.register("other@example.com", "pass-phrase-1").await;
+    t.user("other@example.com").await;
     let store = t.state.store().clone();
     let sessions = || {
         let store = store.clone();
         async move { store.count("SELECT COUNT(*) FROM sessions").await.unwrap() }
     };
     let before = sessions().await;
-    for (provider, body) in [
+    for (provider, body, status, code) in [
         (
             "local-userpass",
             json!({"username": "other@example.com", "password": "pass-phrase-1"}),
+            StatusCode::CONFLICT,
+            "IdentityAlreadyLinked",
         ),
-        ("anon-user", json!({})),
+        (
+            "anon-user",
+            json!({}),
+            StatusCode::BAD_REQUEST,
+            "BadRequest",
+        ),
     ] {
         let r = t
             .call(
@@ -117,14 +127,9 @@ async fn linking_credentials_is_an_error_not_a_login() {
                 Some(&body.to_string()),
             )
             .await;
-        assert_eq!(
-            r.status,
-            StatusCode::BAD_REQUEST,
-            "{provider}: {}",
-            r.text()
-        );
+        assert_eq!(r.status, status, "{provider}: {}", r.text());
         assert_eq!(r.content_type(), Some("application/json"));
-        assert_eq!(r.json()["error_code"], "BadRequest");
+        assert_eq!(r.json()["error_code"], code);
     }
     assert_eq!(sessions().await, before, "no session was opened");
     // Without `link=true` the same login works.

@@ -1,0 +1,256 @@
+//! Issue 24: account linking (`login?link=true` with the user's access token), as App Services did it:
+//! anonymous → email/password (the realm flow `registerUser` + `linkCredentials`), anonymous or
+//! email/password → custom-token; the user keeps its id, data and keys; the refusals.
+
+use appkeys_server::config::CustomJwtConfig;
+use axum::http::StatusCode;
+use serde_json::{json, Value};
+
+use crate::customjwt::{hs256, now, SECRET_A};
+use crate::support::*;
+
+async fn app() -> TestApp {
+    TestApp::with_config(appkeys_server::Config {
+        custom_jwt: Some(CustomJwtConfig {
+            jwks_url: None,
+            secrets: vec![SECRET_A.to_owned()],
+            audiences: Vec::new(),
+            issuer: None,
+            metadata: vec![appkeys_server::config::MetadataField::parse("name=name").unwrap()],
+            jwks_timeout: std::time::Duration::from_secs(5),
+        }),
+        ..config()
+    })
+    .await
+}
+
+fn jwt(sub: &str) -> String {
+    hs256(
+        SECRET_A,
+        &json!({"sub": sub, "aud": APP, "exp": now() + 600, "name": format!("{sub} name")}),
+    )
+}
+
+fn userpass(email: &str) -> (&'static str, Value) {
+    (
+        "local-userpass",
+        json!({"username": email, "password": "pass-phrase-1"}),
+    )
+}
+
+fn custom(sub: &str) -> (&'static str, Value) {
+    ("custom-token", json!({ "token": jwt(sub) }))
+}
+
+async fn link(t: &TestApp, access: &str, (provider, body): (&str, Value)) -> Resp {
+    t.call(
+        "POST",
+        &format!("{P}/app/{APP}/auth/providers/{provider}/login?link=true"),
+        Some(access),
+        Some(&body.to_string()),
+    )
+    .await
+}
+
+/// `(provider_type, id)` of the profile's identities.
+fn identities(profile: &Value) -> Vec<(String, String)> {
+    profile["identities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            (
+                i["provider_type"].as_str().unwrap().to_owned(),
+                i["id"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+async fn sessions(t: &TestApp) -> i64 {
+    t.state
+        .store()
+        .count("SELECT COUNT(*) FROM sessions")
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn anonymous_registers_and_links_keeping_its_id() {
+    let t = app().await;
+    let anon = t.anon().await;
+    // Anonymous users may not own keys.
+    t.create_key(&anon.refresh, "k")
+        .await
+        .assert_error(403, "APIKeyManagementForbidden");
+    assert_eq!(
+        t.register("late@example.com", "pass-phrase-1").await.status,
+        StatusCode::CREATED
+    );
+    let before = sessions(&t).await;
+    let r = link(&t, &anon.access, userpass("late@example.com")).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let linked = r.json();
+    assert_eq!(linked["user_id"], anon.user_id);
+    assert_eq!(
+        jwt_claims(linked["access_token"].as_str().unwrap())["sub"],
+        anon.user_id
+    );
+    assert!(linked["device_id"].is_string() && linked["refresh_token"].is_string());
+    assert_eq!(sessions(&t).await, before, "linking opens no session");
+    let profile = t.profile(&anon.access).await.json();
+    let kinds: Vec<String> = identities(&profile).into_iter().map(|(k, _)| k).collect();
+    assert_eq!(kinds, ["anon-user", "local-userpass"]);
+    assert_eq!(profile["data"]["email"], "late@example.com");
+    // The password now opens the same user; the anonymous session goes on, and may now manage keys.
+    let login = t
+        .login("local-userpass", userpass("late@example.com").1)
+        .await;
+    assert_eq!(Tokens::from(&login).user_id, anon.user_id);
+    let (_, key) = t.new_key(&anon.refresh, "after-linking").await;
+    assert_eq!(Tokens::from(&t.key_login(&key).await).user_id, anon.user_id);
+    // Linking again is idempotent.
+    assert_eq!(
+        link(&t, &anon.access, userpass("late@example.com"))
+            .await
+            .status,
+        StatusCode::OK
+    );
+    // A linked user is not swept as anonymous once its sessions are gone.
+    let store = t.state.store();
+    let revoked = appkeys_server::model::Event::new("session.revoked", "success");
+    store
+        .delete_user_sessions(&anon.user_id, &revoked)
+        .await
+        .unwrap();
+    store
+        .sweep_anonymous_users(i64::MAX / 4, 100)
+        .await
+        .unwrap();
+    assert!(store.user(&anon.user_id).await.unwrap().is_some());
+}
+
+#[tokio::test]
+async fn anonymous_and_email_users_link_a_custom_jwt() {
+    let t = app().await;
+    let anon = t.anon().await;
+    let r = link(&t, &anon.access, custom("idp|anon")).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let by_jwt = t.login("custom-token", custom("idp|anon").1).await;
+    assert_eq!(Tokens::from(&by_jwt).user_id, anon.user_id);
+    let profile = t.profile(&anon.access).await.json();
+    assert_eq!(
+        identities(&profile)[1],
+        ("custom-token".to_owned(), "idp|anon".to_owned())
+    );
+    assert_eq!(profile["data"]["name"], "idp|anon name");
+    // An email/password user with a key links a JWT: same id, the key still works and is theirs.
+    let user = t.user("keys@example.com").await;
+    let (key_id, key) = t.new_key(&user.refresh, "kept").await;
+    assert_eq!(
+        link(&t, &user.access, custom("idp|keys")).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        Tokens::from(&t.login("custom-token", custom("idp|keys").1).await).user_id,
+        user.user_id
+    );
+    assert_eq!(Tokens::from(&t.key_login(&key).await).user_id, user.user_id);
+    let r = t
+        .call("GET", &key_path(&key_id), Some(&user.refresh), None)
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    let profile = t.profile(&user.access).await.json();
+    let kinds: Vec<String> = identities(&profile).into_iter().map(|(k, _)| k).collect();
+    assert_eq!(kinds, ["local-userpass", "custom-token"]);
+    assert_eq!(profile["data"]["email"], "keys@example.com");
+}
+
+#[tokio::test]
+async fn what_cannot_be_linked_is_refused_and_changes_nothing() {
+    let t = app().await;
+    let user = t.user("owner@example.com").await;
+    let used = t.user("used@example.com").await;
+    assert_eq!(
+        t.register("fresh@example.com", "pass-phrase-1")
+            .await
+            .status,
+        StatusCode::CREATED
+    );
+    let jwt_user = Tokens::from(&t.login("custom-token", custom("idp|taken").1).await);
+    let anon = t.anon().await;
+    let before = sessions(&t).await;
+    // An email/password account that has logged in is a user of its own.
+    link(&t, &anon.access, userpass("used@example.com"))
+        .await
+        .assert_error(409, "IdentityAlreadyLinked");
+    // A JWT subject that is another user's.
+    link(&t, &anon.access, custom("idp|taken"))
+        .await
+        .assert_error(409, "IdentityAlreadyLinked");
+    // A second email/password identity.
+    link(&t, &user.access, userpass("fresh@example.com"))
+        .await
+        .assert_error(409, "IdentityAlreadyLinked");
+    // Wrong password: as a login.
+    let wrong = (
+        "local-userpass",
+        json!({"username": "fresh@example.com", "password": "nope-nope-1"}),
+    );
+    link(&t, &anon.access, wrong)
+        .await
+        .assert_error(401, "InvalidPassword");
+    // Anonymous and key credentials cannot be linked.
+    link(&t, &user.access, ("anon-user", json!({})))
+        .await
+        .assert_error(400, "BadRequest");
+    let (_, key) = t.new_key(&user.refresh, "k").await;
+    link(&t, &anon.access, ("api-key", json!({ "key": key })))
+        .await
+        .assert_error(400, "BadRequest");
+    // A key session cannot link; nor can a refresh token, or no token at all.
+    let key_session = Tokens::from(&t.key_login(&key).await);
+    link(&t, &key_session.access, custom("idp|new"))
+        .await
+        .assert_error(403, "LinkForbidden");
+    link(&t, &user.refresh, custom("idp|new"))
+        .await
+        .assert_error(401, "InvalidSession");
+    link(&t, "", custom("idp|new"))
+        .await
+        .assert_error(401, "InvalidSession");
+    // A bad JWT: as a login.
+    let forged = (
+        "custom-token",
+        json!({"token": hs256("another secret of thirty-two characters", &json!({"sub": "x", "aud": APP, "exp": now() + 60}))}),
+    );
+    link(&t, &anon.access, forged)
+        .await
+        .assert_error(401, "AuthError");
+    assert_eq!(
+        sessions(&t).await,
+        before + 1,
+        "only the key login opened a session"
+    );
+    // Nothing moved: each identity still logs in as its own user; the fresh account is still free.
+    assert_eq!(
+        Tokens::from(
+            &t.login("local-userpass", userpass("used@example.com").1)
+                .await
+        )
+        .user_id,
+        used.user_id
+    );
+    assert_eq!(
+        Tokens::from(&t.login("custom-token", custom("idp|taken").1).await).user_id,
+        jwt_user.user_id
+    );
+    let profile = t.profile(&anon.access).await.json();
+    assert_eq!(identities(&profile).len(), 1);
+    assert_eq!(
+        link(&t, &anon.access, userpass("fresh@example.com"))
+            .await
+            .status,
+        StatusCode::OK
+    );
+}
