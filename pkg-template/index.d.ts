@@ -22,6 +22,7 @@ export type {
   NewApiKey,
   ProviderType,
   Storage,
+  UserIdentity,
   UserProfile,
   UserState,
 } from "./node/appkeys.js";

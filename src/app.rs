@@ -190,6 +190,37 @@ impl<P: Platform, S: Store> AppCore<P, S> {
         Ok(user)
     }
 
+    /// `user.linkCredentials(credentials)`: `login?link=true` with the user's access token (refreshed
+    /// and retried once on `InvalidSession`, like every access-token call). The answer must be for this
+    /// user; its access token replaces the user's, and the profile is fetched again, so that
+    /// `user.identities` lists the new identity when this resolves.
+    pub async fn link_credentials(
+        &self,
+        user: &User<P>,
+        credentials: &Credentials,
+    ) -> Result<(), P> {
+        if !self.knows(user) {
+            return Err(Error::Other(UNKNOWN_USER));
+        }
+        let endpoint = Endpoint::LinkCredentials {
+            app_id: &self.config.id,
+            provider: credentials.provider().as_str(),
+        };
+        let response = self
+            .call(user, endpoint, Some(credentials.body::<P>()))
+            .await?;
+        let linked: LoginResponse = decode::<P, _>(
+            &response,
+            "Expected tokens and a user_id in the link response",
+        )?;
+        if linked.user_id != user.id() {
+            return Err(Error::Other("Link response meant for another user"));
+        }
+        *user.access_token.borrow_mut() = Some(linked.access_token);
+        self.save_tokens(user);
+        self.refresh_profile(user).await
+    }
+
     /// `user.refreshProfile()`: `GET auth/profile`, kept on the user and in storage.
     pub async fn refresh_profile(&self, user: &User<P>) -> Result<(), P> {
         let response = self.call(user, Endpoint::Profile, None).await?;

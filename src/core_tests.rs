@@ -116,7 +116,7 @@ impl Server {
             (Method::Post, "/app/demo/auth/providers/local-userpass/register") => reply(201, None),
             (Method::Post, p)
                 if p.starts_with("/app/demo/auth/providers/local-userpass/")
-                    && !p.ends_with("/login") =>
+                    && !p.contains("/login") =>
             {
                 if body.get("token") == Some(&json!("used")) {
                     return reply(
@@ -139,7 +139,11 @@ impl Server {
                     );
                 }
                 let n = self.refreshes.get();
-                *self.access.borrow_mut() = format!("access-login-{n}");
+                *self.access.borrow_mut() = if p.ends_with("?link=true") {
+                    "access-linked".to_owned()
+                } else {
+                    format!("access-login-{n}")
+                };
                 *self.refresh.borrow_mut() = format!("refresh-login-{}", self.log.borrow().len());
                 reply(
                     200,
@@ -306,6 +310,9 @@ impl App {
     }
     fn delete_user(&self, user: &User<Native>) -> Outcome<()> {
         run(self.core.delete_user(user))
+    }
+    fn link_credentials(&self, user: &User<Native>, credentials: &Credentials) -> Outcome<()> {
+        run(self.core.link_credentials(user, credentials))
     }
     fn register_user(&self, email: &str, password: &str) -> Outcome<()> {
         run(self.core.register(email, password))
@@ -845,4 +852,34 @@ fn apps_sharing_a_store_keep_each_others_users() {
         store.get("appkeys:app(demo):userIds"),
         Some(format!("[\"{other_id}\"]"))
     );
+}
+
+#[test]
+fn linking_posts_with_the_access_token_then_fetches_the_profile() {
+    let server = Server::new();
+    let app = app(&server);
+    let user = app.log_in(&Credentials::Anonymous).unwrap();
+    let (access, refresh) = (user.access_token().unwrap(), user.refresh_token());
+    let before = server.log.borrow().len();
+    app.link_credentials(&user, &Credentials::jwt("h.p.s"))
+        .unwrap();
+    let log = server.log.borrow();
+    let link = &log[before];
+    assert_eq!(link.method, Method::Post);
+    assert_eq!(
+        link.url,
+        format!("{HOST}/api/client/v2.0/app/demo/auth/providers/custom-token/login?link=true")
+    );
+    assert_eq!(
+        link.header("Authorization"),
+        Some(format!("Bearer {access}").as_str())
+    );
+    let body: Value = serde_json::from_str(link.body.as_deref().unwrap()).unwrap();
+    assert_eq!(body, json!({"token": "h.p.s"}));
+    assert!(log[before + 1].url.ends_with("/auth/profile"));
+    assert_eq!(log.len(), before + 2);
+    drop(log);
+    // The new access token is the user's; the refresh token (its session) stays.
+    assert_eq!(user.access_token().as_deref(), Some("access-linked"));
+    assert_eq!(user.refresh_token(), refresh);
 }

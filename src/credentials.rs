@@ -1,9 +1,9 @@
 //! Login credentials: one variant per provider, each with its protocol login body.
 use crate::platform::Platform;
-use appkeys_protocol::wire::{ApiKeyLogin, UserpassLogin};
+use appkeys_protocol::wire::{ApiKeyLogin, CustomTokenLogin, UserpassLogin};
 use appkeys_protocol::Provider;
 
-/// What `Credentials.emailPassword()`, `.anonymous()` and `.apiKey()` make.
+/// What `Credentials.emailPassword()`, `.anonymous()`, `.apiKey()` and `.jwt()` make.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Credentials {
     /// Email and password (sent as `username`, like realm-web).
@@ -12,6 +12,8 @@ pub enum Credentials {
     Anonymous,
     /// A user API key.
     ApiKey(ApiKeyLogin),
+    /// A JWT of the app's own identity provider (`custom-token`).
+    Jwt(CustomTokenLogin),
 }
 
 impl Credentials {
@@ -30,12 +32,20 @@ impl Credentials {
         })
     }
 
+    /// A JWT of the app's identity provider.
+    pub fn jwt(token: &str) -> Self {
+        Credentials::Jwt(CustomTokenLogin {
+            token: token.to_owned(),
+        })
+    }
+
     /// The provider these credentials log in with.
     pub fn provider(&self) -> Provider {
         match self {
             Credentials::EmailPassword(_) => Provider::LocalUserpass,
             Credentials::Anonymous => Provider::AnonUser,
             Credentials::ApiKey(_) => Provider::ApiKey,
+            Credentials::Jwt(_) => Provider::CustomToken,
         }
     }
 
@@ -45,6 +55,7 @@ impl Credentials {
             Credentials::EmailPassword(body) => P::to_json(body),
             Credentials::Anonymous => "{}".to_owned(),
             Credentials::ApiKey(body) => P::to_json(body),
+            Credentials::Jwt(body) => P::to_json(body),
         }
     }
 }

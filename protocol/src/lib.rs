@@ -189,6 +189,14 @@ pub enum Endpoint<'a> {
         /// Provider name (see [`Provider`]).
         provider: &'a str,
     },
+    /// `POST app/{app_id}/auth/providers/{provider}/login?link=true` with the linking user's access
+    /// token (`user.linkCredentials`)
+    LinkCredentials {
+        /// App id.
+        app_id: &'a str,
+        /// Provider name (see [`Provider`]).
+        provider: &'a str,
+    },
     /// `POST app/{app_id}/auth/providers/local-userpass/register`
     Register {
         /// App id.
@@ -245,6 +253,7 @@ impl Endpoint<'_> {
             | Endpoint::ListApiKeys
             | Endpoint::FetchApiKey { .. } => Method::Get,
             Endpoint::Login { .. }
+            | Endpoint::LinkCredentials { .. }
             | Endpoint::Register { .. }
             | Endpoint::Userpass { .. }
             | Endpoint::RefreshSession
@@ -263,7 +272,9 @@ impl Endpoint<'_> {
             | Endpoint::Login { .. }
             | Endpoint::Register { .. }
             | Endpoint::Userpass { .. } => TokenKind::None,
-            Endpoint::Profile | Endpoint::DeleteUser => TokenKind::Access,
+            Endpoint::Profile | Endpoint::DeleteUser | Endpoint::LinkCredentials { .. } => {
+                TokenKind::Access
+            }
             Endpoint::RefreshSession
             | Endpoint::LogOut
             | Endpoint::CreateApiKey
@@ -281,7 +292,10 @@ impl Endpoint<'_> {
     pub fn path(&self) -> String {
         let parts: [&str; 4] = match self {
             Endpoint::Location { app_id } => ["/app/", app_id, "/location", ""],
-            Endpoint::Login { app_id, provider } => ["/app/", app_id, "/auth/providers/", provider],
+            Endpoint::Login { app_id, provider }
+            | Endpoint::LinkCredentials { app_id, provider } => {
+                ["/app/", app_id, "/auth/providers/", provider]
+            }
             Endpoint::Register { app_id } => [
                 "/app/",
                 app_id,
@@ -304,10 +318,10 @@ impl Endpoint<'_> {
             Endpoint::EnableApiKey { id } => ["/auth/api_keys/", id, "/enable", ""],
             Endpoint::DisableApiKey { id } => ["/auth/api_keys/", id, "/disable", ""],
         };
-        let login = if matches!(self, Endpoint::Login { .. }) {
-            "/login"
-        } else {
-            ""
+        let login = match self {
+            Endpoint::Login { .. } => "/login",
+            Endpoint::LinkCredentials { .. } => "/login?link=true",
+            _ => "",
         };
         let mut path = String::new();
         for part in [API_PREFIX, parts[0], parts[1], parts[2], parts[3], login] {
@@ -339,7 +353,7 @@ impl Endpoint<'static> {
     pub fn pattern(&self) -> String {
         let generic = match self {
             Endpoint::Location { .. } => Endpoint::Location { app_id: "{app_id}" },
-            Endpoint::Login { .. } => Endpoint::Login {
+            Endpoint::Login { .. } | Endpoint::LinkCredentials { .. } => Endpoint::Login {
                 app_id: "{app_id}",
                 provider: "{provider}",
             },
@@ -857,6 +871,15 @@ mod tests {
                 "POST",
                 "/api/client/v2.0/app/a/auth/providers/api-key/login",
                 TokenKind::None,
+            ),
+            (
+                Endpoint::LinkCredentials {
+                    app_id: "a",
+                    provider: "custom-token",
+                },
+                "POST",
+                "/api/client/v2.0/app/a/auth/providers/custom-token/login?link=true",
+                TokenKind::Access,
             ),
             (
                 Endpoint::Register { app_id: "a" },

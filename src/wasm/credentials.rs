@@ -1,13 +1,13 @@
 //! `Credentials`: what `app.logIn()` takes.
 use super::{from_value, to_value, type_error};
 use crate::credentials::Credentials as CoreCredentials;
-use appkeys_protocol::wire::{ApiKeyLogin, UserpassLogin};
+use appkeys_protocol::wire::{ApiKeyLogin, CustomTokenLogin, UserpassLogin};
 use appkeys_protocol::Provider;
 use serde::Deserialize;
 use wasm_bindgen::prelude::*;
 
 /// Login credentials, made by the static methods: `Credentials.emailPassword(email, password)`,
-/// `Credentials.anonymous()`, `Credentials.apiKey(key)`.
+/// `Credentials.anonymous()`, `Credentials.apiKey(key)`, `Credentials.jwt(token)`.
 #[wasm_bindgen]
 pub struct Credentials {
     inner: CoreCredentials,
@@ -53,7 +53,18 @@ impl Credentials {
         })
     }
 
-    /// `"local-userpass"`, `"anon-user"` or `"api-key"`.
+    /// A JWT of the app's own identity provider (Auth0, Firebase, Clerk, …): logs in as the user of its
+    /// `sub` (the server's `custom-token` provider).
+    pub fn jwt(
+        #[wasm_bindgen(unchecked_param_type = "string")] token: JsValue,
+    ) -> Result<Credentials, JsValue> {
+        let token = string(token, "a JWT")?;
+        Ok(Credentials {
+            inner: CoreCredentials::jwt(&token),
+        })
+    }
+
+    /// `"local-userpass"`, `"anon-user"`, `"api-key"` or `"custom-token"`.
     #[wasm_bindgen(getter, js_name = providerType, unchecked_return_type = "ProviderType")]
     pub fn provider_type(&self) -> String {
         self.inner.provider().as_str().to_owned()
@@ -66,6 +77,7 @@ impl Credentials {
             CoreCredentials::EmailPassword(body) => to_value(body),
             CoreCredentials::Anonymous => js_sys::Object::new().into(),
             CoreCredentials::ApiKey(body) => to_value(body),
+            CoreCredentials::Jwt(body) => to_value(body),
         }
     }
 }
@@ -95,6 +107,10 @@ pub(crate) fn credentials_of(value: JsValue) -> Result<CoreCredentials, JsValue>
             "credentials payload",
         )?)),
         Some(Provider::AnonUser) => Ok(CoreCredentials::Anonymous),
+        Some(Provider::CustomToken) => Ok(CoreCredentials::Jwt(from_value::<CustomTokenLogin>(
+            payload,
+            "credentials payload",
+        )?)),
         None => Err(type_error("Unsupported credentials provider")),
     }
 }

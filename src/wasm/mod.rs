@@ -181,9 +181,16 @@ export interface AppConfiguration {
 }
 
 export type UserState = "active" | "logged-out" | "removed";
-export type ProviderType = "local-userpass" | "anon-user" | "api-key";
+export type ProviderType = "local-userpass" | "anon-user" | "api-key" | "custom-token";
 
-/** `user.profile`: the profile's data fields (`email` for email/password users). */
+/** One of `user.identities`: what the user can log in as. */
+export interface UserIdentity {
+  /** The identity's id (a custom JWT's `sub`). */
+  id: string;
+  providerType: ProviderType;
+}
+
+/** `user.profile`: the profile's data fields (`email` for email/password users, custom JWT metadata fields). */
 export interface UserProfile {
   email?: string;
   [field: string]: unknown;

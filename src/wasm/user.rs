@@ -1,5 +1,6 @@
 //! `User` and `user.apiKeys` (`ApiKeyAuth`).
 use super::app::{CoreUser, Shared};
+use super::credentials::credentials_of;
 use super::{
     promise, rejected, string_or_null, to_js, to_value, type_error, void_promise, JsResult,
 };
@@ -104,6 +105,22 @@ impl User {
             .map_or(JsValue::UNDEFINED, |p| to_value(&p.data))
     }
 
+    /// What the user can log in as (`{id, providerType}`), from the profile as last fetched; `[]` until
+    /// a profile was fetched.
+    #[wasm_bindgen(getter, unchecked_return_type = "UserIdentity[]")]
+    pub fn identities(&self) -> JsValue {
+        let identities: Vec<Identity> = self.user.profile().map_or_else(Vec::new, |p| {
+            p.identities
+                .into_iter()
+                .map(|i| Identity {
+                    id: i.id,
+                    provider_type: i.provider_type,
+                })
+                .collect()
+        });
+        to_value(&identities)
+    }
+
     /// The user's API keys.
     #[wasm_bindgen(getter, js_name = apiKeys, unchecked_return_type = "ApiKeyAuth")]
     pub fn api_keys(&self) -> JsValue {
@@ -128,11 +145,34 @@ impl User {
         self.run(|app, user| async move { app.core.refresh_access_token(&user).await })
     }
 
+    /// Links the identity of `credentials` (email/password, or a JWT) to this user, who keeps its id,
+    /// data and keys; resolves once `identities` lists it. Refused by the server when the identity is
+    /// another user's (409 `IdentityAlreadyLinked`) or this is an API-key session (403).
+    #[wasm_bindgen(js_name = linkCredentials, unchecked_return_type = "Promise<void>")]
+    pub fn link_credentials(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "Credentials")] credentials: JsValue,
+    ) -> Promise {
+        let credentials = match credentials_of(credentials) {
+            Ok(c) => c,
+            Err(e) => return rejected(e),
+        };
+        self.run(|app, user| async move { app.core.link_credentials(&user, &credentials).await })
+    }
+
     /// Fetches the profile again.
     #[wasm_bindgen(js_name = refreshProfile, unchecked_return_type = "Promise<void>")]
     pub fn refresh_profile(&self) -> Promise {
         self.run(|app, user| async move { app.core.refresh_profile(&user).await })
     }
+}
+
+/// One of `user.identities`.
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Identity {
+    id: String,
+    provider_type: String,
 }
 
 /// `options.expiresAt` of `create`: a `Date` or a whole number of milliseconds; absent for never.

@@ -254,3 +254,103 @@ async fn what_cannot_be_linked_is_refused_and_changes_nothing() {
         StatusCode::OK
     );
 }
+
+/// Migration 10 on a database of the previous release: every user's identities land in `identities`
+/// (an imported custom-token user's real subject, not the placeholder id it had), and only a
+/// registered email/password account that never logged in stays linkable.
+#[tokio::test]
+async fn migration_10_brings_the_identities_of_existing_users() {
+    let db = fresh_db().await;
+    sqlx::any::install_default_drivers();
+    if let Some(path) = db.sqlite_path() {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    }
+    let url = match db.sqlite_path() {
+        Some(_) => format!("{}?mode=rwc", db.url),
+        None => db.url.clone(),
+    };
+    let pool = sqlx::AnyPool::connect(&url).await.unwrap();
+    let mut previous = sqlx::migrate!("./migrations");
+    previous.migrations = std::borrow::Cow::Owned(
+        previous
+            .migrations
+            .iter()
+            .filter(|m| m.version < 20261207000010)
+            .cloned()
+            .collect(),
+    );
+    previous.run(&pool).await.unwrap();
+    let id = |c: char| c.to_string().repeat(24);
+    let users = [
+        (id('a'), "anon-user", "ia", None),
+        (id('b'), "local-userpass", "ib", Some("b@example.com")),
+        (id('c'), "local-userpass", "ic", Some("c@example.com")),
+        (id('d'), "server", "id", None),
+        (id('e'), "custom-token", "placeholder", None),
+    ];
+    for (user, provider, identity, email) in &users {
+        sqlx::query(
+            "INSERT INTO users (id, app_id, provider, identity_id, email, password_hash, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, 1000)",
+        )
+        .bind(user.as_str())
+        .bind(APP)
+        .bind(*provider)
+        .bind(*identity)
+        .bind(email.map(str::to_owned))
+        .bind(email.map(|_| "$argon2id$placeholder".to_owned()))
+        .execute(&pool)
+        .await
+        .unwrap();
+    }
+    sqlx::query(
+        "INSERT INTO audit (id, at, event, app, user_id, outcome) \
+         VALUES ('f00000000000000000000001', 1, 'login.succeeded', $1, $2, 'success')",
+    )
+    .bind(APP)
+    .bind(id('b'))
+    .execute(&pool)
+    .await
+    .unwrap();
+    sqlx::query(
+        "INSERT INTO user_identities (user_id, provider_type, identity_id) VALUES ($1, 'custom-token', 'auth0|e')",
+    )
+    .bind(id('e'))
+    .execute(&pool)
+    .await
+    .unwrap();
+    pool.close().await;
+
+    let store = appkeys_server::Store::connect(&db.url).await.unwrap();
+    let expected = [
+        ('a', "anon-user", "ia"),
+        ('b', "local-userpass", "ib"),
+        ('c', "local-userpass", "ic"),
+        ('d', "api-key", "id"),
+        ('e', "custom-token", "auth0|e"),
+    ];
+    for (c, provider, identity) in expected {
+        let found = store.identities(&id(c)).await.unwrap();
+        assert_eq!(found.len(), 1, "{c}: {found:?}");
+        assert_eq!(
+            (found[0].provider_type.as_str(), found[0].id.as_str()),
+            (provider, identity)
+        );
+    }
+    let never = store
+        .count("SELECT COUNT(*) FROM users WHERE first_login_at IS NULL")
+        .await
+        .unwrap();
+    assert_eq!(
+        never, 1,
+        "only the registered-only account has never logged in"
+    );
+    let c_never = store
+        .count(&format!(
+            "SELECT COUNT(*) FROM users WHERE first_login_at IS NULL AND id = '{}'",
+            id('c')
+        ))
+        .await
+        .unwrap();
+    assert_eq!(c_never, 1);
+}
