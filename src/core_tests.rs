@@ -445,7 +445,7 @@ fn login_asks_location_then_logs_in_then_fetches_the_profile() {
         user.device_id().as_deref(),
         Some("6b0000000000000000000001")
     );
-    assert_eq!(user.profile().unwrap().data.email.unwrap(), "a@b.c");
+    assert_eq!(user.profile().unwrap().data.get("email"), Some("a@b.c"));
     assert!(Rc::ptr_eq(&app.current_user().unwrap(), &user));
 
     let key = |f| app.key(&store, f);
@@ -690,7 +690,7 @@ fn users_are_deduplicated_switched_logged_out_removed_and_deleted() {
     let u = restored.current_user().expect("restored from storage");
     assert_eq!(u.id(), UID);
     assert_eq!(u.refresh_token(), first.refresh_token());
-    assert_eq!(u.profile().unwrap().data.email.unwrap(), "a@b.c");
+    assert_eq!(u.profile().unwrap().data.get("email"), Some("a@b.c"));
 
     // logOut: DELETE auth/session with the refresh token, then no tokens.
     let refresh = first.refresh_token().unwrap();

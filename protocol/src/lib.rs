@@ -793,47 +793,62 @@ pub mod wire {
         pub identities: Vec<Identity>,
         /// Profile data (`email` for email/password users).
         #[serde(default)]
+        #[cfg_attr(feature = "openapi", schema(value_type = std::collections::HashMap<String, String>))]
         pub data: ProfileData,
         /// `"normal"`.
         #[serde(rename = "type")]
         pub user_type: String,
     }
 
-    /// The data fields of a profile: App Services' metadata fields, all optional strings (appkeys-server
-    /// fills `email` for email/password users). Unknown fields are ignored.
-    #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-    #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-    pub struct ProfileData {
-        /// Email address.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        pub email: Option<String>,
-        /// Full name.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        pub name: Option<String>,
-        /// Picture URL.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        pub picture_url: Option<String>,
-        /// First name.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        pub first_name: Option<String>,
-        /// Last name.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        pub last_name: Option<String>,
-        /// Gender.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        pub gender: Option<String>,
-        /// Birthday.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        pub birthday: Option<String>,
-        /// Minimum age.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        pub min_age: Option<String>,
-        /// Maximum age.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        pub max_age: Option<String>,
-        /// Any other field (appkeys-server: the metadata fields of a custom JWT, `--custom-jwt-metadata`).
-        #[serde(flatten)]
-        pub other: std::collections::BTreeMap<String, String>,
+    /// The data fields of a profile (App Services' metadata fields: `email`, `name`, `picture_url`, …, and
+    /// appkeys-server's custom JWT metadata fields) in the order received, every value a string; on the
+    /// wire a JSON object. A list rather than a map or a struct with a catch-all field: any field name
+    /// may come, and this costs the wasm SDK the least code.
+    #[derive(Debug, Clone, Default, PartialEq, Eq)]
+    pub struct ProfileData(pub Vec<(String, String)>);
+
+    impl ProfileData {
+        /// The value of `field`, if present.
+        pub fn get(&self, field: &str) -> Option<&str> {
+            self.0
+                .iter()
+                .find(|(name, _)| name == field)
+                .map(|(_, value)| value.as_str())
+        }
+    }
+
+    impl Serialize for ProfileData {
+        fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+            use serde::ser::SerializeMap;
+            let mut map = serializer.serialize_map(Some(self.0.len()))?;
+            for (name, value) in &self.0 {
+                map.serialize_entry(name, value)?;
+            }
+            map.end()
+        }
+    }
+
+    impl<'de> Deserialize<'de> for ProfileData {
+        fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+            struct Fields;
+            impl<'de> serde::de::Visitor<'de> for Fields {
+                type Value = ProfileData;
+                fn expecting(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+                    f.write_str("an object of strings")
+                }
+                fn visit_map<A: serde::de::MapAccess<'de>>(
+                    self,
+                    mut map: A,
+                ) -> Result<ProfileData, A::Error> {
+                    let mut fields = Vec::new();
+                    while let Some(entry) = map.next_entry()? {
+                        fields.push(entry);
+                    }
+                    Ok(ProfileData(fields))
+                }
+            }
+            deserializer.deserialize_map(Fields)
+        }
     }
 
     /// Error body.

@@ -49,7 +49,7 @@ use utoipa::{Modify, OpenApi};
         metrics_doc,
         openapi_doc,
     ),
-    components(schemas(wire::ErrorBody, wire::Identity, wire::ProfileData)),
+    components(schemas(wire::ErrorBody, wire::Identity)),
     modifiers(&Common),
     tags(
         (name = "auth", description = "Logging in, registering, account confirmation and password reset"),

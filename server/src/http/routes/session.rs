@@ -50,7 +50,14 @@ fn profile_of(user: &User, identities: &[Identity]) -> wire::Profile {
     if let Some(email) = &user.email {
         data.insert("email".to_owned(), email.clone().into());
     }
-    let data = serde_json::from_value(serde_json::Value::Object(data)).unwrap_or_default();
+    let data = wire::ProfileData(
+        data.into_iter()
+            .map(|(name, value)| match value {
+                serde_json::Value::String(text) => (name, text),
+                other => (name, other.to_string()),
+            })
+            .collect(),
+    );
     wire::Profile {
         user_id: user.id.clone(),
         domain_id: user.app_id.clone(),
