@@ -11,10 +11,16 @@ ROOT=$PWD
 mkdir -p dist
 TGZ=$(cd pkg && npm pack --silent --pack-destination "$ROOT/dist" | tail -n 1)
 echo "packed dist/$TGZ"
-[ $# -gt 0 ] || set -- node-esm node-cjs key-manager api-server
+[ $# -gt 0 ] || set -- node-esm node-cjs key-manager api-server identity-provider
 for ex in "$@"; do
   dir=examples-js/$ex
   [ -f "$dir/package.json" ] || { echo "setup.sh: no example $ex" >&2; exit 2; }
+  if [ "$ex" = identity-provider ]; then
+    # The demo identity provider stands for Auth0/Firebase/Clerk: it needs jose, not the SDK.
+    echo "installing $dir"
+    (cd "$dir" && npm install --no-package-lock --no-audit --no-fund --loglevel=error)
+    continue
+  fi
   grep -q "\"file:../../dist/$TGZ\"" "$dir/package.json" ||
     { echo "setup.sh: $dir/package.json does not depend on file:../../dist/$TGZ (update its version)" >&2; exit 1; }
   echo "installing $dir"

@@ -26,9 +26,28 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# Custom JWTs (HS256) for the Credentials.jwt / linkCredentials flow: one token per test binary (each links its
+# subject to a user of its own), made here with the secret the server is given.
+JWT_SECRET="wasm-test-custom-jwt-secret-$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')"
+(umask 077 && printf '%s\n' "$JWT_SECRET" >"$TMP/custom-jwt-secrets")
+make_jwt() {
+  node -e '
+    const [secret, sub] = process.argv.slice(1);
+    const part = (o) => Buffer.from(JSON.stringify(o)).toString("base64url");
+    const now = Math.floor(Date.now() / 1000);
+    const body = `${part({ alg: "HS256", typ: "JWT" })}.${part({ sub, aud: "appkeys-demo", iat: now, exp: now + 3600, name: "wasm test" })}`;
+    const mac = require("node:crypto").createHmac("sha256", secret).update(body).digest("base64url");
+    console.log(`${body}.${mac}`);
+  ' "$JWT_SECRET" "$1"
+}
+APPKEYS_TEST_JWT_NODE=$(make_jwt "wasm-node|$$-$RANDOM")
+APPKEYS_TEST_JWT_WEB=$(make_jwt "wasm-web|$$-$RANDOM")
+export APPKEYS_TEST_JWT_NODE APPKEYS_TEST_JWT_WEB
+
 # Email to files, so that the confirmation and reset calls reach the server's logic.
 "$SERVER_BIN" --listen 127.0.0.1:0 --database-url "sqlite://$TMP/appkeys.db" \
   --mail-dir "$TMP/mail" --confirm-url http://keys.example.test/confirm --reset-url http://keys.example.test/reset \
+  --custom-jwt-secret-file "$TMP/custom-jwt-secrets" --custom-jwt-metadata name=name \
   >"$TMP/stdout" 2>"$TMP/stderr" &
 SERVER_PID=$!
 URL=

@@ -32,3 +32,10 @@ async fn refresh_and_delete_user() {
 async fn node_keeps_users_in_memory() {
     common::second_app_instance(false).await;
 }
+
+#[wasm_bindgen_test]
+async fn custom_jwt_login_and_linking() {
+    let token = option_env!("APPKEYS_TEST_JWT_NODE")
+        .expect("APPKEYS_TEST_JWT_NODE: run scripts/test-wasm.sh");
+    common::custom_jwt_and_linking(token).await;
+}

@@ -34,3 +34,10 @@ async fn refresh_and_delete_user() {
 async fn browser_restores_users_from_local_storage() {
     common::second_app_instance(true).await;
 }
+
+#[wasm_bindgen_test]
+async fn custom_jwt_login_and_linking() {
+    let token = option_env!("APPKEYS_TEST_JWT_WEB")
+        .expect("APPKEYS_TEST_JWT_WEB: run scripts/test-wasm.sh");
+    common::custom_jwt_and_linking(token).await;
+}

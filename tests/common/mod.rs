@@ -412,3 +412,57 @@ pub async fn second_app_instance(expect_restored: bool) {
         assert!(current.is_null(), "Node keeps users in memory only");
     }
 }
+
+/// `Credentials.jwt(token)` and `user.linkCredentials` through the JS-facing API: an anonymous user links
+/// the custom JWT `token` (made by scripts/test-wasm.sh for this binary), keeps its id, lists both identities,
+/// and the token then logs in as that user; linking it to another user is refused with 409.
+pub async fn custom_jwt_and_linking(token: &str) {
+    let jwt = || -> JsValue {
+        appkeys::wasm::Credentials::jwt(token.into())
+            .unwrap()
+            .into()
+    };
+    assert_eq!(
+        get_str(&jwt(), "providerType").as_deref(),
+        Some("custom-token")
+    );
+    assert_eq!(
+        get_str(&get(&jwt(), "payload"), "token").as_deref(),
+        Some(token)
+    );
+    let anonymous: JsValue = appkeys::wasm::Credentials::anonymous().into();
+    let app = new_app();
+    let user = call_async(&app, "logIn", &[anonymous.clone()])
+        .await
+        .expect("anonymous logIn");
+    let id = get_str(&user, "id").unwrap();
+    let linked = call_async(&user, "linkCredentials", &[jwt()])
+        .await
+        .expect("linkCredentials");
+    assert!(linked.is_undefined());
+    assert_eq!(get_str(&user, "id").as_deref(), Some(id.as_str()));
+    let identities: Array = get(&user, "identities").dyn_into().expect("an array");
+    let kinds: Vec<String> = identities
+        .iter()
+        .map(|i| get_str(&i, "providerType").unwrap())
+        .collect();
+    assert_eq!(kinds, ["anon-user", "custom-token"]);
+    assert_eq!(
+        get_str(&get(&user, "profile"), "name").as_deref(),
+        Some("wasm test")
+    );
+    let again = call_async(&new_app(), "logIn", &[jwt()])
+        .await
+        .expect("logIn with the JWT");
+    assert_eq!(get_str(&again, "id"), Some(id));
+    // Logged out, so that the next anonymous login (browsers share the stored users between App
+    // instances) makes a new user instead of reusing this one, as realm-web does.
+    call_async(&user, "logOut", &[]).await.expect("logOut");
+    let other = call_async(&new_app(), "logIn", &[anonymous])
+        .await
+        .expect("another anonymous user");
+    let e = call_async(&other, "linkCredentials", &[jwt()])
+        .await
+        .expect_err("the identity is taken");
+    assert_app_error(&e, 409, "IdentityAlreadyLinked", "POST", "/login?link=true");
+}

@@ -3,7 +3,7 @@
 // confirmation, errors in the page. Each UI action is cross-checked against the server with a raw HTTP
 // login using the key's secret. Screenshot: artifacts/key-manager.png. Then, against a server of its own
 // that emails through a real SMTP server: "check your inbox" after registering, the confirmation link, "Forgot
-// password?" and the reset page.
+// password?" and the reset page. And signing in with a custom JWT of the example identity provider.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
@@ -22,6 +22,7 @@ import {
 } from "./lib.mjs";
 import { freePort, startServer } from "../support/server.mjs";
 import { linkOf, startSmtpSink } from "../support/smtp-sink.mjs";
+import { startIdentityProvider } from "../../examples-js/identity-provider/idp.mjs";
 
 let browser;
 let site;
@@ -313,6 +314,55 @@ test("key manager: confirmation link, forgot password and the reset page (real S
     await id("error").waitFor();
     assert.match(await id("error").textContent(), /^400 UserpassTokenInvalid/);
   });
+});
+
+test("key manager: sign in through the demo identity provider (custom JWT), then manage keys", async (t) => {
+  assert.ok(site, "the build test ran first");
+  const idp = await startIdentityProvider({ audience: "appkeys-demo" });
+  const jwtServer = await startServer({
+    args: ["--custom-jwt-jwks-url", idp.jwksUrl, "--custom-jwt-issuer", idp.issuer, "--custom-jwt-metadata", "name=name"],
+  });
+  t.after(async () => {
+    await jwtServer.stop();
+    await idp.close();
+  });
+  const context = await browser.newContext({ viewport: { width: 1100, height: 760 } });
+  t.after(() => context.close());
+  const page = await context.newPage();
+  const log = recordPage(page);
+  const id = (testid) => page.getByTestId(testid);
+  const username = `ada${Date.now().toString(36)}`;
+  try {
+    await page.goto(`${site.url}/?server=${encodeURIComponent(jwtServer.url)}&idp=${encodeURIComponent(idp.url)}`);
+    await id("idp-user").fill(username);
+    await id("jwt-login").click();
+    await id("keys-empty").waitFor();
+    assert.match(await id("session-user").textContent(), new RegExp(`^${username} \\([0-9a-f]{24}\\)$`));
+    await id("key-name").fill("jwt-user-key");
+    await id("create-key").click();
+    await id("new-key").waitFor();
+    const secret = (await id("new-key-secret").textContent()).trim();
+    assert.ok(secret.startsWith("appk_"), secret);
+    // The key is the JWT user's: its login names the same user as a login with a token of that subject.
+    const login = (provider, body) =>
+      fetch(`${jwtServer.url}/api/client/v2.0/app/appkeys-demo/auth/providers/${provider}/login`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify(body),
+      }).then((r) => r.json());
+    const byKey = await login("api-key", { key: secret });
+    const byToken = await login("custom-token", { token: await idp.issue(`demo|${username}`) });
+    assert.equal(byKey.user_id, byToken.user_id);
+    // A pasted token that is not valid shows the server's error in the page.
+    await id("logout").click();
+    await id("jwt").fill("not-a-token");
+    await id("jwt-login").click();
+    await id("error").waitFor();
+    assert.match(await id("error").textContent(), /^401 AuthError/);
+  } catch (err) {
+    err.message = `${err.message}\n--- page log\n${log()}\n--- server\n${jwtServer.logs()}`;
+    throw err;
+  }
 });
 
 test("key manager under `npm run dev` (Vite dev server) loads the SDK and reaches the server", async (t) => {

@@ -4,11 +4,15 @@
 // key's secret lives only in this page's memory until you dismiss it.
 // Email links land here too: point appkeys-server's `--confirm-url` at `…/?action=confirm&server=…` and
 // `--reset-url` at `…/?action=reset&server=…`; the server appends `token` and `tokenId`.
+// Custom JWT sign-in: paste a token of your identity provider, or open the page with `?idp=URL` of the demo
+// identity provider (examples-js/identity-provider), which issues one for the user name you type.
 import { App, AppError, Credentials } from "appkeys";
 
 const params = new URLSearchParams(location.search);
 const serverUrl = params.get("server") || "http://127.0.0.1:9090";
 const appId = params.get("app") || "appkeys-demo";
+/** The demo identity provider (`?idp=`), if any: its POST /token signs a token for a user name. */
+const idpUrl = params.get("idp");
 /** The token of a confirmation or reset link this page was opened with, if any. */
 const link = params.get("token") && params.get("tokenId")
   ? { action: params.get("action"), token: params.get("token"), tokenId: params.get("tokenId") }
@@ -26,6 +30,11 @@ const ui = {
   status: $("status"),
   auth: $("auth"),
   authForm: $("auth-form"),
+  jwtForm: $("jwt-form"),
+  jwt: $("jwt"),
+  jwtLabel: $("jwt-label"),
+  idpUser: $("idp-user"),
+  idpUserLabel: $("idp-user-label"),
   keys: $("keys"),
   createForm: $("create-form"),
   keyExpiry: $("key-expiry"),
@@ -109,8 +118,9 @@ function render() {
   ui.keys.hidden = !user;
   ui.session.hidden = !user;
   if (!user) return;
-  const email = user.profile && user.profile.email;
-  ui.sessionUser.textContent = email ? `${email} (${user.id})` : user.id;
+  const profile = user.profile || {};
+  const who = profile.email || profile.name;
+  ui.sessionUser.textContent = who ? `${who} (${user.id})` : user.id;
 
   ui.keysEmpty.hidden = keys.length > 0;
   ui.keyTable.hidden = keys.length === 0;
@@ -272,6 +282,35 @@ ui.authForm.addEventListener("submit", (event) => {
     await refreshKeys();
   });
 });
+
+/** A token from the demo identity provider for `username` (a real provider signs the user in first). */
+async function idpToken(username) {
+  const res = await fetch(`${idpUrl.replace(/\/+$/, "")}/token`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ username }),
+  });
+  const body = await res.json().catch(() => ({}));
+  if (!res.ok || typeof body.token !== "string") {
+    throw new Error(`identity provider: ${body.error || res.status}`);
+  }
+  return body.token;
+}
+
+ui.jwtForm.addEventListener("submit", (event) => {
+  event.preventDefault();
+  const form = new FormData(ui.jwtForm);
+  run(ui.jwtForm.querySelectorAll("button, input, textarea"), async () => {
+    const username = String(form.get("idp-user") || "").trim();
+    const token = idpUrl && username ? await idpToken(username) : String(form.get("jwt") || "").trim();
+    if (!token) throw new Error(idpUrl ? "Enter a user name (or paste a token)." : "Paste a token first.");
+    const user = await app.logIn(Credentials.jwt(token));
+    ui.jwtForm.reset();
+    setStatus(`Signed in through your identity provider as ${(user.profile && user.profile.name) || user.id}.`);
+    await refreshKeys();
+  });
+});
+if (idpUrl) ui.idpUserLabel.hidden = false;
 
 /** The email typed into the sign-in form (the error banner asks for it when empty). */
 function typedEmail() {

@@ -10,8 +10,9 @@ pub(crate) use crate::serve_flags::{LogFormat, ServeArgs};
 /// Self-hostable App Services-compatible auth server with user API keys.
 ///
 /// Speaks the App Services client wire protocol (`/api/client/v2.0/...`) for the providers
-/// local-userpass, anon-user and api-key. Every flag has an environment twin. Logs go to stderr
-/// (filter with RUST_LOG, e.g. RUST_LOG=debug); stdout gets exactly one line
+/// local-userpass, anon-user, api-key and custom-token (custom JWT), with account linking. Every
+/// flag has an environment twin. Logs go to stderr (filter with RUST_LOG, e.g. RUST_LOG=debug);
+/// stdout gets exactly one line
 /// `listening on http://HOST:PORT`. Without a subcommand (or with `serve`) it serves; the other
 /// subcommands administer a database, also while servers are serving it.
 #[derive(Debug, Parser)]
