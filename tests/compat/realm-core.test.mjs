@@ -167,6 +167,22 @@ test("realm-core's anonymous login, empty bodies, linking and error parsing", as
   assert.ok(linking.status >= 400 && linking.status < 500, linking.text);
   assertCoreError(linking, linking.status, linking.json.error_code);
   assert.ok(!("access_token" in linking.json));
+  // A link that works (issue 24): realm-core stores the answer's access token on the linking user, so it must be
+  // that user's — and the profile it fetches next lists both identities.
+  const email = uniqueEmail("core-link");
+  const registered = await core(server.url, "POST", `/app/${APP_ID}/auth/providers/local-userpass/register`, {
+    body: { email, password: PASSWORD },
+  });
+  assert.equal(registered.status, 201, registered.text);
+  const linked = await core(server.url, "POST", `/app/${APP_ID}/auth/providers/local-userpass/login?link=true`, {
+    bearer: anon.json.access_token,
+    body: { username: email, password: PASSWORD, provider: "local-userpass", options: { device: DEVICE } },
+  });
+  assert.equal(linked.status, 200, linked.text);
+  assert.equal(assertCoreJwt(linked.json.access_token).sub, anon.json.user_id);
+  const profile = await core(server.url, "GET", "/auth/profile", { bearer: linked.json.access_token });
+  assert.deepEqual(profile.json.identities.map((i) => i.provider_type), ["anon-user", "local-userpass"]);
+  assert.equal(profile.json.data.email, email);
   // Errors realm-core maps: wrong password, unknown app, unknown key — JSON, exactly typed.
   assertCoreError(
     await core(server.url, "POST", `/app/${APP_ID}/auth/providers/local-userpass/login`, {

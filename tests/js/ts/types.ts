@@ -1,7 +1,7 @@
 // Exact types of the package's public surface (issue 3): checked by `tsc --noEmit -p tests/js/ts`.
 // Every `@ts-expect-error` line must really be an error, so wrong or missing types fail the check.
 import { App, Credentials, AppError, Realm, User } from "appkeys";
-import type { ApiKey, ApiKeyAuth, CreateApiKeyOptions, NewApiKey } from "appkeys";
+import type { ApiKey, ApiKeyAuth, CreateApiKeyOptions, NewApiKey, ProviderType, UserIdentity } from "appkeys";
 
 type Equals<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : false;
 const exact = <A, B>(_proof: Equals<A, B>): void => {};
@@ -28,6 +28,14 @@ exact<ApiKey["_id"], string>(true);
 exact<ApiKey["name"], string>(true);
 exact<ApiKey["disabled"], boolean>(true);
 exact<ReturnType<App["logIn"]>, Promise<User>>(true);
+// Custom JWT login and account linking (issue 24)
+exact<ReturnType<typeof Credentials.jwt>, Credentials>(true);
+exact<Parameters<typeof Credentials.jwt>, [token: string]>(true);
+exact<ReturnType<User["linkCredentials"]>, Promise<void>>(true);
+exact<Parameters<User["linkCredentials"]>, [credentials: Credentials]>(true);
+exact<typeof user.identities, UserIdentity[]>(true);
+exact<UserIdentity["providerType"], ProviderType>(true);
+exact<Extract<ProviderType, "custom-token">, "custom-token">(true);
 exact<App["currentUser"], User | null>(true);
 exact<ReturnType<App["emailPasswordAuth"]["registerUser"]>, Promise<void>>(true);
 type Auth = App["emailPasswordAuth"];
@@ -91,6 +99,10 @@ export async function misuse(app: App): Promise<void> {
   app.currentUser = null;
   // @ts-expect-error no such method
   await keys.rename("a", "b");
+  // @ts-expect-error a JWT is a string
+  Credentials.jwt({ token: "x" });
+  // @ts-expect-error linkCredentials takes Credentials, not a token
+  await user.linkCredentials("eyJ...");
   void k;
 }
 
