@@ -295,9 +295,11 @@ impl Store {
             tx.rollback().await?;
             return Ok(Link::Changed);
         }
-        sqlx::query("UPDATE identities SET user_id = $2 WHERE user_id = $1")
+        // Added to the user now (the profile lists identities in the order they were added).
+        sqlx::query("UPDATE identities SET user_id = $2, created_at = $3 WHERE user_id = $1")
             .bind(account)
             .bind(user_id)
+            .bind(now_ms())
             .execute(&mut *tx)
             .await?;
         sqlx::query("DELETE FROM users WHERE id = $1")

@@ -108,6 +108,17 @@ impl CustomJwt {
     }
 }
 
+/// https, or http to a loopback host (a local identity provider, tests).
+fn safe_scheme(url: &url::Url) -> bool {
+    let loopback = match url.host() {
+        Some(url::Host::Domain(d)) => d == "localhost",
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    };
+    url.scheme() == "https" || (url.scheme() == "http" && loopback)
+}
+
 /// The cached JWKS of the identity provider.
 struct Jwks {
     url: String,
@@ -145,7 +156,16 @@ impl Jwks {
         let client = reqwest::Client::builder()
             .timeout(timeout)
             .connect_timeout(timeout)
-            .redirect(reqwest::redirect::Policy::limited(3))
+            // At most 3 redirects, none of them to plain http off loopback.
+            .redirect(reqwest::redirect::Policy::custom(|attempt| {
+                if attempt.previous().len() >= 3 {
+                    attempt.error("too many redirects")
+                } else if !safe_scheme(attempt.url()) {
+                    attempt.error("a redirect to plain http")
+                } else {
+                    attempt.follow()
+                }
+            }))
             .user_agent(concat!("appkeys-server/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| format!("JWKS client: {e}"))?;
