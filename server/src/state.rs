@@ -70,7 +70,8 @@ pub(crate) struct Inner {
     ready_at: std::sync::Mutex<Option<std::time::Instant>>,
     /// Session caps: `(per key, per user)`, 0 = none.
     session_caps: (u64, u64),
-    /// Key logins since the key's sessions were last trimmed to the cap: key id → (owner, count).
+    /// Logins since the sessions were last trimmed to the caps: key id (or `user:` + user id of custom
+    /// JWT logins) → (owner, count).
     since_trim: std::sync::Mutex<std::collections::HashMap<String, (String, u64)>>,
     /// API-key logins not yet written to `last_used_at`: key id → time of the latest login (ms).
     key_uses: std::sync::Mutex<std::collections::HashMap<String, i64>>,
@@ -195,29 +196,47 @@ impl AppState {
     /// oldest sessions past the caps are ended, off the login path.
     pub(crate) fn key_used(&self, key_id: String, user_id: &str, at: i64) {
         let (per_key, per_user) = self.inner.session_caps;
-        if per_key > 0 || per_user > 0 {
-            let every = (per_key.max(per_user) / 10).clamp(1, 100);
-            let due = {
-                let mut since = self
-                    .inner
-                    .since_trim
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner());
-                let entry = since
-                    .entry(key_id.clone())
-                    .or_insert_with(|| (user_id.to_owned(), 0));
-                entry.1 += 1;
-                let due = entry.1 >= every;
-                if due {
-                    since.remove(&key_id);
-                }
-                due
-            };
-            if due {
-                self.trim_sessions(Some(key_id.clone()), user_id.to_owned());
-            }
+        if self.trim_due(&key_id, user_id, per_key.max(per_user)) {
+            self.trim_sessions(Some(key_id.clone()), user_id.to_owned());
         }
         self.note_use(key_id, at);
+    }
+
+    /// Notes a login of `user_id` that may come often (a custom JWT: a page load, say): every tenth of
+    /// the session cap the user's oldest sessions past the cap are ended, off the login path.
+    pub(crate) fn user_logged_in(&self, user_id: &str) {
+        let per_user = self.inner.session_caps.1;
+        if self.trim_due(&format!("user:{user_id}"), user_id, per_user) {
+            self.trim_sessions(None, user_id.to_owned());
+        }
+    }
+
+    /// Counts a login toward `counter` (a key id, or `user:` + a user id): whether a trim of the
+    /// sessions past the caps is due (every tenth of `cap`, at most every 100 logins; never with no cap).
+    fn trim_due(&self, counter: &str, user_id: &str, cap: u64) -> bool {
+        /// Counters kept at most; past it they all start over (a trim then comes a little later).
+        const MAX_COUNTERS: usize = 100_000;
+        if cap == 0 {
+            return false;
+        }
+        let every = (cap / 10).clamp(1, 100);
+        let mut since = self
+            .inner
+            .since_trim
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if since.len() >= MAX_COUNTERS && !since.contains_key(counter) {
+            since.clear();
+        }
+        let entry = since
+            .entry(counter.to_owned())
+            .or_insert_with(|| (user_id.to_owned(), 0));
+        entry.1 += 1;
+        let due = entry.1 >= every;
+        if due {
+            since.remove(counter);
+        }
+        due
     }
 
     /// Ends the oldest sessions past the caps of a key and of its owner (in the background).

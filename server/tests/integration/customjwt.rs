@@ -529,3 +529,42 @@ async fn an_imported_custom_token_identity_logs_in_as_its_user() {
     assert_eq!(profile["identities"][0]["id"], "auth0|imported");
     assert_eq!(profile["identities"].as_array().unwrap().len(), 1);
 }
+
+#[tokio::test]
+async fn custom_token_sessions_are_capped_per_user() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = secret_file(dir.path(), &[SECRET_A], 0o600);
+    let db = fresh_db().await;
+    let server = ServerProcess::start(
+        &[
+            "--custom-jwt-secret-file",
+            &file,
+            "--max-sessions-per-user",
+            "10",
+        ],
+        &db.url,
+        &[],
+    );
+    let c = Client::new(&server, "127.0.0.1");
+    let token = hs256(
+        SECRET_A,
+        &json!({"sub": "often", "aud": APP, "exp": now() + 600}),
+    );
+    let first = Tokens::from(&jwt_login(&c, &token).await);
+    for _ in 0..39 {
+        assert_eq!(jwt_login(&c, &token).await.status, StatusCode::OK);
+    }
+    let store = appkeys_server::Store::connect(&db.url).await.unwrap();
+    let mut live = i64::MAX;
+    for _ in 0..50 {
+        live = store.count("SELECT COUNT(*) FROM sessions").await.unwrap();
+        if live <= 10 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(live <= 10, "{live} sessions of one user, cap 10");
+    c.refresh(&first.refresh)
+        .await
+        .assert_error(401, "InvalidSession");
+}

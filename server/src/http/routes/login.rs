@@ -408,7 +408,7 @@ impl Login<'_> {
             .map_err(AppError::db)?;
         match opened {
             CustomLogin::Opened(user_id, session, _) => {
-                self.state.trim_sessions(None, user_id.clone());
+                self.state.user_logged_in(&user_id);
                 Ok((user_id, session, None))
             }
             CustomLogin::Disabled(user_id) => {
