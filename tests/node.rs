@@ -35,7 +35,8 @@ async fn node_keeps_users_in_memory() {
 
 #[wasm_bindgen_test]
 async fn custom_jwt_login_and_linking() {
-    let token = option_env!("APPKEYS_TEST_JWT_NODE")
-        .expect("APPKEYS_TEST_JWT_NODE: run scripts/test-wasm.sh");
+    let Some(token) = option_env!("APPKEYS_TEST_JWT_NODE") else {
+        panic!("APPKEYS_TEST_JWT_NODE was not set when the tests were compiled: run scripts/test-wasm.sh");
+    };
     common::custom_jwt_and_linking(token).await;
 }

@@ -37,7 +37,8 @@ async fn browser_restores_users_from_local_storage() {
 
 #[wasm_bindgen_test]
 async fn custom_jwt_login_and_linking() {
-    let token = option_env!("APPKEYS_TEST_JWT_WEB")
-        .expect("APPKEYS_TEST_JWT_WEB: run scripts/test-wasm.sh");
+    let Some(token) = option_env!("APPKEYS_TEST_JWT_WEB") else {
+        panic!("APPKEYS_TEST_JWT_WEB was not set when the tests were compiled: run scripts/test-wasm.sh");
+    };
     common::custom_jwt_and_linking(token).await;
 }

@@ -432,7 +432,7 @@ pub async fn custom_jwt_and_linking(token: &str) {
     );
     let anonymous: JsValue = appkeys::wasm::Credentials::anonymous().into();
     let app = new_app();
-    let user = call_async(&app, "logIn", &[anonymous.clone()])
+    let user = call_async(&app, "logIn", std::slice::from_ref(&anonymous))
         .await
         .expect("anonymous logIn");
     let id = get_str(&user, "id").unwrap();
