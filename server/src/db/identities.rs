@@ -178,19 +178,14 @@ impl Store {
                 (id, 0, true)
             }
         };
-        let session = new_id();
-        sqlx::query(
-            "INSERT INTO sessions (id, user_id, app_id, provider, api_key_id, device_id, created_at, \
-             auth_epoch) VALUES ($1, $2, $3, 'custom-token', NULL, $4, $5, $6)",
-        )
-        .bind(&session)
-        .bind(&user_id)
-        .bind(app_id)
-        .bind(device_id)
-        .bind(now)
-        .bind(epoch)
-        .execute(&mut *tx)
-        .await?;
+        let new = super::sessions::NewSession {
+            user_id: &user_id,
+            app_id,
+            provider: CUSTOM_TOKEN,
+            device_id,
+            auth_epoch: epoch,
+        };
+        let session = super::sessions::insert(&mut tx, &new, now).await?;
         super::users::mark_logged_in(&mut tx, &user_id).await?;
         audit::insert(&mut *tx, &audit.clone().user(&user_id)).await?;
         tx.commit().await?;

@@ -52,6 +52,30 @@ pub enum SessionOwner<'a> {
     User(&'a str),
 }
 
+/// Inserts a session of `s` opened at `at` (ms) inside the transaction of a login that has just read
+/// (or made) the user and its `auth_epoch`; returns the new session id.
+pub(super) async fn insert(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    s: &NewSession<'_>,
+    at: i64,
+) -> Result<String, sqlx::Error> {
+    let id = new_id();
+    sqlx::query(
+        "INSERT INTO sessions (id, user_id, app_id, provider, api_key_id, device_id, created_at, \
+         auth_epoch) VALUES ($1, $2, $3, $4, NULL, $5, $6, $7)",
+    )
+    .bind(&id)
+    .bind(s.user_id)
+    .bind(s.app_id)
+    .bind(s.provider)
+    .bind(s.device_id)
+    .bind(at)
+    .bind(s.auth_epoch)
+    .execute(&mut **tx)
+    .await?;
+    Ok(id)
+}
+
 impl Store {
     /// Opens a session for a user (not via an API key), with its `login.succeeded` audit row.
     /// `None`: the user's credentials changed since they were checked (`auth_epoch` moved on: a

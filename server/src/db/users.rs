@@ -302,7 +302,7 @@ impl Store {
         device_id: &str,
         audit: &Event,
     ) -> Result<(String, String), sqlx::Error> {
-        let (user_id, session_id) = (new_id(), new_id());
+        let user_id = new_id();
         let mut tx = self.write_tx().await?;
         let new = NewUser {
             id: &user_id,
@@ -315,17 +315,14 @@ impl Store {
         };
         let now = insert_user(&mut tx, &new).await?;
         super::identities::insert(&mut tx, app_id, "anon-user", &new_id(), &user_id, None).await?;
-        sqlx::query(
-            "INSERT INTO sessions (id, user_id, app_id, provider, api_key_id, device_id, created_at) \
-             VALUES ($1, $2, $3, 'anon-user', NULL, $4, $5)",
-        )
-        .bind(&session_id)
-        .bind(&user_id)
-        .bind(app_id)
-        .bind(device_id)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
+        let session = super::sessions::NewSession {
+            user_id: &user_id,
+            app_id,
+            provider: "anon-user",
+            device_id,
+            auth_epoch: 0,
+        };
+        let session_id = super::sessions::insert(&mut tx, &session, now).await?;
         audit::insert(&mut *tx, &audit.clone().user(&user_id)).await?;
         tx.commit().await?;
         Ok((user_id, session_id))

@@ -58,6 +58,14 @@ pub(crate) enum LoginBody {
 #[derive(serde::Serialize, utoipa::ToSchema)]
 pub(crate) struct AnonymousLogin {}
 
+/// An unknown provider, or `custom-token` on a server without the custom JWT settings.
+fn provider_not_found() -> AppError {
+    AppError::new(
+        ErrorCode::AuthProviderNotFound,
+        "authentication provider not found",
+    )
+}
+
 fn invalid_password() -> AppError {
     AppError::new(ErrorCode::InvalidPassword, "invalid username/password")
 }
@@ -77,15 +85,9 @@ pub(crate) async fn login(
     req: Request,
 ) -> Result<Json<wire::LoginResponse>, AppError> {
     state.check_app(&app_id)?;
-    let not_found = || {
-        AppError::new(
-            ErrorCode::AuthProviderNotFound,
-            "authentication provider not found",
-        )
-    };
-    let provider = Provider::parse(&provider).ok_or_else(not_found)?;
+    let provider = Provider::parse(&provider).ok_or_else(provider_not_found)?;
     if provider == Provider::CustomToken && state.inner.custom_jwt.is_none() {
-        return Err(not_found());
+        return Err(provider_not_found());
     }
     // realm's `linkCredentials`: `login?link=true` with the linking user's access token.
     let linking = req.uri().query().is_some_and(|q| {
@@ -426,12 +428,11 @@ impl Login<'_> {
     /// failed-login limit (as wrong passwords do) and are audited.
     async fn verify_custom(&self, body: &Map<String, Value>) -> Result<Verified, AppError> {
         let (state, ip) = (self.state, self.ip.as_str());
-        let provider = state.inner.custom_jwt.as_ref().ok_or_else(|| {
-            AppError::new(
-                ErrorCode::AuthProviderNotFound,
-                "authentication provider not found",
-            )
-        })?;
+        let provider = state
+            .inner
+            .custom_jwt
+            .as_ref()
+            .ok_or_else(provider_not_found)?;
         let token = required_str(body, "token")?;
         let (limiter, per_ip) = (
             &state.inner.limiter,
