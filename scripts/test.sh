@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The one test command: installs whatever is missing, then runs every test of the repository.
 #   scripts/test.sh
-# Steps: lint (fmt, the server's layering rule, clippy native + wasm) -> native cargo tests (protocol, SDK core, server on SQLite)
+# Steps: lint (fmt, the server's layering rule (parsed with syn), clippy native + wasm) -> native cargo tests (protocol, SDK core, server on SQLite)
 #   -> server tests again on a throwaway PostgreSQL cluster -> wasm package build -> stack check -> wasm-bindgen tests
 #   (Node + headless Chromium) -> JavaScript suites (realm-web compatibility, SDK package, email flows, browser) on SQLite,
 #   schemathesis
@@ -27,8 +27,8 @@ trap cleanup EXIT
 
 step "install missing tools" scripts/install.sh
 step "cargo fmt --check" cargo fmt --all -- --check
-step "server layering rule (imports, cycles, sizes)" node scripts/check-layers.mjs
-step "layer check self-test" node --test tests/layers/
+# The layer check parses the server with syn (tools/check-layers); its self-test runs with the cargo tests.
+step "server layering rule (imports, cycles, sizes)" cargo run --locked -q -p appkeys-check-layers
 step "clippy (native, all targets)" cargo clippy --locked --workspace --all-targets -- -D warnings
 step "clippy (wasm32 SDK)" cargo clippy --locked -p appkeys --target wasm32-unknown-unknown --all-targets -- -D warnings
 step "cargo test (protocol, SDK core, server on SQLite)" cargo test --locked --workspace

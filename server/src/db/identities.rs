@@ -6,7 +6,7 @@ use sqlx::Row;
 
 use super::{audit, is_unique_violation, Store};
 use crate::model::Event;
-use crate::util::{new_id, now_ms};
+use crate::util::now_ms;
 
 /// The provider type of custom JWT identities.
 pub const CUSTOM_TOKEN: &str = "custom-token";
@@ -46,15 +46,6 @@ pub(super) async fn insert(
     Ok(())
 }
 
-/// What a custom-token login did.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum CustomLogin {
-    /// A session of the subject's user: `(user id, session id, the user is new)`.
-    Opened(String, String, bool),
-    /// The subject's user is disabled: no session.
-    Disabled(String),
-}
-
 /// What linking an identity did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Link {
@@ -89,107 +80,6 @@ impl Store {
                 })
             })
             .collect()
-    }
-
-    /// Logs in the user of custom JWT subject `sub` (creating it at its first login), storing the
-    /// token's metadata fields `data` on the identity, with the `audit` row — one transaction.
-    pub async fn custom_token_login(
-        &self,
-        app_id: &str,
-        sub: &str,
-        data: Option<&str>,
-        device_id: &str,
-        audit: &Event,
-    ) -> Result<CustomLogin, sqlx::Error> {
-        // Two first logins of one subject at once (PostgreSQL): the loser's insert violates the
-        // identity's key; run again, it finds the winner's user.
-        match self
-            .custom_token_login_once(app_id, sub, data, device_id, audit)
-            .await
-        {
-            Err(e) if is_unique_violation(&e) => {
-                self.custom_token_login_once(app_id, sub, data, device_id, audit)
-                    .await
-            }
-            other => other,
-        }
-    }
-
-    async fn custom_token_login_once(
-        &self,
-        app_id: &str,
-        sub: &str,
-        data: Option<&str>,
-        device_id: &str,
-        audit: &Event,
-    ) -> Result<CustomLogin, sqlx::Error> {
-        let now = now_ms();
-        let mut tx = self.write_tx().await?;
-        let found = sqlx::query(
-            "SELECT u.id, CASE WHEN u.disabled THEN 1 ELSE 0 END, u.auth_epoch, i.data FROM identities i \
-             JOIN users u ON u.id = i.user_id \
-             WHERE i.app_id = $1 AND i.provider_type = 'custom-token' AND i.identity_id = $2",
-        )
-        .bind(app_id)
-        .bind(sub)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let (user_id, epoch, created) = match found {
-            Some(row) => {
-                let (id, disabled, epoch, stored): (String, i64, i64, Option<String>) = (
-                    row.try_get(0)?,
-                    row.try_get(1)?,
-                    row.try_get(2)?,
-                    row.try_get(3)?,
-                );
-                if disabled != 0 {
-                    tx.rollback().await?;
-                    return Ok(CustomLogin::Disabled(id));
-                }
-                if stored.as_deref() != data {
-                    sqlx::query(
-                        "UPDATE identities SET data = $3 WHERE app_id = $1 \
-                         AND provider_type = 'custom-token' AND identity_id = $2",
-                    )
-                    .bind(app_id)
-                    .bind(sub)
-                    .bind(data.map(str::to_owned))
-                    .execute(&mut *tx)
-                    .await?;
-                }
-                (id, epoch, false)
-            }
-            None => {
-                let id = new_id();
-                super::users::insert_user(
-                    &mut tx,
-                    &super::users::NewUser {
-                        id: &id,
-                        app_id,
-                        provider: CUSTOM_TOKEN,
-                        email: None,
-                        password_hash: None,
-                        confirmed: true,
-                        logged_in: true,
-                    },
-                )
-                .await?;
-                insert(&mut tx, app_id, CUSTOM_TOKEN, sub, &id, data).await?;
-                (id, 0, true)
-            }
-        };
-        let new = super::sessions::NewSession {
-            user_id: &user_id,
-            app_id,
-            provider: CUSTOM_TOKEN,
-            device_id,
-            auth_epoch: epoch,
-        };
-        let session = super::sessions::insert(&mut tx, &new, now).await?;
-        super::users::mark_logged_in(&mut tx, &user_id).await?;
-        audit::insert(&mut *tx, &audit.clone().user(&user_id)).await?;
-        tx.commit().await?;
-        Ok(CustomLogin::Opened(user_id, session, created))
     }
 
     /// Links identity `(provider_type, identity_id)` of `app_id` (with its metadata `data`) to

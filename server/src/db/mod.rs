@@ -3,9 +3,10 @@
 //!
 //! This file opens the database ([`Store`], its pools, migrations, readiness heartbeat); each entity's
 //! SQL lives in a file of its own, each with its own `impl Store` block: [`users`], [`sessions`],
-//! [`identities`], [`keys`] (with the key-login batch of [`login_batch`]), [`email_tokens`], [`audit`],
+//! [`identities`] (composed into new accounts by [`accounts`]), [`keys`] (with the key-login batch of [`login_batch`]), [`email_tokens`], [`audit`],
 //! [`rate_limits`], and [`backup`]. Nothing here knows about HTTP.
 
+pub mod accounts;
 pub mod audit;
 mod backup;
 mod devices;

@@ -59,9 +59,9 @@ impl Store {
                 confirmed: true,
                 logged_in: true,
             };
-            let now = super::users::insert_user(&mut tx, &new).await?;
-            super::identities::insert(&mut tx, app_id, "api-key", &new_id(), &user_id, None)
-                .await?;
+            let now =
+                super::accounts::insert_account(&mut tx, &new, ("api-key", &new_id()), None)
+                    .await?;
             sqlx::query("UPDATE users SET key_count = 1, key_seq = 1 WHERE id = $1")
                 .bind(&user_id)
                 .execute(&mut *tx)

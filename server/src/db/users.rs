@@ -2,10 +2,9 @@
 
 use sqlx::{any::AnyRow, Row};
 
-use super::email_tokens::{insert_token, NewToken};
-use super::{audit, is_unique_violation, Store};
+use super::{audit, Store};
 use crate::model::Event;
-use crate::util::{new_id, now_ms};
+use crate::util::now_ms;
 
 /// A user row.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -91,55 +90,6 @@ pub enum CreateUserError {
 }
 
 impl Store {
-    /// Creates a user (with its `user.registered` audit row, in one transaction). With
-    /// `confirmation`, the user is unconfirmed and the token is stored with it.
-    pub async fn create_user(
-        &self,
-        app_id: &str,
-        provider: &str,
-        email: Option<&str>,
-        password_hash: Option<&str>,
-        confirmation: Option<NewToken<'_>>,
-        audit: &Event,
-    ) -> Result<User, CreateUserError> {
-        let mut user = User {
-            id: new_id(),
-            app_id: app_id.to_owned(),
-            provider: provider.to_owned(),
-            email: email.map(str::to_owned),
-            password_hash: password_hash.map(str::to_owned),
-            disabled: false,
-            confirmed: confirmation.is_none(),
-            created_at: 0,
-            auth_epoch: 0,
-        };
-        let result = async {
-            let mut tx = self.write_tx().await?;
-            let new = NewUser {
-                id: &user.id,
-                app_id,
-                provider,
-                email,
-                password_hash,
-                confirmed: user.confirmed,
-                logged_in: false,
-            };
-            user.created_at = insert_user(&mut tx, &new).await?;
-            super::identities::insert(&mut tx, app_id, provider, &new_id(), &user.id, None).await?;
-            if let Some(token) = confirmation {
-                insert_token(&mut tx, &user.id, token).await?;
-            }
-            audit::insert(&mut *tx, &audit.clone().user(&user.id)).await?;
-            tx.commit().await
-        }
-        .await;
-        match result {
-            Ok(_) => Ok(user),
-            Err(e) if is_unique_violation(&e) => Err(CreateUserError::EmailTaken),
-            Err(e) => Err(CreateUserError::Db(e)),
-        }
-    }
-
     fn user_from_row(row: &AnyRow) -> Result<User, sqlx::Error> {
         Ok(User {
             id: row.try_get(0)?,
@@ -292,40 +242,6 @@ impl Store {
         }
         tx.commit().await?;
         Ok(n > 0)
-    }
-
-    /// A new anonymous user of `app_id` with its first session, in one transaction (no user is ever
-    /// left without a session by a failure in between). Returns `(user id, session id)`.
-    pub async fn anonymous_login(
-        &self,
-        app_id: &str,
-        device_id: &str,
-        audit: &Event,
-    ) -> Result<(String, String), sqlx::Error> {
-        let user_id = new_id();
-        let mut tx = self.write_tx().await?;
-        let new = NewUser {
-            id: &user_id,
-            app_id,
-            provider: "anon-user",
-            email: None,
-            password_hash: None,
-            confirmed: true,
-            logged_in: true,
-        };
-        let now = insert_user(&mut tx, &new).await?;
-        super::identities::insert(&mut tx, app_id, "anon-user", &new_id(), &user_id, None).await?;
-        let session = super::sessions::NewSession {
-            user_id: &user_id,
-            app_id,
-            provider: "anon-user",
-            device_id,
-            auth_epoch: 0,
-        };
-        let session_id = super::sessions::insert(&mut tx, &session, now).await?;
-        audit::insert(&mut *tx, &audit.clone().user(&user_id)).await?;
-        tx.commit().await?;
-        Ok((user_id, session_id))
     }
 
     /// Deletes up to `batch` anonymous users created before `cutoff` (ms) that have no session left.
