@@ -14,7 +14,8 @@ use crate::platform::{HttpRequest, HttpResponse, Platform};
 use crate::storage::{Layout, Store, UserField};
 use crate::user::{Refresh, UserCore, UserState};
 use appkeys_protocol::wire::{
-    ApiKey, CreateApiKeyRequest, Location, LoginResponse, Profile, RegisterRequest, SessionResponse,
+    ApiKey, CreateApiKeyRequest, Location, LoginResponse, Profile, RegisterRequest, RemoveIdentity,
+    SessionResponse,
 };
 use appkeys_protocol::{
     is_object_id, trim_trailing_slashes, Endpoint, Provider, TokenKind, UserpassAction,
@@ -218,6 +219,23 @@ impl<P: Platform, S: Store> AppCore<P, S> {
         }
         *user.access_token.borrow_mut() = Some(linked.access_token);
         self.save_tokens(user);
+        self.refresh_profile(user).await
+    }
+
+    /// `user.removeIdentity({id, providerType})` (appkeys; realm-web has no such call):
+    /// `POST auth/identities/remove` with the user's access token, then the profile again, so that
+    /// `user.identities` no longer lists it when this resolves.
+    pub async fn remove_identity(
+        &self,
+        user: &User<P>,
+        identity: &RemoveIdentity,
+    ) -> Result<(), P> {
+        if !self.knows(user) {
+            return Err(Error::Other(UNKNOWN_USER));
+        }
+        let body = P::to_json(identity);
+        self.call(user, Endpoint::RemoveIdentity, Some(body))
+            .await?;
         self.refresh_profile(user).await
     }
 

@@ -366,6 +366,7 @@ fn requests_carry_the_right_method_url_and_headers_per_route() {
         Endpoint::RefreshSession,
         Endpoint::LogOut,
         Endpoint::DeleteUser,
+        Endpoint::RemoveIdentity,
         Endpoint::CreateApiKey,
         Endpoint::ListApiKeys,
         Endpoint::FetchApiKey { id: KID },

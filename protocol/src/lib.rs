@@ -218,6 +218,9 @@ pub enum Endpoint<'a> {
     LogOut,
     /// `DELETE auth/delete` (delete the current user)
     DeleteUser,
+    /// `POST auth/identities/remove` (the owner takes an identity away from their own account;
+    /// appkeys: App Services had no such call)
+    RemoveIdentity,
     /// `POST auth/api_keys`
     CreateApiKey,
     /// `GET auth/api_keys`
@@ -257,6 +260,7 @@ impl Endpoint<'_> {
             | Endpoint::Register { .. }
             | Endpoint::Userpass { .. }
             | Endpoint::RefreshSession
+            | Endpoint::RemoveIdentity
             | Endpoint::CreateApiKey => Method::Post,
             Endpoint::EnableApiKey { .. } | Endpoint::DisableApiKey { .. } => Method::Put,
             Endpoint::LogOut | Endpoint::DeleteUser | Endpoint::DeleteApiKey { .. } => {
@@ -272,7 +276,10 @@ impl Endpoint<'_> {
             | Endpoint::Login { .. }
             | Endpoint::Register { .. }
             | Endpoint::Userpass { .. } => TokenKind::None,
-            Endpoint::Profile | Endpoint::DeleteUser | Endpoint::LinkCredentials { .. } => {
+            Endpoint::Profile
+            | Endpoint::DeleteUser
+            | Endpoint::RemoveIdentity
+            | Endpoint::LinkCredentials { .. } => {
                 TokenKind::Access
             }
             Endpoint::RefreshSession
@@ -311,6 +318,7 @@ impl Endpoint<'_> {
             Endpoint::Profile => ["/auth/profile", "", "", ""],
             Endpoint::RefreshSession | Endpoint::LogOut => ["/auth/session", "", "", ""],
             Endpoint::DeleteUser => ["/auth/delete", "", "", ""],
+            Endpoint::RemoveIdentity => ["/auth/identities/remove", "", "", ""],
             Endpoint::CreateApiKey | Endpoint::ListApiKeys => ["/auth/api_keys", "", "", ""],
             Endpoint::FetchApiKey { id } | Endpoint::DeleteApiKey { id } => {
                 ["/auth/api_keys/", id, "", ""]
@@ -687,6 +695,16 @@ pub mod wire {
         pub token: String,
     }
 
+    /// `auth/identities/remove` body: one of the profile's `identities`.
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+    pub struct RemoveIdentity {
+        /// Provider type (`local-userpass`, `custom-token`, …).
+        pub provider_type: String,
+        /// The identity's id.
+        pub id: String,
+    }
+
     /// `local-userpass/register` body.
     #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
     #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -924,6 +942,12 @@ mod tests {
                 Endpoint::DeleteUser,
                 "DELETE",
                 "/api/client/v2.0/auth/delete",
+                TokenKind::Access,
+            ),
+            (
+                Endpoint::RemoveIdentity,
+                "POST",
+                "/api/client/v2.0/auth/identities/remove",
                 TokenKind::Access,
             ),
             (

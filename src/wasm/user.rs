@@ -2,10 +2,12 @@
 use super::app::{CoreUser, Shared};
 use super::credentials::credentials_of;
 use super::{
-    promise, rejected, string_or_null, to_js, to_value, type_error, void_promise, JsResult,
+    from_value, promise, rejected, string_or_null, to_js, to_value, type_error, void_promise,
+    JsResult,
 };
 use crate::app::{KeyOp, BAD_KEY_ID};
 use crate::user::UserState;
+use appkeys_protocol::wire::RemoveIdentity;
 use js_sys::Promise;
 use std::future::Future;
 use std::rc::Rc;
@@ -165,10 +167,28 @@ impl User {
     pub fn refresh_profile(&self) -> Promise {
         self.run(|app, user| async move { app.core.refresh_profile(&user).await })
     }
+
+    /// Takes one of `identities` (`{id, providerType}`) away from this user's account (appkeys;
+    /// realm-web has no such call); resolves once `identities` no longer lists it. The server refuses
+    /// the account's only identity (400), an identity it does not have (404) and API-key sessions (403).
+    #[wasm_bindgen(js_name = removeIdentity, unchecked_return_type = "Promise<void>")]
+    pub fn remove_identity(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "UserIdentity")] identity: JsValue,
+    ) -> Promise {
+        let identity = match from_value::<Identity>(identity, "identity") {
+            Ok(i) => RemoveIdentity {
+                provider_type: i.provider_type,
+                id: i.id,
+            },
+            Err(e) => return rejected(e),
+        };
+        self.run(|app, user| async move { app.core.remove_identity(&user, &identity).await })
+    }
 }
 
 /// One of `user.identities`.
-#[derive(serde::Serialize)]
+#[derive(serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct Identity {
     id: String,

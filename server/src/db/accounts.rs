@@ -58,6 +58,7 @@ impl Store {
             confirmed: confirmation.is_none(),
             created_at: 0,
             auth_epoch: 0,
+            email_verified: false,
         };
         let result = async {
             let mut tx = self.write_tx().await?;

@@ -3,6 +3,7 @@
 
 use sqlx::Row;
 
+use super::identities::{self, Identity};
 use super::{audit, Store};
 use crate::model::{Event, Purpose};
 use crate::util::now_ms;
@@ -105,40 +106,53 @@ impl Store {
         let Some(user_id) = Self::take_token(&mut tx, id, Purpose::Confirm, hash).await? else {
             return Ok(None);
         };
-        for sql in [
-            "UPDATE users SET confirmed = TRUE WHERE id = $1",
-            "DELETE FROM userpass_tokens WHERE user_id = $1 AND purpose = 'confirm'",
-        ] {
-            sqlx::query(sql).bind(&user_id).execute(&mut *tx).await?;
-        }
+        // The link proved the mailbox.
+        sqlx::query(
+            "UPDATE users SET confirmed = TRUE, email_verified_at = COALESCE(email_verified_at, $2) \
+             WHERE id = $1",
+        )
+        .bind(&user_id)
+        .bind(now_ms())
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("DELETE FROM userpass_tokens WHERE user_id = $1 AND purpose = 'confirm'")
+            .bind(&user_id)
+            .execute(&mut *tx)
+            .await?;
         audit::insert(&mut *tx, &audit.clone().user(&user_id)).await?;
         tx.commit().await?;
         Ok(Some(user_id))
     }
 
     /// Sets a new password with a reset token (using it and the user's other reset tokens up), marks
-    /// the account confirmed (the link proved the mailbox), ends every session of the user, disables
+    /// the account confirmed and its address proven (the link proved the mailbox), takes every
+    /// identity other than the email/password one away, ends every session of the user, disables
     /// every API key of the user and writes a `password.reset` audit row, in one transaction. `None`:
-    /// the token is wrong, used or expired.
+    /// the token is wrong, used or expired; else the user and the identities taken away.
     pub async fn reset_password(
         &self,
         id: &str,
         hash: &str,
         password_hash: &str,
         audit: &Event,
-    ) -> Result<Option<String>, sqlx::Error> {
+    ) -> Result<Option<(String, Vec<Identity>)>, sqlx::Error> {
         let mut tx = self.write_tx().await?;
         let Some(user_id) = Self::take_token(&mut tx, id, Purpose::Reset, hash).await? else {
             return Ok(None);
         };
         sqlx::query(
-            "UPDATE users SET password_hash = $2, confirmed = TRUE, auth_epoch = auth_epoch + 1 \
+            "UPDATE users SET password_hash = $2, confirmed = TRUE, auth_epoch = auth_epoch + 1, \
+             email_verified_at = COALESCE(email_verified_at, $3), provider = 'local-userpass' \
              WHERE id = $1",
         )
         .bind(&user_id)
         .bind(password_hash)
+        .bind(now_ms())
         .execute(&mut *tx)
         .await?;
+        // Whoever linked an identity of their own to this account (a pre-hijack: registering the
+        // owner's address and linking it before the owner used it) loses it with the reset.
+        let removed = identities::remove_all_but(&mut tx, &user_id, "local-userpass").await?;
         // The account is taken back whole: every emailed link, every session (also those of logins
         // that checked the old password and have not written yet: the epoch moved on) and every API key
         // — disabled, still listed, so that the owner re-enables the ones that are theirs.
@@ -151,7 +165,7 @@ impl Store {
         }
         audit::insert(&mut *tx, &audit.clone().user(&user_id)).await?;
         tx.commit().await?;
-        Ok(Some(user_id))
+        Ok(Some((user_id, removed)))
     }
 
     /// Deletes up to `batch` tokens that expired before `cutoff` (ms).

@@ -29,6 +29,9 @@ pub struct User {
     /// Moves on with every password reset, disable and `sessions revoke`: sessions opened under an
     /// earlier value are dead (see migration 7).
     pub auth_epoch: i64,
+    /// A link emailed to the address was opened (confirmation or reset; migration 11): only then may
+    /// the account join another user by linking.
+    pub email_verified: bool,
 }
 
 /// A user row to insert (with [`insert_user`]).
@@ -101,11 +104,13 @@ impl Store {
             created_at: row.try_get(6)?,
             confirmed: row.try_get::<i64, _>(7)? != 0,
             auth_epoch: row.try_get(8)?,
+            email_verified: row.try_get::<i64, _>(9)? != 0,
         })
     }
 
     const USER_COLUMNS: &'static str = "id, app_id, provider, email, password_hash, \
-         CASE WHEN disabled THEN 1 ELSE 0 END, created_at, CASE WHEN confirmed THEN 1 ELSE 0 END, auth_epoch";
+         CASE WHEN disabled THEN 1 ELSE 0 END, created_at, CASE WHEN confirmed THEN 1 ELSE 0 END, auth_epoch, \
+         CASE WHEN email_verified_at IS NULL THEN 0 ELSE 1 END";
 
     /// The email/password user of `app_id` with that (normalised) email.
     pub async fn user_by_email(

@@ -40,6 +40,7 @@ use utoipa::{Modify, OpenApi};
         super::routes::session::refresh_session,
         super::routes::session::log_out,
         super::routes::session::delete_user,
+        super::routes::identities::remove_identity,
         super::routes::keys::create_key,
         super::routes::keys::list_keys,
         super::routes::keys::fetch_key,

@@ -35,6 +35,8 @@ exact<ReturnType<User["linkCredentials"]>, Promise<void>>(true);
 exact<Parameters<User["linkCredentials"]>, [credentials: Credentials]>(true);
 exact<typeof user.identities, UserIdentity[]>(true);
 exact<UserIdentity["providerType"], ProviderType>(true);
+exact<ReturnType<User["removeIdentity"]>, Promise<void>>(true);
+exact<Parameters<User["removeIdentity"]>, [identity: UserIdentity]>(true);
 exact<Extract<ProviderType, "custom-token">, "custom-token">(true);
 exact<App["currentUser"], User | null>(true);
 exact<ReturnType<App["emailPasswordAuth"]["registerUser"]>, Promise<void>>(true);
@@ -101,6 +103,8 @@ export async function misuse(app: App): Promise<void> {
   await keys.rename("a", "b");
   // @ts-expect-error a JWT is a string
   Credentials.jwt({ token: "x" });
+  // @ts-expect-error removeIdentity takes one of user.identities, not an id
+  await user.removeIdentity("idp|x");
   // @ts-expect-error linkCredentials takes Credentials, not a token
   await user.linkCredentials("eyJ...");
   void k;

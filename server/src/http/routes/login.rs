@@ -528,6 +528,11 @@ impl Login<'_> {
                 format!("the user already has a {provider} identity"),
             )),
             Link::Changed => Err(invalid_password()),
+            Link::Unproven => Err(AppError::new(
+                ErrorCode::UserNotConfirmed,
+                "the account's address is not proven yet: open a link emailed to it (confirm/send or \
+                 reset/send) before linking it",
+            )),
         }
     }
 }

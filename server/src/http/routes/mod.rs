@@ -2,6 +2,7 @@
 
 mod common;
 pub(crate) mod health;
+pub(crate) mod identities;
 pub(crate) mod introspect;
 pub(crate) mod keys;
 pub(crate) mod location;
@@ -74,6 +75,10 @@ pub(crate) fn router() -> Router<AppState> {
         .route(
             &Endpoint::DeleteUser.pattern(),
             delete(session::delete_user),
+        )
+        .route(
+            &Endpoint::RemoveIdentity.pattern(),
+            post(identities::remove_identity),
         )
         .route(
             &Endpoint::CreateApiKey.pattern(),

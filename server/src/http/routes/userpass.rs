@@ -148,15 +148,26 @@ pub(crate) async fn reset(
         .reset_password(&id, &hash, &phc, &event)
         .await
         .map_err(AppError::db)?;
-    let Some(user_id) = reset else {
+    let Some((user_id, removed)) = reset else {
         return Err(token_failed(&state, &event, &ip).await);
     };
-    let what = format!(
+    let mut what = format!(
         "The password of your account was reset {}. Every session of the account was ended, and \
          every API key of the account was disabled: the keys are still listed, so re-enable the ones \
          that are yours.",
         when_and_where(&client)
     );
+    if !removed.is_empty() {
+        let list: Vec<String> = removed
+            .iter()
+            .map(|i| format!("{} ({})", i.provider_type, i.id))
+            .collect();
+        what.push_str(&format!(
+            " These sign-in methods were removed from the account, so that nobody else keeps a way \
+             in: {}. Link again the ones that are yours.",
+            list.join(", ")
+        ));
+    }
     notify_owner(&state, &user_id, &app_id, "Your password was reset", &what).await;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -280,7 +291,9 @@ async fn issue_and_send(
         }
     };
     let wanted = user.filter(|u| match purpose {
-        Purpose::Confirm => !u.confirmed,
+        // Also a confirmed account whose address no link proved yet (registered while confirmation
+        // was off): it needs a proven address to join another user by linking.
+        Purpose::Confirm => !u.confirmed || !u.email_verified,
         Purpose::Reset => !u.disabled,
     });
     let Some(user) = wanted else {
