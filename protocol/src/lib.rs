@@ -279,9 +279,7 @@ impl Endpoint<'_> {
             Endpoint::Profile
             | Endpoint::DeleteUser
             | Endpoint::RemoveIdentity
-            | Endpoint::LinkCredentials { .. } => {
-                TokenKind::Access
-            }
+            | Endpoint::LinkCredentials { .. } => TokenKind::Access,
             Endpoint::RefreshSession
             | Endpoint::LogOut
             | Endpoint::CreateApiKey

@@ -465,4 +465,27 @@ pub async fn custom_jwt_and_linking(token: &str) {
         .await
         .expect_err("the identity is taken");
     assert_app_error(&e, 409, "IdentityAlreadyLinked", "POST", "/login?link=true");
+    // Issue 29: the owner takes the anonymous identity away (`removeIdentity` with one of `identities`);
+    // the account's only identity stays (400).
+    let identities: Array = get(&again, "identities").dyn_into().expect("an array");
+    let anonymous_identity = identities.get(0);
+    assert_eq!(
+        get_str(&anonymous_identity, "providerType").as_deref(),
+        Some("anon-user")
+    );
+    let removed = call_async(&again, "removeIdentity", &[anonymous_identity])
+        .await
+        .expect("removeIdentity");
+    assert!(removed.is_undefined());
+    let identities: Array = get(&again, "identities").dyn_into().expect("an array");
+    assert_eq!(identities.length(), 1);
+    let last = identities.get(0);
+    assert_eq!(
+        get_str(&last, "providerType").as_deref(),
+        Some("custom-token")
+    );
+    let e = call_async(&again, "removeIdentity", &[last])
+        .await
+        .expect_err("the only identity stays");
+    assert_app_error(&e, 400, "BadRequest", "POST", "/auth/identities/remove");
 }

@@ -9,15 +9,22 @@ import * as Appkeys from "appkeys";
 import { startServer } from "../support/server.mjs";
 import { APP_ID, PASSWORD, TestStorage, rejectsWith, uniqueEmail } from "../support/util.mjs";
 import { startIdentityProvider } from "../../examples-js/identity-provider/idp.mjs";
+import { startSmtpSink, linkOf } from "../support/smtp-sink.mjs";
 
 const AUDIENCE = "https://notes.example";
 let idp;
 let server;
+let sink;
 
 before(async () => {
   idp = await startIdentityProvider({ audience: AUDIENCE, algorithms: ["ES256", "RS256"] });
+  // Confirmation links: linking an email/password account needs an address proven by one (issue 29).
+  sink = await startSmtpSink();
   server = await startServer({
     args: [
+      "--smtp-url", sink.url,
+      "--confirm-url", "http://notes.example.test/confirm",
+      "--reset-url", "http://notes.example.test/reset",
       "--custom-jwt-jwks-url", idp.jwksUrl,
       "--custom-jwt-audience", AUDIENCE,
       "--custom-jwt-issuer", idp.issuer,
@@ -30,7 +37,16 @@ before(async () => {
 after(async () => {
   await server?.stop();
   await idp?.close();
+  await sink?.close();
 });
+
+/** Opens the confirmation link emailed to `email` (asked for with realm's `resendConfirmationEmail`). */
+async function proveAddress(app, email) {
+  await app.emailPasswordAuth.resendConfirmationEmail({ email });
+  const mail = await sink.waitFor((m) => m.to.includes(email) && /confirm/i.test(m.subject));
+  const { token, tokenId } = linkOf(mail);
+  await app.emailPasswordAuth.confirmUser({ token, tokenId });
+}
 
 let n = 0;
 const subject = (tag) => `idp|${tag}-${process.pid}-${++n}`;
@@ -81,6 +97,10 @@ for (const [name, sdk, newApp, ErrorClass] of sdks) {
     const anon = await app.logIn(sdk.Credentials.anonymous());
     const email = uniqueEmail("link");
     await app.emailPasswordAuth.registerUser({ email, password: PASSWORD });
+    // Issue 29: an address nobody proved joins no user; a confirmation link sent to it proves it.
+    await rejectsWith(anon.linkCredentials(sdk.Credentials.emailPassword(email, PASSWORD)), 401, "UserNotConfirmed", ErrorClass);
+    assert.deepEqual(anon.identities.map((i) => i.providerType), ["anon-user"]);
+    await proveAddress(app, email);
     await anon.linkCredentials(sdk.Credentials.emailPassword(email, PASSWORD));
     assert.deepEqual(anon.identities.map((i) => i.providerType), ["anon-user", "local-userpass"]);
     assert.equal(anon.profile.email, email);

@@ -8,14 +8,21 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { startServer } from "../support/server.mjs";
+import { startSmtpSink, linkOf } from "../support/smtp-sink.mjs";
 import { APP_ID, PASSWORD, uniqueEmail } from "../support/util.mjs";
 
 let server;
+let sink;
 before(async () => {
-  server = await startServer();
+  // Confirmation links prove an address before it is linked (issue 29).
+  sink = await startSmtpSink();
+  server = await startServer({
+    args: ["--smtp-url", sink.url, "--confirm-url", "http://core.example.test/confirm", "--reset-url", "http://core.example.test/reset"],
+  });
 });
 after(async () => {
   await server?.stop();
+  await sink?.close();
 });
 
 const API = "/api/client/v2.0";
@@ -174,6 +181,21 @@ test("realm-core's anonymous login, empty bodies, linking and error parsing", as
     body: { email, password: PASSWORD },
   });
   assert.equal(registered.status, 201, registered.text);
+  // Issue 29: the address must be proven by a link sent to it before the account joins another user.
+  const unproven = await core(server.url, "POST", `/app/${APP_ID}/auth/providers/local-userpass/login?link=true`, {
+    bearer: anon.json.access_token,
+    body: { username: email, password: PASSWORD, provider: "local-userpass", options: { device: DEVICE } },
+  });
+  assertCoreError(unproven, 401, "UserNotConfirmed");
+  const asked = await core(server.url, "POST", `/app/${APP_ID}/auth/providers/local-userpass/confirm/send`, {
+    body: { email },
+  });
+  assert.equal(asked.status, 202, asked.text);
+  const { token, tokenId } = linkOf(await sink.waitFor((m) => m.to.includes(email)));
+  const confirmed = await core(server.url, "POST", `/app/${APP_ID}/auth/providers/local-userpass/confirm`, {
+    body: { token, tokenId },
+  });
+  assert.equal(confirmed.status, 204, confirmed.text);
   const linked = await core(server.url, "POST", `/app/${APP_ID}/auth/providers/local-userpass/login?link=true`, {
     bearer: anon.json.access_token,
     body: { username: email, password: PASSWORD, provider: "local-userpass", options: { device: DEVICE } },

@@ -301,7 +301,11 @@ impl Store {
         .rows_affected();
         if gone == 0 || left <= 1 {
             tx.rollback().await?;
-            return Ok(if gone == 0 { Removal::NotFound } else { Removal::Last });
+            return Ok(if gone == 0 {
+                Removal::NotFound
+            } else {
+                Removal::Last
+            });
         }
         if !has_provider(&mut tx, user_id, provider_type).await? {
             sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND provider = $2")

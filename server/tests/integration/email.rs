@@ -25,9 +25,16 @@ async fn post(app: &TestApp, action: &str, body: serde_json::Value) -> Resp {
 }
 
 /// A server writing its emails into a temporary directory.
-struct MailApp {
-    app: TestApp,
+pub(crate) struct MailApp {
+    pub(crate) app: TestApp,
     dir: tempfile::TempDir,
+}
+
+impl std::ops::Deref for MailApp {
+    type Target = TestApp;
+    fn deref(&self) -> &TestApp {
+        &self.app
+    }
 }
 
 fn email_config(dir: &Path, confirmation: bool, token_ttl: Duration) -> EmailConfig {
@@ -47,10 +54,19 @@ impl MailApp {
     }
 
     async fn with_ttl(confirmation: bool, ttl: Duration) -> MailApp {
+        MailApp::with(config(), confirmation, ttl).await
+    }
+
+    /// A server of `base` settings whose emails go to a temporary directory.
+    pub(crate) async fn with(
+        base: appkeys_server::Config,
+        confirmation: bool,
+        ttl: Duration,
+    ) -> MailApp {
         let dir = tempfile::tempdir().unwrap();
         let config = appkeys_server::Config {
             email: email_config(&dir.path().join("mail"), confirmation, ttl),
-            ..config()
+            ..base
         };
         MailApp {
             app: TestApp::with_config(config).await,
@@ -58,11 +74,47 @@ impl MailApp {
         }
     }
 
+    /// Proves `email`'s address: asks for a confirmation email and opens its link.
+    pub(crate) async fn prove(&self, email: &str) {
+        let before = self.mails_to(email).len();
+        let r = self.post("confirm/send", json!({ "email": email })).await;
+        assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text());
+        let mail = self.wait_to(email, before + 1).await;
+        let (_, token, token_id) = mail.link();
+        let r = self
+            .post("confirm", json!({ "token": token, "tokenId": token_id }))
+            .await;
+        assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text());
+    }
+
+    /// The messages to `email` so far.
+    pub(crate) fn mails_to(&self, email: &str) -> Vec<Mail> {
+        let mut mails: Vec<Mail> = self
+            .messages()
+            .into_iter()
+            .filter(|m| m.to == email)
+            .collect();
+        mails.sort_by_key(|m| m.written);
+        mails
+    }
+
+    /// Waits (at most 5 s) for the `n`th message to `email`; returns it.
+    pub(crate) async fn wait_to(&self, email: &str, n: usize) -> Mail {
+        for _ in 0..250 {
+            let mails = self.mails_to(email);
+            if mails.len() >= n {
+                return mails[n - 1].clone();
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("no {n} messages to {email} in {:?}", self.mail_dir());
+    }
+
     fn mail_dir(&self) -> PathBuf {
         self.dir.path().join("mail")
     }
 
-    async fn post(&self, action: &str, body: serde_json::Value) -> Resp {
+    pub(crate) async fn post(&self, action: &str, body: serde_json::Value) -> Resp {
         post(&self.app, action, body).await
     }
 
@@ -83,7 +135,13 @@ impl MailApp {
         entries
             .map(|e| e.unwrap().path())
             .filter(|p| p.extension().is_some_and(|e| e == "eml"))
-            .map(|p| Mail::parse(&std::fs::read(p).unwrap()))
+            .map(|p| {
+                let written = std::fs::metadata(&p).unwrap().modified().unwrap();
+                Mail {
+                    written,
+                    ..Mail::parse(&std::fs::read(p).unwrap())
+                }
+            })
             .collect()
     }
 
@@ -103,6 +161,8 @@ impl MailApp {
 /// An email as written by lettre.
 #[derive(Debug, Clone)]
 pub(crate) struct Mail {
+    /// When the file was written (the directory transport); the epoch for parsed text.
+    pub(crate) written: std::time::SystemTime,
     pub(crate) to: String,
     pub(crate) subject: String,
     pub(crate) text: String,
@@ -127,6 +187,7 @@ impl Mail {
             other => panic!("unexpected encoding {other}"),
         };
         Mail {
+            written: std::time::UNIX_EPOCH,
             to: header("To"),
             subject: header("Subject"),
             text,

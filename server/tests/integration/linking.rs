@@ -7,10 +7,13 @@ use axum::http::StatusCode;
 use serde_json::{json, Value};
 
 use crate::customjwt::{hs256, now, SECRET_A};
+use crate::email::MailApp;
 use crate::support::*;
 
-async fn app() -> TestApp {
-    TestApp::with_config(appkeys_server::Config {
+/// A server with the HS256 custom JWT provider whose emails (confirmation links: the proof of an
+/// address that linking an email/password account needs) go to a directory.
+async fn app() -> MailApp {
+    let base = appkeys_server::Config {
         custom_jwt: Some(CustomJwtConfig {
             jwks_url: None,
             secrets: vec![SECRET_A.to_owned()],
@@ -20,8 +23,8 @@ async fn app() -> TestApp {
             jwks_timeout: std::time::Duration::from_secs(5),
         }),
         ..config()
-    })
-    .await
+    };
+    MailApp::with(base, false, std::time::Duration::from_secs(1800)).await
 }
 
 fn jwt(sub: &str) -> String {
@@ -88,6 +91,11 @@ async fn anonymous_registers_and_links_keeping_its_id() {
         StatusCode::CREATED
     );
     let before = sessions(&t).await;
+    // Issue 29: registered with confirmation off, the address is not proven: it joins nobody yet.
+    link(&t, &anon.access, userpass("late@example.com"))
+        .await
+        .assert_error(401, "UserNotConfirmed");
+    t.prove("late@example.com").await;
     let r = link(&t, &anon.access, userpass("late@example.com")).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
     let linked = r.json();
@@ -247,6 +255,13 @@ async fn what_cannot_be_linked_is_refused_and_changes_nothing() {
     );
     let profile = t.profile(&anon.access).await.json();
     assert_eq!(identities(&profile).len(), 1);
+    // Issue 29: the fresh account's address was never proven — refused, nothing moved — until a
+    // confirmation link sent to it is opened.
+    link(&t, &anon.access, userpass("fresh@example.com"))
+        .await
+        .assert_error(401, "UserNotConfirmed");
+    assert_eq!(identities(&t.profile(&anon.access).await.json()).len(), 1);
+    t.prove("fresh@example.com").await;
     assert_eq!(
         link(&t, &anon.access, userpass("fresh@example.com"))
             .await

@@ -21,4 +21,5 @@ mod process;
 mod realm;
 mod revocation;
 mod storage;
+mod takeback;
 mod tokens;
