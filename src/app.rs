@@ -15,7 +15,7 @@ use crate::storage::{Layout, Store, UserField};
 use crate::user::{Refresh, UserCore, UserState};
 use appkeys_protocol::wire::{
     ApiKey, CreateApiKeyRequest, Location, LoginResponse, Profile, RegisterRequest, RemoveIdentity,
-    SessionResponse,
+    SessionResponse, UserpassLogin,
 };
 use appkeys_protocol::{
     is_object_id, trim_trailing_slashes, Endpoint, Provider, TokenKind, UserpassAction,
@@ -179,13 +179,27 @@ impl<P: Platform, S: Store> AppCore<P, S> {
             app_id: &self.config.id,
             provider: provider.as_str(),
         };
-        let response = self
-            .fetch(&endpoint, None, Some(credentials.body::<P>()))
-            .await?;
-        let login: LoginResponse = decode::<P, _>(
+        // An email/password login sends the secret an earlier login of that account gave this device
+        // (what lets it in while others' failures throttle the account), and keeps a new one.
+        let secret_key = match credentials {
+            Credentials::EmailPassword(login) => Some(self.layout.device_secret(&login.username)),
+            _ => None,
+        };
+        let body = match (credentials, &secret_key) {
+            (Credentials::EmailPassword(login), Some(key)) => P::to_json(&UserpassLogin {
+                device_secret: self.store.get(key),
+                ..login.clone()
+            }),
+            _ => credentials.body::<P>(),
+        };
+        let response = self.fetch(&endpoint, None, Some(body)).await?;
+        let mut login: LoginResponse = decode::<P, _>(
             &response,
             "Expected tokens and a user_id in the login response",
         )?;
+        if let (Some(key), Some(secret)) = (&secret_key, login.device_secret.take()) {
+            self.store.set(key, &secret);
+        }
         let user = self.logged_in(provider, login);
         self.refresh_profile(&user).await?;
         Ok(user)

@@ -22,6 +22,7 @@ impl Credentials {
         Credentials::EmailPassword(UserpassLogin {
             username: email.to_owned(),
             password: password.to_owned(),
+            device_secret: None,
         })
     }
 

@@ -101,6 +101,16 @@ impl Layout {
         format!("{}deviceId", self.prefix)
     }
 
+    /// `appkeys:app(<id>):deviceSecret(<email>)`: what proves this device to the account of `email`
+    /// (given by the server at a password login; see `wire::LoginResponse::device_secret`).
+    pub fn device_secret(&self, email: &str) -> String {
+        let mut key = self.prefix.clone();
+        key.push_str("deviceSecret(");
+        key.push_str(&email.to_ascii_lowercase());
+        key.push(')');
+        key
+    }
+
     /// `appkeys:app(<id>):user(<user id>):<field>`.
     pub fn user(&self, user_id: &str, field: UserField) -> String {
         format!("{}user({user_id}):{}", self.prefix, field.as_str())
@@ -116,6 +126,10 @@ mod tests {
         let l = Layout::new("demo");
         assert_eq!(l.user_ids(), "appkeys:app(demo):userIds");
         assert_eq!(l.device_id(), "appkeys:app(demo):deviceId");
+        assert_eq!(
+            l.device_secret("Ann@Example.com"),
+            "appkeys:app(demo):deviceSecret(ann@example.com)"
+        );
         assert_eq!(
             l.user("u1", UserField::RefreshToken),
             "appkeys:app(demo):user(u1):refreshToken"

@@ -657,6 +657,11 @@ pub mod wire {
         pub user_id: String,
         /// Device id (24 hex).
         pub device_id: String,
+        /// appkeys: a secret for this device, given at an email/password login that sent none. Sent
+        /// back with later logins (`device_secret`), it proves a device that logged in to the account
+        /// before, which a throttled account still lets in (realm-web ignores it).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub device_secret: Option<String>,
     }
 
     /// `POST auth/session` response.
@@ -675,6 +680,9 @@ pub mod wire {
         pub username: String,
         /// The password.
         pub password: String,
+        /// appkeys: the secret an earlier login of this account gave this device.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub device_secret: Option<String>,
     }
 
     /// `api-key` login body.

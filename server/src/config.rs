@@ -250,12 +250,16 @@ impl Default for HashLimits {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RateLimits {
     /// Failed password logins per account (email) and window, from any client: past it the account
-    /// is throttled — clients that failed on it and devices that never logged in to it get 429.
+    /// is throttled — clients that failed on it get 429, devices that cannot prove an earlier login
+    /// wait a growing delay.
     pub login_failures_per_account: u32,
     /// Failed password logins per account and hour, from any client (the same throttle).
     pub login_failures_per_account_hour: u32,
     /// Failed password logins per client IP, over all accounts.
     pub login_failures_per_ip: u32,
+    /// Successful password and custom JWT logins of one user (subject) from one client IP, per window
+    /// and instance.
+    pub logins_per_user_per_client: u32,
     /// Failed API-key logins (unknown, malformed, disabled key) per client IP.
     pub key_login_failures_per_ip: u32,
     /// Anonymous logins per client IP.
@@ -276,6 +280,7 @@ impl Default for RateLimits {
             login_failures_per_account: 10,
             login_failures_per_account_hour: 60,
             login_failures_per_ip: 100,
+            logins_per_user_per_client: 120,
             key_login_failures_per_ip: 20,
             anonymous_logins_per_ip: 60,
             registrations_per_ip: 60,

@@ -1,6 +1,6 @@
 //! Background jobs: the `lastUsedAt` flush of key logins, and the periodic expiry sweep — sessions past
 //! the refresh-token lifetime, anonymous users without a live session, rate-limit rows of past windows,
-//! expired confirmation and reset tokens, old audit rows — in bounded batches, so a large backlog never
+//! expired confirmation and reset tokens, known devices unused for 90 days, old audit rows — in bounded batches, so a large backlog never
 //! holds a long transaction. Every instance sweeps; the deletes are idempotent, so several instances on
 //! one PostgreSQL database only share the work.
 
@@ -9,6 +9,7 @@ use std::time::Duration;
 use crate::crypto::link_token;
 use crate::db::NewToken;
 use crate::model::{Event, Purpose};
+use crate::service::ratelimit::HOURLY_WINDOW;
 use crate::state::AppState;
 use crate::util::now_ms;
 
@@ -20,6 +21,9 @@ const MAX_BATCHES: usize = 100;
 /// the grace keeps a concurrent login from racing the sweep).
 const ANONYMOUS_GRACE_MS: i64 = 60_000;
 
+/// Known devices (`user_devices`) unused this long are forgotten: 90 days.
+pub const DEVICE_UNUSED_MS: i64 = 90 * 24 * 3600 * 1000;
+
 /// What one sweep deleted.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Swept {
@@ -29,6 +33,8 @@ pub struct Swept {
     pub anonymous_users: u64,
     /// Rate-limit rows of past windows.
     pub rate_limits: u64,
+    /// Known devices unused for [`DEVICE_UNUSED_MS`].
+    pub devices: u64,
     /// Audit rows past the retention.
     pub audit: u64,
     /// Keys disabled for being unused (`--disable-unused-keys-after-days`).
@@ -62,8 +68,18 @@ pub async fn sweep_once(state: &AppState) -> Result<Swept, sqlx::Error> {
     let anonymous_cutoff = now - ANONYMOUS_GRACE_MS.min(state.inner.refresh_ttl * 1000);
     let anonymous_users =
         in_batches(|| store.sweep_anonymous_users(anonymous_cutoff, BATCH)).await?;
-    let window = state.inner.limits.window.as_millis() as i64;
+    // Rows of the hourly buckets (failures per account and hour, resets per client) live as long as
+    // their windows matter too: the longest window decides.
+    let window = state
+        .inner
+        .limits
+        .window
+        .max(HOURLY_WINDOW)
+        .as_millis()
+        .min(i64::MAX as u128 / 4) as i64;
     let rate_limits = in_batches(|| store.sweep_rate_limits(now - 2 * window, BATCH)).await?;
+    let devices =
+        in_batches(|| store.sweep_devices(now.saturating_sub(DEVICE_UNUSED_MS), BATCH)).await?;
     let retention = state
         .inner
         .audit_retention
@@ -89,6 +105,7 @@ pub async fn sweep_once(state: &AppState) -> Result<Swept, sqlx::Error> {
         sessions,
         anonymous_users,
         rate_limits,
+        devices,
         audit,
         unused_keys,
         tokens,
@@ -186,6 +203,7 @@ pub fn spawn_sweep(state: AppState, interval: Duration) -> tokio::task::JoinHand
                     sessions = s.sessions,
                     anonymous_users = s.anonymous_users,
                     rate_limits = s.rate_limits,
+                    devices = s.devices,
                     audit = s.audit,
                     unused_keys = s.unused_keys,
                     tokens = s.tokens,

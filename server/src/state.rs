@@ -18,8 +18,11 @@ use crate::db::{SessionOwner, Store, StoreError};
 use crate::error::AppError;
 use crate::model::{password, Event};
 use crate::service::{
-    audit_batch::AuditBatch, custom_jwt::CustomJwt, mail::Mailer, metrics::Metrics,
-    ratelimit::RateLimiter,
+    audit_batch::AuditBatch,
+    custom_jwt::CustomJwt,
+    mail::Mailer,
+    metrics::Metrics,
+    ratelimit::{LocalLimit, RateLimiter, HOURLY_WINDOW},
 };
 use crate::util::{new_id, now_secs};
 
@@ -45,6 +48,10 @@ pub(crate) struct Inner {
     pub(crate) limiter: RateLimiter,
     /// The same over hourly windows (failed password logins per account and hour).
     pub(crate) hourly_limiter: RateLimiter,
+    /// Successful logins per user (subject) and client, counted in this instance's memory.
+    pub(crate) login_ceiling: LocalLimit,
+    /// Throttled accounts with a login of an unknown device waiting out its delay (one at a time each).
+    pub(crate) slow_lane: std::sync::Mutex<HashSet<String>>,
     pub(crate) limits: RateLimits,
     trusted_proxies: Vec<IpNet>,
     pub(crate) body_read_timeout: std::time::Duration,
@@ -150,10 +157,9 @@ impl AppState {
         Ok(AppState {
             inner: Arc::new(Inner {
                 limiter: RateLimiter::new(store.clone(), config.limits.window),
-                hourly_limiter: RateLimiter::new(
-                    store.clone(),
-                    std::time::Duration::from_secs(3600),
-                ),
+                login_ceiling: LocalLimit::new(config.limits.window),
+                slow_lane: Default::default(),
+                hourly_limiter: RateLimiter::new(store.clone(), HOURLY_WINDOW),
                 store,
                 signer: Signer::new(&secrets, keys),
                 apps: config.apps.iter().cloned().collect(),
@@ -196,7 +202,11 @@ impl AppState {
     /// oldest sessions past the caps are ended, off the login path.
     pub(crate) fn key_used(&self, key_id: String, user_id: &str, at: i64) {
         let (per_key, per_user) = self.inner.session_caps;
-        if self.trim_due(&key_id, user_id, per_key.max(per_user)) {
+        // Each cap is checked at a tenth of itself (the key's at a tenth of the per-key cap: a key
+        // never overshoots its cap by more than a tenth).
+        let key_due = self.trim_due(&key_id, user_id, per_key);
+        let user_due = self.trim_due(&format!("user:{user_id}"), user_id, per_user);
+        if key_due || user_due {
             self.trim_sessions(Some(key_id.clone()), user_id.to_owned());
         }
         self.note_use(key_id, at);
@@ -412,6 +422,7 @@ impl AppState {
             refresh_token: refresh,
             user_id: s.user_id.to_owned(),
             device_id: s.device_id.to_owned(),
+            device_secret: None,
         }
     }
 }

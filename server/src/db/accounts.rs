@@ -120,23 +120,23 @@ impl Store {
     }
 
     /// Logs in the user of custom JWT subject `sub` (creating it at its first login), storing the
-    /// token's metadata fields `data` on the identity, with the `audit` row — one transaction.
+    /// token's metadata fields `data` on the identity — one transaction (the login is audited in
+    /// aggregate by the caller).
     pub async fn custom_token_login(
         &self,
         app_id: &str,
         sub: &str,
         data: Option<&str>,
         device_id: &str,
-        audit: &Event,
     ) -> Result<CustomLogin, sqlx::Error> {
         // Two first logins of one subject at once (PostgreSQL): the loser's insert violates the
         // identity's key; run again, it finds the winner's user.
         match self
-            .custom_token_login_once(app_id, sub, data, device_id, audit)
+            .custom_token_login_once(app_id, sub, data, device_id)
             .await
         {
             Err(e) if is_unique_violation(&e) => {
-                self.custom_token_login_once(app_id, sub, data, device_id, audit)
+                self.custom_token_login_once(app_id, sub, data, device_id)
                     .await
             }
             other => other,
@@ -149,7 +149,6 @@ impl Store {
         sub: &str,
         data: Option<&str>,
         device_id: &str,
-        audit: &Event,
     ) -> Result<CustomLogin, sqlx::Error> {
         let now = now_ms();
         let mut tx = self.write_tx().await?;
@@ -216,7 +215,6 @@ impl Store {
         };
         let session = sessions::insert(&mut tx, &new, now).await?;
         users::mark_logged_in(&mut tx, &user_id).await?;
-        audit::insert(&mut *tx, &audit.clone().user(&user_id)).await?;
         tx.commit().await?;
         Ok(CustomLogin::Opened(user_id, session, created))
     }

@@ -66,6 +66,15 @@ impl Store {
         })
     }
 
+    /// Forgets the counts of `bucket` (a completed password reset clears its client's failures).
+    pub async fn rate_clear(&self, bucket: &str) -> Result<(), sqlx::Error> {
+        sqlx::query("DELETE FROM rate_limits WHERE bucket = $1")
+            .bind(bucket)
+            .execute(&self.writer)
+            .await?;
+        Ok(())
+    }
+
     /// Deletes up to `batch` rate-limit rows whose windows ended before `cutoff` (ms).
     pub async fn sweep_rate_limits(&self, cutoff: i64, batch: i64) -> Result<u64, sqlx::Error> {
         Ok(sqlx::query(

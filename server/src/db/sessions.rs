@@ -77,14 +77,14 @@ pub(super) async fn insert(
 }
 
 impl Store {
-    /// Opens a session for a user (not via an API key), with its `login.succeeded` audit row.
-    /// `None`: the user's credentials changed since they were checked (`auth_epoch` moved on: a
-    /// password reset, a disable or `sessions revoke` committed while the password was being verified),
-    /// or the user is disabled — no session is opened.
+    /// Opens a password session for a user and remembers the device holding `device_secret` (its
+    /// `login.succeeded` is audited in aggregate by the caller). `None`: the user's credentials changed
+    /// since they were checked (`auth_epoch` moved on: a password reset, a disable or `sessions revoke`
+    /// committed while the password was being verified), or the user is disabled — no session is opened.
     pub async fn create_session(
         &self,
         s: NewSession<'_>,
-        audit: &Event,
+        device_secret: &str,
     ) -> Result<Option<String>, sqlx::Error> {
         let id = new_id();
         let mut tx = self.write_tx().await?;
@@ -107,9 +107,8 @@ impl Store {
             tx.rollback().await?;
             return Ok(None);
         }
-        super::devices::remember(&mut tx, s.user_id, s.device_id).await?;
+        super::devices::remember(&mut tx, s.user_id, device_secret).await?;
         super::users::mark_logged_in(&mut tx, s.user_id).await?;
-        audit::insert(&mut *tx, &audit.clone().user(s.user_id)).await?;
         tx.commit().await?;
         Ok(Some(id))
     }

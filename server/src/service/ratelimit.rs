@@ -42,6 +42,9 @@ pub enum Bucket {
     TokenFailuresIp,
     /// Wrong introspection caller credentials sent by one client.
     IntrospectionFailuresIp,
+    /// Password resets of one account completed by one client (hourly windows): that client is let in
+    /// while the account is throttled.
+    ResetClientHour,
 }
 
 impl Bucket {
@@ -59,6 +62,7 @@ impl Bucket {
             Bucket::EmailsIp => "email-ip",
             Bucket::TokenFailuresIp => "token-ip",
             Bucket::IntrospectionFailuresIp => "introspect-ip",
+            Bucket::ResetClientHour => "reset-client-hour",
         }
     }
 }
@@ -74,7 +78,13 @@ pub struct RateLimiter {
     /// Buckets known to be at their limit, until when (ms, the end of the window they were found so
     /// in): refused without reading or writing the database.
     blocked: BoundedMap,
+    /// Buckets cleared by [`RateLimiter::clear`] on this instance, until the end of that window: what
+    /// `blocked` remembered of them no longer holds.
+    cleared: BoundedMap,
 }
+
+/// The window of the hourly limits (failed logins per account and hour, resets per client).
+pub const HOURLY_WINDOW: Duration = Duration::from_secs(3600);
 
 /// Most entries of each of the limiter's in-memory maps.
 const MAX_ENTRIES: usize = 100_000;
@@ -123,6 +133,7 @@ impl RateLimiter {
             window_ms: (window.as_millis() as i64).max(1),
             seen: BoundedMap::default(),
             blocked: BoundedMap::default(),
+            cleared: BoundedMap::default(),
         }
     }
 
@@ -158,13 +169,49 @@ impl RateLimiter {
     /// The 429 of a bucket this instance knows to be at its limit (no database access), and remembers
     /// a bucket found so until the end of the current window.
     fn blocked(&self, key: &str, now: i64) -> Option<AppError> {
+        if self.cleared.until(key, now).is_some() {
+            return None;
+        }
         let until = self.blocked.until(key, now)?;
         Some(limited(((until - now) as u64).div_ceil(1000)))
     }
 
     fn block(&self, key: String, now: i64) {
         let end = now - now.rem_euclid(self.window_ms) + self.window_ms;
+        self.cleared.insert(key.clone(), 0, now);
         self.blocked.insert(key, end, now);
+    }
+
+    /// Forgets every count of `bucket`/`parts` (the database row and what this instance remembered).
+    pub async fn clear(&self, bucket: Bucket, parts: &[&str]) -> Result<(), AppError> {
+        let now = now_ms();
+        let key = Self::key(bucket, parts);
+        self.store.rate_clear(&key).await.map_err(AppError::db)?;
+        let end = now - now.rem_euclid(self.window_ms) + self.window_ms;
+        self.cleared.insert(key, end, now);
+        Ok(())
+    }
+
+    /// How far `bucket`/`parts` is past `limit`: its sliding count divided by `limit`, when that is at
+    /// least 1 (`None` below the limit, or with no limit). Reads the database.
+    pub async fn load(
+        &self,
+        bucket: Bucket,
+        parts: &[&str],
+        limit: u32,
+    ) -> Result<Option<f64>, AppError> {
+        if limit == 0 {
+            return Ok(None);
+        }
+        let now = now_ms();
+        let counts = self
+            .store
+            .rate_counts(&Self::key(bucket, parts))
+            .await
+            .map_err(AppError::db)?;
+        let (estimate, _) = self.estimate(counts, now);
+        let ratio = estimate / f64::from(limit);
+        Ok((ratio >= 1.0).then_some(ratio))
     }
 
     /// 429 when `bucket`/`parts` already reached `limit` (0: no limit). Counts nothing.
@@ -264,4 +311,53 @@ impl RateLimiter {
 
 fn limited(retry: u64) -> AppError {
     AppError::too_many_requests(retry, "too many attempts; retry later")
+}
+
+/// A per-instance ceiling of events per key and window, counted in memory only (no database access): for
+/// events that succeed and happen often — successful logins of one subject from one client — where a
+/// shared counter would cost a write per event. Across N instances the ceiling is N times as high.
+#[derive(Debug)]
+pub struct LocalLimit {
+    window_ms: i64,
+    /// Key → (window start, count in it).
+    counts: std::sync::Mutex<std::collections::HashMap<String, (i64, u32)>>,
+}
+
+impl LocalLimit {
+    /// A ceiling over windows of `window`.
+    pub fn new(window: Duration) -> Self {
+        LocalLimit {
+            window_ms: (window.as_millis() as i64).max(1),
+            counts: Default::default(),
+        }
+    }
+
+    /// Counts one event of `parts`; 429 once more than `limit` (0: none) happened in this window.
+    pub fn attempt(&self, parts: &[&str], limit: u32) -> Result<(), AppError> {
+        if limit == 0 {
+            return Ok(());
+        }
+        let now = now_ms();
+        let start = now - now.rem_euclid(self.window_ms);
+        let key = parts.join("\0");
+        let mut counts = self.counts.lock().unwrap_or_else(|e| e.into_inner());
+        if counts.len() >= MAX_ENTRIES && !counts.contains_key(&key) {
+            counts.retain(|_, (at, _)| *at == start);
+            if counts.len() >= MAX_ENTRIES {
+                counts.clear();
+            }
+        }
+        let entry = counts.entry(key).or_insert((start, 0));
+        if entry.0 != start {
+            *entry = (start, 0);
+        }
+        if entry.1 >= limit {
+            let retry = ((start + self.window_ms - now) as u64)
+                .div_ceil(1000)
+                .max(1);
+            return Err(limited(retry));
+        }
+        entry.1 += 1;
+        Ok(())
+    }
 }

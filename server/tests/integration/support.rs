@@ -682,6 +682,22 @@ impl Client {
         self.post(&path, body).await
     }
 
+    /// A password login from a device holding `secret` (the `device_secret` an earlier login of the
+    /// account gave it, as the appkeys SDK sends it back).
+    pub async fn password_login_with(&self, email: &str, password: &str, secret: &str) -> Resp {
+        let path = format!("{P}/app/{APP}/auth/providers/local-userpass/login");
+        let body = json!({"username": email, "password": password, "device_secret": secret});
+        self.post(&path, body).await
+    }
+
+    /// A successful password login; the device secret it gave.
+    pub async fn device_secret(&self, email: &str, password: &str) -> String {
+        let r = self.password_login(email, password).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+        let secret = r.json()["device_secret"].as_str().map(str::to_owned);
+        secret.expect("a password login without a secret gets one")
+    }
+
     pub async fn key_login(&self, key: &str) -> Resp {
         let path = format!("{P}/app/{APP}/auth/providers/api-key/login");
         self.post(&path, json!({"key": key})).await

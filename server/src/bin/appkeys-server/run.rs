@@ -239,6 +239,7 @@ fn config(
             login_failures_per_account: cli.login_failures_per_account,
             login_failures_per_account_hour: cli.login_failures_per_account_hour,
             login_failures_per_ip: cli.login_failures_per_ip,
+            logins_per_user_per_client: cli.logins_per_user_per_client,
             key_login_failures_per_ip: cli.key_login_failures_per_ip,
             anonymous_logins_per_ip: cli.anonymous_logins_per_ip,
             registrations_per_ip: cli.registrations_per_ip,

@@ -128,8 +128,9 @@ pub(crate) struct ServeArgs {
     pub(crate) hash_queue: Option<usize>,
 
     /// Failed password logins per account per minute, from any client, after which the account is
-    /// throttled: clients that failed on it and devices that never logged in to it get 429 (the
-    /// owner's known devices and password resets still work); 0 = off.
+    /// throttled: clients that failed on it get 429, other devices that cannot prove an earlier login
+    /// wait a growing delay, one at a time (the owner's known devices, the client that completed a
+    /// password reset, and resets themselves still work); 0 = off.
     #[arg(
         long,
         value_name = "N",
@@ -138,8 +139,9 @@ pub(crate) struct ServeArgs {
     )]
     pub(crate) login_failures_per_account: u32,
 
-    /// Failed password logins per account per hour, from any client, after which the account is
-    /// throttled the same way; 0 = off.
+    /// Failed password logins per account per hour, from any client, after which devices that cannot
+    /// prove an earlier login get 429 (known devices and the client that completed a reset get in);
+    /// 0 = off.
     #[arg(
         long,
         value_name = "N",
@@ -156,6 +158,16 @@ pub(crate) struct ServeArgs {
         default_value_t = 100
     )]
     pub(crate) login_failures_per_ip: u32,
+
+    /// Successful password and custom JWT logins of one user (subject) from one client IP per minute,
+    /// counted in each instance's memory; 0 = off.
+    #[arg(
+        long,
+        value_name = "N",
+        env = "APPKEYS_LOGINS_PER_USER_PER_CLIENT",
+        default_value_t = 120
+    )]
+    pub(crate) logins_per_user_per_client: u32,
 
     /// Failed API-key logins (unknown, malformed, disabled key) per client IP per minute; 0 = off.
     #[arg(

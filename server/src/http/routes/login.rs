@@ -9,8 +9,9 @@ use axum::{
 use serde_json::{Map, Value};
 
 use super::common::{audit_failure, audit_limit};
-use crate::crypto::apikey;
+use super::throttle::{self, SlowTurn};
 use crate::crypto::custom_jwt::Verified;
+use crate::crypto::{apikey, device};
 use crate::db::accounts::CustomLogin;
 use crate::db::identities::Link;
 use crate::db::{NewSession, Session, User, SERVER_PROVIDER};
@@ -120,25 +121,52 @@ pub(crate) async fn login(
             api_key_id: None,
         })));
     }
-    let (user_id, session, api_key_id) = match provider {
+    let opened = match provider {
         Provider::LocalUserpass => login.email_password(&body).await?,
         Provider::AnonUser => login.anonymous().await?,
         Provider::ApiKey => login.api_key(&body).await?,
         Provider::CustomToken => login.custom_token(&body).await?,
     };
     state.record(&login.event);
-    Ok(Json(state.login_response(&TokenSubject {
-        user_id: &user_id,
+    let mut response = state.login_response(&TokenSubject {
+        user_id: &opened.user_id,
         app_id: &app_id,
         device_id: &login.device,
-        session_id: &session,
+        session_id: &opened.session,
         provider: provider.as_str(),
-        api_key_id: api_key_id.as_deref(),
-    })))
+        api_key_id: opened.api_key_id.as_deref(),
+    });
+    response.device_secret = opened.device_secret;
+    Ok(Json(response))
 }
 
-/// What a login opened: `(user id, session id, key id of a key session)`.
-type Opened = (String, String, Option<String>);
+/// What a login opened.
+struct Opened {
+    user_id: String,
+    session: String,
+    /// The key of a key session.
+    api_key_id: Option<String>,
+    /// A device secret given by this (email/password) login.
+    device_secret: Option<String>,
+}
+
+impl Opened {
+    fn session(user_id: String, session: String) -> Opened {
+        Opened {
+            user_id,
+            session,
+            api_key_id: None,
+            device_secret: None,
+        }
+    }
+}
+
+/// The `device_secret` of a login body, when it has the form of one.
+fn presented_secret(body: &Map<String, Value>) -> Option<&str> {
+    body.get("device_secret")
+        .and_then(Value::as_str)
+        .filter(|s| device::is_well_formed(s))
+}
 
 /// One login request, whatever the provider.
 struct Login<'a> {
@@ -153,9 +181,12 @@ struct Login<'a> {
 }
 
 impl Login<'_> {
-    /// `local-userpass`: `(user id, session id)` of a new session.
+    /// `local-userpass`: a new session, and a secret for the device when it sent none.
     async fn email_password(&self, body: &Map<String, Value>) -> Result<Opened, AppError> {
-        let user = self.password_user(body).await?;
+        let presented = presented_secret(body);
+        let user = self.password_user(body, presented).await?;
+        self.ceiling(&user.id).await?;
+        let secret = presented.map_or_else(device::new_secret, str::to_owned);
         let new = NewSession {
             user_id: &user.id,
             app_id: self.app_id,
@@ -167,7 +198,7 @@ impl Login<'_> {
             .state
             .inner
             .store
-            .create_session(new, &self.event)
+            .create_session(new, &secret)
             .await
             .map_err(AppError::db)?;
         // A reset, a disable or a revocation committed while the password was being checked: the
@@ -177,12 +208,41 @@ impl Login<'_> {
             audit_failure(self.state, &refused, "credentials_changed").await;
             return Err(invalid_password());
         };
+        self.audit_success(&user.id, None);
         self.state.trim_sessions(None, user.id.clone());
-        Ok((user.id, session, None))
+        Ok(Opened {
+            device_secret: presented.is_none().then_some(secret),
+            ..Opened::session(user.id, session)
+        })
+    }
+
+    /// Successful logins of one user (or JWT subject) from this client, past the per-instance ceiling:
+    /// 429 (audited in aggregate).
+    async fn ceiling(&self, subject: &str) -> Result<(), AppError> {
+        let limit = self.state.inner.limits.logins_per_user_per_client;
+        let parts = [self.app_id, subject, self.ip.as_str()];
+        let attempt = self.state.inner.login_ceiling.attempt(&parts, limit);
+        audit_limit(self.state, &self.event, attempt).await
+    }
+
+    /// Audits a successful login in aggregate (one row per user, key, client and interval, with a
+    /// count): a login costs no audit write of its own.
+    fn audit_success(&self, user_id: &str, key_id: Option<&str>) {
+        let mut event = self.event.clone().user(user_id);
+        if let Some(key) = key_id {
+            event = event.key(key);
+        }
+        if !self.state.inner.audit_batch.record(event) {
+            tracing::warn!("aggregated audit events: too many distinct events in this interval");
+        }
     }
 
     /// The enabled, confirmed account that `{username, password}` opens (rate limited, audited).
-    async fn password_user(&self, body: &Map<String, Value>) -> Result<User, AppError> {
+    async fn password_user(
+        &self,
+        body: &Map<String, Value>,
+        presented: Option<&str>,
+    ) -> Result<User, AppError> {
         let (state, app_id, ip) = (self.state, self.app_id, self.ip.as_str());
         let email = required_str(body, "username")?.trim().to_lowercase();
         let password = required_str(body, "password")?.to_owned();
@@ -207,7 +267,10 @@ impl Login<'_> {
         } else {
             None
         };
-        self.account_throttle(&email, user.as_ref()).await?;
+        // Held through the password check: one unknown device at a time on a throttled account.
+        let _turn = self
+            .account_throttle(&email, user.as_ref(), presented)
+            .await?;
         let phc = user.as_ref().and_then(|u| u.password_hash.clone());
         let ok = state.inner.hasher.verify(ip, password, phc).await?;
         let user = match user {
@@ -257,51 +320,20 @@ impl Login<'_> {
         Ok(user)
     }
 
-    /// Refused before any hashing when the account failed too often — from any client, in the window
-    /// or in the hour: a client that failed on it, and any device that never logged in to it with its
-    /// password, gets 429. The owner's known devices (realm-web sends its stored `deviceId`) still get
-    /// in, and a password reset always works: the owner is never locked out. Unknown addresses are
-    /// throttled alike (their failures count too), so the answer tells nothing.
-    async fn account_throttle(&self, email: &str, user: Option<&User>) -> Result<(), AppError> {
-        let (state, app_id, ip) = (self.state, self.app_id, self.ip.as_str());
-        let limits = &state.inner.limits;
-        let account = [app_id, email];
-        let limiter = &state.inner.limiter;
-        let mut limited = limiter
-            .over(
-                Bucket::LoginFailuresAccount,
-                &account,
-                limits.login_failures_per_account,
-            )
-            .await;
-        if limited.is_none() {
-            let hour = limits.login_failures_per_account_hour;
-            limited = state
-                .inner
-                .hourly_limiter
-                .over(Bucket::LoginFailuresAccountHour, &account, hour)
-                .await;
-        }
-        let Some(limited) = limited else {
-            return Ok(());
+    /// What a login of a throttled account meets before any hashing (see [`throttle::account`]).
+    async fn account_throttle(
+        &self,
+        email: &str,
+        user: Option<&User>,
+        presented: Option<&str>,
+    ) -> Result<Option<SlowTurn<'_>>, AppError> {
+        let at = throttle::Attempt {
+            state: self.state,
+            event: &self.event,
+            app_id: self.app_id,
+            ip: &self.ip,
         };
-        let failed_here = limiter
-            .over(Bucket::LoginFailuresAccountIp, &[app_id, email, ip], 1)
-            .await
-            .is_some();
-        let known = match user {
-            Some(u) if !failed_here => state
-                .inner
-                .store
-                .knows_device(&u.id, &self.device)
-                .await
-                .map_err(AppError::db)?,
-            _ => false,
-        };
-        if known {
-            return Ok(());
-        }
-        audit_limit(state, &self.event, Err(limited)).await
+        throttle::account(at, email, user, presented).await
     }
 
     /// `anon-user`: a new anonymous user with its first session.
@@ -323,7 +355,7 @@ impl Login<'_> {
             .anonymous_login(self.app_id, &self.device, &self.event)
             .await
             .map_err(AppError::db)?;
-        Ok((user_id, session, None))
+        Ok(Opened::session(user_id, session))
     }
 
     /// `api-key`: a new session of the key's owner.
@@ -347,15 +379,12 @@ impl Login<'_> {
         };
         if let Some((user_id, session, key_id)) = found {
             state.key_used(key_id.clone(), &user_id, now_ms());
-            // Audited in aggregate, per key, client and interval (the success metric is counted by
-            // the caller).
-            let event = self.event.clone().user(&user_id).key(&key_id);
-            if !state.inner.audit_batch.record(event) {
-                tracing::warn!(
-                    "aggregated audit events: too many distinct events in this interval"
-                );
-            }
-            return Ok((user_id, session, Some(key_id)));
+            // The success metric is counted by the caller.
+            self.audit_success(&user_id, Some(&key_id));
+            return Ok(Opened {
+                api_key_id: Some(key_id),
+                ..Opened::session(user_id, session)
+            });
         }
         let over = limiter
             .check_if_seen(Bucket::KeyLoginFailuresIp, &[ip], per_ip)
@@ -398,6 +427,7 @@ impl Login<'_> {
     /// `custom-token`: a new session of the token subject's user (created at its first login).
     async fn custom_token(&self, body: &Map<String, Value>) -> Result<Opened, AppError> {
         let verified = self.verify_custom(body).await?;
+        self.ceiling(&verified.sub).await?;
         let store = &self.state.inner.store;
         let opened = store
             .custom_token_login(
@@ -405,14 +435,14 @@ impl Login<'_> {
                 &verified.sub,
                 verified.data.as_deref(),
                 &self.device,
-                &self.event,
             )
             .await
             .map_err(AppError::db)?;
         match opened {
             CustomLogin::Opened(user_id, session, _) => {
                 self.state.user_logged_in(&user_id);
-                Ok((user_id, session, None))
+                self.audit_success(&user_id, None);
+                Ok(Opened::session(user_id, session))
             }
             CustomLogin::Disabled(user_id) => {
                 let refused = self.event.clone().user(&user_id);
@@ -487,7 +517,7 @@ impl Login<'_> {
         };
         let outcome = match provider {
             Provider::LocalUserpass => {
-                let account = self.password_user(body).await?;
+                let account = self.password_user(body, presented_secret(body)).await?;
                 store
                     .join_userpass_account(user, &account.id, account.auth_epoch, &event)
                     .await

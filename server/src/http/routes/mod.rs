@@ -9,6 +9,7 @@ pub(crate) mod location;
 pub(crate) mod login;
 pub(crate) mod register;
 pub(crate) mod session;
+mod throttle;
 pub(crate) mod userpass;
 pub(crate) mod well_known;
 

@@ -151,6 +151,7 @@ pub(crate) async fn reset(
     let Some((user_id, removed)) = reset else {
         return Err(token_failed(&state, &event, &ip).await);
     };
+    owner_let_in(&state, &app_id, &user_id, &ip).await;
     let mut what = format!(
         "The password of your account was reset {}. Every session of the account was ended, and \
          every API key of the account was disabled: the keys are still listed, so re-enable the ones \
@@ -170,6 +171,35 @@ pub(crate) async fn reset(
     }
     notify_owner(&state, &user_id, &app_id, "Your password was reset", &what).await;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// After a completed reset: the client that completed it is the owner. Its failures on the account are
+/// forgotten, and for the hour it logs in whatever others' failures did to the account (its next login
+/// gives the device a secret that proves it from then on). Failures are logged: the reset is done.
+async fn owner_let_in(state: &AppState, app_id: &str, user_id: &str, ip: &str) {
+    let email = match state.inner.store.user(user_id).await {
+        Ok(Some(user)) => user.email,
+        Ok(None) => None,
+        Err(e) => {
+            tracing::warn!(error = %e, "reset: user lookup failed");
+            None
+        }
+    };
+    let Some(email) = email else { return };
+    let parts = [app_id, email.as_str(), ip];
+    let cleared = state
+        .inner
+        .limiter
+        .clear(Bucket::LoginFailuresAccountIp, &parts)
+        .await;
+    let trusted = state
+        .inner
+        .hourly_limiter
+        .record(Bucket::ResetClientHour, &parts, 0)
+        .await;
+    if let Err(e) = cleared.and(trusted) {
+        tracing::warn!(error = %e.message, "reset: letting the owner's client in failed");
+    }
 }
 
 #[utoipa::path(post, path = "/api/client/v2.0/app/{app_id}/auth/providers/local-userpass/confirm/send", tag = "auth",
