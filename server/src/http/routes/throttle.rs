@@ -101,7 +101,7 @@ pub(super) async fn account<'a>(
         .over(Bucket::LoginFailuresAccountIp, &[app_id, email, ip], 1)
         .await;
     if let Some(limited) = failed_here {
-        return audit_limit(state, &at.event, Err(limited)).await;
+        return audit_limit(state, at.event, Err(limited)).await;
     }
     if let Some(user) = user {
         if owner(&at, user, email, presented).await? {
@@ -109,7 +109,7 @@ pub(super) async fn account<'a>(
         }
     }
     if let Some(limited) = hour {
-        return audit_limit(state, &at.event, Err(limited)).await;
+        return audit_limit(state, at.event, Err(limited)).await;
     }
     let ratio = limiter
         .load(Bucket::LoginFailuresAccount, &account, per_account)
@@ -119,7 +119,7 @@ pub(super) async fn account<'a>(
     let Some(turn) = SlowTurn::take(state, format!("{app_id}\0{email}")) else {
         let busy =
             AppError::too_many_requests(delay.as_secs().max(1), "too many attempts; retry later");
-        return audit_limit(state, &at.event, Err(busy)).await;
+        return audit_limit(state, at.event, Err(busy)).await;
     };
     tokio::time::sleep(delay).await;
     Ok(Some(turn))
