@@ -233,7 +233,7 @@ async fn distributed_guessing_is_throttled_per_account_but_the_owner_gets_in() {
         }
     }
     assert!(
-        checked >= 1 && checked <= 2 && refused + checked == 40,
+        (1..=2).contains(&checked) && refused + checked == 40,
         "{checked} guesses checked, {refused} refused"
     );
     // The owner's known device — proven by its secret, not by the device id every access token shows —
