@@ -177,8 +177,9 @@ impl Mailer {
                 format!(
                     "Someone asked to reset the password of the account {to} for {app_id}.\n\n\
                      To choose a new password, open this link within {minutes} minutes:\n\n{link}\n\n\
-                     Resetting the password signs you out everywhere and disables every API key of \
-                     the account (they stay listed: re-enable the ones that are yours). If you did not \
+                     Resetting the password signs you out everywhere, disables every API key of the \
+                     account (they stay listed: re-enable the ones that are yours) and removes every \
+                     other way to sign in to it (the notice after the reset names them). If you did not \
                      ask for it, ignore this email: your password stays as it is.\n"
                 ),
             ),

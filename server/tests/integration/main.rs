@@ -17,6 +17,7 @@ mod keyexpiry;
 mod keylogin;
 mod keys;
 mod linking;
+mod owner;
 mod process;
 mod realm;
 mod revocation;
