@@ -1,14 +1,15 @@
 //! Argon2id password hashing, bounded: at most `concurrency` hashes run at once (each takes 19 MiB
-//! and a core for tens of milliseconds), at most `queue` requests wait for a slot, and the rest are
-//! answered at once with 503 and `Retry-After` — never queued without bound.
+//! and a core for tens of milliseconds), at most `queue` requests wait for a slot — shared fairly among
+//! the clients waiting right now — and the rest are answered at once with 503 and `Retry-After`, never
+//! queued without bound.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::collections::{HashMap, VecDeque};
 
 use argon2::{
     password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString},
     Algorithm, Argon2, Params, Version,
 };
-use tokio::sync::Semaphore;
+use tokio::sync::oneshot;
 
 use crate::config::HashLimits;
 use crate::error::AppError;
@@ -52,36 +53,91 @@ pub fn return_hash_memory_to_os() {
 /// The bounded hasher shared by all requests.
 #[derive(Debug)]
 pub struct Hasher {
-    slots: Semaphore,
-    waiting: AtomicUsize,
+    concurrency: usize,
     queue: usize,
+    state: std::sync::Mutex<Queue>,
     /// A hash of a random password: unknown accounts are verified against it, so they cost the
     /// same time as known ones.
     dummy: String,
-    /// Hashes running or waiting per client: no client holds more than `share` of them, so one client
-    /// logging in over many connections cannot take every slot and place in the queue.
-    per_client: std::sync::Mutex<std::collections::HashMap<String, usize>>,
-    share: usize,
 }
 
-/// One client's place among the hashes, given back when dropped.
-struct Place<'a> {
-    hasher: &'a Hasher,
-    client: &'a str,
+/// Who hashes now and who waits. Fair queueing: a freed slot goes to the next client in turn (round
+/// robin over the clients waiting right now), never to whoever queued most; when every place is taken,
+/// a newcomer takes the newest place of the client that holds the most, if that client holds more than
+/// one more than the newcomer. So however many connections a few clients open, another client waits
+/// behind at most one hash of each of them.
+#[derive(Debug, Default)]
+struct Queue {
+    running: usize,
+    waiting: usize,
+    /// Each waiting client's waiters, oldest first (`true` sent: the slot is yours; `false`: busy).
+    clients: HashMap<String, VecDeque<oneshot::Sender<bool>>>,
+    /// The clients with waiters, in turn.
+    turn: VecDeque<String>,
 }
 
-impl Drop for Place<'_> {
-    fn drop(&mut self) {
-        let mut map = self
-            .hasher
-            .per_client
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        if let Some(n) = map.get_mut(self.client) {
-            *n -= 1;
-            if *n == 0 {
-                map.remove(self.client);
+impl Queue {
+    /// Takes the newest waiter of the client with the most waiters, if it has more than `than` + 1.
+    fn evict_for(&mut self, than: usize) -> bool {
+        let Some((client, n)) = self
+            .clients
+            .iter()
+            .map(|(c, w)| (c.clone(), w.len()))
+            .max_by_key(|(_, n)| *n)
+        else {
+            return false;
+        };
+        if n <= than + 1 {
+            return false;
+        }
+        if let Some(waiter) = self.clients.get_mut(&client).and_then(VecDeque::pop_back) {
+            let _ = waiter.send(false);
+            self.waiting -= 1;
+        }
+        self.forget_if_idle(&client);
+        true
+    }
+
+    fn forget_if_idle(&mut self, client: &str) {
+        if self.clients.get(client).is_some_and(VecDeque::is_empty) {
+            self.clients.remove(client);
+            self.turn.retain(|c| c != client);
+        }
+    }
+
+    /// Hands a freed slot to the next waiter in turn; `false` when nobody waits (the slot is free).
+    fn hand_over(&mut self) -> bool {
+        while let Some(client) = self.turn.pop_front() {
+            let Some(waiters) = self.clients.get_mut(&client) else {
+                continue;
+            };
+            let Some(waiter) = waiters.pop_front() else {
+                self.clients.remove(&client);
+                continue;
+            };
+            self.waiting -= 1;
+            if waiters.is_empty() {
+                self.clients.remove(&client);
+            } else {
+                self.turn.push_back(client);
             }
+            // A waiter that gave up (its request went away) passes the slot on.
+            if waiter.send(true).is_ok() {
+                return true;
+            }
+        }
+        false
+    }
+}
+
+/// A running hash's slot, handed on (or freed) when dropped.
+struct Slot<'a>(&'a Hasher);
+
+impl Drop for Slot<'_> {
+    fn drop(&mut self) {
+        let mut q = self.0.lock();
+        if !q.hand_over() {
+            q.running -= 1;
         }
     }
 }
@@ -90,13 +146,10 @@ impl Hasher {
     /// A hasher with these bounds (at least one slot).
     pub fn new(limits: HashLimits) -> Result<Hasher, String> {
         Ok(Hasher {
-            slots: Semaphore::new(limits.concurrency.max(1)),
-            waiting: AtomicUsize::new(0),
+            concurrency: limits.concurrency.max(1),
             queue: limits.queue,
+            state: Default::default(),
             dummy: hash_now("appkeys-dummy-password")?,
-            per_client: Default::default(),
-            // A quarter of all places (running and waiting), at least one.
-            share: ((limits.concurrency.max(1) + limits.queue) / 4).max(1),
         })
     }
 
@@ -107,45 +160,49 @@ impl Hasher {
         )
     }
 
-    /// A place for `client`, unless it already holds its share.
-    fn place<'a>(&'a self, client: &'a str) -> Option<Place<'a>> {
-        let mut map = self.per_client.lock().unwrap_or_else(|e| e.into_inner());
-        let n = map.entry(client.to_owned()).or_insert(0);
-        if *n >= self.share {
-            return None;
-        }
-        *n += 1;
-        Some(Place {
-            hasher: self,
-            client,
-        })
+    fn lock(&self) -> std::sync::MutexGuard<'_, Queue> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Runs `f` on a blocking thread once a slot is free; 503 when the queue is full.
+    /// A slot for `client`: at once when one is free and nobody waits, else in turn; 503 when every
+    /// place is taken and no client holds more than its fair share of them.
+    async fn slot(&self, client: &str) -> Result<Slot<'_>, AppError> {
+        let ticket = {
+            let mut q = self.lock();
+            if q.running < self.concurrency && q.waiting == 0 {
+                q.running += 1;
+                return Ok(Slot(self));
+            }
+            let mine = q.clients.get(client).map_or(0, VecDeque::len);
+            if q.waiting >= self.queue && !q.evict_for(mine) {
+                return Err(Self::busy());
+            }
+            let (tx, rx) = oneshot::channel();
+            let waiters = q.clients.entry(client.to_owned()).or_default();
+            waiters.push_back(tx);
+            if waiters.len() == 1 {
+                q.turn.push_back(client.to_owned());
+            }
+            q.waiting += 1;
+            rx
+        };
+        match ticket.await {
+            Ok(true) => Ok(Slot(self)),
+            _ => Err(Self::busy()),
+        }
+    }
+
+    /// Runs `f` on a blocking thread once `client` has a slot; 503 when the queue is full.
     async fn run<T: Send + 'static>(
         &self,
         client: &str,
         f: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, AppError> {
-        let Some(_place) = self.place(client) else {
-            return Err(Self::busy());
-        };
-        let permit = match self.slots.try_acquire() {
-            Ok(permit) => permit,
-            Err(_) => {
-                if self.waiting.fetch_add(1, Ordering::AcqRel) >= self.queue {
-                    self.waiting.fetch_sub(1, Ordering::AcqRel);
-                    return Err(Self::busy());
-                }
-                let permit = self.slots.acquire().await;
-                self.waiting.fetch_sub(1, Ordering::AcqRel);
-                permit.map_err(AppError::internal)?
-            }
-        };
+        let slot = self.slot(client).await?;
         let result = tokio::task::spawn_blocking(f)
             .await
             .map_err(AppError::internal);
-        drop(permit);
+        drop(slot);
         result
     }
 
@@ -221,8 +278,10 @@ mod tests {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn one_client_gets_its_share_and_another_still_gets_in() {
-        // 2 slots + 6 waiting = 8 places; a client holds at most 2.
+    async fn a_lone_flooder_uses_every_place_and_another_client_still_gets_in() {
+        // 2 slots + 6 waiting = 8 places. Issue 29 replaced the fixed quarter per client with fair
+        // queueing: alone, a client may use every place; a newcomer takes one of its places and is
+        // served next in turn.
         let hasher = std::sync::Arc::new(
             Hasher::new(HashLimits {
                 concurrency: 2,
@@ -246,9 +305,48 @@ mod tests {
         );
         let refused = futures_refused(flood).await;
         assert!(
-            refused >= 15,
-            "the flooder held at most its share ({refused} of 20 refused)"
+            (12..=13).contains(&refused),
+            "the flooder used the 8 places, gave one up: {refused} of 20 refused"
         );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn five_flooding_clients_cannot_keep_a_sixth_out() {
+        // 1 slot + 8 waiting: five clients with ten requests each take every place; a sixth client
+        // arriving after them is served, ahead of most of them.
+        let hasher = std::sync::Arc::new(
+            Hasher::new(HashLimits {
+                concurrency: 1,
+                queue: 8,
+            })
+            .unwrap(),
+        );
+        let phc = hasher.hash("sixth", "pw-pw-pw".to_owned()).await.unwrap();
+        let done = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let flood: Vec<_> = (0..50)
+            .map(|i| {
+                let (h, phc, done) = (hasher.clone(), phc.clone(), done.clone());
+                let client = format!("flooder-{}", i % 5);
+                tokio::spawn(async move {
+                    let r = h.verify(&client, "wrong".into(), Some(phc)).await;
+                    if r.is_ok() {
+                        done.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    }
+                    r
+                })
+            })
+            .collect();
+        while hasher.lock().waiting < 8 {
+            tokio::task::yield_now().await;
+        }
+        let sixth = hasher.verify("sixth", "pw-pw-pw".into(), Some(phc)).await;
+        let served_before = done.load(std::sync::atomic::Ordering::SeqCst);
+        assert_eq!(sixth.ok(), Some(true), "the sixth client was refused");
+        // In turn behind at most one hash of each flooder (and the one running when it came).
+        assert!(served_before <= 6, "{served_before} flood hashes ran first");
+        futures_refused(flood).await;
+        let q = hasher.lock();
+        assert_eq!((q.running, q.waiting, q.clients.len()), (0, 0, 0));
     }
 
     async fn futures_refused(calls: Vec<tokio::task::JoinHandle<Result<bool, AppError>>>) -> usize {

@@ -325,3 +325,73 @@ async fn a_key_never_has_more_than_a_tenth_over_its_session_cap() {
     assert!(most <= 34, "the key had {most} sessions (cap 30)");
     assert!(t.state.store().count(&count).await.unwrap() <= 30);
 }
+
+/// Finding 4 against a real server: five clients flooding the password checks from 12 connections each
+/// cannot take them from a sixth — every one of its logins is served (no 503), while the flooders get
+/// 503s.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn five_clients_cannot_take_the_password_checks_from_a_sixth() {
+    let db = fresh_db().await;
+    let server = ServerProcess::start(
+        &[
+            "--trust-proxy",
+            "127.0.0.1",
+            "--hash-concurrency",
+            "1",
+            "--hash-queue",
+            "8",
+            "--login-failures-per-ip",
+            "0",
+            "--login-failures-per-account",
+            "0",
+            "--login-failures-per-account-hour",
+            "0",
+        ],
+        &db.url,
+        &[],
+    );
+    let sixth = Client::new(&server, "203.0.113.66");
+    assert_eq!(
+        sixth.register("sixth@example.com").await.status,
+        StatusCode::CREATED
+    );
+    let stop = Arc::new(AtomicBool::new(false));
+    let busy = Arc::new(AtomicUsize::new(0));
+    let flood: Vec<_> = (0..5 * 12)
+        .map(|i| {
+            let (stop, busy) = (stop.clone(), busy.clone());
+            let ip: &'static str = Box::leak(format!("198.51.100.{}", i % 5 + 1).into_boxed_str());
+            let flooder = Client::new(&server, ip);
+            tokio::spawn(async move {
+                while !stop.load(Ordering::Relaxed) {
+                    let r = flooder
+                        .password_login("nobody@example.com", "wrong-wrong")
+                        .await;
+                    if r.status == StatusCode::SERVICE_UNAVAILABLE {
+                        busy.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            })
+        })
+        .collect();
+    while busy.load(Ordering::Relaxed) < 20 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    for i in 0..5 {
+        let r = sixth.password_login("sixth@example.com", PASSWORD).await;
+        assert_eq!(
+            r.status,
+            StatusCode::OK,
+            "login {i} of the sixth client: {}",
+            r.text()
+        );
+    }
+    stop.store(true, Ordering::Relaxed);
+    for f in flood {
+        f.await.unwrap();
+    }
+    eprintln!(
+        "flooders were answered 503 {} times",
+        busy.load(Ordering::Relaxed)
+    );
+}
