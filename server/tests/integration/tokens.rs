@@ -468,6 +468,8 @@ async fn introspection_callers_must_authenticate_and_it_is_off_without_credentia
             .unwrap()
             .starts_with("Basic"));
     }
+    // Audited in aggregate since issue 29: the four failures of this client are counted in one row.
+    t.state.flush_audit().await.unwrap();
     let entries = t
         .state
         .store()
@@ -478,7 +480,8 @@ async fn introspection_callers_must_authenticate_and_it_is_off_without_credentia
         entries
             .iter()
             .filter(|e| e.event == "introspection.failed")
-            .count(),
+            .map(|e| e.count)
+            .sum::<i64>(),
         4
     );
     // Without --introspection-credentials-file the endpoint is off.
@@ -502,8 +505,10 @@ async fn introspection_callers_must_authenticate_and_it_is_off_without_credentia
     }
     assert_eq!(statuses.get(&401), Some(&3), "{statuses:?}");
     assert_eq!(statuses.get(&429), Some(&3), "{statuses:?}");
+    // Issue 29 changed this: the known caller is checked before the limit and answered.
     let r = introspect(&limited, Some(CALLER), "t").await;
-    r.assert_error(429, "TooManyRequests");
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.json(), json!({ "active": false }));
 }
 
 /// `GET path` of a running server: the JSON body.
@@ -746,4 +751,42 @@ async fn key_files_are_checked_generated_and_required_on_postgres() {
         };
         assert!(err.contains("PostgreSQL needs a signing key file"), "{err}");
     }
+}
+
+/// Issue 29, finding 5: others' bad attempts from the resource server's own address never lock it out
+/// (credentials are checked before the limit); the bad attempts are limited and audited in aggregate.
+#[tokio::test]
+async fn a_known_introspection_caller_is_never_refused_for_others_failures() {
+    let mut config = token_config(&generate_pem());
+    config.limits.login_failures_per_ip = 3;
+    let t = TestApp::with_config(config).await;
+    let u = t.user("shared-address@example.com").await;
+    let bad = Some("orders-api:wrong-secret-wrong-secret-wrong-secret");
+    for _ in 0..3 {
+        introspect(&t, bad, &u.access)
+            .await
+            .assert_error(401, "AuthError");
+    }
+    introspect(&t, bad, &u.access)
+        .await
+        .assert_error(429, "TooManyRequests");
+    // The same address, the right credentials: answered.
+    let r = introspect(&t, Some(CALLER), &u.access).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_eq!(r.json()["active"], true);
+    // Three failures: one audit row that counts them.
+    t.state.flush_audit().await.unwrap();
+    let rows = t
+        .state
+        .store()
+        .count("SELECT COUNT(*) FROM audit WHERE event = 'introspection.failed'")
+        .await
+        .unwrap();
+    let counted = t
+        .state
+        .store()
+        .count("SELECT SUM(count) FROM audit WHERE event = 'introspection.failed'")
+        .await
+        .unwrap();
+    assert_eq!((rows, counted), (1, 3));
 }

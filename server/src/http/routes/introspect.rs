@@ -2,7 +2,8 @@
 //! logout, a disabled or deleted key, or a disabled or deleted user. Callers authenticate with HTTP Basic
 //! against `--introspection-credentials-file` (without it the endpoint is off: 404); the form field
 //! `token` is answered `{active: true, …}` only for a live access token, `{active: false}` for anything
-//! else. Failed caller credentials are audited (`introspection.failed`) and limited per client IP.
+//! else. Caller credentials are checked first (a known caller is never limited); failed ones are audited in
+//! aggregate (`introspection.failed`) and limited per client IP.
 
 use appkeys_protocol::{ErrorCode, TokenKind};
 use axum::{
@@ -38,18 +39,19 @@ pub(crate) async fn introspect(
             "introspection is off (--introspection-credentials-file)",
         ));
     };
-    let ip = client_key(client.ip);
-    let event = Event::new("introspection.failed", "invalid_client").client(&client);
-    let limiter = &state.inner.limiter;
-    let limit = state.inner.limits.login_failures_per_ip;
-    let checked = limiter
-        .check(Bucket::IntrospectionFailuresIp, &[&ip], limit)
-        .await;
-    audit_limit(&state, &event, checked).await?;
+    // A known caller (the app's resource server) is checked first and never limited: others' bad
+    // attempts from its address cannot lock it out. Bad callers are limited per client and audited in
+    // aggregate (a flood costs no write each).
     if !caller_known(req.headers(), credentials) {
-        if let Err(e) = state.inner.store.audit(&event).await {
-            tracing::warn!(error = %e, "audit of a failed introspection caller failed");
-        }
+        let ip = client_key(client.ip);
+        let event = Event::new("introspection.failed", "invalid_client").client(&client);
+        let limiter = &state.inner.limiter;
+        let limit = state.inner.limits.login_failures_per_ip;
+        let checked = limiter
+            .check(Bucket::IntrospectionFailuresIp, &[&ip], limit)
+            .await;
+        audit_limit(&state, &event, checked).await?;
+        state.count_event(event.clone());
         let recorded = limiter
             .record(Bucket::IntrospectionFailuresIp, &[&ip], limit)
             .await;
