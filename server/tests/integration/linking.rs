@@ -369,3 +369,77 @@ async fn migration_10_brings_the_identities_of_existing_users() {
         .unwrap();
     assert_eq!(c_never, 1);
 }
+
+/// Issue 29, finding 6: concurrent links of one user never leave it two identities of one provider
+/// (the user's row is locked on PostgreSQL; SQLite serialises write transactions).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_links_leave_one_identity_per_provider() {
+    let t = app().await;
+    let user = t.user("racer@example.com").await;
+    let links = (0..8).map(|i| {
+        let sub = format!("idp|racer-{i}");
+        let access = user.access.clone();
+        let t = &t;
+        async move { link(t, &access, custom(&sub)).await.status }
+    });
+    let statuses = futures_util::future::join_all(links).await;
+    let linked = statuses.iter().filter(|s| **s == StatusCode::OK).count();
+    assert_eq!(linked, 1, "{statuses:?}");
+    assert!(statuses
+        .iter()
+        .all(|s| *s == StatusCode::OK || *s == StatusCode::CONFLICT));
+    let profile = t.profile(&user.access).await.json();
+    let jwt = identities(&profile)
+        .into_iter()
+        .filter(|(k, _)| k == "custom-token")
+        .count();
+    assert_eq!(jwt, 1, "{profile}");
+}
+
+/// Two users joining one email/password account at once: one gets it, the other is refused; the
+/// account's identity belongs to exactly one user and its own row is gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_joins_of_one_account_move_it_once() {
+    let t = app().await;
+    assert_eq!(
+        t.register("contested@example.com", "pass-phrase-1")
+            .await
+            .status,
+        StatusCode::CREATED
+    );
+    t.prove("contested@example.com").await;
+    let (a, b) = (t.anon().await, t.anon().await);
+    let joins = [&a, &b].map(|who| {
+        let t = &t;
+        let access = who.access.clone();
+        async move {
+            link(t, &access, userpass("contested@example.com"))
+                .await
+                .status
+        }
+    });
+    let statuses = futures_util::future::join_all(joins).await;
+    let joined: Vec<bool> = statuses.iter().map(|s| *s == StatusCode::OK).collect();
+    assert_eq!(joined.iter().filter(|j| **j).count(), 1, "{statuses:?}");
+    assert!(
+        statuses
+            .iter()
+            .all(|s| s.is_success() || s.is_client_error()),
+        "{statuses:?}"
+    );
+    let store = t.state.store();
+    let owners = store
+        .count(
+            "SELECT COUNT(DISTINCT user_id) FROM identities WHERE provider_type = 'local-userpass'",
+        )
+        .await
+        .unwrap();
+    assert_eq!(owners, 1);
+    let users = store.count("SELECT COUNT(*) FROM users").await.unwrap();
+    assert_eq!(users, 2, "the joined account's own row is gone");
+    let winner = if joined[0] { &a } else { &b };
+    let login = t
+        .login("local-userpass", userpass("contested@example.com").1)
+        .await;
+    assert_eq!(Tokens::from(&login).user_id, winner.user_id);
+}

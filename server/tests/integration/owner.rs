@@ -235,7 +235,7 @@ async fn successful_logins_are_audited_in_aggregate_and_capped_per_user_and_clie
     let counted = t
         .state
         .store()
-        .count("SELECT SUM(count) FROM audit WHERE event = 'login.succeeded' AND provider = 'custom-token'")
+        .count("SELECT CAST(SUM(count) AS BIGINT) FROM audit WHERE event = 'login.succeeded' AND provider = 'custom-token'")
         .await
         .unwrap();
     assert_eq!((all, counted), (1, 3));

@@ -785,7 +785,7 @@ async fn a_known_introspection_caller_is_never_refused_for_others_failures() {
     let counted = t
         .state
         .store()
-        .count("SELECT SUM(count) FROM audit WHERE event = 'introspection.failed'")
+        .count("SELECT CAST(SUM(count) AS BIGINT) FROM audit WHERE event = 'introspection.failed'")
         .await
         .unwrap();
     assert_eq!((rows, counted), (1, 3));
