@@ -66,6 +66,22 @@ impl Store {
             .collect()
     }
 
+    /// Every identity of `app_id`: `(provider_type, identity id) → user id`.
+    pub async fn existing_identities(
+        &self,
+        app_id: &str,
+    ) -> Result<std::collections::HashMap<(String, String), String>, sqlx::Error> {
+        let rows = sqlx::query(
+            "SELECT provider_type, identity_id, user_id FROM identities WHERE app_id = $1",
+        )
+        .bind(app_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| Ok(((r.try_get(0)?, r.try_get(1)?), r.try_get(2)?)))
+            .collect()
+    }
+
     /// Inserts `users` of `app_id` (without a password: they log in after a reset) with their
     /// identities, in one transaction, multi-row statements of [`CHUNK`] users.
     pub async fn import_users(

@@ -322,3 +322,64 @@ async fn malformed_files_import_nothing_and_conflicts_are_reported() {
         "not overwritten"
     );
 }
+
+/// Issue 29, finding 7: an identity that a user created by login before the import already holds is a
+/// conflict naming that user (exit 1), never a silent drop; the other records are imported.
+#[tokio::test]
+async fn an_identity_already_held_by_a_login_user_is_a_conflict() {
+    let (db, files) = (fresh_db().await, tempfile::tempdir().unwrap());
+    let live = TestApp::on(
+        TestDb {
+            url: db.url.clone(),
+            dir: None,
+        },
+        appkeys_server::Config {
+            custom_jwt: Some(appkeys_server::config::CustomJwtConfig {
+                jwks_url: None,
+                secrets: vec![crate::customjwt::SECRET_A.to_owned()],
+                audiences: Vec::new(),
+                issuer: None,
+                metadata: Vec::new(),
+                jwks_timeout: std::time::Duration::from_secs(5),
+            }),
+            ..config()
+        },
+    )
+    .await;
+    let token = crate::customjwt::hs256(
+        crate::customjwt::SECRET_A,
+        &json!({"sub": "auth0|early", "aud": APP, "exp": crate::customjwt::now() + 600}),
+    );
+    let early = Tokens::from(&live.login("custom-token", json!({ "token": token })).await);
+    let record = |id: &str, sub: &str| {
+        json!({"_id": id, "identities": [{"id": sub, "provider_type": "custom-token"}],
+               "type": "normal", "creation_date": 1, "disabled": false, "data": {}})
+    };
+    let path = write(
+        files.path(),
+        "jwt-users.json",
+        &json!([record(ALICE, "auth0|early"), record(BOB, "auth0|late")]).to_string(),
+    );
+    let (ok, out, err) = import(&db, &[&path]);
+    assert!(!ok, "{out}{err}");
+    assert!(
+        out.contains(&format!(
+            "{ALICE}: the custom-token identity auth0|early belongs to user {}",
+            early.user_id
+        )),
+        "{out}{err}"
+    );
+    assert!(out.contains("imported 1 users"), "{out}");
+    // The login's user keeps its identity; the other record came over.
+    let store = live.state.store();
+    let holder = store
+        .count(&format!(
+            "SELECT COUNT(*) FROM identities WHERE identity_id = 'auth0|early' AND user_id = '{}'",
+            early.user_id
+        ))
+        .await
+        .unwrap();
+    assert_eq!(holder, 1);
+    assert!(store.user(ALICE).await.unwrap().is_none());
+    assert!(store.user(BOB).await.unwrap().is_some());
+}

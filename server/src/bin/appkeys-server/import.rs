@@ -275,6 +275,17 @@ fn plan(args: &ImportArgs<'_>) -> Result<Plan> {
     Ok(plan)
 }
 
+/// The first identity of `u` that another user holds: `(provider type, identity id, holder)`.
+fn held_identity<'a>(
+    u: &'a ImportedUser,
+    held: &'a HashMap<(String, String), String>,
+) -> Option<(&'a str, &'a str, &'a str)> {
+    u.identities.iter().find_map(|(kind, id)| {
+        let holder = held.get(&(kind.clone(), id.clone()))?;
+        (holder != &u.id).then_some((kind.as_str(), id.as_str(), holder.as_str()))
+    })
+}
+
 /// Reads, checks, compares and (unless `--dry-run`) imports; prints the report. Exit 1 when a record
 /// conflicts with the database (the others are imported).
 pub(crate) async fn import(store: &Store, args: ImportArgs<'_>, out: &mut impl Write) -> Result {
@@ -290,6 +301,7 @@ pub(crate) async fn import(store: &Store, args: ImportArgs<'_>, out: &mut impl W
         .iter()
         .filter_map(|e| Some(((e.app_id.as_str(), e.email.as_deref()?), e)))
         .collect();
+    let held = store.existing_identities(args.app).await?;
     let (mut new, mut unchanged, mut conflicts) = (Vec::new(), Vec::new(), Vec::new());
     for u in users {
         let taken_email = u
@@ -305,7 +317,15 @@ pub(crate) async fn import(store: &Store, args: ImportArgs<'_>, out: &mut impl W
                 u.email.as_deref().unwrap_or_default(),
                 e.id
             )),
-            (None, None) => new.push(u),
+            (None, None) => match held_identity(&u, &held) {
+                // An identity that a user created by login (or another import) already holds: the
+                // record would lose it silently.
+                Some((kind, id, holder)) => conflicts.push(format!(
+                    "{}: the {kind} identity {id} belongs to user {holder}",
+                    u.id
+                )),
+                None => new.push(u),
+            },
         }
     }
     let verb = if args.dry_run {
