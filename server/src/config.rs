@@ -32,10 +32,15 @@ pub struct Config {
     pub signing_keys: Vec<String>,
     /// The `iss` of access tokens and the `issuer` of discovery; `None`: the public URL.
     pub issuer: Option<String>,
-    /// Audiences of access tokens besides the app id (`--audience`).
+    /// Audiences of access tokens besides the app id (`--audience`): with one app only.
     pub audiences: Vec<String>,
-    /// Fixed string claims of access tokens (`--token-claim NAME=VALUE`).
+    /// Fixed string claims of access tokens (`--token-claim NAME=VALUE`): with one app only.
     pub token_claims: Vec<(String, String)>,
+    /// Audiences of one app's access tokens, `(app id, audience)` (`--app-audience APP=VALUE`).
+    pub app_audiences: Vec<(String, String)>,
+    /// Fixed string claims of one app's access tokens, `(app id, (name, value))`
+    /// (`--app-token-claim APP:NAME=VALUE`).
+    pub app_token_claims: Vec<(String, (String, String))>,
     /// Live sessions per API key; past it the oldest sessions of the key end (0: no cap).
     pub max_sessions_per_key: u64,
     /// Live sessions per user (all providers and keys); past it the oldest end (0: no cap).
@@ -83,6 +88,8 @@ impl Default for Config {
             issuer: None,
             audiences: Vec::new(),
             token_claims: Vec::new(),
+            app_audiences: Vec::new(),
+            app_token_claims: Vec::new(),
             introspection_credentials: None,
             min_password_length: DEFAULT_MIN_PASSWORD_LEN,
             import_reset_emails_per_minute: 60,

@@ -2,7 +2,7 @@
 //! place — and token issuing.
 
 use std::{
-    collections::{BTreeMap, HashSet},
+    collections::{BTreeMap, HashMap, HashSet},
     sync::Arc,
 };
 
@@ -35,10 +35,10 @@ pub(crate) struct Inner {
     pub(crate) public_url: String,
     /// `iss` of access tokens, `issuer` of discovery.
     pub(crate) issuer: String,
-    /// Audiences of access tokens besides the app id.
-    audiences: Vec<String>,
-    /// Fixed claims of access tokens.
-    token_claims: BTreeMap<String, String>,
+    /// Audiences of each app's access tokens besides the app id.
+    audiences: HashMap<String, Vec<String>>,
+    /// Fixed claims of each app's access tokens.
+    token_claims: HashMap<String, BTreeMap<String, String>>,
     /// Shortest password accepted at registration and reset.
     pub(crate) min_password_length: usize,
     /// Callers of the introspection endpoint (`None`: off).
@@ -139,8 +139,8 @@ impl AppState {
     /// Builds the state: resolves the signing secrets (configured, or — SQLite only — the generated
     /// file next to the database) and prepares the password hasher.
     pub async fn new(store: Store, config: &Config) -> Result<AppState, StateError> {
+        let (audiences, token_claims) = per_app_tokens(config).map_err(StateError::Other)?;
         let (secrets, keys) = resolve_keys(&store, config).await?;
-        let token_claims = token_claims(&config.token_claims).map_err(StateError::Other)?;
         let public_url = config.public_url.trim_end_matches('/').to_owned();
         let issuer = config.issuer.clone().unwrap_or_else(|| public_url.clone());
         let hashing = config.hashing;
@@ -167,7 +167,7 @@ impl AppState {
                 refresh_ttl: ttl(config.refresh_token_ttl),
                 public_url,
                 issuer,
-                audiences: config.audiences.clone(),
+                audiences,
                 token_claims,
                 introspection_credentials: config.introspection_credentials.clone(),
                 min_password_length: config
@@ -371,16 +371,11 @@ impl AppState {
         }
     }
 
-    /// The audiences of access tokens of `app_id`: the app id, then every `--audience`.
+    /// The audiences of access tokens of `app_id`: the app id, then the app's configured ones.
     pub(crate) fn audiences(&self, app_id: &str) -> Vec<String> {
+        let configured = self.inner.audiences.get(app_id).into_iter().flatten();
         std::iter::once(app_id.to_owned())
-            .chain(
-                self.inner
-                    .audiences
-                    .iter()
-                    .filter(|a| *a != app_id)
-                    .cloned(),
-            )
+            .chain(configured.filter(|a| *a != app_id).cloned())
             .collect()
     }
 
@@ -401,7 +396,12 @@ impl AppState {
             typ: "access",
             baas_device_id: s.device_id.to_owned(),
             baas_domain_id: s.app_id.to_owned(),
-            extra: self.inner.token_claims.clone(),
+            extra: self
+                .inner
+                .token_claims
+                .get(s.app_id)
+                .cloned()
+                .unwrap_or_default(),
         })
     }
 
@@ -460,6 +460,54 @@ const RESERVED_CLAIMS: &[&str] = &[
     "cnf",
     "azp",
 ];
+
+/// The audiences and fixed claims of each served app's access tokens. `--audience` and `--token-claim`
+/// serve a single app: with several, a token of one app would carry an audience that another app's API
+/// accepts — each audience and claim must name its app (`--app-audience`, `--app-token-claim`).
+#[allow(clippy::type_complexity)]
+fn per_app_tokens(
+    config: &Config,
+) -> Result<
+    (
+        HashMap<String, Vec<String>>,
+        HashMap<String, BTreeMap<String, String>>,
+    ),
+    String,
+> {
+    let shared = !config.audiences.is_empty() || !config.token_claims.is_empty();
+    if shared && config.apps.len() > 1 {
+        return Err(format!(
+            "--audience and --token-claim apply to every app, and {} apps are served: a token of one \
+             app would be accepted where another app's tokens are meant. Name each one's app with \
+             --app-audience APP=VALUE and --app-token-claim APP:NAME=VALUE",
+            config.apps.len()
+        ));
+    }
+    let mut audiences: HashMap<String, Vec<String>> = HashMap::new();
+    let mut claims: HashMap<String, Vec<(String, String)>> = HashMap::new();
+    for app in &config.apps {
+        audiences.insert(app.clone(), config.audiences.clone());
+        claims.insert(app.clone(), config.token_claims.clone());
+    }
+    let unknown = |app: &str, flag: &str| format!("{flag} {app}:…: the app is not served (--app)");
+    for (app, audience) in &config.app_audiences {
+        let list = audiences
+            .get_mut(app)
+            .ok_or_else(|| unknown(app, "--app-audience"))?;
+        list.push(audience.clone());
+    }
+    for (app, claim) in &config.app_token_claims {
+        let list = claims
+            .get_mut(app)
+            .ok_or_else(|| unknown(app, "--app-token-claim"))?;
+        list.push(claim.clone());
+    }
+    let claims = claims
+        .into_iter()
+        .map(|(app, pairs)| Ok((app, token_claims(&pairs)?)))
+        .collect::<Result<_, String>>()?;
+    Ok((audiences, claims))
+}
 
 /// `--token-claim NAME=VALUE` pairs as a map; a reserved, empty or repeated name is an error.
 fn token_claims(pairs: &[(String, String)]) -> Result<BTreeMap<String, String>, String> {

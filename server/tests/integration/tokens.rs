@@ -15,12 +15,16 @@ use crate::support::*;
 const ISSUER: &str = "http://appkeys.test:9090";
 const API: &str = "https://api.example";
 
-/// A config with a known signing key (so tests can sign like the server), an extra audience and a claim.
+/// A config with a known signing key (so tests can sign like the server), an extra audience and a claim
+/// of the test app (the test config serves two apps: since issue 29 they are named per app).
 fn token_config(pem: &str) -> appkeys_server::Config {
     appkeys_server::Config {
         signing_keys: vec![pem.to_owned()],
-        audiences: vec![API.to_owned()],
-        token_claims: vec![("role".to_owned(), "authenticated".to_owned())],
+        app_audiences: vec![(APP.to_owned(), API.to_owned())],
+        app_token_claims: vec![(
+            APP.to_owned(),
+            ("role".to_owned(), "authenticated".to_owned()),
+        )],
         introspection_credentials: Some(vec![(
             "orders-api".to_owned(),
             "introspection-secret-introspection-secret".to_owned(),
@@ -789,4 +793,101 @@ async fn a_known_introspection_caller_is_never_refused_for_others_failures() {
         .await
         .unwrap();
     assert_eq!((rows, counted), (1, 3));
+}
+
+/// Issue 29, finding 8: with several apps, audiences and claims are per app — a token of one app never
+/// carries another app's audience — and shared ones refuse to start.
+#[tokio::test]
+async fn audiences_and_claims_are_per_app_and_shared_ones_refuse_to_start() {
+    let t = TestApp::with_config(token_config(&generate_pem())).await;
+    let first = t.user("first-app@example.com").await;
+    let claims = jwt_claims(&first.access);
+    assert_eq!(claims["aud"], json!([APP, API]));
+    assert_eq!(claims["role"], "authenticated");
+    assert_eq!(claims["client_id"], APP);
+    let r = t
+        .call(
+            "POST",
+            &format!("{P}/app/second-app/auth/providers/anon-user/login"),
+            None,
+            Some("{}"),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let second = jwt_claims(r.json()["access_token"].as_str().unwrap());
+    assert_eq!(second["aud"], json!(["second-app"]));
+    assert!(second.get("role").is_none(), "{second}");
+    assert_eq!(second["client_id"], "second-app");
+    // Shared ones with two apps, or an app that is not served: the server does not start.
+    let db = fresh_db().await;
+    let store = appkeys_server::Store::connect(&db.url).await.unwrap();
+    for (config, says) in [
+        (
+            appkeys_server::Config {
+                audiences: vec![API.to_owned()],
+                ..config()
+            },
+            "--app-audience",
+        ),
+        (
+            appkeys_server::Config {
+                token_claims: vec![("role".to_owned(), "x".to_owned())],
+                ..config()
+            },
+            "--app-token-claim",
+        ),
+        (
+            appkeys_server::Config {
+                app_audiences: vec![("no-such-app".to_owned(), API.to_owned())],
+                ..config()
+            },
+            "no-such-app",
+        ),
+    ] {
+        let e = appkeys_server::AppState::new(store.clone(), &config)
+            .await
+            .err()
+            .expect("refused to start");
+        assert!(e.to_string().contains(says), "{e}");
+    }
+    // The flags: a process serving two apps with a shared --audience does not start; per-app ones do.
+    let Err((status, err)) = ServerProcess::try_start(
+        &["--app", "one", "--app", "two", "--audience", API],
+        &db.url,
+        &[],
+    ) else {
+        panic!("started with a shared audience");
+    };
+    assert!(!status.success());
+    assert!(err.contains("--app-audience APP=VALUE"), "{err}");
+    let server = ServerProcess::start(
+        &[
+            "--app",
+            "one",
+            "--app",
+            "two",
+            "--app-audience",
+            &format!("one={API}"),
+            "--app-token-claim",
+            "two:tier=gold",
+        ],
+        &db.url,
+        &[],
+    );
+    for (app, aud, tier) in [
+        ("one", json!(["one", API]), None),
+        ("two", json!(["two"]), Some("gold")),
+    ] {
+        let r = HttpClient::new()
+            .request(
+                "POST",
+                &format!("{}{P}/app/{app}/auth/providers/anon-user/login", server.url),
+                &[("content-type", "application/json")],
+                Some(b"{}".to_vec()),
+            )
+            .await;
+        let claims = jwt_claims(r.json()["access_token"].as_str().unwrap());
+        assert_eq!(claims["aud"], aud, "{app}");
+        assert_eq!(claims["tier"].as_str(), tier, "{app}");
+    }
 }

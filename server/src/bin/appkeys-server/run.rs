@@ -19,6 +19,14 @@ use ipnet::IpNet;
 
 use crate::cli::ServeArgs;
 
+/// The entries of a repeatable flag that are not blank.
+fn non_blank(values: &[String]) -> impl Iterator<Item = &str> {
+    values
+        .iter()
+        .map(String::as_str)
+        .filter(|v| !v.trim().is_empty())
+}
+
 /// A number of days (fractions allowed, negative taken as 0) as a duration.
 fn days(days: f64) -> Duration {
     Duration::from_secs_f64((days * 86_400.0).clamp(0.0, 1e12))
@@ -53,14 +61,28 @@ pub(crate) async fn run(mut cli: ServeArgs) -> Result<(), Error> {
         Some(path) => Some(secrets::read_credentials_file(path)?),
         None => None,
     };
-    let token_claims = cli
-        .token_claims
-        .iter()
-        .filter(|c| !c.trim().is_empty())
+    let claim = |c: &str, flag: &str| {
+        c.split_once('=')
+            .map(|(n, v)| (n.trim().to_owned(), v.to_owned()))
+            .ok_or_else(|| format!("{flag} {c}: expected NAME=VALUE"))
+    };
+    let token_claims = non_blank(&cli.token_claims)
+        .map(|c| claim(c, "--token-claim"))
+        .collect::<Result<Vec<_>, _>>()?;
+    let app_token_claims = non_blank(&cli.app_token_claims)
         .map(|c| {
-            c.split_once('=')
-                .map(|(n, v)| (n.trim().to_owned(), v.to_owned()))
-                .ok_or_else(|| format!("--token-claim {c}: expected NAME=VALUE"))
+            let (app, rest) = c
+                .split_once(':')
+                .ok_or_else(|| format!("--app-token-claim {c}: expected APP:NAME=VALUE"))?;
+            Ok::<_, String>((app.trim().to_owned(), claim(rest, "--app-token-claim")?))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let app_audiences = non_blank(&cli.app_audiences)
+        .map(|a| {
+            a.split_once('=')
+                .map(|(app, aud)| (app.trim().to_owned(), aud.trim().to_owned()))
+                .filter(|(app, aud)| !app.is_empty() && !aud.is_empty())
+                .ok_or_else(|| format!("--app-audience {a}: expected APP=VALUE"))
         })
         .collect::<Result<Vec<_>, _>>()?;
     let custom_jwt = cli.custom_jwt.config()?;
@@ -88,6 +110,8 @@ pub(crate) async fn run(mut cli: ServeArgs) -> Result<(), Error> {
         signing_keys,
         introspection_credentials: introspection,
         token_claims,
+        app_token_claims,
+        app_audiences,
         custom_jwt,
         ..config(cli, addr, jwt_secrets, trusted_proxies)
     };

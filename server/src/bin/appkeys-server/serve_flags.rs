@@ -80,7 +80,8 @@ pub(crate) struct ServeArgs {
     pub(crate) issuer: Option<String>,
 
     /// An audience of every access token besides the app id (repeatable; the env twin is
-    /// comma-separated): e.g. a PowerSync instance URL or your API's identifier.
+    /// comma-separated): e.g. a PowerSync instance URL or your API's identifier. With one --app only:
+    /// with several, use --app-audience.
     #[arg(
         long = "audience",
         value_name = "VALUE",
@@ -89,8 +90,29 @@ pub(crate) struct ServeArgs {
     )]
     pub(crate) audiences: Vec<String>,
 
+    /// An audience of one app's access tokens, APP=VALUE (repeatable; the env twin is
+    /// comma-separated): with several --app, each app's APIs get an audience of their own.
+    #[arg(
+        long = "app-audience",
+        value_name = "APP=VALUE",
+        env = "APPKEYS_APP_AUDIENCES",
+        value_delimiter = ','
+    )]
+    pub(crate) app_audiences: Vec<String>,
+
+    /// A fixed string claim of one app's access tokens, APP:NAME=VALUE (repeatable; the env twin is
+    /// comma-separated).
+    #[arg(
+        long = "app-token-claim",
+        value_name = "APP:NAME=VALUE",
+        env = "APPKEYS_APP_TOKEN_CLAIMS",
+        value_delimiter = ','
+    )]
+    pub(crate) app_token_claims: Vec<String>,
+
     /// A fixed string claim of every access token, NAME=VALUE (repeatable; the env twin is
     /// comma-separated), e.g. role=authenticated for Supabase. Claims the server sets are refused.
+    /// With one --app only: with several, use --app-token-claim.
     #[arg(
         long = "token-claim",
         value_name = "NAME=VALUE",
