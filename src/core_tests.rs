@@ -145,15 +145,17 @@ impl Server {
                     format!("access-login-{n}")
                 };
                 *self.refresh.borrow_mut() = format!("refresh-login-{}", self.log.borrow().len());
-                reply(
-                    200,
-                    Some(json!({
-                        "access_token": *self.access.borrow(),
-                        "refresh_token": *self.refresh.borrow(),
-                        "user_id": UID,
-                        "device_id": "6b0000000000000000000001",
-                    })),
-                )
+                let mut login = json!({
+                    "access_token": *self.access.borrow(),
+                    "refresh_token": *self.refresh.borrow(),
+                    "user_id": UID,
+                    "device_id": "6b0000000000000000000001",
+                });
+                // As appkeys-server: a password login that sent no device secret gets one.
+                if p.ends_with("local-userpass/login") && body.get("device_secret").is_none() {
+                    login["device_secret"] = json!("device-proof-of-a");
+                }
+                reply(200, Some(login))
             }
             (Method::Get, "/auth/profile") if access_ok => reply(
                 200,
@@ -883,4 +885,37 @@ fn linking_posts_with_the_access_token_then_fetches_the_profile() {
     // The new access token is the user's; the refresh token (its session) stays.
     assert_eq!(user.access_token().as_deref(), Some("access-linked"));
     assert_eq!(user.refresh_token(), refresh);
+}
+
+#[test]
+fn a_password_login_keeps_the_device_secret_and_sends_it_back() {
+    let server = Server::new();
+    let store = SharedStore::default();
+    let app = app_with(&server, store.clone(), false);
+    app.sign_in();
+    let kept = store.get("appkeys:app(demo):deviceSecret(a@b.c)");
+    assert_eq!(kept.as_deref(), Some("device-proof-of-a"));
+    // The next login of that account (any spelling of its address) sends it back; no new one is given.
+    app.log_in(&Credentials::email_password("A@B.c", "pw"))
+        .unwrap();
+    let log = server.log.borrow();
+    let logins: Vec<Value> = log
+        .iter()
+        .filter(|r| r.url.ends_with("/local-userpass/login"))
+        .map(|r| serde_json::from_str(r.body.as_deref().unwrap()).unwrap())
+        .collect();
+    assert_eq!(logins.len(), 2);
+    assert!(logins[0].get("device_secret").is_none());
+    assert_eq!(logins[1]["device_secret"], "device-proof-of-a");
+    // Other credentials never carry it.
+    drop(log);
+    app.log_in(&Credentials::api_key("good")).unwrap();
+    let last = server
+        .log
+        .borrow()
+        .iter()
+        .rev()
+        .find(|r| r.url.ends_with("/api-key/login"))
+        .cloned();
+    assert!(!last.unwrap().body.unwrap().contains("device_secret"));
 }
