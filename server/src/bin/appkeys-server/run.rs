@@ -19,6 +19,45 @@ use ipnet::IpNet;
 
 use crate::cli::ServeArgs;
 
+/// `(--token-claim, --app-token-claim, --app-audience)` as pairs.
+#[allow(clippy::type_complexity)]
+fn token_settings(
+    cli: &ServeArgs,
+) -> Result<
+    (
+        Vec<(String, String)>,
+        Vec<(String, (String, String))>,
+        Vec<(String, String)>,
+    ),
+    String,
+> {
+    let claim = |c: &str, flag: &str| {
+        c.split_once('=')
+            .map(|(n, v)| (n.trim().to_owned(), v.to_owned()))
+            .ok_or_else(|| format!("{flag} {c}: expected NAME=VALUE"))
+    };
+    let token_claims = non_blank(&cli.token_claims)
+        .map(|c| claim(c, "--token-claim"))
+        .collect::<Result<Vec<_>, _>>()?;
+    let app_token_claims = non_blank(&cli.app_token_claims)
+        .map(|c| {
+            let (app, rest) = c
+                .split_once(':')
+                .ok_or_else(|| format!("--app-token-claim {c}: expected APP:NAME=VALUE"))?;
+            Ok::<_, String>((app.trim().to_owned(), claim(rest, "--app-token-claim")?))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let app_audiences = non_blank(&cli.app_audiences)
+        .map(|a| {
+            a.split_once('=')
+                .map(|(app, aud)| (app.trim().to_owned(), aud.trim().to_owned()))
+                .filter(|(app, aud)| !app.is_empty() && !aud.is_empty())
+                .ok_or_else(|| format!("--app-audience {a}: expected APP=VALUE"))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((token_claims, app_token_claims, app_audiences))
+}
+
 /// The entries of a repeatable flag that are not blank.
 fn non_blank(values: &[String]) -> impl Iterator<Item = &str> {
     values
@@ -61,30 +100,7 @@ pub(crate) async fn run(mut cli: ServeArgs) -> Result<(), Error> {
         Some(path) => Some(secrets::read_credentials_file(path)?),
         None => None,
     };
-    let claim = |c: &str, flag: &str| {
-        c.split_once('=')
-            .map(|(n, v)| (n.trim().to_owned(), v.to_owned()))
-            .ok_or_else(|| format!("{flag} {c}: expected NAME=VALUE"))
-    };
-    let token_claims = non_blank(&cli.token_claims)
-        .map(|c| claim(c, "--token-claim"))
-        .collect::<Result<Vec<_>, _>>()?;
-    let app_token_claims = non_blank(&cli.app_token_claims)
-        .map(|c| {
-            let (app, rest) = c
-                .split_once(':')
-                .ok_or_else(|| format!("--app-token-claim {c}: expected APP:NAME=VALUE"))?;
-            Ok::<_, String>((app.trim().to_owned(), claim(rest, "--app-token-claim")?))
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    let app_audiences = non_blank(&cli.app_audiences)
-        .map(|a| {
-            a.split_once('=')
-                .map(|(app, aud)| (app.trim().to_owned(), aud.trim().to_owned()))
-                .filter(|(app, aud)| !app.is_empty() && !aud.is_empty())
-                .ok_or_else(|| format!("--app-audience {a}: expected APP=VALUE"))
-        })
-        .collect::<Result<Vec<_>, _>>()?;
+    let (token_claims, app_token_claims, app_audiences) = token_settings(&cli)?;
     let custom_jwt = cli.custom_jwt.config()?;
     let trusted_proxies = trusted_proxies(&cli.trust_proxy)?;
     let options = StoreOptions {
