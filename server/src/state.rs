@@ -322,6 +322,11 @@ impl AppState {
     /// Counts `event` in the metrics and in the aggregated audit log (one row per event and interval).
     pub(crate) fn count_event(&self, event: Event) {
         self.record(&event);
+        self.audit_in_aggregate(event);
+    }
+
+    /// Counts `event` in the aggregated audit log only (one row per event and interval, with a count).
+    pub(crate) fn audit_in_aggregate(&self, event: Event) {
         if !self.inner.audit_batch.record(event) {
             tracing::warn!("aggregated audit events: too many distinct events in this interval");
         }

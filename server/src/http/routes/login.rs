@@ -232,9 +232,7 @@ impl Login<'_> {
         if let Some(key) = key_id {
             event = event.key(key);
         }
-        if !self.state.inner.audit_batch.record(event) {
-            tracing::warn!("aggregated audit events: too many distinct events in this interval");
-        }
+        self.state.audit_in_aggregate(event);
     }
 
     /// The enabled, confirmed account that `{username, password}` opens (rate limited, audited).
