@@ -113,6 +113,22 @@ impl EcKey {
     }
 }
 
+/// The in-process settings of an HS256 custom JWT provider with secret [`SECRET_A`], the app id as audience
+/// and the metadata fields `metadata` (`FIELD=CLAIM.PATH`).
+pub(crate) fn hs256_provider(metadata: &[&str]) -> appkeys_server::config::CustomJwtConfig {
+    appkeys_server::config::CustomJwtConfig {
+        jwks_url: None,
+        secrets: vec![SECRET_A.to_owned()],
+        audiences: Vec::new(),
+        issuer: None,
+        metadata: metadata
+            .iter()
+            .map(|m| appkeys_server::config::MetadataField::parse(m).unwrap())
+            .collect(),
+        jwks_timeout: std::time::Duration::from_secs(5),
+    }
+}
+
 pub fn now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

@@ -334,14 +334,7 @@ async fn an_identity_already_held_by_a_login_user_is_a_conflict() {
             dir: None,
         },
         appkeys_server::Config {
-            custom_jwt: Some(appkeys_server::config::CustomJwtConfig {
-                jwks_url: None,
-                secrets: vec![crate::customjwt::SECRET_A.to_owned()],
-                audiences: Vec::new(),
-                issuer: None,
-                metadata: Vec::new(),
-                jwks_timeout: std::time::Duration::from_secs(5),
-            }),
+            custom_jwt: Some(crate::customjwt::hs256_provider(&[])),
             ..config()
         },
     )

@@ -2,11 +2,10 @@
 //! anonymous → email/password (the realm flow `registerUser` + `linkCredentials`), anonymous or
 //! email/password → custom-token; the user keeps its id, data and keys; the refusals.
 
-use appkeys_server::config::CustomJwtConfig;
 use axum::http::StatusCode;
 use serde_json::{json, Value};
 
-use crate::customjwt::{hs256, now, SECRET_A};
+use crate::customjwt::{hs256, hs256_provider, now, SECRET_A};
 use crate::email::MailApp;
 use crate::support::*;
 
@@ -14,14 +13,7 @@ use crate::support::*;
 /// address that linking an email/password account needs) go to a directory.
 async fn app() -> MailApp {
     let base = appkeys_server::Config {
-        custom_jwt: Some(CustomJwtConfig {
-            jwks_url: None,
-            secrets: vec![SECRET_A.to_owned()],
-            audiences: Vec::new(),
-            issuer: None,
-            metadata: vec![appkeys_server::config::MetadataField::parse("name=name").unwrap()],
-            jwks_timeout: std::time::Duration::from_secs(5),
-        }),
+        custom_jwt: Some(hs256_provider(&["name=name"])),
         ..config()
     };
     MailApp::with(base, false, std::time::Duration::from_secs(1800)).await

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use axum::http::StatusCode;
 use serde_json::json;
 
-use crate::customjwt::{hs256, now, SECRET_A};
+use crate::customjwt::{hs256, hs256_provider, now, SECRET_A};
 use crate::email::Mail;
 use crate::support::*;
 
@@ -168,14 +168,7 @@ async fn the_owner_gets_in_after_a_reset_while_an_attacker_keeps_failing() {
 
 async fn jwt_app(config: appkeys_server::Config) -> TestApp {
     TestApp::with_config(appkeys_server::Config {
-        custom_jwt: Some(appkeys_server::config::CustomJwtConfig {
-            jwks_url: None,
-            secrets: vec![SECRET_A.to_owned()],
-            audiences: Vec::new(),
-            issuer: None,
-            metadata: Vec::new(),
-            jwks_timeout: Duration::from_secs(5),
-        }),
+        custom_jwt: Some(hs256_provider(&[])),
         ..config
     })
     .await

@@ -8,20 +8,13 @@ use std::time::Duration;
 use axum::http::StatusCode;
 use serde_json::{json, Value};
 
-use crate::customjwt::{hs256, now, SECRET_A};
+use crate::customjwt::{hs256, hs256_provider, now, SECRET_A};
 use crate::email::MailApp;
 use crate::support::*;
 
 async fn app() -> MailApp {
     let base = appkeys_server::Config {
-        custom_jwt: Some(appkeys_server::config::CustomJwtConfig {
-            jwks_url: None,
-            secrets: vec![SECRET_A.to_owned()],
-            audiences: Vec::new(),
-            issuer: None,
-            metadata: Vec::new(),
-            jwks_timeout: Duration::from_secs(5),
-        }),
+        custom_jwt: Some(hs256_provider(&[])),
         ..config()
     };
     MailApp::with(base, false, Duration::from_secs(1800)).await
