@@ -103,10 +103,8 @@ pub(super) async fn account<'a>(
     if let Some(limited) = failed_here {
         return audit_limit(state, at.event, Err(limited)).await;
     }
-    if let Some(user) = user {
-        if owner(&at, user, email, presented).await? {
-            return Ok(None);
-        }
+    if owner(&at, user, email, presented).await? {
+        return Ok(None);
     }
     if let Some(limited) = hour {
         return audit_limit(state, at.event, Err(limited)).await;
@@ -126,28 +124,29 @@ pub(super) async fn account<'a>(
 }
 
 /// Whether this login comes from the owner of throttled `user`: its device sent the secret of an
-/// earlier login, or this client completed a password reset of the account within the hour.
+/// earlier login, or this client completed a password reset of the account within the hour. The same
+/// reads are made for an address without an account (it is never the owner), so the time taken tells
+/// nothing.
 async fn owner(
     at: &Attempt<'_>,
-    user: &User,
+    user: Option<&User>,
     email: &str,
     presented: Option<&str>,
 ) -> Result<bool, AppError> {
     let state = at.state;
+    let user_id = user.map_or("", |u| u.id.as_str());
     if let Some(secret) = presented {
         let store = &state.inner.store;
-        if store
-            .knows_device(&user.id, secret)
+        let known = store
+            .knows_device(user_id, secret)
             .await
-            .map_err(AppError::db)?
-        {
+            .map_err(AppError::db)?;
+        if known && user.is_some() {
             return Ok(true);
         }
     }
     let reset_here = [at.app_id, email, at.ip];
     let hourly = &state.inner.hourly_limiter;
-    Ok(hourly
-        .over(Bucket::ResetClientHour, &reset_here, 1)
-        .await
-        .is_some())
+    let reset = hourly.over(Bucket::ResetClientHour, &reset_here, 1).await;
+    Ok(reset.is_some() && user.is_some())
 }
