@@ -82,7 +82,7 @@ impl Queue {
         let Some((client, n)) = self
             .clients
             .iter()
-            .map(|(c, w)| (c.clone(), w.len()))
+            .map(|(c, w)| (c, w.len()))
             .max_by_key(|(_, n)| *n)
         else {
             return false;
@@ -90,6 +90,7 @@ impl Queue {
         if n <= than + 1 {
             return false;
         }
+        let client = client.clone();
         if let Some(waiter) = self.clients.get_mut(&client).and_then(VecDeque::pop_back) {
             let _ = waiter.send(false);
             self.waiting -= 1;
@@ -142,6 +143,24 @@ impl Drop for Slot<'_> {
     }
 }
 
+/// A waiter's place in the queue. Dropped while still waiting (the request went away), it takes a
+/// slot that was handed to it meanwhile and hands it on, so no slot is ever lost.
+struct Ticket<'a> {
+    hasher: &'a Hasher,
+    rx: Option<oneshot::Receiver<bool>>,
+}
+
+impl Drop for Ticket<'_> {
+    fn drop(&mut self) {
+        if let Some(mut rx) = self.rx.take() {
+            rx.close();
+            if let Ok(true) = rx.try_recv() {
+                drop(Slot(self.hasher));
+            }
+        }
+    }
+}
+
 impl Hasher {
     /// A hasher with these bounds (at least one slot).
     pub fn new(limits: HashLimits) -> Result<Hasher, String> {
@@ -186,7 +205,17 @@ impl Hasher {
             q.waiting += 1;
             rx
         };
-        match ticket.await {
+        let mut ticket = Ticket {
+            hasher: self,
+            rx: Some(ticket),
+        };
+        let handed = match ticket.rx.as_mut() {
+            Some(rx) => rx.await,
+            None => Ok(false),
+        };
+        // Received: from here the slot belongs to the `Slot` (or nobody, when busy).
+        ticket.rx = None;
+        match handed {
             Ok(true) => Ok(Slot(self)),
             _ => Err(Self::busy()),
         }
@@ -347,6 +376,30 @@ mod tests {
         futures_refused(flood).await;
         let q = hasher.lock();
         assert_eq!((q.running, q.waiting, q.clients.len()), (0, 0, 0));
+    }
+
+    #[test]
+    fn a_waiter_that_goes_away_never_takes_a_slot_with_it() {
+        use std::future::Future;
+        let hasher = Hasher::new(HashLimits {
+            concurrency: 1,
+            queue: 4,
+        })
+        .unwrap();
+        let waker = futures_util::task::noop_waker();
+        let mut cx = std::task::Context::from_waker(&waker);
+        let mut first = Box::pin(hasher.slot("a"));
+        let std::task::Poll::Ready(Ok(running)) = first.as_mut().poll(&mut cx) else {
+            panic!("a free slot is taken at once");
+        };
+        let mut waiting = Box::pin(hasher.slot("b"));
+        assert!(waiting.as_mut().poll(&mut cx).is_pending());
+        // The running hash ends: its slot is handed to the waiter, whose request then goes away
+        // before it ever runs.
+        drop(running);
+        drop(waiting);
+        let q = hasher.lock();
+        assert_eq!((q.running, q.waiting), (0, 0), "the slot was lost");
     }
 
     async fn futures_refused(calls: Vec<tokio::task::JoinHandle<Result<bool, AppError>>>) -> usize {
