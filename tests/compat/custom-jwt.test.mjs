@@ -111,6 +111,31 @@ for (const [name, sdk, newApp, ErrorClass] of sdks) {
     assert.equal((await newApp().logIn(sdk.Credentials.apiKey(key.key))).id, anon.id);
   });
 
+  test(`${name}: a password reset takes back an account someone linked their JWT to first (issue 29)`, async () => {
+    // The attacker registers the owner's address (confirmation is off here), uses it, and links a JWT of theirs.
+    const email = uniqueEmail("prehijack");
+    const attackerApp = newApp();
+    await attackerApp.emailPasswordAuth.registerUser({ email, password: PASSWORD });
+    const squatter = await attackerApp.logIn(sdk.Credentials.emailPassword(email, PASSWORD));
+    const sub = subject("attacker");
+    await squatter.linkCredentials(sdk.Credentials.jwt(await token(sub)));
+    assert.equal((await newApp().logIn(sdk.Credentials.jwt(await token(sub)))).id, squatter.id);
+    // The owner resets the password through the inbox.
+    const owner = newApp();
+    await owner.emailPasswordAuth.sendResetPasswordEmail({ email });
+    const { token: resetToken, tokenId } = linkOf(await sink.waitFor((m) => m.to.includes(email) && /^Reset/.test(m.subject)));
+    const newPassword = "owner-chose-this-1";
+    await owner.emailPasswordAuth.resetPassword({ token: resetToken, tokenId, password: newPassword });
+    const notice = await sink.waitFor((m) => m.to.includes(email) && m.subject.includes("Your password was reset"));
+    assert.ok(notice.text.replace(/\s+/g, " ").includes(`custom-token (${sub})`), notice.text);
+    // The JWT no longer opens the account: it makes a user of its own; the owner's account has its password only.
+    const again = await newApp().logIn(sdk.Credentials.jwt(await token(sub)));
+    assert.notEqual(again.id, squatter.id);
+    const back = await owner.logIn(sdk.Credentials.emailPassword(email, newPassword));
+    assert.equal(back.id, squatter.id);
+    assert.deepEqual(back.identities.map((i) => i.providerType), ["local-userpass"]);
+  });
+
   test(`${name}: anonymous and email/password users link a JWT; an identity of another user is refused`, async () => {
     const anon = await newApp().logIn(sdk.Credentials.anonymous());
     const sub = subject("link");

@@ -891,3 +891,64 @@ async fn audiences_and_claims_are_per_app_and_shared_ones_refuse_to_start() {
         assert_eq!(claims["tier"].as_str(), tier, "{app}");
     }
 }
+
+/// Finding 5 against a real server behind a trusted proxy: a resource server sharing its address with a
+/// caller that keeps failing is still answered.
+#[tokio::test]
+async fn a_known_introspection_caller_behind_a_shared_address_is_answered_by_the_process() {
+    let db = fresh_db().await;
+    let dir = tempfile::tempdir().unwrap();
+    let credentials = crate::customjwt::secret_file(dir.path(), &[CALLER], 0o600);
+    let server = ServerProcess::start(
+        &[
+            "--trust-proxy",
+            "127.0.0.1",
+            "--login-failures-per-ip",
+            "3",
+            "--introspection-credentials-file",
+            &credentials,
+        ],
+        &db.url,
+        &[],
+    );
+    let user = Client::new(&server, "203.0.113.9");
+    user.register("resource@example.com").await;
+    let r = user.password_login("resource@example.com", PASSWORD).await;
+    let access = r.json()["access_token"].as_str().unwrap().to_owned();
+    let shared = "198.51.100.200";
+    let call = |credentials: &str| {
+        let basic = base64::engine::general_purpose::STANDARD.encode(credentials);
+        let headers = vec![
+            (
+                "content-type".to_owned(),
+                "application/x-www-form-urlencoded".to_owned(),
+            ),
+            ("authorization".to_owned(), format!("Basic {basic}")),
+            ("x-forwarded-for".to_owned(), shared.to_owned()),
+        ];
+        let (url, body) = (
+            format!("{}/oauth/introspect", server.url),
+            url_encode_token(&access),
+        );
+        async move {
+            let headers: Vec<(&str, &str)> = headers
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect();
+            HttpClient::new()
+                .request("POST", &url, &headers, Some(body.into_bytes()))
+                .await
+        }
+    };
+    for _ in 0..3 {
+        call("orders-api:wrong-secret-wrong-secret-wrong-secret")
+            .await
+            .assert_error(401, "AuthError");
+    }
+    call("orders-api:wrong-secret-wrong-secret-wrong-secret")
+        .await
+        .assert_error(429, "TooManyRequests");
+    let r = call(CALLER).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_eq!(r.json()["active"], true);
+}
