@@ -918,7 +918,7 @@ async fn a_known_introspection_caller_behind_a_shared_address_is_answered_by_the
     let shared = "198.51.100.200";
     let call = |credentials: &str| {
         let basic = base64::engine::general_purpose::STANDARD.encode(credentials);
-        let headers = vec![
+        let headers = [
             (
                 "content-type".to_owned(),
                 "application/x-www-form-urlencoded".to_owned(),
