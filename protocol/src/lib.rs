@@ -46,15 +46,27 @@ pub enum Provider {
     ApiKey,
     /// Tokens of the app's own identity provider (`custom-token`, realm's `Credentials.jwt`).
     CustomToken,
+    /// Sign in with Google (`oauth2-google`: an ID token or an authorization code).
+    Google,
+    /// Sign in with Apple (`oauth2-apple`: an ID token).
+    Apple,
+    /// Facebook Login (`oauth2-facebook`: a user access token).
+    Facebook,
+    /// The operator's authentication function (`custom-function`: any payload).
+    Function,
 }
 
 impl Provider {
     /// All providers, in a stable order.
-    pub const ALL: [Provider; 4] = [
+    pub const ALL: [Provider; 8] = [
         Provider::LocalUserpass,
         Provider::AnonUser,
         Provider::ApiKey,
         Provider::CustomToken,
+        Provider::Google,
+        Provider::Apple,
+        Provider::Facebook,
+        Provider::Function,
     ];
 
     /// The provider name used in URLs and profiles.
@@ -64,6 +76,10 @@ impl Provider {
             Provider::AnonUser => "anon-user",
             Provider::ApiKey => "api-key",
             Provider::CustomToken => "custom-token",
+            Provider::Google => "oauth2-google",
+            Provider::Apple => "oauth2-apple",
+            Provider::Facebook => "oauth2-facebook",
+            Provider::Function => "custom-function",
         }
     }
 
@@ -709,6 +725,35 @@ pub mod wire {
         pub provider_type: String,
         /// The identity's id.
         pub id: String,
+    }
+
+    /// `oauth2-google` login body: an ID token, or an authorization code to exchange.
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+    pub struct GoogleLogin {
+        /// A Google ID token (a JWT).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub id_token: Option<String>,
+        /// An authorization code (web or a mobile server auth code).
+        #[serde(default, rename = "authCode", skip_serializing_if = "Option::is_none")]
+        pub auth_code: Option<String>,
+    }
+
+    /// `oauth2-apple` login body.
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+    pub struct AppleLogin {
+        /// A Sign in with Apple ID token (a JWT).
+        pub id_token: String,
+    }
+
+    /// `oauth2-facebook` login body.
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+    pub struct FacebookLogin {
+        /// A Facebook user access token.
+        #[serde(rename = "accessToken")]
+        pub access_token: String,
     }
 
     /// `local-userpass/register` body.

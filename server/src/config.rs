@@ -71,6 +71,8 @@ pub struct Config {
     pub disable_unused_keys_after: Option<Duration>,
     /// Account confirmation and password-reset email.
     pub email: EmailConfig,
+    /// Google, Apple, Facebook and the authentication function.
+    pub social: SocialConfig,
     /// The `custom-token` provider (`None`: off, 404 `AuthProviderNotFound`).
     pub custom_jwt: Option<CustomJwtConfig>,
 }
@@ -106,6 +108,7 @@ impl Default for Config {
             disable_unused_keys_after: None,
             email: EmailConfig::default(),
             custom_jwt: None,
+            social: SocialConfig::default(),
         }
     }
 }
@@ -119,6 +122,9 @@ pub struct CustomJwtConfig {
     pub jwks_url: Option<String>,
     /// HS256 secrets (any one verifies), when there is no JWKS URL.
     pub secrets: Vec<String>,
+    /// Static public keys in PEM (RSA: RS256, P-256: ES256; any one verifies), when there is no
+    /// JWKS URL (`--custom-jwt-public-key-file`).
+    pub public_keys: Vec<String>,
     /// Accepted audiences (any one must match); empty: the app id.
     pub audiences: Vec<String>,
     /// The required `iss`, if any.
@@ -296,4 +302,76 @@ impl Default for RateLimits {
             window: Duration::from_secs(60),
         }
     }
+}
+
+/// The other App Services sign-in providers (each off when `None`) and the timeout of their requests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SocialConfig {
+    /// `oauth2-google`.
+    pub google: Option<GoogleConfig>,
+    /// `oauth2-apple`.
+    pub apple: Option<AppleConfig>,
+    /// `oauth2-facebook`.
+    pub facebook: Option<FacebookConfig>,
+    /// `custom-function`.
+    pub function: Option<FunctionConfig>,
+    /// Longest wait for any provider request (connection, answer and body).
+    pub timeout: Duration,
+}
+
+impl Default for SocialConfig {
+    fn default() -> Self {
+        SocialConfig {
+            google: None,
+            apple: None,
+            facebook: None,
+            function: None,
+            timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Sign in with Google.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GoogleConfig {
+    /// Accepted `aud` of ID tokens: the web, iOS and Android client ids (the first one exchanges codes).
+    pub client_ids: Vec<String>,
+    /// The web client's secret: authorization codes are exchanged with it (`None`: ID tokens only).
+    pub client_secret: Option<String>,
+    /// The `redirect_uri` sent with a code exchange (empty for mobile server auth codes).
+    pub redirect_uri: Option<String>,
+    /// Google's signing keys.
+    pub jwks_url: String,
+    /// Google's token endpoint.
+    pub token_url: String,
+}
+
+/// Sign in with Apple.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppleConfig {
+    /// Accepted `aud`: bundle ids and Services IDs.
+    pub client_ids: Vec<String>,
+    /// Apple's signing keys.
+    pub jwks_url: String,
+}
+
+/// Facebook Login.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FacebookConfig {
+    /// The Facebook app id.
+    pub app_id: String,
+    /// The Facebook app secret.
+    pub app_secret: String,
+    /// The Graph API's base URL.
+    pub graph_url: String,
+}
+
+/// The operator's authentication function (`custom-function`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FunctionConfig {
+    /// The HTTPS endpoint the login payload is posted to.
+    pub url: String,
+    /// The shared secret that signs the requests (a Standard Webhooks `whsec_…` secret or any string of
+    /// at least 32 bytes).
+    pub secret: String,
 }

@@ -19,10 +19,11 @@ use crate::error::AppError;
 use crate::model::{password, Event};
 use crate::service::{
     audit_batch::AuditBatch,
-    custom_jwt::CustomJwt,
+    custom_jwt::JwtVerifier,
     mail::Mailer,
     metrics::Metrics,
     ratelimit::{LocalLimit, RateLimiter, HOURLY_WINDOW},
+    social::Social,
 };
 use crate::util::{new_id, now_secs};
 
@@ -65,7 +66,9 @@ pub(crate) struct Inner {
     /// Confirmation and reset email (`None`: not configured).
     pub(crate) mailer: Option<Mailer>,
     /// The `custom-token` provider (`None`: off).
-    pub(crate) custom_jwt: Option<CustomJwt>,
+    pub(crate) custom_jwt: Option<JwtVerifier>,
+    /// Google, Apple, Facebook and the authentication function (each off when `None`).
+    pub(crate) social: Social,
     /// Registration creates unconfirmed accounts.
     pub(crate) confirmation: bool,
     /// Lifetime of confirmation and reset tokens.
@@ -150,8 +153,9 @@ impl AppState {
             .map_err(StateError::Other)?;
         let metrics = Metrics::new();
         let mailer = Mailer::new(&config.email, metrics.clone()).map_err(StateError::Other)?;
+        let social = Social::new(&config.social).map_err(StateError::Other)?;
         let custom_jwt = match &config.custom_jwt {
-            Some(c) => Some(CustomJwt::new(c.clone()).map_err(StateError::Other)?),
+            Some(c) => Some(JwtVerifier::new(c.clone()).map_err(StateError::Other)?),
             None => None,
         };
         Ok(AppState {
@@ -183,6 +187,7 @@ impl AppState {
                 audit_batch: AuditBatch::default(),
                 mailer,
                 custom_jwt,
+                social,
                 confirmation: config.email.confirmation,
                 token_ttl: config.email.token_ttl,
                 email_jobs: Arc::new(tokio::sync::Semaphore::new(EMAIL_JOBS)),

@@ -1,5 +1,6 @@
-//! Verifying the JWTs of an app's own identity provider (`custom-token` logins), with no I/O: the keys
-//! come from the caller (a JWKS or HS256 secrets). What is checked: at most [`MAX_TOKEN_LEN`]
+//! Verifying the JWTs of an app's own identity provider (`custom-token` logins) and the ID tokens of
+//! Google and Apple, with no I/O: the keys come from the caller (a JWKS, static public keys or HS256
+//! secrets). What is checked: at most [`MAX_TOKEN_LEN`]
 //! characters; the algorithm pinned to the key's (no `none`, no HS256 keyed with a public key); the
 //! signature; `exp`, `aud` (any one of the accepted audiences) and `sub` required; `nbf` and `iat`
 //! honoured, with [`LEEWAY_SECS`] of clock skew; `iss` if configured; required metadata claims present.
@@ -45,6 +46,9 @@ pub enum Refused {
     MissingClaim(&'static str),
     /// A required metadata claim is missing.
     Metadata(String),
+    /// The provider itself refused the credentials (Facebook's token check, the authentication
+    /// function, a code exchange): its reason.
+    Provider(String),
 }
 
 impl std::fmt::Display for Refused {
@@ -68,6 +72,7 @@ impl std::fmt::Display for Refused {
             Refused::Metadata(name) => {
                 write!(f, "the token lacks the required metadata field `{name}`")
             }
+            Refused::Provider(why) => write!(f, "the provider refused the credentials: {why}"),
         }
     }
 }
@@ -86,8 +91,8 @@ pub struct Verified {
 pub struct Rules<'a> {
     /// Accepted audiences (any one).
     pub audiences: &'a [String],
-    /// Required issuer.
-    pub issuer: Option<&'a str>,
+    /// Accepted issuers (any one); empty: any.
+    pub issuers: &'a [String],
     /// Metadata fields to copy.
     pub metadata: &'a [MetadataField],
     /// Now (seconds since the epoch).
@@ -132,6 +137,17 @@ pub fn jwk_key(jwk: &Jwk) -> Option<(String, DecodingKey, Algorithm)> {
     Some((kid, key, alg))
 }
 
+/// A static public key from PEM (`--custom-jwt-public-key-file`): RSA keys verify RS256, P-256 keys
+/// ES256.
+pub fn pem_key(pem: &str) -> Result<(DecodingKey, Algorithm), String> {
+    if let Ok(key) = DecodingKey::from_rsa_pem(pem.as_bytes()) {
+        return Ok((key, Algorithm::RS256));
+    }
+    DecodingKey::from_ec_pem(pem.as_bytes())
+        .map(|key| (key, Algorithm::ES256))
+        .map_err(|_| "not an RSA or P-256 public key in PEM".to_owned())
+}
+
 /// Verifies `token` with `key` for `alg` under `rules`.
 pub fn verify(
     token: &str,
@@ -147,12 +163,11 @@ pub fn verify(
     validation.leeway = LEEWAY_SECS;
     validation.validate_nbf = true;
     validation.set_audience(rules.audiences);
-    match rules.issuer {
-        Some(issuer) => {
-            validation.set_issuer(&[issuer]);
-            validation.set_required_spec_claims(&["exp", "aud", "sub", "iss"]);
-        }
-        None => validation.set_required_spec_claims(&["exp", "aud", "sub"]),
+    if rules.issuers.is_empty() {
+        validation.set_required_spec_claims(&["exp", "aud", "sub"]);
+    } else {
+        validation.set_issuer(rules.issuers);
+        validation.set_required_spec_claims(&["exp", "aud", "sub", "iss"]);
     }
     let claims = jsonwebtoken::decode::<Map<String, Value>>(token, key, &validation)
         .map_err(|e| match e.kind() {
@@ -235,9 +250,10 @@ mod tests {
 
     fn check(token: &str, metadata: &[MetadataField]) -> Result<Verified, Refused> {
         let audiences = ["app".to_owned()];
+        let issuers = ["idp".to_owned()];
         let rules = Rules {
             audiences: &audiences,
-            issuer: Some("idp"),
+            issuers: &issuers,
             metadata,
             now: 1_000_000,
         };

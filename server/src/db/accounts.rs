@@ -7,7 +7,7 @@
 use sqlx::Row;
 
 use super::email_tokens::{insert_token, NewToken};
-use super::identities::{self, CUSTOM_TOKEN};
+use super::identities;
 use super::sessions::{self, NewSession};
 use super::users::{self, insert_user, CreateUserError, NewUser, User};
 use super::{audit, is_unique_violation, Store};
@@ -27,7 +27,7 @@ pub(super) async fn insert_account(
     Ok(now)
 }
 
-/// What a custom-token login did.
+/// What a login with an external identity (custom JWT, Google, Apple, Facebook, function) did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CustomLogin {
     /// A session of the subject's user: `(user id, session id, the user is new)`.
@@ -119,34 +119,35 @@ impl Store {
         Ok((user_id, session_id))
     }
 
-    /// Logs in the user of custom JWT subject `sub` (creating it at its first login), storing the
-    /// token's metadata fields `data` on the identity — one transaction (the login is audited in
-    /// aggregate by the caller).
-    pub async fn custom_token_login(
+    /// Logs in the user of identity `(provider_type, id)` — a custom JWT's `sub`, a Google or Apple
+    /// ID token's `sub`, a Facebook user id, the authentication function's user id — creating the user
+    /// at its first login, and stores the identity's metadata fields `data` — one transaction (the
+    /// login is audited in aggregate by the caller).
+    pub async fn identity_login(
         &self,
         app_id: &str,
-        sub: &str,
+        identity: (&str, &str),
         data: Option<&str>,
         device_id: &str,
     ) -> Result<CustomLogin, sqlx::Error> {
-        // Two first logins of one subject at once (PostgreSQL): the loser's insert violates the
+        // Two first logins of one identity at once (PostgreSQL): the loser's insert violates the
         // identity's key; run again, it finds the winner's user.
         match self
-            .custom_token_login_once(app_id, sub, data, device_id)
+            .identity_login_once(app_id, identity, data, device_id)
             .await
         {
             Err(e) if is_unique_violation(&e) => {
-                self.custom_token_login_once(app_id, sub, data, device_id)
+                self.identity_login_once(app_id, identity, data, device_id)
                     .await
             }
             other => other,
         }
     }
 
-    async fn custom_token_login_once(
+    async fn identity_login_once(
         &self,
         app_id: &str,
-        sub: &str,
+        (provider, sub): (&str, &str),
         data: Option<&str>,
         device_id: &str,
     ) -> Result<CustomLogin, sqlx::Error> {
@@ -155,10 +156,11 @@ impl Store {
         let found = sqlx::query(
             "SELECT u.id, CASE WHEN u.disabled THEN 1 ELSE 0 END, u.auth_epoch, i.data FROM identities i \
              JOIN users u ON u.id = i.user_id \
-             WHERE i.app_id = $1 AND i.provider_type = 'custom-token' AND i.identity_id = $2",
+             WHERE i.app_id = $1 AND i.provider_type = $3 AND i.identity_id = $2",
         )
         .bind(app_id)
         .bind(sub)
+        .bind(provider)
         .fetch_optional(&mut *tx)
         .await?;
         let (user_id, epoch, created) = match found {
@@ -176,11 +178,12 @@ impl Store {
                 if stored.as_deref() != data {
                     sqlx::query(
                         "UPDATE identities SET data = $3 WHERE app_id = $1 \
-                         AND provider_type = 'custom-token' AND identity_id = $2",
+                         AND provider_type = $4 AND identity_id = $2",
                     )
                     .bind(app_id)
                     .bind(sub)
                     .bind(data.map(str::to_owned))
+                    .bind(provider)
                     .execute(&mut *tx)
                     .await?;
                 }
@@ -193,13 +196,13 @@ impl Store {
                     &NewUser {
                         id: &id,
                         app_id,
-                        provider: CUSTOM_TOKEN,
+                        provider,
                         email: None,
                         password_hash: None,
                         confirmed: true,
                         logged_in: true,
                     },
-                    (CUSTOM_TOKEN, sub),
+                    (provider, sub),
                     data,
                 )
                 .await?;
@@ -209,7 +212,7 @@ impl Store {
         let new = NewSession {
             user_id: &user_id,
             app_id,
-            provider: CUSTOM_TOKEN,
+            provider,
             device_id,
             auth_epoch: epoch,
         };

@@ -8,9 +8,6 @@ use super::{audit, is_unique_violation, Backend, Store};
 use crate::model::Event;
 use crate::util::now_ms;
 
-/// The provider type of custom JWT identities.
-pub const CUSTOM_TOKEN: &str = "custom-token";
-
 /// One identity of a user, as the profile lists it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Identity {

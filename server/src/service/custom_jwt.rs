@@ -1,4 +1,5 @@
-//! The `custom-token` provider's keys and checks: HS256 secrets, or the identity provider's JWKS —
+//! JWT checks with an identity provider's keys — the `custom-token` provider (HS256 secrets, static
+//! public keys, or a JWKS) and the ID tokens of Google and Apple (their JWKS). A JWKS is
 //! fetched with a timeout and a size limit, cached, refreshed when stale (every [`MAX_AGE`]) or on an
 //! unknown `kid` (at most once per [`MIN_REFRESH`]), one fetch at a time. While the JWKS cannot be
 //! fetched the keys already cached keep working; a token no cached key can check gets
@@ -9,7 +10,8 @@ use std::time::{Duration, Instant};
 
 use jsonwebtoken::{jwk::Jwk, Algorithm, DecodingKey};
 
-use crate::config::CustomJwtConfig;
+use super::outbound;
+use crate::config::{CustomJwtConfig, MetadataField};
 use crate::crypto::custom_jwt::{self, Refused, Rules, Verified};
 use crate::util::now_secs;
 
@@ -37,34 +39,73 @@ impl From<Refused> for CustomJwtError {
     }
 }
 
-/// The configured provider.
-pub struct CustomJwt {
-    config: CustomJwtConfig,
+/// A verifier of one identity provider's JWTs.
+pub struct JwtVerifier {
+    /// Accepted audiences (any one); empty: the app id.
+    audiences: Vec<String>,
+    /// Accepted issuers (any one); empty: any.
+    issuers: Vec<String>,
+    metadata: Vec<MetadataField>,
     keys: Keys,
 }
 
 enum Keys {
-    Secrets(Vec<DecodingKey>),
+    /// HS256 secrets, or static public keys (RS256/ES256): any one that verifies.
+    Fixed(Vec<(DecodingKey, Algorithm)>),
     Jwks(Jwks),
 }
 
-impl CustomJwt {
-    /// The provider for `config` (no network until the first login).
-    pub fn new(config: CustomJwtConfig) -> Result<CustomJwt, String> {
-        let keys = match &config.jwks_url {
-            Some(url) => Keys::Jwks(Jwks::new(url, config.jwks_timeout)?),
-            None if config.secrets.is_empty() => {
-                return Err("the custom JWT provider needs a JWKS URL or a secret file".to_owned())
-            }
-            None => Keys::Secrets(
-                config
-                    .secrets
-                    .iter()
-                    .map(|s| DecodingKey::from_secret(s.as_bytes()))
-                    .collect(),
-            ),
-        };
-        Ok(CustomJwt { config, keys })
+impl JwtVerifier {
+    /// The `custom-token` provider for `config` (no network until the first login).
+    pub fn new(config: CustomJwtConfig) -> Result<JwtVerifier, String> {
+        let keys =
+            match &config.jwks_url {
+                Some(url) => Keys::Jwks(Jwks::new(
+                    "--custom-jwt-jwks-url",
+                    url,
+                    config.jwks_timeout,
+                )?),
+                None if config.secrets.is_empty() && config.public_keys.is_empty() => return Err(
+                    "the custom JWT provider needs a JWKS URL, a secret file or a public key file"
+                        .to_owned(),
+                ),
+                None => {
+                    let secrets = config
+                        .secrets
+                        .iter()
+                        .map(|s| (DecodingKey::from_secret(s.as_bytes()), Algorithm::HS256));
+                    let public = config
+                        .public_keys
+                        .iter()
+                        .map(|pem| custom_jwt::pem_key(pem))
+                        .collect::<Result<Vec<_>, _>>()
+                        .map_err(|e| format!("--custom-jwt-public-key-file: {e}"))?;
+                    Keys::Fixed(secrets.chain(public).collect())
+                }
+            };
+        Ok(JwtVerifier {
+            audiences: config.audiences,
+            issuers: config.issuer.into_iter().collect(),
+            metadata: config.metadata,
+            keys,
+        })
+    }
+
+    /// A verifier of ID tokens signed with the keys at `jwks_url` (the value of `flag`), for
+    /// `audiences` (any one) and `issuers` (any one), copying `metadata`.
+    pub fn id_tokens(
+        (flag, jwks_url): (&str, &str),
+        timeout: Duration,
+        audiences: Vec<String>,
+        issuers: Vec<String>,
+        metadata: Vec<MetadataField>,
+    ) -> Result<JwtVerifier, String> {
+        Ok(JwtVerifier {
+            audiences,
+            issuers,
+            metadata,
+            keys: Keys::Jwks(Jwks::new(flag, jwks_url, timeout)?),
+        })
     }
 
     /// Verifies a login token for `app_id` (the default audience).
@@ -72,25 +113,22 @@ impl CustomJwt {
         let (alg, kid) = custom_jwt::header(token)?;
         let default_audience = [app_id.to_owned()];
         let rules = Rules {
-            audiences: if self.config.audiences.is_empty() {
+            audiences: if self.audiences.is_empty() {
                 &default_audience
             } else {
-                &self.config.audiences
+                &self.audiences
             },
-            issuer: self.config.issuer.as_deref(),
-            metadata: &self.config.metadata,
+            issuers: &self.issuers,
+            metadata: &self.metadata,
             now: now_secs() as u64,
         };
         match &self.keys {
-            Keys::Secrets(secrets) => {
-                if alg != Algorithm::HS256 {
-                    return Err(Refused::Algorithm.into());
-                }
-                let mut last = Refused::Signature;
-                for key in secrets {
-                    match custom_jwt::verify(token, key, Algorithm::HS256, &rules) {
-                        Err(Refused::Signature) => {}
-                        Err(other) => last = other,
+            Keys::Fixed(keys) => {
+                let mut last = Refused::Algorithm;
+                for (key, key_alg) in keys.iter().filter(|(_, a)| *a == alg) {
+                    match custom_jwt::verify(token, key, *key_alg, &rules) {
+                        Err(Refused::Signature) => last = Refused::Signature,
+                        Err(other) => return Err(other.into()),
                         Ok(v) => return Ok(v),
                     }
                 }
@@ -106,17 +144,6 @@ impl CustomJwt {
             }
         }
     }
-}
-
-/// https, or http to a loopback host (a local identity provider, tests).
-fn safe_scheme(url: &url::Url) -> bool {
-    let loopback = match url.host() {
-        Some(url::Host::Domain(d)) => d == "localhost",
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        None => false,
-    };
-    url.scheme() == "https" || (url.scheme() == "http" && loopback)
 }
 
 /// The cached JWKS of the identity provider.
@@ -138,37 +165,9 @@ struct Cache {
 }
 
 impl Jwks {
-    fn new(url: &str, timeout: Duration) -> Result<Jwks, String> {
-        let parsed =
-            url::Url::parse(url).map_err(|e| format!("--custom-jwt-jwks-url {url}: {e}"))?;
-        let loopback = match parsed.host() {
-            Some(url::Host::Domain(d)) => d == "localhost",
-            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-            None => false,
-        };
-        if parsed.scheme() != "https" && !(parsed.scheme() == "http" && loopback) {
-            return Err(format!(
-                "--custom-jwt-jwks-url {url}: must be https (plain http only on loopback): keys fetched \
-                 in the clear could be swapped on the way"
-            ));
-        }
-        let client = reqwest::Client::builder()
-            .timeout(timeout)
-            .connect_timeout(timeout)
-            // At most 3 redirects, none of them to plain http off loopback.
-            .redirect(reqwest::redirect::Policy::custom(|attempt| {
-                if attempt.previous().len() >= 3 {
-                    attempt.error("too many redirects")
-                } else if !safe_scheme(attempt.url()) {
-                    attempt.error("a redirect to plain http")
-                } else {
-                    attempt.follow()
-                }
-            }))
-            .user_agent(concat!("appkeys-server/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| format!("JWKS client: {e}"))?;
+    fn new(flag: &str, url: &str, timeout: Duration) -> Result<Jwks, String> {
+        outbound::checked_url(flag, url)?;
+        let client = outbound::client(timeout)?;
         Ok(Jwks {
             url: url.to_owned(),
             client,
@@ -244,7 +243,7 @@ impl Jwks {
 
     /// Fetches and parses the JWKS (bounded in time by the client and in size here).
     async fn fetch(&self) -> Result<HashMap<String, (DecodingKey, Algorithm)>, String> {
-        let mut response = self
+        let response = self
             .client
             .get(&self.url)
             .header("accept", "application/json")
@@ -254,19 +253,7 @@ impl Jwks {
         if !response.status().is_success() {
             return Err(format!("HTTP {}", response.status()));
         }
-        if response
-            .content_length()
-            .is_some_and(|n| n > MAX_JWKS_BYTES as u64)
-        {
-            return Err("the JWKS is too large".to_owned());
-        }
-        let mut body = Vec::new();
-        while let Some(chunk) = response.chunk().await.map_err(|e| e.to_string())? {
-            if body.len() + chunk.len() > MAX_JWKS_BYTES {
-                return Err("the JWKS is too large".to_owned());
-            }
-            body.extend_from_slice(&chunk);
-        }
+        let body = outbound::read_limited(response, MAX_JWKS_BYTES).await?;
         let doc: serde_json::Value =
             serde_json::from_slice(&body).map_err(|e| format!("not JSON: {e}"))?;
         let list = doc

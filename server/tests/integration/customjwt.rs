@@ -119,6 +119,7 @@ pub(crate) fn hs256_provider(metadata: &[&str]) -> appkeys_server::config::Custo
     appkeys_server::config::CustomJwtConfig {
         jwks_url: None,
         secrets: vec![SECRET_A.to_owned()],
+        public_keys: Vec::new(),
         audiences: Vec::new(),
         issuer: None,
         metadata: metadata

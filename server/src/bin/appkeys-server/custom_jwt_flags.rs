@@ -22,9 +22,15 @@ pub(crate) struct CustomJwtArgs {
         long,
         value_name = "URL",
         env = "APPKEYS_CUSTOM_JWT_JWKS_URL",
-        conflicts_with = "custom_jwt_secret_file"
+        conflicts_with_all = ["custom_jwt_secret_file", "custom_jwt_public_key_file"]
     )]
     pub(crate) custom_jwt_jwks_url: Option<String>,
+
+    /// File of your identity provider's public keys in PEM (RSA keys verify RS256, P-256 keys ES256;
+    /// several keys may follow one another; any one verifies), as App Services' RS256 "signing key"
+    /// option. It may be readable by anyone (these are public keys).
+    #[arg(long, value_name = "PATH", env = "APPKEYS_CUSTOM_JWT_PUBLIC_KEY_FILE")]
+    pub(crate) custom_jwt_public_key_file: Option<PathBuf>,
 
     /// File of HS256 secrets, one per line (32 to 512 characters; any one verifies; blank and `#`
     /// lines skipped); must not be readable by group or others.
@@ -99,10 +105,14 @@ impl CustomJwtArgs {
             Some(path) => read_secrets(path)?,
             None => Vec::new(),
         };
-        if jwks_url.is_none() && secrets.is_empty() {
+        let public_keys = match &self.custom_jwt_public_key_file {
+            Some(path) => read_public_keys(path)?,
+            None => Vec::new(),
+        };
+        if jwks_url.is_none() && secrets.is_empty() && public_keys.is_empty() {
             if !audiences.is_empty() || !metadata.is_empty() || issuer.is_some() {
-                return Err("the --custom-jwt-* settings need --custom-jwt-jwks-url or \
-                            --custom-jwt-secret-file (the provider's keys)"
+                return Err("the --custom-jwt-* settings need --custom-jwt-jwks-url, \
+                            --custom-jwt-secret-file or --custom-jwt-public-key-file (the provider's keys)"
                     .to_owned());
             }
             return Ok(None);
@@ -110,6 +120,7 @@ impl CustomJwtArgs {
         Ok(Some(CustomJwtConfig {
             jwks_url,
             secrets,
+            public_keys,
             audiences,
             issuer,
             metadata,
@@ -128,4 +139,32 @@ fn read_secrets(path: &std::path::Path) -> Result<Vec<String>, String> {
         ));
     }
     Ok(secrets)
+}
+
+/// The public key file: one or more PEM blocks, each an RSA or P-256 public key.
+fn read_public_keys(path: &std::path::Path) -> Result<Vec<String>, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("--custom-jwt-public-key-file {}: {e}", path.display()))?;
+    let mut keys = Vec::new();
+    let mut current = String::new();
+    for line in text.lines() {
+        let line = line.trim();
+        if line.starts_with("-----BEGIN ") {
+            current.clear();
+        }
+        current.push_str(line);
+        current.push('\n');
+        if line.starts_with("-----END ") {
+            appkeys_server::crypto::custom_jwt::pem_key(&current)
+                .map_err(|e| format!("--custom-jwt-public-key-file {}: {e}", path.display()))?;
+            keys.push(std::mem::take(&mut current));
+        }
+    }
+    if keys.is_empty() {
+        return Err(format!(
+            "--custom-jwt-public-key-file {}: no PEM public key in it",
+            path.display()
+        ));
+    }
+    Ok(keys)
 }

@@ -7,6 +7,7 @@ mod custom_jwt_flags;
 mod import;
 mod run;
 mod serve_flags;
+mod social_flags;
 
 use std::io::IsTerminal;
 

@@ -102,6 +102,7 @@ pub(crate) async fn run(mut cli: ServeArgs) -> Result<(), Error> {
     };
     let (token_claims, app_token_claims, app_audiences) = token_settings(&cli)?;
     let custom_jwt = cli.custom_jwt.config()?;
+    let social = cli.social.config()?;
     let trusted_proxies = trusted_proxies(&cli.trust_proxy)?;
     let options = StoreOptions {
         acquire_timeout: Duration::from_secs(cli.db_acquire_timeout.max(1)),
@@ -129,6 +130,7 @@ pub(crate) async fn run(mut cli: ServeArgs) -> Result<(), Error> {
         app_token_claims,
         app_audiences,
         custom_jwt,
+        social,
         ..config(cli, addr, jwt_secrets, trusted_proxies)
     };
     let state = AppState::new(store.clone(), &config).await?;

@@ -5,6 +5,7 @@ use std::{net::SocketAddr, path::PathBuf};
 use appkeys_server::config::DEFAULT_REFRESH_TOKEN_TTL_SECS;
 
 use crate::custom_jwt_flags::CustomJwtArgs;
+use crate::social_flags::SocialArgs;
 
 /// The flags of `serve` (and of the plain command).
 #[derive(Debug, clap::Args)]
@@ -482,6 +483,10 @@ pub(crate) struct ServeArgs {
     /// The `custom-token` provider.
     #[command(flatten)]
     pub(crate) custom_jwt: CustomJwtArgs,
+
+    /// Google, Apple, Facebook and the authentication function.
+    #[command(flatten)]
+    pub(crate) social: SocialArgs,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]

@@ -8,17 +8,15 @@ use axum::{
 };
 use serde_json::{Map, Value};
 
+mod external;
+
 use super::common::{audit_failure, audit_limit};
 use super::throttle::{self, SlowTurn};
-use crate::crypto::custom_jwt::Verified;
 use crate::crypto::{apikey, device};
-use crate::db::accounts::CustomLogin;
-use crate::db::identities::Link;
-use crate::db::{NewSession, Session, User, SERVER_PROVIDER};
+use crate::db::{NewSession, User};
 use crate::error::AppError;
 use crate::http::extract::{required_str, JsonObject};
 use crate::model::{email, Client, Event};
-use crate::service::custom_jwt::CustomJwtError;
 use crate::service::ratelimit::{client_key, Bucket};
 use crate::state::{AppState, TokenSubject};
 use crate::util::{new_id, now_ms};
@@ -61,14 +59,14 @@ pub(crate) enum LoginBody {
 pub(crate) struct AnonymousLogin {}
 
 /// An unknown provider, or `custom-token` on a server without the custom JWT settings.
-fn provider_not_found() -> AppError {
+pub(super) fn provider_not_found() -> AppError {
     AppError::new(
         ErrorCode::AuthProviderNotFound,
         "authentication provider not found",
     )
 }
 
-fn invalid_password() -> AppError {
+pub(super) fn invalid_password() -> AppError {
     AppError::new(ErrorCode::InvalidPassword, "invalid username/password")
 }
 
@@ -87,10 +85,9 @@ pub(crate) async fn login(
     req: Request,
 ) -> Result<Json<wire::LoginResponse>, AppError> {
     state.check_app(&app_id)?;
-    let provider = Provider::parse(&provider).ok_or_else(provider_not_found)?;
-    if provider == Provider::CustomToken && state.inner.custom_jwt.is_none() {
-        return Err(provider_not_found());
-    }
+    let provider = Provider::parse(&provider)
+        .filter(|p| external::offered(&state, *p))
+        .ok_or_else(provider_not_found)?;
     // realm's `linkCredentials`: `login?link=true` with the linking user's access token.
     let linking = req.uri().query().is_some_and(|q| {
         url::form_urlencoded::parse(q.as_bytes()).any(|(k, v)| k == "link" && v == "true")
@@ -125,7 +122,11 @@ pub(crate) async fn login(
         Provider::LocalUserpass => login.email_password(&body).await?,
         Provider::AnonUser => login.anonymous().await?,
         Provider::ApiKey => login.api_key(&body).await?,
-        Provider::CustomToken => login.custom_token(&body).await?,
+        Provider::CustomToken
+        | Provider::Google
+        | Provider::Apple
+        | Provider::Facebook
+        | Provider::Function => login.external(provider, &body).await?,
     };
     state.record(&login.event);
     let mut response = state.login_response(&TokenSubject {
@@ -141,17 +142,17 @@ pub(crate) async fn login(
 }
 
 /// What a login opened.
-struct Opened {
-    user_id: String,
-    session: String,
+pub(super) struct Opened {
+    pub(super) user_id: String,
+    pub(super) session: String,
     /// The key of a key session.
-    api_key_id: Option<String>,
+    pub(super) api_key_id: Option<String>,
     /// A device secret given by this (email/password) login.
-    device_secret: Option<String>,
+    pub(super) device_secret: Option<String>,
 }
 
 impl Opened {
-    fn session(user_id: String, session: String) -> Opened {
+    pub(super) fn session(user_id: String, session: String) -> Opened {
         Opened {
             user_id,
             session,
@@ -162,22 +163,22 @@ impl Opened {
 }
 
 /// The `device_secret` of a login body, when it has the form of one.
-fn presented_secret(body: &Map<String, Value>) -> Option<&str> {
+pub(super) fn presented_secret(body: &Map<String, Value>) -> Option<&str> {
     body.get("device_secret")
         .and_then(Value::as_str)
         .filter(|s| device::is_well_formed(s))
 }
 
 /// One login request, whatever the provider.
-struct Login<'a> {
-    state: &'a AppState,
-    app_id: &'a str,
+pub(super) struct Login<'a> {
+    pub(super) state: &'a AppState,
+    pub(super) app_id: &'a str,
     /// The client IP as text (the rate-limit buckets' key).
-    ip: String,
+    pub(super) ip: String,
     /// The device id of the new session.
-    device: String,
+    pub(super) device: String,
     /// The `login.succeeded` event (the failure events are made from it).
-    event: Event,
+    pub(super) event: Event,
 }
 
 impl Login<'_> {
@@ -218,7 +219,7 @@ impl Login<'_> {
 
     /// Successful logins of one user (or JWT subject) from this client, past the per-instance ceiling:
     /// 429 (audited in aggregate).
-    async fn ceiling(&self, subject: &str) -> Result<(), AppError> {
+    pub(super) async fn ceiling(&self, subject: &str) -> Result<(), AppError> {
         let limit = self.state.inner.limits.logins_per_user_per_client;
         let parts = [self.app_id, subject, self.ip.as_str()];
         let attempt = self.state.inner.login_ceiling.attempt(&parts, limit);
@@ -227,7 +228,7 @@ impl Login<'_> {
 
     /// Audits a successful login in aggregate (one row per user, key, client and interval, with a
     /// count): a login costs no audit write of its own.
-    fn audit_success(&self, user_id: &str, key_id: Option<&str>) {
+    pub(super) fn audit_success(&self, user_id: &str, key_id: Option<&str>) {
         let mut event = self.event.clone().user(user_id);
         if let Some(key) = key_id {
             event = event.key(key);
@@ -236,7 +237,7 @@ impl Login<'_> {
     }
 
     /// The enabled, confirmed account that `{username, password}` opens (rate limited, audited).
-    async fn password_user(
+    pub(super) async fn password_user(
         &self,
         body: &Map<String, Value>,
         presented: Option<&str>,
@@ -417,150 +418,5 @@ impl Login<'_> {
             audit_limit(state, &self.event, recorded).await?;
         }
         Err(AppError::new(ErrorCode::AuthError, "invalid API key"))
-    }
-}
-
-/// The custom JWT provider and account linking.
-impl Login<'_> {
-    /// `custom-token`: a new session of the token subject's user (created at its first login).
-    async fn custom_token(&self, body: &Map<String, Value>) -> Result<Opened, AppError> {
-        let verified = self.verify_custom(body).await?;
-        self.ceiling(&verified.sub).await?;
-        let store = &self.state.inner.store;
-        let opened = store
-            .custom_token_login(
-                self.app_id,
-                &verified.sub,
-                verified.data.as_deref(),
-                &self.device,
-            )
-            .await
-            .map_err(AppError::db)?;
-        match opened {
-            CustomLogin::Opened(user_id, session, _) => {
-                self.state.user_logged_in(&user_id);
-                self.audit_success(&user_id, None);
-                Ok(Opened::session(user_id, session))
-            }
-            CustomLogin::Disabled(user_id) => {
-                let refused = self.event.clone().user(&user_id);
-                audit_failure(self.state, &refused, "user_disabled").await;
-                Err(AppError::new(
-                    ErrorCode::UserDisabled,
-                    "the user is disabled",
-                ))
-            }
-        }
-    }
-
-    /// The verified `{token}` of a custom-token login or link. Failures count against the client's
-    /// failed-login limit (as wrong passwords do) and are audited.
-    async fn verify_custom(&self, body: &Map<String, Value>) -> Result<Verified, AppError> {
-        let (state, ip) = (self.state, self.ip.as_str());
-        let provider = state
-            .inner
-            .custom_jwt
-            .as_ref()
-            .ok_or_else(provider_not_found)?;
-        let token = required_str(body, "token")?;
-        let (limiter, per_ip) = (
-            &state.inner.limiter,
-            state.inner.limits.login_failures_per_ip,
-        );
-        let over = limiter.check(Bucket::LoginFailuresIp, &[ip], per_ip).await;
-        audit_limit(state, &self.event, over).await?;
-        match provider.verify(token, self.app_id).await {
-            Ok(verified) => Ok(verified),
-            Err(CustomJwtError::Unavailable(secs)) => Err(AppError::unavailable(
-                secs,
-                "the identity provider's keys cannot be fetched now; try again later",
-            )),
-            Err(CustomJwtError::Refused(why)) => {
-                audit_failure(state, &self.event, "invalid_token").await;
-                if per_ip > 0 {
-                    limiter.record(Bucket::LoginFailuresIp, &[ip], 0).await?;
-                }
-                Err(AppError::new(
-                    ErrorCode::AuthError,
-                    format!("invalid custom JWT: {why}"),
-                ))
-            }
-        }
-    }
-
-    /// `login?link=true`: adds the credentials' identity to the user of `session` (an access token's).
-    async fn link(
-        &self,
-        provider: Provider,
-        body: &Map<String, Value>,
-        session: &Session,
-    ) -> Result<(), AppError> {
-        if session.app_id != self.app_id {
-            return Err(AppError::new(
-                ErrorCode::BadRequest,
-                "the access token is of another app",
-            ));
-        }
-        if session.api_key_id.is_some() || session.user_provider == SERVER_PROVIDER {
-            return Err(AppError::new(
-                ErrorCode::LinkForbidden,
-                "a session opened with an API key cannot link credentials",
-            ));
-        }
-        let store = &self.state.inner.store;
-        let user = session.user_id.as_str();
-        let event = Event {
-            event: "user.linked",
-            ..self.event.clone()
-        };
-        let outcome = match provider {
-            Provider::LocalUserpass => {
-                let account = self.password_user(body, presented_secret(body)).await?;
-                store
-                    .join_userpass_account(user, &account.id, account.auth_epoch, &event)
-                    .await
-            }
-            Provider::CustomToken => {
-                let verified = self.verify_custom(body).await?;
-                let identity = (Provider::CustomToken.as_str(), verified.sub.as_str());
-                store
-                    .link_identity(
-                        user,
-                        self.app_id,
-                        identity,
-                        verified.data.as_deref(),
-                        &event,
-                    )
-                    .await
-            }
-            Provider::AnonUser | Provider::ApiKey => {
-                return Err(AppError::new(
-                    ErrorCode::BadRequest,
-                    "anonymous and API-key credentials cannot be linked to a user",
-                ))
-            }
-        }
-        .map_err(AppError::db)?;
-        match outcome {
-            Link::Linked => {
-                self.state.record(&event.user(user));
-                Ok(())
-            }
-            Link::AlreadyLinked => Ok(()),
-            Link::Taken => Err(AppError::new(
-                ErrorCode::IdentityAlreadyLinked,
-                "these credentials belong to another user",
-            )),
-            Link::ProviderTaken => Err(AppError::new(
-                ErrorCode::IdentityAlreadyLinked,
-                format!("the user already has a {provider} identity"),
-            )),
-            Link::Changed => Err(invalid_password()),
-            Link::Unproven => Err(AppError::new(
-                ErrorCode::UserNotConfirmed,
-                "the account's address is not proven yet: open a link emailed to it (confirm/send or \
-                 reset/send) before linking it",
-            )),
-        }
     }
 }

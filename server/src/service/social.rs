@@ -1,0 +1,373 @@
+//! The sign-in providers App Services had besides email/password, anonymous, API keys and custom JWTs:
+//! Google (an ID token, or an authorization code exchanged at Google's token endpoint), Apple (an ID
+//! token), Facebook (a user access token checked with the Graph API) and the operator's authentication
+//! function (the login payload posted, signed, to an HTTPS endpoint that answers with the user's id).
+//! Each one turns a login body into a [`Verified`] identity — its id and profile fields — or a refusal
+//! (401) or "unavailable" (503 with `Retry-After`, never a wait past the timeout). Every URL can be
+//! pointed elsewhere (a proxy, a test's fake provider); https is required except on loopback.
+
+use std::time::Duration;
+
+use base64::{engine::general_purpose::STANDARD, Engine};
+use hmac::{Hmac, Mac};
+use serde_json::{Map, Value};
+use sha2::Sha256;
+
+use super::custom_jwt::{CustomJwtError, JwtVerifier};
+use super::outbound;
+use crate::config::{MetadataField, SocialConfig};
+use crate::crypto::custom_jwt::{Refused, Verified, MAX_SUBJECT_LEN};
+use crate::util::{new_id, now_secs};
+
+/// Largest answer read from a provider (token endpoint, Graph API, the function).
+pub const MAX_ANSWER_BYTES: usize = 64 * 1024;
+/// `Retry-After` when a provider cannot be reached or fails.
+const RETRY_AFTER_SECS: u64 = 5;
+
+/// The issuers of Google ID tokens.
+pub const GOOGLE_ISSUERS: [&str; 2] = ["https://accounts.google.com", "accounts.google.com"];
+/// The issuer of Sign in with Apple ID tokens.
+pub const APPLE_ISSUER: &str = "https://appleid.apple.com";
+
+/// The configured providers (each `None` when off: its logins answer 404).
+pub struct Social {
+    /// `oauth2-google`.
+    pub google: Option<Google>,
+    /// `oauth2-apple`.
+    pub apple: Option<JwtVerifier>,
+    /// `oauth2-facebook`.
+    pub facebook: Option<Facebook>,
+    /// `custom-function`.
+    pub function: Option<Function>,
+}
+
+fn fields(specs: &[&str]) -> Vec<MetadataField> {
+    specs
+        .iter()
+        .filter_map(|s| MetadataField::parse(s).ok())
+        .collect()
+}
+
+fn unavailable(what: &str, error: impl std::fmt::Display) -> CustomJwtError {
+    tracing::warn!(provider = what, error = %error, "sign-in provider unavailable");
+    CustomJwtError::Unavailable(RETRY_AFTER_SECS)
+}
+
+fn refused(why: impl Into<String>) -> CustomJwtError {
+    CustomJwtError::Refused(Refused::Provider(why.into()))
+}
+
+/// The JSON object a provider answered with (or why not).
+async fn json_answer(
+    what: &str,
+    sent: Result<reqwest::Response, reqwest::Error>,
+) -> Result<(reqwest::StatusCode, Map<String, Value>), CustomJwtError> {
+    let response = sent.map_err(|e| unavailable(what, e))?;
+    let status = response.status();
+    if status.is_server_error() {
+        return Err(unavailable(what, format!("HTTP {status}")));
+    }
+    let body = outbound::read_limited(response, MAX_ANSWER_BYTES)
+        .await
+        .map_err(|e| unavailable(what, e))?;
+    match serde_json::from_slice::<Value>(&body) {
+        Ok(Value::Object(map)) => Ok((status, map)),
+        _ if status.is_success() => Err(unavailable(what, "an answer that is not a JSON object")),
+        _ => Ok((status, Map::new())),
+    }
+}
+
+fn string(map: &Map<String, Value>, key: &str) -> Option<String> {
+    map.get(key)
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+}
+
+/// A verified identity from an id and the profile fields found.
+fn identity(id: String, data: Map<String, Value>) -> Result<Verified, CustomJwtError> {
+    if id.is_empty() || id.len() > MAX_SUBJECT_LEN {
+        return Err(refused("no usable user id"));
+    }
+    let data = (!data.is_empty()).then(|| Value::Object(data).to_string());
+    Ok(Verified { sub: id, data })
+}
+
+impl Social {
+    /// The providers of `config` (no network until a login).
+    pub fn new(config: &SocialConfig) -> Result<Social, String> {
+        let timeout = config.timeout;
+        let google = match &config.google {
+            Some(g) => Some(Google {
+                id_tokens: JwtVerifier::id_tokens(
+                    ("--google-jwks-url", &g.jwks_url),
+                    timeout,
+                    g.client_ids.clone(),
+                    GOOGLE_ISSUERS.map(str::to_owned).to_vec(),
+                    fields(&[
+                        "name=name",
+                        "first_name=given_name",
+                        "last_name=family_name",
+                        "picture=picture",
+                        "email=email",
+                    ]),
+                )?,
+                exchange: match &g.client_secret {
+                    Some(secret) => Some(CodeExchange {
+                        client: outbound::client(timeout)?,
+                        token_url: outbound::checked_url("--google-token-url", &g.token_url)?,
+                        client_id: g.client_ids[0].clone(),
+                        client_secret: secret.clone(),
+                        redirect_uri: g.redirect_uri.clone().unwrap_or_default(),
+                    }),
+                    None => None,
+                },
+            }),
+            None => None,
+        };
+        let apple = match &config.apple {
+            Some(a) => Some(JwtVerifier::id_tokens(
+                ("--apple-jwks-url", &a.jwks_url),
+                timeout,
+                a.client_ids.clone(),
+                vec![APPLE_ISSUER.to_owned()],
+                fields(&["email=email"]),
+            )?),
+            None => None,
+        };
+        let facebook = match &config.facebook {
+            Some(f) => Some(Facebook {
+                client: outbound::client(timeout)?,
+                graph_url: outbound::checked_url("--facebook-graph-url", &f.graph_url)?,
+                app_id: f.app_id.clone(),
+                app_secret: f.app_secret.clone(),
+            }),
+            None => None,
+        };
+        let function = match &config.function {
+            Some(f) => Some(Function {
+                client: outbound::client(timeout)?,
+                url: outbound::checked_url("--function-url", &f.url)?,
+                key: signing_key(&f.secret),
+            }),
+            None => None,
+        };
+        Ok(Social {
+            google,
+            apple,
+            facebook,
+            function,
+        })
+    }
+}
+
+/// Google: ID tokens, and authorization codes when a client secret is configured.
+pub struct Google {
+    id_tokens: JwtVerifier,
+    exchange: Option<CodeExchange>,
+}
+
+struct CodeExchange {
+    client: reqwest::Client,
+    token_url: url::Url,
+    client_id: String,
+    client_secret: String,
+    redirect_uri: String,
+}
+
+impl Google {
+    /// `{id_token}` or `{authCode}`.
+    pub async fn verify(
+        &self,
+        body: &Map<String, Value>,
+        app_id: &str,
+    ) -> Result<Verified, CustomJwtError> {
+        if let Some(token) = string(body, "id_token") {
+            return self.id_tokens.verify(&token, app_id).await;
+        }
+        let Some(code) = string(body, "authCode") else {
+            return Err(refused("the body has neither `id_token` nor `authCode`"));
+        };
+        let Some(exchange) = &self.exchange else {
+            return Err(refused(
+                "authorization codes need the server's Google client secret (--google-client-secret-file)",
+            ));
+        };
+        let form = [
+            ("code", code.as_str()),
+            ("client_id", exchange.client_id.as_str()),
+            ("client_secret", exchange.client_secret.as_str()),
+            ("redirect_uri", exchange.redirect_uri.as_str()),
+            ("grant_type", "authorization_code"),
+        ];
+        let sent = exchange
+            .client
+            .post(exchange.token_url.clone())
+            .form(&form)
+            .send()
+            .await;
+        let (status, answer) = json_answer("oauth2-google", sent).await?;
+        if !status.is_success() {
+            let why = string(&answer, "error").unwrap_or_else(|| format!("HTTP {status}"));
+            return Err(refused(format!(
+                "the authorization code was refused ({why})"
+            )));
+        }
+        let token = string(&answer, "id_token").ok_or_else(|| {
+            refused("the code exchange gave no ID token (ask for the openid scope)")
+        })?;
+        self.id_tokens.verify(&token, app_id).await
+    }
+}
+
+/// Facebook: a user access token, checked with the app's credentials.
+pub struct Facebook {
+    client: reqwest::Client,
+    graph_url: url::Url,
+    app_id: String,
+    app_secret: String,
+}
+
+impl Facebook {
+    /// `{accessToken}`: valid, issued for this app; the user id, name and email read with it.
+    pub async fn verify(&self, body: &Map<String, Value>) -> Result<Verified, CustomJwtError> {
+        let token =
+            string(body, "accessToken").ok_or_else(|| refused("the body has no `accessToken`"))?;
+        let app_token = format!("{}|{}", self.app_id, self.app_secret);
+        let mut debug = self.graph_url.clone();
+        debug
+            .path_segments_mut()
+            .map_err(|_| refused("bad Graph URL"))?
+            .pop_if_empty()
+            .push("debug_token");
+        debug
+            .query_pairs_mut()
+            .append_pair("input_token", &token)
+            .append_pair("access_token", &app_token);
+        let sent = self.client.get(debug).send().await;
+        let (status, answer) = json_answer("oauth2-facebook", sent).await?;
+        let data = answer.get("data").and_then(Value::as_object);
+        let valid = data
+            .and_then(|d| d.get("is_valid"))
+            .and_then(Value::as_bool)
+            == Some(true);
+        let for_app = data.and_then(|d| string(d, "app_id")) == Some(self.app_id.clone());
+        let user_id = data.and_then(|d| string(d, "user_id"));
+        let (true, true, true, Some(user_id)) = (status.is_success(), valid, for_app, user_id)
+        else {
+            return Err(refused(
+                "the access token is not a valid token of this Facebook app",
+            ));
+        };
+        let mut me = self.graph_url.clone();
+        me.path_segments_mut()
+            .map_err(|_| refused("bad Graph URL"))?
+            .pop_if_empty()
+            .push("me");
+        me.query_pairs_mut()
+            .append_pair("fields", "id,name,email")
+            .append_pair("access_token", &token);
+        let sent = self.client.get(me).send().await;
+        let (status, profile) = json_answer("oauth2-facebook", sent).await?;
+        if !status.is_success() || string(&profile, "id").as_deref() != Some(user_id.as_str()) {
+            return Err(refused(
+                "the profile of the access token's user cannot be read",
+            ));
+        }
+        let mut data = Map::new();
+        for field in ["name", "email"] {
+            if let Some(v) = string(&profile, field) {
+                data.insert(field.to_owned(), Value::String(v));
+            }
+        }
+        identity(user_id, data)
+    }
+}
+
+/// The operator's authentication function: an HTTPS endpoint that gets the login payload, signed.
+pub struct Function {
+    client: reqwest::Client,
+    url: url::Url,
+    key: Vec<u8>,
+}
+
+/// The HMAC key of a shared secret: a Standard Webhooks secret (`whsec_` + base64) is decoded, any other
+/// secret is used as its bytes.
+fn signing_key(secret: &str) -> Vec<u8> {
+    secret
+        .strip_prefix("whsec_")
+        .and_then(|b64| STANDARD.decode(b64).ok())
+        .unwrap_or_else(|| secret.as_bytes().to_vec())
+}
+
+/// The Standard Webhooks signature of `body` sent as message `id` at `timestamp`: `v1,<base64>`.
+pub fn signature(key: &[u8], id: &str, timestamp: i64, body: &str) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes any key length");
+    mac.update(format!("{id}.{timestamp}.{body}").as_bytes());
+    format!("v1,{}", STANDARD.encode(mac.finalize().into_bytes()))
+}
+
+impl Function {
+    /// Posts the payload (the login body without realm-core's `provider` and the device `options`) with
+    /// `webhook-id`, `webhook-timestamp` and `webhook-signature`; a 2xx answer `{id, name?, email?}`
+    /// logs that user in, a 4xx answer (its `error`, if any) refuses.
+    pub async fn verify(&self, body: &Map<String, Value>) -> Result<Verified, CustomJwtError> {
+        let mut payload = body.clone();
+        payload.remove("provider");
+        payload.remove("options");
+        let text = Value::Object(payload).to_string();
+        let (id, timestamp) = (format!("msg_{}", new_id()), now_secs());
+        let sent = self
+            .client
+            .post(self.url.clone())
+            .header("content-type", "application/json")
+            .header("webhook-id", &id)
+            .header("webhook-timestamp", timestamp.to_string())
+            .header(
+                "webhook-signature",
+                signature(&self.key, &id, timestamp, &text),
+            )
+            .body(text)
+            .send()
+            .await;
+        let (status, answer) = json_answer("custom-function", sent).await?;
+        if !status.is_success() {
+            let why = string(&answer, "error").unwrap_or_else(|| format!("HTTP {status}"));
+            return Err(refused(format!(
+                "the authentication function refused: {why}"
+            )));
+        }
+        let user_id = match answer.get("id") {
+            Some(Value::String(s)) => s.clone(),
+            Some(Value::Number(n)) => n.to_string(),
+            _ => return Err(refused("the authentication function answered no `id`")),
+        };
+        let mut data = Map::new();
+        for field in ["name", "email"] {
+            if let Some(v) = string(&answer, field) {
+                data.insert(field.to_owned(), Value::String(v));
+            }
+        }
+        identity(user_id, data)
+    }
+}
+
+/// The timeout every provider request shares by default.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signatures_follow_standard_webhooks() {
+        // The example of the Standard Webhooks specification.
+        let key = signing_key("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw");
+        let body = r#"{"test": 2432232314}"#;
+        assert_eq!(
+            signature(&key, "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, body),
+            "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
+        );
+        assert_eq!(signing_key("plain secret"), b"plain secret".to_vec());
+    }
+}
