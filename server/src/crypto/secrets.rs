@@ -76,21 +76,28 @@ pub fn check(secret: &str, source: &str) -> Result<(), SecretError> {
 /// Reads `--jwt-secret-file`: private to its owner, one secret per line (blank lines and lines
 /// starting with `#` are skipped), each long enough.
 pub fn read_file(path: &Path) -> Result<Vec<String>, SecretError> {
+    let secrets = read_private_lines(path)?;
+    for s in &secrets {
+        check(s, &path.display().to_string())?;
+    }
+    Ok(secrets)
+}
+
+/// The lines of a private file (blank lines and lines starting with `#` skipped), at least one: the
+/// secrets of other services (a client secret, an app secret), whatever their length.
+pub fn read_private_lines(path: &Path) -> Result<Vec<String>, SecretError> {
     check_private(path)?;
     let text = std::fs::read_to_string(path)?;
-    let secrets: Vec<String> = text
+    let lines: Vec<String> = text
         .lines()
         .map(str::trim)
         .filter(|l| !l.is_empty() && !l.starts_with('#'))
         .map(str::to_owned)
         .collect();
-    if secrets.is_empty() {
+    if lines.is_empty() {
         return Err(SecretError::Empty(path.to_owned()));
     }
-    for s in &secrets {
-        check(s, &path.display().to_string())?;
-    }
-    Ok(secrets)
+    Ok(lines)
 }
 
 /// Refuses a file that group or others may read (a secret file, a key file, a credentials file).

@@ -21,6 +21,7 @@ mod owner;
 mod process;
 mod realm;
 mod revocation;
+mod social;
 mod storage;
 mod takeback;
 mod tokens;

@@ -115,7 +115,8 @@ pub(crate) struct SocialArgs {
 
 /// The one secret of a private file.
 fn one_secret(flag: &str, path: &std::path::Path) -> Result<String, String> {
-    let lines = secrets::read_file(path).map_err(|e| format!("{flag} {}: {e}", path.display()))?;
+    let lines =
+        secrets::read_private_lines(path).map_err(|e| format!("{flag} {}: {e}", path.display()))?;
     match lines.as_slice() {
         [one] => Ok(one.clone()),
         _ => Err(format!(
