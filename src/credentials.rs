@@ -3,7 +3,8 @@ use crate::platform::Platform;
 use appkeys_protocol::wire::{ApiKeyLogin, CustomTokenLogin, UserpassLogin};
 use appkeys_protocol::Provider;
 
-/// What `Credentials.emailPassword()`, `.anonymous()`, `.apiKey()` and `.jwt()` make.
+/// What `Credentials.emailPassword()`, `.anonymous()`, `.apiKey()`, `.jwt()`, `.google()`, `.apple()`,
+/// `.facebook()` and `.function()` make.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Credentials {
     /// Email and password (sent as `username`, like realm-web).
@@ -14,6 +15,14 @@ pub enum Credentials {
     ApiKey(ApiKeyLogin),
     /// A JWT of the app's own identity provider (`custom-token`).
     Jwt(CustomTokenLogin),
+    /// Google, Apple, Facebook or the authentication function: the login body as JSON text, as the
+    /// JavaScript layer made it (realm-web's payload shapes).
+    Payload {
+        /// `oauth2-google`, `oauth2-apple`, `oauth2-facebook` or `custom-function`.
+        provider: Provider,
+        /// The JSON object sent.
+        body: String,
+    },
 }
 
 impl Credentials {
@@ -47,6 +56,7 @@ impl Credentials {
             Credentials::Anonymous => Provider::AnonUser,
             Credentials::ApiKey(_) => Provider::ApiKey,
             Credentials::Jwt(_) => Provider::CustomToken,
+            Credentials::Payload { provider, .. } => *provider,
         }
     }
 
@@ -57,6 +67,7 @@ impl Credentials {
             Credentials::Anonymous => "{}".to_owned(),
             Credentials::ApiKey(body) => P::to_json(body),
             Credentials::Jwt(body) => P::to_json(body),
+            Credentials::Payload { body, .. } => body.clone(),
         }
     }
 }

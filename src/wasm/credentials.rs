@@ -64,7 +64,87 @@ impl Credentials {
         })
     }
 
-    /// `"local-userpass"`, `"anon-user"`, `"api-key"` or `"custom-token"`.
+    /// Sign in with Google: `{ idToken }` (sent as `id_token`), `{ authCode }`, or `{ redirectUrl }` (the
+    /// OAuth redirect flow). As realm-web 2: exactly one property; a string throws.
+    pub fn google(
+        #[wasm_bindgen(
+            unchecked_param_type = "{ idToken: string } | { authCode: string } | { redirectUrl: string }"
+        )]
+        payload: JsValue,
+    ) -> Result<Credentials, JsValue> {
+        if payload.is_string() {
+            return Err(error(
+                "`google(<tokenString>)` has been deprecated.  Please use `google(<authCodeObject>).",
+            ));
+        }
+        let object = js_sys::Object::try_from(&payload)
+            .ok_or_else(|| type_error("Expected a payload object"))?;
+        let shown = || json(&payload);
+        if js_sys::Object::keys(object).length() != 1 {
+            return Err(error(&format!(
+                "Expected only one property in payload, got {}",
+                shown()
+            )));
+        }
+        let has = |key: &str| js_sys::Reflect::has(&payload, &JsValue::from_str(key)) == Ok(true);
+        let body = if has("authCode") || has("redirectUrl") {
+            shown()
+        } else if has("idToken") {
+            let token = js_sys::Reflect::get(&payload, &JsValue::from_str("idToken"))?;
+            json(&object_of("id_token", token))
+        } else {
+            return Err(error(&format!("Unexpected payload: {}", shown())));
+        };
+        Ok(Credentials::with_payload(Provider::Google, body))
+    }
+
+    /// Facebook Login: a user access token, or a URL (with `://`: the OAuth redirect flow).
+    pub fn facebook(
+        #[wasm_bindgen(unchecked_param_type = "string")] redirect_url_or_access_token: JsValue,
+    ) -> Result<Credentials, JsValue> {
+        let value = string(
+            redirect_url_or_access_token,
+            "a redirect URL or an access token",
+        )?;
+        let key = if value.contains("://") {
+            "redirectUrl"
+        } else {
+            "accessToken"
+        };
+        let body = json(&object_of(key, JsValue::from_str(&value)));
+        Ok(Credentials::with_payload(Provider::Facebook, body))
+    }
+
+    /// Sign in with Apple: an ID token, or a URL (with `://`: the OAuth redirect flow).
+    pub fn apple(
+        #[wasm_bindgen(unchecked_param_type = "string")] redirect_url_or_id_token: JsValue,
+    ) -> Result<Credentials, JsValue> {
+        let value = string(redirect_url_or_id_token, "a redirect URL or an ID token")?;
+        let key = if value.contains("://") {
+            "redirectUrl"
+        } else {
+            "id_token"
+        };
+        let body = json(&object_of(key, JsValue::from_str(&value)));
+        Ok(Credentials::with_payload(Provider::Apple, body))
+    }
+
+    /// The app's authentication function (the server's `custom-function`): `payload` is sent as it
+    /// is.
+    pub fn function(
+        #[wasm_bindgen(unchecked_param_type = "Record<string, unknown>")] payload: JsValue,
+    ) -> Result<Credentials, JsValue> {
+        if !payload.is_object() {
+            return Err(type_error("Expected a payload object"));
+        }
+        Ok(Credentials::with_payload(
+            Provider::Function,
+            json(&payload),
+        ))
+    }
+
+    /// `"local-userpass"`, `"anon-user"`, `"api-key"`, `"custom-token"`, `"oauth2-google"`,
+    /// `"oauth2-apple"`, `"oauth2-facebook"` or `"custom-function"`.
     #[wasm_bindgen(getter, js_name = providerType, unchecked_return_type = "ProviderType")]
     pub fn provider_type(&self) -> String {
         self.inner.provider().as_str().to_owned()
@@ -78,8 +158,39 @@ impl Credentials {
             CoreCredentials::Anonymous => js_sys::Object::new().into(),
             CoreCredentials::ApiKey(body) => to_value(body),
             CoreCredentials::Jwt(body) => to_value(body),
+            CoreCredentials::Payload { body, .. } => {
+                js_sys::JSON::parse(body).unwrap_or_else(|_| js_sys::Object::new().into())
+            }
         }
     }
+}
+
+impl Credentials {
+    fn with_payload(provider: Provider, body: String) -> Credentials {
+        Credentials {
+            inner: CoreCredentials::Payload { provider, body },
+        }
+    }
+}
+
+/// A plain `Error` (realm-web's credential errors are not `TypeError`s).
+fn error(message: &str) -> JsValue {
+    js_sys::Error::new(message).into()
+}
+
+/// `JSON.stringify(value)`.
+fn json(value: &JsValue) -> String {
+    js_sys::JSON::stringify(value)
+        .ok()
+        .and_then(|s| s.as_string())
+        .unwrap_or_default()
+}
+
+/// `{ [key]: value }`.
+fn object_of(key: &str, value: JsValue) -> JsValue {
+    let object = js_sys::Object::new();
+    let _ = js_sys::Reflect::set(&object, &JsValue::from_str(key), &value);
+    object.into()
 }
 
 /// What `logIn` reads of its argument: a `Credentials` object (or any object of that shape).
@@ -111,6 +222,26 @@ pub(crate) fn credentials_of(value: JsValue) -> Result<CoreCredentials, JsValue>
             payload,
             "credentials payload",
         )?)),
+        Some(provider) => {
+            let redirect = js_sys::Reflect::get(&payload, &JsValue::from_str("redirectUrl"))
+                .is_ok_and(|v| v.is_string());
+            if redirect {
+                return Err(error(
+                    "the OAuth 2.0 redirect flow (a redirectUrl) is not supported by this version of \
+                     appkeys: log in with the provider's token (an ID token, an authorization code or \
+                     an access token) instead",
+                ));
+            }
+            if !payload.is_object() {
+                return Err(type_error(
+                    "Invalid credentials payload: expected an object",
+                ));
+            }
+            Ok(CoreCredentials::Payload {
+                provider,
+                body: json(&payload),
+            })
+        }
         None => Err(type_error("Unsupported credentials provider")),
     }
 }

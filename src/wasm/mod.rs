@@ -181,11 +181,19 @@ export interface AppConfiguration {
 }
 
 export type UserState = "active" | "logged-out" | "removed";
-export type ProviderType = "local-userpass" | "anon-user" | "api-key" | "custom-token";
+export type ProviderType =
+  | "local-userpass"
+  | "anon-user"
+  | "api-key"
+  | "custom-token"
+  | "oauth2-google"
+  | "oauth2-apple"
+  | "oauth2-facebook"
+  | "custom-function";
 
 /** One of `user.identities`: what the user can log in as. */
 export interface UserIdentity {
-  /** The identity's id (a custom JWT's `sub`). */
+  /** The identity's id (a custom JWT's, Google's or Apple's `sub`, a Facebook user id, the function's user id). */
   id: string;
   providerType: ProviderType;
 }

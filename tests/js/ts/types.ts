@@ -31,6 +31,15 @@ exact<ReturnType<App["logIn"]>, Promise<User>>(true);
 // Custom JWT login and account linking (issue 24)
 exact<ReturnType<typeof Credentials.jwt>, Credentials>(true);
 exact<Parameters<typeof Credentials.jwt>, [token: string]>(true);
+exact<ReturnType<typeof Credentials.google>, Credentials>(true);
+exact<
+  Parameters<typeof Credentials.google>,
+  [payload: { idToken: string } | { authCode: string } | { redirectUrl: string }]
+>(true);
+exact<Parameters<typeof Credentials.apple>, [redirect_url_or_id_token: string]>(true);
+exact<Parameters<typeof Credentials.facebook>, [redirect_url_or_access_token: string]>(true);
+exact<Parameters<typeof Credentials.function>, [payload: Record<string, unknown>]>(true);
+exact<ReturnType<typeof Credentials.function>, Credentials>(true);
 exact<ReturnType<User["linkCredentials"]>, Promise<void>>(true);
 exact<Parameters<User["linkCredentials"]>, [credentials: Credentials]>(true);
 exact<typeof user.identities, UserIdentity[]>(true);
@@ -103,6 +112,10 @@ export async function misuse(app: App): Promise<void> {
   await keys.rename("a", "b");
   // @ts-expect-error a JWT is a string
   Credentials.jwt({ token: "x" });
+  // @ts-expect-error google takes one of its payload objects, not a token string
+  Credentials.google("eyJ...");
+  // @ts-expect-error an Apple ID token is a string
+  Credentials.apple({ id_token: "x" });
   // @ts-expect-error removeIdentity takes one of user.identities, not an id
   await user.removeIdentity("idp|x");
   // @ts-expect-error linkCredentials takes Credentials, not a token
