@@ -23,6 +23,8 @@ export async function startIdentityProvider({
   audience = "appkeys-demo",
   algorithms = ["ES256"],
   lifetimeSeconds = 600,
+  // The `iss` of its tokens [default: its own URL]; a benchmark plays Google with "https://accounts.google.com".
+  issuer: fixedIssuer = null,
 } = {}) {
   const keys = [];
   for (const alg of algorithms) {
@@ -78,7 +80,7 @@ export async function startIdentityProvider({
   });
   await new Promise((resolve) => server.listen(port, host, resolve));
   const url = `http://${host}:${server.address().port}`;
-  issuer = `${url}/`;
+  issuer = fixedIssuer ?? `${url}/`;
   return {
     url,
     jwksUrl: `${url}/.well-known/jwks.json`,
