@@ -40,3 +40,8 @@ async fn custom_jwt_login_and_linking() {
     };
     common::custom_jwt_and_linking(token).await;
 }
+
+#[wasm_bindgen_test]
+async fn google_apple_facebook_and_function_credentials() {
+    common::social_credentials().await;
+}

@@ -489,3 +489,69 @@ pub async fn custom_jwt_and_linking(token: &str) {
         .expect_err("the only identity stays");
     assert_app_error(&e, 400, "BadRequest", "POST", "/auth/identities/remove");
 }
+
+/// `Credentials.google/apple/facebook/function` through the JS-facing API (issue 30): realm-web's payload
+/// shapes and errors, and a redirect URL refused by `logIn` with an `Error` that says why, before any request.
+pub async fn social_credentials() {
+    use appkeys::wasm::Credentials;
+    let object = |pairs: &[(&str, &str)]| -> JsValue {
+        let o = js_sys::Object::new();
+        for (k, v) in pairs {
+            js_sys::Reflect::set(&o, &JsValue::from_str(k), &JsValue::from_str(v)).unwrap();
+        }
+        o.into()
+    };
+    let payload_of = |c: Credentials| -> String {
+        let c: JsValue = c.into();
+        js_sys::JSON::stringify(&get(&c, "payload"))
+            .unwrap()
+            .as_string()
+            .unwrap()
+    };
+    let google = Credentials::google(object(&[("idToken", "eyJ.a.b")])).unwrap();
+    assert_eq!(payload_of(google), r#"{"id_token":"eyJ.a.b"}"#);
+    let code = Credentials::google(object(&[("authCode", "4/x")])).unwrap();
+    assert_eq!(payload_of(code), r#"{"authCode":"4/x"}"#);
+    let e = Credentials::google(JsValue::from_str("eyJ.a.b"))
+        .err()
+        .unwrap();
+    assert!(e.is_instance_of::<js_sys::Error>());
+    assert!(get_str(&e, "message")
+        .unwrap()
+        .contains("has been deprecated"));
+    let e = Credentials::google(object(&[("idToken", "a"), ("authCode", "b")]))
+        .err()
+        .unwrap();
+    assert!(get_str(&e, "message")
+        .unwrap()
+        .starts_with("Expected only one property in payload"));
+    let fb = Credentials::facebook(JsValue::from_str("EAAB")).unwrap();
+    assert_eq!(payload_of(fb), r#"{"accessToken":"EAAB"}"#);
+    let apple: JsValue = Credentials::apple(JsValue::from_str("eyJ.c.d"))
+        .unwrap()
+        .into();
+    assert_eq!(
+        get_str(&apple, "providerType").as_deref(),
+        Some("oauth2-apple")
+    );
+    let apple_payload = js_sys::JSON::stringify(&get(&apple, "payload")).unwrap();
+    assert_eq!(
+        apple_payload.as_string().as_deref(),
+        Some(r#"{"id_token":"eyJ.c.d"}"#)
+    );
+    let function = Credentials::function(object(&[("username", "fiona")])).unwrap();
+    assert_eq!(payload_of(function), r#"{"username":"fiona"}"#);
+    // The redirect flow is not served: logIn rejects at once, naming it.
+    let redirect: JsValue =
+        Credentials::google(object(&[("redirectUrl", "https://app.example/cb")]))
+            .unwrap()
+            .into();
+    let e = call_async(&new_app(), "logIn", &[redirect])
+        .await
+        .expect_err("the redirect flow is refused");
+    assert!(e.is_instance_of::<js_sys::Error>());
+    assert!(
+        get_str(&e, "message").unwrap().contains("redirect flow"),
+        "{e:?}"
+    );
+}
