@@ -56,7 +56,11 @@ pub(crate) async fn read_limited(
         return Err(format!("the answer is larger than {max} bytes"));
     }
     let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(|e| e.to_string())? {
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|e| e.without_url().to_string())?
+    {
         if body.len() + chunk.len() > max {
             return Err(format!("the answer is larger than {max} bytes"));
         }

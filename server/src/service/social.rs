@@ -62,7 +62,8 @@ async fn json_answer(
     what: &str,
     sent: Result<reqwest::Response, reqwest::Error>,
 ) -> Result<(reqwest::StatusCode, Map<String, Value>), CustomJwtError> {
-    let response = sent.map_err(|e| unavailable(what, e))?;
+    // Without the URL: Facebook's carries the app secret and the user's token in its query.
+    let response = sent.map_err(|e| unavailable(what, e.without_url()))?;
     let status = response.status();
     if status.is_server_error() {
         return Err(unavailable(what, format!("HTTP {status}")));

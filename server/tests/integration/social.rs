@@ -54,6 +54,13 @@ impl Providers {
                 get(move || async move { json!({ "keys": [apple_jwk] }).to_string() }),
             )
             .route(
+                "/slow/debug_token",
+                get(|| async {
+                    tokio::time::sleep(Duration::from_secs(30)).await;
+                    "{}"
+                }),
+            )
+            .route(
                 "/slow/certs",
                 get(|| async {
                     tokio::time::sleep(Duration::from_secs(30)).await;
@@ -413,9 +420,14 @@ async fn slow_providers_answer_503_within_the_timeout() {
     let dir = tempfile::tempdir().unwrap();
     let db = fresh_db().await;
     let mut args = providers.args(dir.path());
-    // Google's keys never come.
+    // Google's keys never come; nor does the Graph API's answer.
     let at = args.iter().position(|a| a == "--google-jwks-url").unwrap();
     args[at + 1] = format!("{}/slow/certs", providers.url);
+    let at = args
+        .iter()
+        .position(|a| a == "--facebook-graph-url")
+        .unwrap();
+    args[at + 1] = format!("{}/slow", providers.url);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let server = ServerProcess::start(&args, &db.url, &[]);
     let c = Client::new(&server, "127.0.0.1");
@@ -425,6 +437,7 @@ async fn slow_providers_answer_503_within_the_timeout() {
             json!({"id_token": providers.google.sign(&google_claims("g-1", WEB_CLIENT))}),
         ),
         ("custom-function", json!({"username": "slow"})),
+        ("oauth2-facebook", json!({"accessToken": "fb-good"})),
     ] {
         let started = Instant::now();
         let r = login(&c, provider, body).await;
@@ -437,6 +450,13 @@ async fn slow_providers_answer_503_within_the_timeout() {
         );
     }
     assert_eq!(users(&db).await, 0);
+    // The failures are logged, but never the Graph API URL with the app secret and the user's token.
+    let log = server.stderr();
+    assert!(log.contains("sign-in provider unavailable"), "{log}");
+    assert!(
+        !log.contains(FB_SECRET) && !log.contains("fb-good"),
+        "{log}"
+    );
 }
 
 #[tokio::test]
