@@ -187,7 +187,7 @@ fn modules_importing_each_other_fail() {
     let report = check_changed(|root| {
         append(
             root,
-            "http/routes/login.rs",
+            "http/routes/login/mod.rs",
             "use super::userpass::confirm;",
         );
         append(root, "http/routes/userpass.rs", "use super::login::login;");
@@ -195,7 +195,7 @@ fn modules_importing_each_other_fail() {
     assert!(
         has(
             &report,
-            "import cycle: http/routes/login.rs <-> http/routes/userpass.rs"
+            "import cycle: http/routes/login/mod.rs <-> http/routes/userpass.rs"
         ),
         "{:#?}",
         report.problems
