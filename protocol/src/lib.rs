@@ -1141,6 +1141,8 @@ mod tests {
         for p in Provider::ALL {
             assert_eq!(Provider::parse(p.as_str()), Some(p));
         }
-        assert_eq!(Provider::parse("oauth2-google"), None);
+        // Issue 30 made `oauth2-google` a provider; App Services never had GitHub.
+        assert_eq!(Provider::parse("oauth2-google"), Some(Provider::Google));
+        assert_eq!(Provider::parse("oauth2-github"), None);
     }
 }
