@@ -315,6 +315,8 @@ pub struct SocialConfig {
     pub facebook: Option<FacebookConfig>,
     /// `custom-function`.
     pub function: Option<FunctionConfig>,
+    /// The app pages the web redirect flow may send its result to (exact match; empty: the flow is off).
+    pub redirect_urls: Vec<String>,
     /// Longest wait for any provider request (connection, answer and body).
     pub timeout: Duration,
 }
@@ -326,6 +328,7 @@ impl Default for SocialConfig {
             apple: None,
             facebook: None,
             function: None,
+            redirect_urls: Vec::new(),
             timeout: Duration::from_secs(5),
         }
     }
@@ -344,6 +347,8 @@ pub struct GoogleConfig {
     pub jwks_url: String,
     /// Google's token endpoint.
     pub token_url: String,
+    /// Google's authorization endpoint (the web redirect flow).
+    pub auth_url: String,
 }
 
 /// Sign in with Apple.

@@ -87,6 +87,8 @@ pub async fn sweep_once(state: &AppState) -> Result<Swept, sqlx::Error> {
         .min(i64::MAX as u128) as i64;
     let audit = in_batches(|| store.sweep_audit(now.saturating_sub(retention), BATCH)).await?;
     let tokens = in_batches(|| store.sweep_tokens(now, BATCH)).await?;
+    let flow_cutoff = now - crate::db::oauth_flows::FLOW_TTL_MS;
+    in_batches(|| store.sweep_flows(flow_cutoff, BATCH)).await?;
     let mut unused_keys = 0;
     if let Some(after) = state.inner.disable_unused_keys_after {
         let cutoff = now.saturating_sub(after.as_millis().min(i64::MAX as u128) as i64);

@@ -69,6 +69,8 @@ pub(crate) struct Inner {
     pub(crate) custom_jwt: Option<JwtVerifier>,
     /// Google, Apple, Facebook and the authentication function (each off when `None`).
     pub(crate) social: Social,
+    /// The app pages the web redirect flow may send its result to (exact match).
+    pub(crate) redirect_urls: Vec<String>,
     /// Registration creates unconfirmed accounts.
     pub(crate) confirmation: bool,
     /// Lifetime of confirmation and reset tokens.
@@ -188,6 +190,7 @@ impl AppState {
                 mailer,
                 custom_jwt,
                 social,
+                redirect_urls: config.social.redirect_urls.clone(),
                 confirmation: config.email.confirmation,
                 token_ttl: config.email.token_ttl,
                 email_jobs: Arc::new(tokio::sync::Semaphore::new(EMAIL_JOBS)),

@@ -15,6 +15,7 @@ pub mod identities;
 pub mod import;
 pub mod keys;
 mod login_batch;
+pub mod oauth_flows;
 pub mod rate_limits;
 pub mod server_keys;
 pub mod sessions;

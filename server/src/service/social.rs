@@ -117,6 +117,7 @@ impl Social {
                     Some(secret) => Some(CodeExchange {
                         client: outbound::client(timeout)?,
                         token_url: outbound::checked_url("--google-token-url", &g.token_url)?,
+                        auth_url: outbound::checked_url("--google-auth-url", &g.auth_url)?,
                         client_id: g.client_ids[0].clone(),
                         client_secret: secret.clone(),
                         redirect_uri: g.redirect_uri.clone().unwrap_or_default(),
@@ -171,6 +172,7 @@ pub struct Google {
 struct CodeExchange {
     client: reqwest::Client,
     token_url: url::Url,
+    auth_url: url::Url,
     client_id: String,
     client_secret: String,
     redirect_uri: String,
@@ -189,18 +191,65 @@ impl Google {
         let Some(code) = string(body, "authCode") else {
             return Err(refused("the body has neither `id_token` nor `authCode`"));
         };
-        let Some(exchange) = &self.exchange else {
-            return Err(refused(
+        let exchange = self.exchange()?;
+        self.exchange_code(&code, &exchange.redirect_uri, None, app_id)
+            .await
+    }
+
+    fn exchange(&self) -> Result<&CodeExchange, CustomJwtError> {
+        self.exchange.as_ref().ok_or_else(|| {
+            refused(
                 "authorization codes need the server's Google client secret (--google-client-secret-file)",
-            ));
-        };
-        let form = [
-            ("code", code.as_str()),
+            )
+        })
+    }
+
+    /// Whether the web redirect flow can run (it needs the client secret to exchange its codes).
+    pub fn redirects(&self) -> bool {
+        self.exchange.is_some()
+    }
+
+    /// Where to send the user's browser in the web redirect flow: Google's authorization endpoint for the
+    /// first client id, `state`, the PKCE S256 `challenge` and `redirect_uri` (appkeys' callback).
+    pub fn authorization_url(
+        &self,
+        state: &str,
+        challenge: &str,
+        redirect_uri: &str,
+    ) -> Option<String> {
+        let exchange = self.exchange.as_ref()?;
+        let mut url = exchange.auth_url.clone();
+        url.query_pairs_mut()
+            .append_pair("client_id", &exchange.client_id)
+            .append_pair("redirect_uri", redirect_uri)
+            .append_pair("response_type", "code")
+            .append_pair("scope", "openid email profile")
+            .append_pair("state", state)
+            .append_pair("code_challenge", challenge)
+            .append_pair("code_challenge_method", "S256");
+        Some(url.into())
+    }
+
+    /// Exchanges an authorization `code` (with the PKCE `verifier` of a redirect flow) and verifies the ID
+    /// token it gives.
+    pub async fn exchange_code(
+        &self,
+        code: &str,
+        redirect_uri: &str,
+        verifier: Option<&str>,
+        app_id: &str,
+    ) -> Result<Verified, CustomJwtError> {
+        let exchange = self.exchange()?;
+        let mut form = vec![
+            ("code", code),
             ("client_id", exchange.client_id.as_str()),
             ("client_secret", exchange.client_secret.as_str()),
-            ("redirect_uri", exchange.redirect_uri.as_str()),
+            ("redirect_uri", redirect_uri),
             ("grant_type", "authorization_code"),
         ];
+        if let Some(verifier) = verifier {
+            form.push(("code_verifier", verifier));
+        }
         let sent = exchange
             .client
             .post(exchange.token_url.clone())

@@ -20,6 +20,7 @@ const BUNDLE: &str = "com.example.notes";
 const FB_APP: &str = "424242";
 const FB_SECRET: &str = "facebook-app-secret";
 const FUNCTION_SECRET: &str = "a shared secret for the authentication function";
+const APP_PAGE: &str = "https://notes.example/auth/done";
 
 /// Fake Google, Apple, Facebook and authentication-function endpoints.
 struct Providers {
@@ -42,6 +43,7 @@ impl Providers {
         let (google, apple) = (EcKey::new(), EcKey::new());
         let (google_jwk, apple_jwk) = (google.jwk.clone(), apple.jwk.clone());
         let code_token = google.sign(&google_claims("g-123", WEB_CLIENT));
+        let web_token = google.sign(&google_claims("g-web", WEB_CLIENT));
         let calls = Arc::new(Mutex::new(Vec::new()));
         let seen = calls.clone();
         let router = axum::Router::new()
@@ -68,9 +70,32 @@ impl Providers {
                 }),
             )
             .route(
+                "/google/auth",
+                get(|Query(q): Query<std::collections::HashMap<String, String>>| async move {
+                    // Google's consent screen, approved at once: back to appkeys with a code that
+                    // remembers the PKCE challenge.
+                    let field = |k: &str| q.get(k).cloned().unwrap_or_default();
+                    let ok = field("client_id") == WEB_CLIENT
+                        && field("response_type") == "code"
+                        && field("code_challenge_method") == "S256"
+                        && field("scope").split(' ').any(|s| s == "openid");
+                    if !ok {
+                        return (StatusCode::BAD_REQUEST, HeaderMap::new(), "bad request".to_owned());
+                    }
+                    let mut back = url::Url::parse(&field("redirect_uri")).unwrap();
+                    back.query_pairs_mut()
+                        .append_pair("code", &format!("4/web-{}", field("code_challenge")))
+                        .append_pair("state", &field("state"));
+                    let mut headers = HeaderMap::new();
+                    headers.insert("location", back.as_str().parse().unwrap());
+                    (StatusCode::FOUND, headers, String::new())
+                }),
+            )
+            .route(
                 "/google/token",
                 post(move |body: String| {
                     let token = code_token.clone();
+                    let web_token = web_token.clone();
                     let form: std::collections::HashMap<String, String> =
                         url::form_urlencoded::parse(body.as_bytes()).into_owned().collect();
                     async move {
@@ -80,6 +105,20 @@ impl Providers {
                             && field("grant_type") == Some("authorization_code");
                         if client_ok && field("code") == Some("4/good-code") {
                             (StatusCode::OK, json!({ "id_token": token }).to_string())
+                        } else if let (true, Some(code), Some(verifier)) =
+                            (client_ok, field("code"), field("code_verifier"))
+                        {
+                            // PKCE: the verifier must be the one the challenge was made from.
+                            use base64::Engine;
+                            use sha2::Digest;
+                            let made = base64::engine::general_purpose::URL_SAFE_NO_PAD
+                                .encode(sha2::Sha256::digest(verifier.as_bytes()));
+                            let redirect_ok = field("redirect_uri").is_some_and(|u| u.ends_with("/api/client/v2.0/auth/callback"));
+                            if code == format!("4/web-{made}") && redirect_ok {
+                                (StatusCode::OK, json!({ "id_token": web_token }).to_string())
+                            } else {
+                                (StatusCode::BAD_REQUEST, json!({ "error": "invalid_grant" }).to_string())
+                            }
                         } else {
                             (
                                 StatusCode::BAD_REQUEST,
@@ -174,6 +213,10 @@ impl Providers {
             &format!("{u}/google/certs"),
             "--google-token-url",
             &format!("{u}/google/token"),
+            "--google-auth-url",
+            &format!("{u}/google/auth"),
+            "--oauth-redirect-url",
+            APP_PAGE,
             "--apple-client-id",
             BUNDLE,
             "--apple-jwks-url",
@@ -633,4 +676,135 @@ async fn a_google_identity_links_to_an_email_user_and_static_custom_jwt_keys_ver
         user_of(&login(&c, "oauth2-google", json!({ "id_token": google })).await),
         user
     );
+}
+
+/// A GET without following redirects: `(status, location, set-cookie)`.
+async fn visit(url: &str, cookie: Option<&str>) -> (StatusCode, String, String) {
+    let mut headers = vec![];
+    if let Some(c) = cookie {
+        headers.push(("cookie", c));
+    }
+    let r = HttpClient::new().request("GET", url, &headers, None).await;
+    let header = |k: &str| {
+        r.headers
+            .get(k)
+            .map(|v| v.to_str().unwrap().to_owned())
+            .unwrap_or_default()
+    };
+    (r.status, header("location"), header("set-cookie"))
+}
+
+/// The `_baas_*` parameters of a redirect to the app page.
+fn baas(location: &str) -> std::collections::HashMap<String, String> {
+    let (page, fragment) = location.split_once('#').expect("a fragment");
+    assert_eq!(page, APP_PAGE);
+    url::form_urlencoded::parse(fragment.as_bytes())
+        .into_owned()
+        .collect()
+}
+
+/// The web redirect flow (realm-web's `Credentials.google({ redirectUrl })`), as a browser walks it: the
+/// login window is sent to Google with PKCE, Google calls back, the window lands on the app page with the
+/// `_baas_*` result; a page off the allow-list, a replayed callback, another browser and a provider error
+/// never yield tokens.
+#[tokio::test]
+async fn the_google_redirect_flow_lands_on_the_app_page_with_tokens() {
+    let s = setup(&[]).await;
+    let base = format!(
+        "{}{P}/app/{APP}/auth/providers/oauth2-google/login",
+        s.server.url
+    );
+    let start = |redirect: &str, state: &str| {
+        let mut url = url::Url::parse(&base).unwrap();
+        url.query_pairs_mut()
+            .append_pair("redirect", redirect)
+            .append_pair("state", state)
+            .append_pair(
+                "device",
+                "eyJkZXZpY2VJZCI6IjViNTkzMTU0OGQ3OWJjNzg0YWRmNDZlYSJ9",
+            );
+        url.to_string()
+    };
+    // 1. The login window: to Google, with a cookie holding the PKCE verifier.
+    let (status, to_google, set_cookie) = visit(&start(APP_PAGE, "realm-state-1"), None).await;
+    assert_eq!(status, StatusCode::FOUND);
+    assert!(
+        to_google.starts_with(&format!("{}/google/auth?", s.providers.url)),
+        "{to_google}"
+    );
+    assert!(
+        to_google.contains("code_challenge_method=S256"),
+        "{to_google}"
+    );
+    assert!(
+        set_cookie.contains("HttpOnly") && set_cookie.contains("SameSite=Lax"),
+        "{set_cookie}"
+    );
+    // 2. Google approves and calls back. Without the cookie (another browser) the callback yields
+    // nothing, and the flow is used up.
+    let (status, callback, _) = visit(&to_google, None).await;
+    assert_eq!(status, StatusCode::FOUND);
+    let (status, location, _) = visit(&callback, None).await;
+    assert_eq!((status, location.as_str()), (StatusCode::BAD_REQUEST, ""));
+    // 3. With it, the callback lands on the app page with the tokens.
+    let (_, to_google, set_cookie) = visit(&start(APP_PAGE, "realm-state-2"), None).await;
+    let cookie = set_cookie.split(';').next().unwrap().to_owned();
+    let (_, callback, _) = visit(&to_google, None).await;
+    let (status, landing, _) = visit(&callback, Some(&cookie)).await;
+    assert_eq!(status, StatusCode::FOUND);
+    let result = baas(&landing);
+    assert_eq!(result["_baas_state"], "realm-state-2");
+    assert_eq!(result["_baas_client_app_id"], APP);
+    let parts: Vec<&str> = result["_baas_ua"].split('$').collect();
+    assert_eq!(parts.len(), 4);
+    assert_eq!(
+        parts[3], "5b5931548d79bc784adf46ea",
+        "the window's device id"
+    );
+    let c = Client::new(&s.server, "127.0.0.1");
+    let p = profile(&c, parts[0]).await;
+    assert_eq!(p["identities"][0]["id"], "g-web");
+    assert_eq!(p["user_id"], parts[2]);
+    // The same user as an ID-token login of that subject.
+    let token = s.providers.google.sign(&google_claims("g-web", IOS_CLIENT));
+    assert_eq!(
+        user_of(&login(&c, "oauth2-google", json!({ "id_token": token })).await),
+        parts[2]
+    );
+    // The callback again (replayed): nothing.
+    let (status, location, _) = visit(&callback, Some(&cookie)).await;
+    assert_eq!((status, location.as_str()), (StatusCode::BAD_REQUEST, ""));
+    // A page off the allow-list: an error page, no redirect, no flow.
+    for page in [
+        "https://evil.example/steal",
+        "https://notes.example/auth/done/extra",
+    ] {
+        let (status, location, set_cookie) = visit(&start(page, "x"), None).await;
+        assert_eq!(
+            (status, location.as_str(), set_cookie.as_str()),
+            (StatusCode::BAD_REQUEST, "", "")
+        );
+    }
+    // The provider says no: the app page learns it (no tokens).
+    let (_, to_google, set_cookie) = visit(&start(APP_PAGE, "realm-state-3"), None).await;
+    let cookie = set_cookie.split(';').next().unwrap().to_owned();
+    let state = url::Url::parse(&to_google)
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == "state")
+        .map(|(_, v)| v.into_owned())
+        .unwrap();
+    let denied = format!(
+        "{}{P}/auth/callback?error=access_denied&state={state}",
+        s.server.url
+    );
+    let (status, landing, _) = visit(&denied, Some(&cookie)).await;
+    assert_eq!(status, StatusCode::FOUND);
+    let result = baas(&landing);
+    assert!(
+        result["_baas_error"].contains("access_denied"),
+        "{result:?}"
+    );
+    assert_eq!(result["_baas_state"], "realm-state-3");
+    assert!(!result.contains_key("_baas_ua"));
 }

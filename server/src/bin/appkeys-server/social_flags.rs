@@ -53,6 +53,27 @@ pub(crate) struct SocialArgs {
     )]
     pub(crate) google_token_url: String,
 
+    /// Google's authorization endpoint (the web redirect flow).
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "APPKEYS_GOOGLE_AUTH_URL",
+        default_value = "https://accounts.google.com/o/oauth2/v2/auth"
+    )]
+    pub(crate) google_auth_url: String,
+
+    /// An app page the web redirect flow (realm-web's `Credentials.google({ redirectUrl })`) may send its
+    /// result to, exactly as the app passes it (repeatable; the env twin is comma-separated). Without one
+    /// the flow is off. Register PUBLIC_URL/api/client/v2.0/auth/callback as the OAuth client's
+    /// redirect URI.
+    #[arg(
+        long = "oauth-redirect-url",
+        value_name = "URL",
+        env = "APPKEYS_OAUTH_REDIRECT_URLS",
+        value_delimiter = ','
+    )]
+    pub(crate) oauth_redirect_urls: Vec<String>,
+
     /// An accepted `aud` of Sign in with Apple ID tokens: a bundle id or a Services ID (repeatable; the
     /// env twin is comma-separated). Turns on `oauth2-apple`.
     #[arg(
@@ -159,6 +180,7 @@ impl SocialArgs {
                 redirect_uri: self.google_redirect_uri.clone().filter(|u| !u.is_empty()),
                 jwks_url: url("--google-jwks-url", &self.google_jwks_url)?,
                 token_url: url("--google-token-url", &self.google_token_url)?,
+                auth_url: url("--google-auth-url", &self.google_auth_url)?,
             }),
         };
         let apple_ids = list(&self.apple_client_ids);
@@ -201,11 +223,22 @@ impl SocialArgs {
             (Some(_), None) => return Err("--function-url needs --function-secret-file".to_owned()),
             (None, Some(_)) => return Err("--function-secret-file needs --function-url".to_owned()),
         };
+        let redirect_urls = list(&self.oauth_redirect_urls);
+        for page in &redirect_urls {
+            let parsed =
+                url::Url::parse(page).map_err(|e| format!("--oauth-redirect-url {page}: {e}"))?;
+            if parsed.scheme() != "https" && parsed.scheme() != "http" {
+                return Err(format!(
+                    "--oauth-redirect-url {page}: an http(s) page is needed"
+                ));
+            }
+        }
         Ok(SocialConfig {
             google,
             apple,
             facebook,
             function,
+            redirect_urls,
             timeout: Duration::from_secs(self.provider_timeout),
         })
     }

@@ -7,6 +7,7 @@ pub(crate) mod introspect;
 pub(crate) mod keys;
 pub(crate) mod location;
 pub(crate) mod login;
+pub(crate) mod oauth;
 pub(crate) mod register;
 pub(crate) mod session;
 mod throttle;
@@ -45,7 +46,11 @@ pub(crate) fn router() -> Router<AppState> {
             &Endpoint::Location { app_id: "" }.pattern(),
             get(location::location),
         )
-        .route(&login.pattern(), post(login::login))
+        .route(&login.pattern(), post(login::login).get(oauth::start))
+        .route(
+            &format!("{}/auth/callback", appkeys_protocol::API_PREFIX),
+            get(oauth::callback),
+        )
         .route(
             &Endpoint::Register { app_id: "" }.pattern(),
             post(register::register),
