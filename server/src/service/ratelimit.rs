@@ -45,6 +45,8 @@ pub enum Bucket {
     /// Password resets of one account completed by one client (hourly windows): that client is let in
     /// while the account is throttled.
     ResetClientHour,
+    /// Web redirect flows started by one client (each writes a flow row).
+    OAuthStartsIp,
 }
 
 impl Bucket {
@@ -63,6 +65,7 @@ impl Bucket {
             Bucket::TokenFailuresIp => "token-ip",
             Bucket::IntrospectionFailuresIp => "introspect-ip",
             Bucket::ResetClientHour => "reset-client-hour",
+            Bucket::OAuthStartsIp => "oauth-start-ip",
         }
     }
 }

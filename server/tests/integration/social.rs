@@ -808,3 +808,26 @@ async fn the_google_redirect_flow_lands_on_the_app_page_with_tokens() {
     assert_eq!(result["_baas_state"], "realm-state-3");
     assert!(!result.contains_key("_baas_ua"));
 }
+
+/// Starting redirect flows is limited per client like anonymous logins (each start writes a row).
+#[tokio::test]
+async fn redirect_flow_starts_are_limited_per_client() {
+    let s = setup(&["--anonymous-logins-per-ip", "2"]).await;
+    let url = format!(
+        "{}{P}/app/{APP}/auth/providers/oauth2-google/login?redirect={}&state=s",
+        s.server.url,
+        url::form_urlencoded::byte_serialize(APP_PAGE.as_bytes()).collect::<String>()
+    );
+    for _ in 0..2 {
+        assert_eq!(visit(&url, None).await.0, StatusCode::FOUND);
+    }
+    assert_eq!(visit(&url, None).await.0, StatusCode::TOO_MANY_REQUESTS);
+    let store = appkeys_server::Store::connect(&s.db.url).await.unwrap();
+    assert_eq!(
+        store
+            .count("SELECT COUNT(*) FROM oauth_flows")
+            .await
+            .unwrap(),
+        2
+    );
+}

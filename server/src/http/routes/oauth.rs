@@ -19,11 +19,13 @@ use rand::RngCore;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+use super::common::audit_limit;
 use crate::db::accounts::CustomLogin;
 use crate::db::oauth_flows::{Flow, FLOW_TTL_MS};
 use crate::error::AppError;
 use crate::model::{Client, Event};
 use crate::service::custom_jwt::CustomJwtError;
+use crate::service::ratelimit::{client_key, Bucket};
 use crate::state::{AppState, TokenSubject};
 use crate::util::new_id;
 
@@ -119,6 +121,7 @@ fn device_of(param: Option<&String>) -> String {
 pub(crate) async fn start(
     State(state): State<AppState>,
     Path((app_id, provider)): Path<(String, String)>,
+    client: Client,
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Response, AppError> {
     state.check_app(&app_id)?;
@@ -144,6 +147,18 @@ pub(crate) async fn start(
     else {
         return Ok(error_page("The sign-in request has no valid state."));
     };
+    // Each start writes a flow row: as many per client as anonymous logins (refused without a write).
+    let limit = state.inner.limits.anonymous_logins_per_ip;
+    let event = Event::new("oauth.started", "success")
+        .app(&app_id)
+        .provider(Provider::Google.as_str())
+        .client(&client);
+    let attempt = state
+        .inner
+        .limiter
+        .attempt(Bucket::OAuthStartsIp, &[&client_key(client.ip)], limit)
+        .await;
+    audit_limit(&state, &event, attempt).await?;
     let flow_state = random_text();
     let verifier = random_text();
     let flow = Flow {
