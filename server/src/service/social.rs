@@ -85,10 +85,16 @@ fn string(map: &Map<String, Value>, key: &str) -> Option<String> {
         .map(str::to_owned)
 }
 
-/// A verified identity from an id and the profile fields found.
-fn identity(id: String, data: Map<String, Value>) -> Result<Verified, CustomJwtError> {
+/// A verified identity: `id`, with the `name` and `email` of the provider's `answer` as profile fields.
+fn identity(id: String, answer: &Map<String, Value>) -> Result<Verified, CustomJwtError> {
     if id.is_empty() || id.len() > MAX_SUBJECT_LEN {
         return Err(refused("no usable user id"));
+    }
+    let mut data = Map::new();
+    for field in ["name", "email"] {
+        if let Some(v) = string(answer, field) {
+            data.insert(field.to_owned(), Value::String(v));
+        }
     }
     let data = (!data.is_empty()).then(|| Value::Object(data).to_string());
     Ok(Verified { sub: id, data })
@@ -324,13 +330,7 @@ impl Facebook {
                 "the profile of the access token's user cannot be read",
             ));
         }
-        let mut data = Map::new();
-        for field in ["name", "email"] {
-            if let Some(v) = string(&profile, field) {
-                data.insert(field.to_owned(), Value::String(v));
-            }
-        }
-        identity(user_id, data)
+        identity(user_id, &profile)
     }
 }
 
@@ -392,13 +392,7 @@ impl Function {
             Some(Value::Number(n)) => n.to_string(),
             _ => return Err(refused("the authentication function answered no `id`")),
         };
-        let mut data = Map::new();
-        for field in ["name", "email"] {
-            if let Some(v) = string(&answer, field) {
-                data.insert(field.to_owned(), Value::String(v));
-            }
-        }
-        identity(user_id, data)
+        identity(user_id, &answer)
     }
 }
 

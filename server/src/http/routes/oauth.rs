@@ -8,7 +8,7 @@
 
 use std::collections::HashMap;
 
-use appkeys_protocol::{Provider, API_PREFIX};
+use appkeys_protocol::{ErrorCode, Provider, API_PREFIX};
 use axum::{
     extract::{Path, Query, State},
     http::{header, HeaderMap, HeaderValue, StatusCode},
@@ -20,7 +20,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use super::common::audit_limit;
-use crate::db::accounts::CustomLogin;
+use super::login::Login;
 use crate::db::oauth_flows::{Flow, FLOW_TTL_MS};
 use crate::error::AppError;
 use crate::model::{Client, Event};
@@ -131,7 +131,7 @@ pub(crate) async fn start(
     };
     let Some(google) = google.filter(|g| g.redirects()) else {
         return Err(AppError::new(
-            appkeys_protocol::ErrorCode::AuthProviderNotFound,
+            ErrorCode::AuthProviderNotFound,
             "this provider has no web redirect flow on this server",
         ));
     };
@@ -279,28 +279,27 @@ pub(crate) async fn callback(
             return Ok(fail("Google cannot be reached now; try again later"))
         }
     };
-    let opened = state
-        .inner
-        .store
-        .identity_login(
-            &flow.app_id,
-            (Provider::Google.as_str(), &verified.sub),
-            verified.data.as_deref(),
-            &flow.device_id,
-        )
-        .await
-        .map_err(AppError::db)?;
-    let (user_id, session) = match opened {
-        CustomLogin::Opened(user_id, session, _) => (user_id, session),
-        CustomLogin::Disabled(_) => return Ok(fail("the user is disabled")),
+    // The same step as a login request with a Google token: ceiling, session, audit, session cap.
+    let login = Login {
+        state: &state,
+        app_id: &flow.app_id,
+        ip: client_key(client.ip),
+        device: flow.device_id.clone(),
+        event: event.clone(),
+    };
+    let opened = match login.open_identity(Provider::Google, &verified).await {
+        Ok(opened) => opened,
+        Err(e) if matches!(e.code, ErrorCode::UserDisabled | ErrorCode::TooManyRequests) => {
+            return Ok(fail(&e.message))
+        }
+        Err(e) => return Err(e),
     };
     state.record(&event);
-    state.audit_in_aggregate(event.user(&user_id));
     let tokens = state.login_response(&TokenSubject {
-        user_id: &user_id,
+        user_id: &opened.user_id,
         app_id: &flow.app_id,
         device_id: &flow.device_id,
-        session_id: &session,
+        session_id: &opened.session,
         provider: Provider::Google.as_str(),
         api_key_id: None,
     });

@@ -40,6 +40,17 @@ impl Login<'_> {
         body: &Map<String, Value>,
     ) -> Result<Opened, AppError> {
         let verified = self.verify_external(provider, body).await?;
+        self.open_identity(provider, &verified).await
+    }
+
+    /// A new session of the user of `verified`'s identity of `provider` (created at its first login),
+    /// within the per-user-and-client ceiling, audited in aggregate, the user's sessions trimmed to the
+    /// cap (a login request, or the callback of the web redirect flow).
+    pub(in crate::http::routes) async fn open_identity(
+        &self,
+        provider: Provider,
+        verified: &Verified,
+    ) -> Result<Opened, AppError> {
         self.ceiling(&format!("{provider}\0{}", verified.sub))
             .await?;
         let store = &self.state.inner.store;
