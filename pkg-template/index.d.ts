@@ -12,9 +12,10 @@ import type {
   EmailPasswordAuth as EmailPasswordAuthT,
   NewApiKey as NewApiKeyT,
   User as UserT,
+  handleAuthRedirect as handleAuthRedirectT,
 } from "./node/appkeys.js";
 
-export { ApiKeyAuth, App, Credentials, EmailPasswordAuth, User } from "./node/appkeys.js";
+export { ApiKeyAuth, App, Credentials, EmailPasswordAuth, User, handleAuthRedirect } from "./node/appkeys.js";
 export type {
   ApiKey,
   AppConfiguration,
@@ -64,6 +65,7 @@ export declare const Realm: {
   Credentials: typeof CredentialsT;
   User: typeof UserT;
   AppError: typeof AppError;
+  handleAuthRedirect: typeof handleAuthRedirectT;
 };
 export declare namespace Realm {
   type App = AppT;

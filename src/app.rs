@@ -55,6 +55,10 @@ pub const BAD_KEY_ID: &str = "Expected an API key id: a string of 24 hexadecimal
 /// Message when a `User` that this app does not know is passed in.
 pub const UNKNOWN_USER: &str = "The user was never logged into this app";
 
+/// Message when the redirect flow is asked for where there is no browser window.
+pub const REDIRECT_NEEDS_BROWSER: &str =
+    "The OAuth 2.0 redirect flow needs a browser window: log in with the provider's token outside a browser";
+
 /// A user of an app.
 pub type User<P> = Rc<UserCore<P>>;
 
@@ -164,6 +168,9 @@ impl<P: Platform, S: Store> AppCore<P, S> {
     /// is logged in (realm-web reuses it even when logged out).
     pub async fn log_in(&self, credentials: &Credentials) -> Result<User<P>, P> {
         let provider = credentials.provider();
+        if let Credentials::Redirect { .. } = credentials {
+            return Err(Error::Other(REDIRECT_NEEDS_BROWSER));
+        }
         if provider == Provider::AnonUser {
             let reuse = self
                 .users()
@@ -205,6 +212,47 @@ impl<P: Platform, S: Store> AppCore<P, S> {
         Ok(user)
     }
 
+    /// The URL that starts `provider`'s web redirect flow (its query is the caller's to add): the login
+    /// route on the app's hostname, as realm-web opens it in the login window.
+    pub async fn redirect_login_url(&self, provider: Provider) -> Result<String, P> {
+        let origin = self.origin().await?;
+        let endpoint = Endpoint::Login {
+            app_id: &self.config.id,
+            provider: provider.as_str(),
+        };
+        Ok(endpoint.url(&origin))
+    }
+
+    /// The device id this app keeps (sent with logins), if it has one.
+    pub fn device_id(&self) -> Option<String> {
+        self.store.get(&self.layout.device_id())
+    }
+
+    /// The end of a redirect flow: `user_auth` (`access$refresh$user_id$device_id`, the `_baas_ua` the
+    /// server put on the app page) becomes a logged-in user, as a login answer does, then its profile.
+    pub async fn log_in_with_auth(
+        &self,
+        provider: Provider,
+        user_auth: &str,
+    ) -> Result<User<P>, P> {
+        let parts: Vec<&str> = user_auth.split('$').collect();
+        let [access_token, refresh_token, user_id, device_id] = parts[..] else {
+            return Err(Error::Other(
+                "Failed to decode 'authInfo' into ids and tokens",
+            ));
+        };
+        let login = LoginResponse {
+            access_token: access_token.to_owned(),
+            refresh_token: refresh_token.to_owned(),
+            user_id: user_id.to_owned(),
+            device_id: device_id.to_owned(),
+            device_secret: None,
+        };
+        let user = self.logged_in(provider, login);
+        self.refresh_profile(&user).await?;
+        Ok(user)
+    }
+
     /// `user.linkCredentials(credentials)`: `login?link=true` with the user's access token (refreshed
     /// and retried once on `InvalidSession`, like every access-token call). The answer must be for this
     /// user; its access token replaces the user's, and the profile is fetched again, so that
@@ -216,6 +264,11 @@ impl<P: Platform, S: Store> AppCore<P, S> {
     ) -> Result<(), P> {
         if !self.knows(user) {
             return Err(Error::Other(UNKNOWN_USER));
+        }
+        if let Credentials::Redirect { .. } = credentials {
+            return Err(Error::Other(
+                "Linking through the OAuth 2.0 redirect flow is not supported: link with the provider's token",
+            ));
         }
         let endpoint = Endpoint::LinkCredentials {
             app_id: &self.config.id,

@@ -3,6 +3,13 @@ use crate::platform::Platform;
 use appkeys_protocol::wire::{ApiKeyLogin, CustomTokenLogin, UserpassLogin};
 use appkeys_protocol::Provider;
 
+/// The payload of redirect-flow credentials.
+#[derive(serde::Serialize)]
+struct RedirectBody<'a> {
+    #[serde(rename = "redirectUrl")]
+    redirect_url: &'a str,
+}
+
 /// What `Credentials.emailPassword()`, `.anonymous()`, `.apiKey()`, `.jwt()`, `.google()`, `.apple()`,
 /// `.facebook()` and `.function()` make.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,6 +29,14 @@ pub enum Credentials {
         provider: Provider,
         /// The JSON object sent.
         body: String,
+    },
+    /// Google, Apple or Facebook through the web redirect flow (`{ redirectUrl }`): a login window, not a
+    /// login request (the wasm layer runs it in browsers).
+    Redirect {
+        /// `oauth2-google`, `oauth2-apple` or `oauth2-facebook`.
+        provider: Provider,
+        /// The app page the flow ends on.
+        url: String,
     },
 }
 
@@ -56,7 +71,9 @@ impl Credentials {
             Credentials::Anonymous => Provider::AnonUser,
             Credentials::ApiKey(_) => Provider::ApiKey,
             Credentials::Jwt(_) => Provider::CustomToken,
-            Credentials::Payload { provider, .. } => *provider,
+            Credentials::Payload { provider, .. } | Credentials::Redirect { provider, .. } => {
+                *provider
+            }
         }
     }
 
@@ -68,6 +85,7 @@ impl Credentials {
             Credentials::ApiKey(body) => P::to_json(body),
             Credentials::Jwt(body) => P::to_json(body),
             Credentials::Payload { body, .. } => body.clone(),
+            Credentials::Redirect { url, .. } => P::to_json(&RedirectBody { redirect_url: url }),
         }
     }
 }

@@ -45,3 +45,8 @@ async fn custom_jwt_login_and_linking() {
 async fn google_apple_facebook_and_function_credentials() {
     common::social_credentials().await;
 }
+
+#[wasm_bindgen_test]
+async fn the_redirect_flow_needs_a_browser() {
+    common::redirect_flow_needs_a_browser().await;
+}

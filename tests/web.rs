@@ -47,3 +47,8 @@ async fn custom_jwt_login_and_linking() {
 async fn google_apple_facebook_and_function_credentials() {
     common::social_credentials().await;
 }
+
+#[wasm_bindgen_test]
+fn handle_auth_redirect_hands_the_result_to_the_opener() {
+    common::handle_auth_redirect_stores_the_result();
+}

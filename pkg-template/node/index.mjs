@@ -2,4 +2,4 @@
 import { createRequire } from "node:module";
 
 const m = createRequire(import.meta.url)("./index.cjs");
-export const { App, ApiKeyAuth, Credentials, EmailPasswordAuth, User, AppError, Realm, init } = m;
+export const { App, ApiKeyAuth, Credentials, EmailPasswordAuth, User, AppError, Realm, handleAuthRedirect, init } = m;

@@ -5,7 +5,7 @@
 import { initSync } from "./appkeys.js";
 import { wasmBytes } from "./appkeys_bg.wasm.js";
 import { AppError } from "./app-error.js";
-import { App, ApiKeyAuth, Credentials, EmailPasswordAuth, User } from "./appkeys.js";
+import { App, ApiKeyAuth, Credentials, EmailPasswordAuth, User, handleAuthRedirect } from "./appkeys.js";
 
 initSync({ module: wasmBytes() });
 
@@ -14,5 +14,5 @@ export function init() {
   return Promise.resolve();
 }
 
-export { App, ApiKeyAuth, AppError, Credentials, EmailPasswordAuth, User };
-export const Realm = { App, Credentials, User, AppError };
+export { App, ApiKeyAuth, AppError, Credentials, EmailPasswordAuth, User, handleAuthRedirect };
+export const Realm = { App, Credentials, User, AppError, handleAuthRedirect };

@@ -358,6 +358,24 @@ pub struct AppleConfig {
     pub client_ids: Vec<String>,
     /// Apple's signing keys.
     pub jwks_url: String,
+    /// The web redirect flow (`None`: ID tokens only).
+    pub web: Option<AppleWebConfig>,
+}
+
+/// Sign in with Apple on the web: the first client id (a Services ID) exchanges authorization codes with a
+/// client secret that appkeys signs (ES256) with the team's key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppleWebConfig {
+    /// The Apple developer team id (`iss` of the client secret).
+    pub team_id: String,
+    /// The id of the Sign in with Apple key (`kid` of the client secret).
+    pub key_id: String,
+    /// That key: a P-256 private key in PEM (the `.p8` file Apple gives).
+    pub private_key: String,
+    /// Apple's token endpoint.
+    pub token_url: String,
+    /// Apple's authorization endpoint.
+    pub auth_url: String,
 }
 
 /// Facebook Login.
@@ -367,8 +385,10 @@ pub struct FacebookConfig {
     pub app_id: String,
     /// The Facebook app secret.
     pub app_secret: String,
-    /// The Graph API's base URL.
+    /// The Graph API's base URL (also where redirect-flow codes are exchanged: `oauth/access_token`).
     pub graph_url: String,
+    /// The login dialog (the web redirect flow).
+    pub auth_url: String,
 }
 
 /// The operator's authentication function (`custom-function`).

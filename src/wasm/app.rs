@@ -4,6 +4,7 @@ use super::storage::{CustomStorage, JsStore};
 use super::user::User;
 use super::{from_value, promise, rejected, to_js, type_error, void_promise, Web};
 use crate::app::{AppCore, Config, UNKNOWN_USER};
+use crate::credentials::Credentials as CoreCredentials;
 use crate::user::UserCore;
 use appkeys_protocol::wire::{ConfirmRequest, EmailRequest, RegisterRequest, ResetPasswordRequest};
 use appkeys_protocol::UserpassAction;
@@ -175,7 +176,12 @@ impl App {
         };
         let shared = self.shared.clone();
         promise(async move {
-            let user = shared.core.log_in(&credentials).await.map_err(to_js)?;
+            let user = match &credentials {
+                CoreCredentials::Redirect { provider, url } => {
+                    super::redirect::log_in(&shared, *provider, url).await?
+                }
+                _ => shared.core.log_in(&credentials).await.map_err(to_js)?,
+            };
             Ok(shared.user_object(&user))
         })
     }

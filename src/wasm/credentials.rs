@@ -161,6 +161,9 @@ impl Credentials {
             CoreCredentials::Payload { body, .. } => {
                 js_sys::JSON::parse(body).unwrap_or_else(|_| js_sys::Object::new().into())
             }
+            CoreCredentials::Redirect { url, .. } => {
+                object_of("redirectUrl", JsValue::from_str(url))
+            }
         }
     }
 }
@@ -224,13 +227,10 @@ pub(crate) fn credentials_of(value: JsValue) -> Result<CoreCredentials, JsValue>
         )?)),
         Some(provider) => {
             let redirect = js_sys::Reflect::get(&payload, &JsValue::from_str("redirectUrl"))
-                .is_ok_and(|v| v.is_string());
-            if redirect {
-                return Err(error(
-                    "the OAuth 2.0 redirect flow (a redirectUrl) is not supported by this version of \
-                     appkeys: log in with the provider's token (an ID token, an authorization code or \
-                     an access token) instead",
-                ));
+                .ok()
+                .and_then(|v| v.as_string());
+            if let Some(url) = redirect.filter(|_| provider.as_str().starts_with("oauth2-")) {
+                return Ok(CoreCredentials::Redirect { provider, url });
             }
             if !payload.is_object() {
                 return Err(type_error(

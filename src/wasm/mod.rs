@@ -18,12 +18,14 @@ use wasm_bindgen::prelude::*;
 mod app;
 mod credentials;
 mod platform;
+mod redirect;
 mod storage;
 mod user;
 
 pub use app::{App, EmailPasswordAuth};
 pub use credentials::Credentials;
 pub use platform::Web;
+pub use redirect::handle_auth_redirect;
 pub use user::{ApiKeyAuth, User};
 
 // SAFETY: wasm32-unknown-unknown without the atomics feature has exactly one thread.

@@ -1,11 +1,21 @@
-// The app page of the redirect-flow test: logs in with realm-web's `Credentials.google({ redirectUrl })`, which
-// opens the login window, and puts the outcome in window.__result.
-import * as Realm from "realm-web";
+// The app page of the redirect-flow test: logs in with `?sdk=` (realm-web 2.0.1 unmodified, or appkeys) and
+// `?provider=` (`Credentials.google({ redirectUrl })`, `Credentials.apple(url)`, `Credentials.facebook(url)`),
+// which opens the login window, and puts the outcome in window.__result. The window lands on the landing
+// page of the same SDK, whose handleAuthRedirect() hands the result back.
+import * as RealmWeb from "realm-web";
+import * as Appkeys from "appkeys";
 
 const params = new URLSearchParams(location.search);
-const app = new Realm.App({ id: "appkeys-demo", baseUrl: params.get("server") });
+const sdk = params.get("sdk") === "appkeys" ? Appkeys : RealmWeb;
+const landing = `${location.origin}/oauth-done-${params.get("sdk")}.html`;
+const credentials = {
+  google: () => sdk.Credentials.google({ redirectUrl: landing }),
+  apple: () => sdk.Credentials.apple(landing),
+  facebook: () => sdk.Credentials.facebook(landing),
+}[params.get("provider")]();
+const app = new sdk.App({ id: "appkeys-demo", baseUrl: params.get("server") });
 app
-  .logIn(Realm.Credentials.google({ redirectUrl: `${location.origin}/oauth-done.html` }))
+  .logIn(credentials)
   .then((user) => {
     window.__result = {
       id: user.id,
@@ -13,6 +23,7 @@ app
       identities: user.identities.map((i) => [i.providerType, i.id]),
       name: user.profile.name,
       loggedIn: user.isLoggedIn,
+      current: app.currentUser === user,
     };
   })
   .catch((e) => {

@@ -491,7 +491,7 @@ pub async fn custom_jwt_and_linking(token: &str) {
 }
 
 /// `Credentials.google/apple/facebook/function` through the JS-facing API (issue 30): realm-web's payload
-/// shapes and errors, and a redirect URL refused by `logIn` with an `Error` that says why, before any request.
+/// shapes and errors.
 pub async fn social_credentials() {
     use appkeys::wasm::Credentials;
     let object = |pairs: &[(&str, &str)]| -> JsValue {
@@ -541,17 +541,61 @@ pub async fn social_credentials() {
     );
     let function = Credentials::function(object(&[("username", "fiona")])).unwrap();
     assert_eq!(payload_of(function), r#"{"username":"fiona"}"#);
-    // The redirect flow is not served: logIn rejects at once, naming it.
-    let redirect: JsValue =
-        Credentials::google(object(&[("redirectUrl", "https://app.example/cb")]))
-            .unwrap()
-            .into();
+    // A redirect URL makes redirect-flow credentials with realm-web's payload.
+    let redirect =
+        Credentials::google(object(&[("redirectUrl", "https://app.example/cb")])).unwrap();
+    assert_eq!(
+        payload_of(redirect),
+        r#"{"redirectUrl":"https://app.example/cb"}"#
+    );
+}
+
+/// Outside a browser (Node) the redirect flow is refused: `logIn` with a redirect URL rejects with an
+/// `Error` that says why, before any request, and `handleAuthRedirect()` throws, as realm-web's does.
+pub async fn redirect_flow_needs_a_browser() {
+    use appkeys::wasm::Credentials;
+    let payload = js_sys::Object::new();
+    js_sys::Reflect::set(
+        &payload,
+        &"redirectUrl".into(),
+        &"https://app.example/cb".into(),
+    )
+    .unwrap();
+    let redirect: JsValue = Credentials::google(payload.into()).unwrap().into();
     let e = call_async(&new_app(), "logIn", &[redirect])
         .await
-        .expect_err("the redirect flow is refused");
+        .expect_err("the redirect flow needs a browser");
     assert!(e.is_instance_of::<js_sys::Error>());
     assert!(
-        get_str(&e, "message").unwrap().contains("redirect flow"),
+        get_str(&e, "message")
+            .unwrap()
+            .contains("redirect flow needs a browser window"),
         "{e:?}"
     );
+    let e = appkeys::wasm::handle_auth_redirect().expect_err("throws outside a browser");
+    assert!(get_str(&e, "message")
+        .unwrap()
+        .contains("not supported outside a browser"));
+}
+
+/// In a browser, `handleAuthRedirect()` stores the `_baas_*` result of the page's hash under realm-web's
+/// key for the state, where the opener's `logIn` looks for it.
+pub fn handle_auth_redirect_stores_the_result() {
+    let window = web_sys::window().unwrap();
+    let storage = window.local_storage().unwrap().unwrap();
+    window
+        .location()
+        .set_hash("_baas_client_app_id=app-1&_baas_ua=a%24b%24c%24d&_baas_state=xyzstate")
+        .unwrap();
+    appkeys::wasm::handle_auth_redirect().unwrap();
+    let key = "realm-web:oauth2:state(xyzstate):result";
+    let stored = storage
+        .get_item(key)
+        .unwrap()
+        .expect("the result is stored");
+    let parsed = js_sys::JSON::parse(&stored).unwrap();
+    assert_eq!(get_str(&parsed, "userAuth").as_deref(), Some("a$b$c$d"));
+    assert_eq!(get_str(&parsed, "appId").as_deref(), Some("app-1"));
+    storage.remove_item(key).unwrap();
+    window.location().set_hash("").unwrap();
 }

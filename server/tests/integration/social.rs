@@ -17,6 +17,8 @@ const WEB_CLIENT: &str = "web-client.apps.googleusercontent.com";
 const IOS_CLIENT: &str = "ios-client.apps.googleusercontent.com";
 const GOOGLE_SECRET: &str = "google-web-client-secret";
 const BUNDLE: &str = "com.example.notes";
+const SERVICES_ID: &str = "com.example.notes.web";
+const TEAM: &str = "TEAM123456";
 const FB_APP: &str = "424242";
 const FB_SECRET: &str = "facebook-app-secret";
 const FUNCTION_SECRET: &str = "a shared secret for the authentication function";
@@ -27,6 +29,8 @@ struct Providers {
     url: String,
     google: EcKey,
     apple: EcKey,
+    /// The Apple team's Sign in with Apple key (signs appkeys' client secrets).
+    team: EcKey,
     /// The login payloads the function received with a valid signature.
     function_calls: Arc<Mutex<Vec<Value>>>,
     _task: tokio::task::JoinHandle<()>,
@@ -40,8 +44,11 @@ fn google_claims(sub: &str, aud: &str) -> Value {
 
 impl Providers {
     async fn start() -> Providers {
-        let (google, apple) = (EcKey::new(), EcKey::new());
+        let (google, apple, team) = (EcKey::new(), EcKey::new(), EcKey::new());
         let (google_jwk, apple_jwk) = (google.jwk.clone(), apple.jwk.clone());
+        let team_jwk = team.jwk.clone();
+        let apple_web_token = apple.sign(&json!({"iss": "https://appleid.apple.com", "sub": "apple-web",
+            "aud": SERVICES_ID, "exp": now() + 600, "iat": now(), "email": "ada@privaterelay.appleid.com"}));
         let code_token = google.sign(&google_claims("g-123", WEB_CLIENT));
         let web_token = google.sign(&google_claims("g-web", WEB_CLIENT));
         let calls = Arc::new(Mutex::new(Vec::new()));
@@ -129,6 +136,54 @@ impl Providers {
                 }),
             )
             .route(
+                "/apple/token",
+                post(move |body: String| {
+                    let form: std::collections::HashMap<String, String> =
+                        url::form_urlencoded::parse(body.as_bytes()).into_owned().collect();
+                    let field = |k: &str| form.get(k).cloned().unwrap_or_default();
+                    // The client secret: ES256 by the team's key, for the Services ID, minutes long.
+                    let jwk: jsonwebtoken::jwk::Jwk = serde_json::from_value(team_jwk.clone()).unwrap();
+                    let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::ES256);
+                    validation.set_audience(&["https://appleid.apple.com"]);
+                    validation.set_issuer(&[TEAM]);
+                    let secret = jsonwebtoken::decode::<Value>(
+                        &field("client_secret"),
+                        &jsonwebtoken::DecodingKey::from_jwk(&jwk).unwrap(),
+                        &validation,
+                    );
+                    let ok = secret.is_ok_and(|t| {
+                        t.claims["sub"] == SERVICES_ID && t.claims["exp"].as_i64().unwrap() <= now() + 3600
+                    }) && field("client_id") == SERVICES_ID
+                        && field("code") == "apple-code"
+                        && field("redirect_uri").ends_with("/api/client/v2.0/auth/callback");
+                    let token = apple_web_token.clone();
+                    async move {
+                        match ok {
+                            true => (StatusCode::OK, json!({ "id_token": token }).to_string()),
+                            false => (StatusCode::BAD_REQUEST, json!({ "error": "invalid_client" }).to_string()),
+                        }
+                    }
+                }),
+            )
+            .route(
+                "/graph/oauth/access_token",
+                get(|Query(q): Query<std::collections::HashMap<String, String>>| async move {
+                    use base64::Engine;
+                    use sha2::Digest;
+                    let field = |k: &str| q.get(k).cloned().unwrap_or_default();
+                    let made = base64::engine::general_purpose::URL_SAFE_NO_PAD
+                        .encode(sha2::Sha256::digest(field("code_verifier").as_bytes()));
+                    let ok = field("client_id") == FB_APP
+                        && field("client_secret") == FB_SECRET
+                        && field("code") == format!("fb-{made}")
+                        && field("redirect_uri").ends_with("/api/client/v2.0/auth/callback");
+                    match ok {
+                        true => (StatusCode::OK, json!({"access_token": "fb-good", "token_type": "bearer"}).to_string()),
+                        false => (StatusCode::BAD_REQUEST, json!({"error": {"message": "bad code"}}).to_string()),
+                    }
+                }),
+            )
+            .route(
                 "/graph/debug_token",
                 get(|Query(q): Query<std::collections::HashMap<String, String>>| async move {
                     let app_token = format!("{FB_APP}|{FB_SECRET}");
@@ -189,6 +244,7 @@ impl Providers {
             url,
             google,
             apple,
+            team,
             function_calls: calls,
             _task: task,
         }
@@ -218,9 +274,30 @@ impl Providers {
             "--oauth-redirect-url",
             APP_PAGE,
             "--apple-client-id",
+            SERVICES_ID,
+            "--apple-client-id",
             BUNDLE,
             "--apple-jwks-url",
             &format!("{u}/apple/keys"),
+            "--apple-team-id",
+            TEAM,
+            "--apple-key-id",
+            "KEY0000001",
+            "--apple-private-key-file",
+            &{
+                let path = dir.join("apple.p8");
+                std::fs::write(&path, &self.team.pem).unwrap();
+                let mut perms = std::fs::metadata(&path).unwrap().permissions();
+                std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o600);
+                std::fs::set_permissions(&path, perms).unwrap();
+                path.display().to_string()
+            },
+            "--apple-auth-url",
+            &format!("{u}/apple/auth"),
+            "--apple-token-url",
+            &format!("{u}/apple/token"),
+            "--facebook-auth-url",
+            &format!("{u}/facebook/dialog"),
             "--facebook-app-id",
             FB_APP,
             "--facebook-app-secret-file",
@@ -552,6 +629,23 @@ async fn providers_that_are_off_are_404_and_bad_settings_refuse_to_start() {
             vec!["--google-client-secret-file", &secret],
             "--google-client-secret-file needs --google-client-id",
         ),
+        (
+            vec!["--apple-client-id", "web.id", "--apple-team-id", "T1"],
+            "--apple-team-id, --apple-key-id and --apple-private-key-file go together",
+        ),
+        (
+            vec![
+                "--apple-client-id",
+                "web.id",
+                "--apple-team-id",
+                "T1",
+                "--apple-key-id",
+                "K1",
+                "--apple-private-key-file",
+                &secret,
+            ],
+            "--apple-private-key-file: not a P-256 private key in PEM",
+        ),
     ] {
         let Err((status, err)) = ServerProcess::try_start(&args, &db.url, &[]) else {
             panic!("started with {args:?}");
@@ -830,4 +924,148 @@ async fn redirect_flow_starts_are_limited_per_client() {
             .unwrap(),
         2
     );
+}
+
+/// The value of `name` in the query of `url`.
+fn query_value(url: &str, name: &str) -> String {
+    url::Url::parse(url)
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_default()
+}
+
+/// The redirect flows of `Credentials.apple(url)` and `Credentials.facebook(url)`, as a browser walks them:
+/// Apple posts its answer (form_post) and appkeys signs its client secret with the team's key; Facebook
+/// takes PKCE. Both land on the app page as the user of an ID-token / access-token login; a code the
+/// provider refuses lands with an error and creates nobody.
+#[tokio::test]
+async fn the_apple_and_facebook_redirect_flows_land_on_the_app_page() {
+    let s = setup(&[]).await;
+    let c = Client::new(&s.server, "127.0.0.1");
+    let start = |provider: &str, state: &str| {
+        let mut url = url::Url::parse(&format!(
+            "{}{P}/app/{APP}/auth/providers/{provider}/login",
+            s.server.url
+        ))
+        .unwrap();
+        url.query_pairs_mut()
+            .append_pair("redirect", APP_PAGE)
+            .append_pair("state", state);
+        url.to_string()
+    };
+    // Apple: to the authorization page with form_post, then Apple's POST to the callback.
+    let (status, to_apple, set_cookie) = visit(&start("oauth2-apple", "st-apple"), None).await;
+    assert_eq!(status, StatusCode::FOUND);
+    assert!(
+        to_apple.starts_with(&format!("{}/apple/auth?", s.providers.url)),
+        "{to_apple}"
+    );
+    assert_eq!(query_value(&to_apple, "response_mode"), "form_post");
+    assert_eq!(query_value(&to_apple, "client_id"), SERVICES_ID);
+    let cookie = set_cookie.split(';').next().unwrap().to_owned();
+    let posted = |code: &str, state: &str| {
+        let form = url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("code", code)
+            .append_pair("state", state)
+            .append_pair(
+                "user",
+                r#"{"name":{"firstName":"Ada","lastName":"Apple"},"email":"x@y"}"#,
+            )
+            .finish();
+        let url = format!("{}{P}/auth/callback", s.server.url);
+        async move {
+            let r = HttpClient::new()
+                .request(
+                    "POST",
+                    &url,
+                    &[("content-type", "application/x-www-form-urlencoded")],
+                    Some(form.into_bytes()),
+                )
+                .await;
+            assert_eq!(r.status, StatusCode::OK);
+            // The page of this origin that sends the answer on as a GET.
+            let page = r.text();
+            let start = page.find("url=").unwrap() + 4;
+            let end = start + page[start..].find('"').unwrap();
+            page[start..end].replace("&amp;", "&")
+        }
+    };
+    let users_before = users(&s.db).await;
+    let onward = posted("apple-code", &query_value(&to_apple, "state")).await;
+    assert!(
+        onward.starts_with(&format!("{}{P}/auth/callback?", s.server.url)),
+        "{onward}"
+    );
+    let (status, landing, _) = visit(&onward, Some(&cookie)).await;
+    assert_eq!(status, StatusCode::FOUND, "{landing}");
+    let result = baas(&landing);
+    assert_eq!(result["_baas_state"], "st-apple");
+    let parts: Vec<&str> = result["_baas_ua"].split('$').collect();
+    let p = profile(&c, parts[0]).await;
+    assert_eq!(p["identities"][0]["provider_type"], "oauth2-apple");
+    assert_eq!(p["identities"][0]["id"], "apple-web");
+    assert_eq!(p["data"]["name"], "Ada Apple");
+    assert_eq!(p["data"]["email"], "ada@privaterelay.appleid.com");
+    assert_eq!(users(&s.db).await, users_before + 1);
+    // A code Apple refuses: the app page gets an error, nobody is created.
+    let (_, to_apple, set_cookie) = visit(&start("oauth2-apple", "st-apple-2"), None).await;
+    let cookie = set_cookie.split(';').next().unwrap().to_owned();
+    let onward = posted("forged-code", &query_value(&to_apple, "state")).await;
+    let (status, landing, _) = visit(&onward, Some(&cookie)).await;
+    assert_eq!(status, StatusCode::FOUND);
+    let result = baas(&landing);
+    assert!(
+        result["_baas_error"].contains("invalid_client"),
+        "{result:?}"
+    );
+    assert!(!result.contains_key("_baas_ua"));
+    assert_eq!(users(&s.db).await, users_before + 1);
+
+    // Facebook: the dialog with PKCE; the code is exchanged with the verifier at the Graph API.
+    let (status, to_facebook, set_cookie) = visit(&start("oauth2-facebook", "st-fb"), None).await;
+    assert_eq!(status, StatusCode::FOUND);
+    assert!(
+        to_facebook.starts_with(&format!("{}/facebook/dialog?", s.providers.url)),
+        "{to_facebook}"
+    );
+    assert_eq!(query_value(&to_facebook, "client_id"), FB_APP);
+    let cookie = set_cookie.split(';').next().unwrap().to_owned();
+    let callback = |code: String, state: String| {
+        let mut url = url::Url::parse(&format!("{}{P}/auth/callback", s.server.url)).unwrap();
+        url.query_pairs_mut()
+            .append_pair("code", &code)
+            .append_pair("state", &state);
+        url.to_string()
+    };
+    let challenge = query_value(&to_facebook, "code_challenge");
+    let state = query_value(&to_facebook, "state");
+    let (status, landing, _) =
+        visit(&callback(format!("fb-{challenge}"), state), Some(&cookie)).await;
+    assert_eq!(status, StatusCode::FOUND);
+    let result = baas(&landing);
+    assert_eq!(result["_baas_state"], "st-fb");
+    let parts: Vec<&str> = result["_baas_ua"].split('$').collect();
+    let p = profile(&c, parts[0]).await;
+    assert_eq!(p["identities"][0]["id"], "10001");
+    assert_eq!(p["data"]["name"], "Fay Book");
+    // The same user as an access-token login.
+    assert_eq!(
+        user_of(&login(&c, "oauth2-facebook", json!({ "accessToken": "fb-good" })).await),
+        parts[2]
+    );
+    // A code made for another challenge (stolen from another flow): refused, nothing created.
+    let before = users(&s.db).await;
+    let (_, to_facebook, set_cookie) = visit(&start("oauth2-facebook", "st-fb-2"), None).await;
+    let cookie = set_cookie.split(';').next().unwrap().to_owned();
+    let state = query_value(&to_facebook, "state");
+    let (status, landing, _) =
+        visit(&callback(format!("fb-{challenge}"), state), Some(&cookie)).await;
+    assert_eq!(status, StatusCode::FOUND);
+    assert!(
+        baas(&landing)["_baas_error"].contains("refused"),
+        "{landing}"
+    );
+    assert_eq!(users(&s.db).await, before);
 }

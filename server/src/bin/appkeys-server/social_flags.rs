@@ -5,7 +5,7 @@
 use std::{path::PathBuf, time::Duration};
 
 use appkeys_server::config::{
-    AppleConfig, FacebookConfig, FunctionConfig, GoogleConfig, SocialConfig,
+    AppleConfig, AppleWebConfig, FacebookConfig, FunctionConfig, GoogleConfig, SocialConfig,
 };
 use appkeys_server::crypto::secrets;
 use appkeys_server::service::outbound::checked_url;
@@ -93,6 +93,38 @@ pub(crate) struct SocialArgs {
     )]
     pub(crate) apple_jwks_url: String,
 
+    /// Your Apple developer team id. With --apple-key-id and --apple-private-key-file it turns on the web
+    /// redirect flow (`Credentials.apple(redirectUrl)`), in which the first --apple-client-id (your
+    /// Services ID) exchanges authorization codes.
+    #[arg(long, value_name = "ID", env = "APPKEYS_APPLE_TEAM_ID")]
+    pub(crate) apple_team_id: Option<String>,
+
+    /// The key id of your Sign in with Apple key.
+    #[arg(long, value_name = "ID", env = "APPKEYS_APPLE_KEY_ID")]
+    pub(crate) apple_key_id: Option<String>,
+
+    /// File holding that key (private): the `.p8` file Apple gives, a P-256 key in PEM.
+    #[arg(long, value_name = "PATH", env = "APPKEYS_APPLE_PRIVATE_KEY_FILE")]
+    pub(crate) apple_private_key_file: Option<PathBuf>,
+
+    /// Apple's token endpoint (code exchange).
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "APPKEYS_APPLE_TOKEN_URL",
+        default_value = "https://appleid.apple.com/auth/token"
+    )]
+    pub(crate) apple_token_url: String,
+
+    /// Apple's authorization endpoint (the web redirect flow).
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "APPKEYS_APPLE_AUTH_URL",
+        default_value = "https://appleid.apple.com/auth/authorize"
+    )]
+    pub(crate) apple_auth_url: String,
+
     /// The Facebook app id whose user access tokens are accepted. Turns on `oauth2-facebook` (needs
     /// --facebook-app-secret-file).
     #[arg(long, value_name = "ID", env = "APPKEYS_FACEBOOK_APP_ID")]
@@ -110,6 +142,16 @@ pub(crate) struct SocialArgs {
         default_value = "https://graph.facebook.com"
     )]
     pub(crate) facebook_graph_url: String,
+
+    /// Facebook's login dialog (the web redirect flow, `Credentials.facebook(redirectUrl)`; its codes
+    /// are exchanged at the Graph API's `oauth/access_token`).
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "APPKEYS_FACEBOOK_AUTH_URL",
+        default_value = "https://www.facebook.com/v21.0/dialog/oauth"
+    )]
+    pub(crate) facebook_auth_url: String,
 
     /// Your authentication function's HTTPS endpoint: each `custom-function` login posts its payload
     /// there, signed (Standard Webhooks headers), and logs in the user whose `id` it answers. Turns on
@@ -162,6 +204,35 @@ fn url(flag: &str, value: &str) -> Result<String, String> {
 }
 
 impl SocialArgs {
+    /// Apple's web redirect flow: all three of team id, key id and key file, or none.
+    fn apple_web(&self) -> Result<Option<AppleWebConfig>, String> {
+        let (team, key, file) = (
+            &self.apple_team_id,
+            &self.apple_key_id,
+            &self.apple_private_key_file,
+        );
+        let (Some(team_id), Some(key_id), Some(path)) = (team, key, file) else {
+            return match (team, key, file) {
+                (None, None, None) => Ok(None),
+                _ => Err(
+                    "--apple-team-id, --apple-key-id and --apple-private-key-file go together"
+                        .to_owned(),
+                ),
+            };
+        };
+        let flag = "--apple-private-key-file";
+        secrets::check_private(path).map_err(|e| format!("{flag} {}: {e}", path.display()))?;
+        let private_key =
+            std::fs::read_to_string(path).map_err(|e| format!("{flag} {}: {e}", path.display()))?;
+        Ok(Some(AppleWebConfig {
+            team_id: team_id.trim().to_owned(),
+            key_id: key_id.trim().to_owned(),
+            private_key,
+            token_url: url("--apple-token-url", &self.apple_token_url)?,
+            auth_url: url("--apple-auth-url", &self.apple_auth_url)?,
+        }))
+    }
+
     /// The providers' configuration; a provider whose settings are incomplete refuses to start,
     /// naming the flag.
     pub(crate) fn config(&self) -> Result<SocialConfig, String> {
@@ -184,11 +255,16 @@ impl SocialArgs {
             }),
         };
         let apple_ids = list(&self.apple_client_ids);
-        let apple = match apple_ids.is_empty() {
-            true => None,
-            false => Some(AppleConfig {
+        let apple_web = self.apple_web()?;
+        let apple = match (apple_ids.is_empty(), apple_web) {
+            (true, None) => None,
+            (true, Some(_)) => {
+                return Err("--apple-team-id needs --apple-client-id (your Services ID)".to_owned())
+            }
+            (false, web) => Some(AppleConfig {
                 client_ids: apple_ids,
                 jwks_url: url("--apple-jwks-url", &self.apple_jwks_url)?,
+                web,
             }),
         };
         let facebook = match (&self.facebook_app_id, &self.facebook_app_secret_file) {
@@ -197,6 +273,7 @@ impl SocialArgs {
                 app_id: app_id.trim().to_owned(),
                 app_secret: one_secret("--facebook-app-secret-file", path)?,
                 graph_url: url("--facebook-graph-url", &self.facebook_graph_url)?,
+                auth_url: url("--facebook-auth-url", &self.facebook_auth_url)?,
             }),
             (Some(_), None) => {
                 return Err("--facebook-app-id needs --facebook-app-secret-file".to_owned())

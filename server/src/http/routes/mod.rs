@@ -49,7 +49,7 @@ pub(crate) fn router() -> Router<AppState> {
         .route(&login.pattern(), post(login::login).get(oauth::start))
         .route(
             &format!("{}/auth/callback", appkeys_protocol::API_PREFIX),
-            get(oauth::callback),
+            get(oauth::callback).post(oauth::posted_callback),
         )
         .route(
             &Endpoint::Register { app_id: "" }.pattern(),

@@ -1,8 +1,10 @@
-//! The web redirect flow of realm-web's `Credentials.google({ redirectUrl })` (issue 30): the login
-//! window opens `GET …/auth/providers/oauth2-google/login?redirect=PAGE&state=S&device=D`; appkeys sends it
-//! to Google (authorization code with PKCE S256 and a `state` of its own, the verifier in a cookie that
-//! only that browser holds), takes the callback (`GET …/auth/callback`), exchanges the code, logs the user
-//! in and sends the window to `PAGE#_baas_client_app_id=…&_baas_ua=access$refresh$user$device&_baas_state=S`,
+//! The web redirect flow of realm's `Credentials.google({ redirectUrl })`, `Credentials.apple(url)` and
+//! `Credentials.facebook(url)` (issue 30): the login window opens
+//! `GET …/auth/providers/{provider}/login?redirect=PAGE&state=S&device=D`; appkeys sends it to the provider
+//! (authorization code with a `state` of its own and a PKCE S256 challenge whose verifier sits in a cookie
+//! that only that browser holds), takes the callback (`GET …/auth/callback`; Apple posts it, and the
+//! posted answer is sent on as a GET so that the browser's cookie comes with it), exchanges the code,
+//! logs the user in and sends the window to `PAGE#_baas_client_app_id=…&_baas_ua=access$refresh$user$device&_baas_state=S`,
 //! which realm-web's `handleAuthRedirect()` reads. `PAGE` must be one of `--oauth-redirect-url` exactly;
 //! anything else gets an error page, never a redirect that carries tokens.
 
@@ -10,7 +12,7 @@ use std::collections::HashMap;
 
 use appkeys_protocol::{ErrorCode, Provider, API_PREFIX};
 use axum::{
-    extract::{Path, Query, State},
+    extract::{Form, Path, Query, State},
     http::{header, HeaderMap, HeaderValue, StatusCode},
     response::{IntoResponse, Response},
 };
@@ -125,11 +127,8 @@ pub(crate) async fn start(
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Response, AppError> {
     state.check_app(&app_id)?;
-    let google = match Provider::parse(&provider) {
-        Some(Provider::Google) => state.inner.social.google.as_ref(),
-        _ => None,
-    };
-    let Some(google) = google.filter(|g| g.redirects()) else {
+    let redirecting = Provider::parse(&provider).and_then(|p| state.inner.social.redirecting(p));
+    let Some(redirecting) = redirecting else {
         return Err(AppError::new(
             ErrorCode::AuthProviderNotFound,
             "this provider has no web redirect flow on this server",
@@ -151,7 +150,7 @@ pub(crate) async fn start(
     let limit = state.inner.limits.anonymous_logins_per_ip;
     let event = Event::new("oauth.started", "success")
         .app(&app_id)
-        .provider(Provider::Google.as_str())
+        .provider(redirecting.provider().as_str())
         .client(&client);
     let attempt = state
         .inner
@@ -176,9 +175,8 @@ pub(crate) async fn start(
         .insert_flow(&flow)
         .await
         .map_err(AppError::db)?;
-    let location = google
-        .authorization_url(&flow_state, &flow.challenge, &callback_url(&state))
-        .unwrap_or_default();
+    let location =
+        redirecting.authorization_url(&flow_state, &flow.challenge, &callback_url(&state));
     let secure = if state.inner.public_url.starts_with("https:") {
         "; Secure"
     } else {
@@ -255,17 +253,22 @@ pub(crate) async fn callback(
     if let Some(error) = query.get("error") {
         return Ok(fail(&format!("the provider answered: {error}")));
     }
-    let (Some(code), Some(google)) = (query.get("code"), state.inner.social.google.as_ref()) else {
+    let social = &state.inner.social;
+    let redirecting = Provider::parse(&flow.provider).and_then(|p| social.redirecting(p));
+    let (Some(code), Some(redirecting)) = (query.get("code"), redirecting) else {
         return Ok(fail("the provider's answer has no code"));
     };
+    let provider = redirecting.provider();
     let event = Event::new("login.succeeded", "success")
         .app(&flow.app_id)
-        .provider(Provider::Google.as_str())
+        .provider(provider.as_str())
         .client(&client);
-    let verified = match google
-        .exchange_code(code, &callback_url(&state), Some(verifier), &flow.app_id)
-        .await
-    {
+    let user = query.get("user").map(String::as_str);
+    let callback = callback_url(&state);
+    let finished = redirecting
+        .finish(code, user, &callback, verifier, &flow.app_id)
+        .await;
+    let verified = match finished {
         Ok(v) => v,
         Err(CustomJwtError::Refused(why)) => {
             state.count_event(Event {
@@ -273,10 +276,12 @@ pub(crate) async fn callback(
                 outcome: "invalid_token",
                 ..event.clone()
             });
-            return Ok(fail(&format!("invalid oauth2-google credentials: {why}")));
+            return Ok(fail(&format!("invalid {provider} credentials: {why}")));
         }
         Err(CustomJwtError::Unavailable(_)) => {
-            return Ok(fail("Google cannot be reached now; try again later"))
+            return Ok(fail(&format!(
+                "{provider} cannot be reached now; try again later"
+            )))
         }
     };
     // The same step as a login request with a Google token: ceiling, session, audit, session cap.
@@ -287,7 +292,7 @@ pub(crate) async fn callback(
         device: flow.device_id.clone(),
         event: event.clone(),
     };
-    let opened = match login.open_identity(Provider::Google, &verified).await {
+    let opened = match login.open_identity(provider, &verified).await {
         Ok(opened) => opened,
         Err(e) if matches!(e.code, ErrorCode::UserDisabled | ErrorCode::TooManyRequests) => {
             return Ok(fail(&e.message))
@@ -300,7 +305,7 @@ pub(crate) async fn callback(
         app_id: &flow.app_id,
         device_id: &flow.device_id,
         session_id: &opened.session,
-        provider: Provider::Google.as_str(),
+        provider: provider.as_str(),
         api_key_id: None,
     });
     let ua = format!(
@@ -323,4 +328,40 @@ pub(crate) async fn callback(
         response.headers_mut().insert(header::SET_COOKIE, value);
     }
     Ok(response)
+}
+
+/// `POST …/auth/callback` (Apple's `response_mode=form_post`): a cross-site POST carries no `SameSite=Lax`
+/// cookie, so its fields are sent on, unchanged, to `GET …/auth/callback` by a page of this origin (a
+/// redirect would keep the cross-site POST's context). Nothing is read or consumed here.
+pub(crate) async fn posted_callback(
+    State(state): State<AppState>,
+    Form(form): Form<HashMap<String, String>>,
+) -> Response {
+    let known = ["code", "state", "user", "error"];
+    let mut url = match url::Url::parse(&callback_url(&state)) {
+        Ok(url) => url,
+        Err(_) => return error_page("The server's public URL is not a URL."),
+    };
+    url.query_pairs_mut().extend_pairs(
+        form.iter()
+            .filter(|(k, v)| known.contains(&k.as_str()) && v.len() <= 4096),
+    );
+    let target = String::from(url)
+        .replace('&', "&amp;")
+        .replace('"', "&quot;")
+        .replace('<', "&lt;");
+    let body = format!(
+        "<!doctype html><meta charset=\"utf-8\"><meta name=\"referrer\" content=\"no-referrer\">\
+         <meta http-equiv=\"refresh\" content=\"0;url={target}\"><title>Signing in…</title>\
+         <p><a href=\"{target}\">Continue</a></p>"
+    );
+    (
+        StatusCode::OK,
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        body,
+    )
+        .into_response()
 }

@@ -15,9 +15,12 @@ use sha2::Sha256;
 
 use super::custom_jwt::{CustomJwtError, JwtVerifier};
 use super::outbound;
+
+mod redirect;
 use crate::config::{MetadataField, SocialConfig};
 use crate::crypto::custom_jwt::{Refused, Verified, MAX_SUBJECT_LEN};
 use crate::util::{new_id, now_secs};
+pub use redirect::{Apple, Redirecting};
 
 /// Largest answer read from a provider (token endpoint, Graph API, the function).
 pub const MAX_ANSWER_BYTES: usize = 64 * 1024;
@@ -34,7 +37,7 @@ pub struct Social {
     /// `oauth2-google`.
     pub google: Option<Google>,
     /// `oauth2-apple`.
-    pub apple: Option<JwtVerifier>,
+    pub apple: Option<Apple>,
     /// `oauth2-facebook`.
     pub facebook: Option<Facebook>,
     /// `custom-function`.
@@ -134,19 +137,14 @@ impl Social {
             None => None,
         };
         let apple = match &config.apple {
-            Some(a) => Some(JwtVerifier::id_tokens(
-                ("--apple-jwks-url", &a.jwks_url),
-                timeout,
-                a.client_ids.clone(),
-                vec![APPLE_ISSUER.to_owned()],
-                fields(&["email=email"]),
-            )?),
+            Some(a) => Some(Apple::new(a, timeout)?),
             None => None,
         };
         let facebook = match &config.facebook {
             Some(f) => Some(Facebook {
                 client: outbound::client(timeout)?,
                 graph_url: outbound::checked_url("--facebook-graph-url", &f.graph_url)?,
+                auth_url: outbound::checked_url("--facebook-auth-url", &f.auth_url)?,
                 app_id: f.app_id.clone(),
                 app_secret: f.app_secret.clone(),
             }),
@@ -215,27 +213,6 @@ impl Google {
         self.exchange.is_some()
     }
 
-    /// Where to send the user's browser in the web redirect flow: Google's authorization endpoint for the
-    /// first client id, `state`, the PKCE S256 `challenge` and `redirect_uri` (appkeys' callback).
-    pub fn authorization_url(
-        &self,
-        state: &str,
-        challenge: &str,
-        redirect_uri: &str,
-    ) -> Option<String> {
-        let exchange = self.exchange.as_ref()?;
-        let mut url = exchange.auth_url.clone();
-        url.query_pairs_mut()
-            .append_pair("client_id", &exchange.client_id)
-            .append_pair("redirect_uri", redirect_uri)
-            .append_pair("response_type", "code")
-            .append_pair("scope", "openid email profile")
-            .append_pair("state", state)
-            .append_pair("code_challenge", challenge)
-            .append_pair("code_challenge_method", "S256");
-        Some(url.into())
-    }
-
     /// Exchanges an authorization `code` (with the PKCE `verifier` of a redirect flow) and verifies the ID
     /// token it gives.
     pub async fn exchange_code(
@@ -280,8 +257,19 @@ impl Google {
 pub struct Facebook {
     client: reqwest::Client,
     graph_url: url::Url,
+    auth_url: url::Url,
     app_id: String,
     app_secret: String,
+}
+
+/// `base` with one more path segment.
+fn joined(base: &url::Url, segments: &[&str]) -> Result<url::Url, CustomJwtError> {
+    let mut url = base.clone();
+    url.path_segments_mut()
+        .map_err(|_| refused("bad provider URL"))?
+        .pop_if_empty()
+        .extend(segments);
+    Ok(url)
 }
 
 impl Facebook {
@@ -289,16 +277,16 @@ impl Facebook {
     pub async fn verify(&self, body: &Map<String, Value>) -> Result<Verified, CustomJwtError> {
         let token =
             string(body, "accessToken").ok_or_else(|| refused("the body has no `accessToken`"))?;
+        self.verify_token(&token).await
+    }
+
+    /// A user access token: valid, issued for this app; the user id, name and email read with it.
+    async fn verify_token(&self, token: &str) -> Result<Verified, CustomJwtError> {
         let app_token = format!("{}|{}", self.app_id, self.app_secret);
-        let mut debug = self.graph_url.clone();
-        debug
-            .path_segments_mut()
-            .map_err(|_| refused("bad Graph URL"))?
-            .pop_if_empty()
-            .push("debug_token");
+        let mut debug = joined(&self.graph_url, &["debug_token"])?;
         debug
             .query_pairs_mut()
-            .append_pair("input_token", &token)
+            .append_pair("input_token", token)
             .append_pair("access_token", &app_token);
         let sent = self.client.get(debug).send().await;
         let (status, answer) = json_answer("oauth2-facebook", sent).await?;
@@ -315,14 +303,10 @@ impl Facebook {
                 "the access token is not a valid token of this Facebook app",
             ));
         };
-        let mut me = self.graph_url.clone();
-        me.path_segments_mut()
-            .map_err(|_| refused("bad Graph URL"))?
-            .pop_if_empty()
-            .push("me");
+        let mut me = joined(&self.graph_url, &["me"])?;
         me.query_pairs_mut()
             .append_pair("fields", "id,name,email")
-            .append_pair("access_token", &token);
+            .append_pair("access_token", token);
         let sent = self.client.get(me).send().await;
         let (status, profile) = json_answer("oauth2-facebook", sent).await?;
         if !status.is_success() || string(&profile, "id").as_deref() != Some(user_id.as_str()) {

@@ -1,0 +1,5 @@
+// The page the login window lands on (`--oauth-redirect-url`) for appkeys: its handleAuthRedirect() hands
+// the `_baas_*` result to the app page that opened the window.
+import { handleAuthRedirect } from "appkeys";
+
+handleAuthRedirect();

@@ -1,5 +1,0 @@
-// The page the login window lands on (`--oauth-redirect-url`): realm-web's handleAuthRedirect() hands the
-// `_baas_*` result to the app page that opened the window.
-import { handleAuthRedirect } from "realm-web";
-
-handleAuthRedirect();
