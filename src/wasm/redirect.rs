@@ -8,7 +8,6 @@ use super::app::{CoreUser, Shared};
 use super::to_js;
 use crate::app::REDIRECT_NEEDS_BROWSER;
 use appkeys_protocol::Provider;
-use serde::Deserialize;
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 use web_sys::{Storage, Window};
@@ -24,16 +23,6 @@ const RESULT_NAMES: [(&str, &str); 5] = [
     ("_baas_error", "error"),
     ("_baas_state", "state"),
 ];
-
-/// What the landing page stored.
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct RedirectResult {
-    #[serde(default)]
-    user_auth: Option<String>,
-    #[serde(default)]
-    error: Option<String>,
-}
 
 fn error(message: &str) -> JsValue {
     js_sys::Error::new(message).into()
@@ -86,11 +75,10 @@ pub(crate) async fn log_in(
         .map_err(to_js)?;
     let mut url = format!("{base}?redirect={}&state={state}", encode(redirect));
     if let Some(device) = shared.core.device_id() {
-        let info = js_sys::JSON::stringify(&super::to_value(&DeviceInfo { device_id: &device }))?;
-        url = format!(
-            "{url}&device={}",
-            encode(&window.btoa(&String::from(info))?)
-        );
+        let info = js_sys::Object::new();
+        js_sys::Reflect::set(&info, &"deviceId".into(), &device.into())?;
+        let info = String::from(js_sys::JSON::stringify(&info)?);
+        url = format!("{url}&device={}", encode(&window.btoa(&info)?));
     }
     let popup = window
         .open_with_url(&url)?
@@ -107,12 +95,15 @@ pub(crate) async fn log_in(
             return Err(error("Window closed"));
         }
     };
-    let result: RedirectResult = js_sys::JSON::parse(&stored)
-        .ok()
-        .and_then(|v| serde_wasm_bindgen::from_value(v).ok())
-        .ok_or_else(|| error("Failed to read the OAuth 2.0 redirect result"))?;
-    let Some(user_auth) = result.user_auth else {
-        let why = result.error.unwrap_or_else(|| "no tokens".to_owned());
+    let result = js_sys::JSON::parse(&stored)
+        .map_err(|_| error("Failed to read the OAuth 2.0 redirect result"))?;
+    let field = |name: &str| {
+        js_sys::Reflect::get(&result, &JsValue::from_str(name))
+            .ok()
+            .and_then(|v| v.as_string())
+    };
+    let Some(user_auth) = field("userAuth") else {
+        let why = field("error").unwrap_or_else(|| "no tokens".to_owned());
         return Err(error(&format!("Failed to log in with {provider}: {why}")));
     };
     shared
@@ -120,13 +111,6 @@ pub(crate) async fn log_in(
         .log_in_with_auth(provider, &user_auth)
         .await
         .map_err(to_js)
-}
-
-/// The `device` parameter: base64 of `{"deviceId": …}`.
-#[derive(serde::Serialize)]
-struct DeviceInfo<'a> {
-    #[serde(rename = "deviceId")]
-    device_id: &'a str,
 }
 
 /// Call on the page the login window lands on (the `redirectUrl`): hands the sign-in result to the app
