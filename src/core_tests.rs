@@ -919,3 +919,16 @@ fn a_password_login_keeps_the_device_secret_and_sends_it_back() {
         .cloned();
     assert!(!last.unwrap().body.unwrap().contains("device_secret"));
 }
+
+#[test]
+fn jwt_payloads_decode_from_base64url() {
+    use crate::user::jwt_payload;
+    // {"sub":"u","user_data":{"plan":"pro","name":"Zoë"}} with the URL-safe alphabet, no padding.
+    let token = "e30.eyJzdWIiOiJ1IiwidXNlcl9kYXRhIjp7InBsYW4iOiJwcm8iLCJuYW1lIjoiWm_DqyJ9fQ.sig";
+    assert_eq!(
+        jwt_payload(token).as_deref(),
+        Some(r#"{"sub":"u","user_data":{"plan":"pro","name":"Zoë"}}"#)
+    );
+    assert_eq!(jwt_payload("nodots"), None);
+    assert_eq!(jwt_payload("a.b!c.d"), None);
+}

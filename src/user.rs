@@ -117,3 +117,30 @@ impl<P: Platform> UserCore<P> {
         }
     }
 }
+
+/// The payload of a JWT as text: its middle part, base64url (padding and the standard alphabet are
+/// accepted too). `None` for a token without one or with characters outside base64.
+pub fn jwt_payload(token: &str) -> Option<String> {
+    let part = token.split('.').nth(1)?;
+    let mut bytes = Vec::with_capacity(part.len() * 3 / 4);
+    let (mut acc, mut bits) = (0u32, 0u32);
+    for c in part.bytes() {
+        let value = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'-' | b'+' => 62,
+            b'_' | b'/' => 63,
+            b'=' => break,
+            _ => return None,
+        };
+        acc = (acc << 6) | u32::from(value);
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            bytes.push((acc >> bits) as u8);
+            acc &= (1 << bits) - 1;
+        }
+    }
+    String::from_utf8(bytes).ok()
+}

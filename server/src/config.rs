@@ -51,6 +51,8 @@ pub struct Config {
     pub min_password_length: usize,
     /// Callers of `POST /oauth/introspect` (`client_id`, secret); `None`: the endpoint is off.
     pub introspection_credentials: Option<Vec<(String, String)>>,
+    /// Callers of the admin API (`/api/admin/v1`: custom user data) — the app's own backend; `None`: off.
+    pub admin_credentials: Option<Vec<(String, String)>>,
     /// Bounds of Argon2id password hashing.
     pub hashing: HashLimits,
     /// Rate limits of the unauthenticated routes.
@@ -93,6 +95,7 @@ impl Default for Config {
             app_audiences: Vec::new(),
             app_token_claims: Vec::new(),
             introspection_credentials: None,
+            admin_credentials: None,
             min_password_length: DEFAULT_MIN_PASSWORD_LEN,
             import_reset_emails_per_minute: 60,
             max_sessions_per_key: 1_000,

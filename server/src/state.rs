@@ -44,6 +44,8 @@ pub(crate) struct Inner {
     pub(crate) min_password_length: usize,
     /// Callers of the introspection endpoint (`None`: off).
     pub(crate) introspection_credentials: Option<Vec<(String, String)>>,
+    /// Callers of the admin API (`None`: off).
+    pub(crate) admin_credentials: Option<Vec<(String, String)>>,
     pub(crate) cors_origins: Vec<String>,
     pub(crate) hasher: Hasher,
     pub(crate) limiter: RateLimiter,
@@ -176,6 +178,7 @@ impl AppState {
                 audiences,
                 token_claims,
                 introspection_credentials: config.introspection_credentials.clone(),
+                admin_credentials: config.admin_credentials.clone(),
                 min_password_length: config
                     .min_password_length
                     .clamp(password::MIN_LEN, password::MAX_LEN),
@@ -409,6 +412,9 @@ impl AppState {
             typ: "access",
             baas_device_id: s.device_id.to_owned(),
             baas_domain_id: s.app_id.to_owned(),
+            user_data: s
+                .user_data
+                .and_then(|d| serde_json::value::RawValue::from_string(d.to_owned()).ok()),
             extra: self
                 .inner
                 .token_claims
@@ -416,6 +422,17 @@ impl AppState {
                 .cloned()
                 .unwrap_or_default(),
         })
+    }
+
+    /// The custom data of `user_id` for its next access token (none for a user deleted meanwhile).
+    pub(crate) async fn user_data(&self, user_id: &str) -> Result<Option<String>, AppError> {
+        let data = self
+            .inner
+            .store
+            .custom_data(user_id)
+            .await
+            .map_err(AppError::db)?;
+        Ok(data.flatten())
     }
 
     /// The login answer for a new session: both tokens, user and device.
@@ -449,6 +466,8 @@ pub(crate) struct TokenSubject<'a> {
     pub(crate) session_id: &'a str,
     pub(crate) provider: &'a str,
     pub(crate) api_key_id: Option<&'a str>,
+    /// The user's custom data (JSON object text), carried in the access token.
+    pub(crate) user_data: Option<&'a str>,
 }
 
 /// Claims the server sets itself: `--token-claim` may not name them.

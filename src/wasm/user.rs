@@ -49,6 +49,22 @@ impl User {
     }
 }
 
+/// The `user_data` object of `user`'s access token, `{}` when it has none (realm-web's rule).
+fn custom_data_of(user: &CoreUser) -> JsResult {
+    let error = |m: &str| JsValue::from(js_sys::Error::new(m));
+    let token = user
+        .access_token()
+        .ok_or_else(|| error("Cannot read custom data without an access token"))?;
+    let payload = crate::user::jwt_payload(&token)
+        .and_then(|text| js_sys::JSON::parse(&text).ok())
+        .ok_or_else(|| error("Expected an access token with three parts"))?;
+    let data = js_sys::Reflect::get(&payload, &JsValue::from_str("user_data"))?;
+    Ok(match data.is_object() {
+        true => data,
+        false => js_sys::Object::new().into(),
+    })
+}
+
 impl Drop for User {
     fn drop(&mut self) {
         self.app.forget(&self.user);
@@ -145,6 +161,26 @@ impl User {
     #[wasm_bindgen(js_name = refreshAccessToken, unchecked_return_type = "Promise<void>")]
     pub fn refresh_access_token(&self) -> Promise {
         self.run(|app, user| async move { app.core.refresh_access_token(&user).await })
+    }
+
+    /// The user's custom data: the `user_data` object of the access token (`{}` when it has none), as the
+    /// app's backend last set it before the token was issued. Throws without an access token.
+    #[wasm_bindgen(getter, js_name = customData, unchecked_return_type = "Record<string, unknown>")]
+    pub fn custom_data(&self) -> JsResult {
+        custom_data_of(&self.user)
+    }
+
+    /// Gets a new access token, then resolves to `customData` (what the backend set meanwhile).
+    #[wasm_bindgen(
+        js_name = refreshCustomData,
+        unchecked_return_type = "Promise<Record<string, unknown>>"
+    )]
+    pub fn refresh_custom_data(&self) -> Promise {
+        let (app, user) = (self.app.clone(), self.user.clone());
+        promise(async move {
+            app.core.refresh_access_token(&user).await.map_err(to_js)?;
+            custom_data_of(&user)
+        })
     }
 
     /// Links the identity of `credentials` (email/password, or a JWT) to this user, who keeps its id,

@@ -20,7 +20,7 @@ use sha2::{Digest, Sha256};
 use super::signing::SigningKey;
 
 /// The claims of a new access token.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct AccessClaims {
     /// The issuer (`--issuer`, the public URL by default).
     pub iss: String,
@@ -49,6 +49,9 @@ pub struct AccessClaims {
     pub baas_device_id: String,
     /// The app id (App Services).
     pub baas_domain_id: String,
+    /// The user's custom data (a JSON object), where realm-web and realm-core read it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_data: Option<Box<serde_json::value::RawValue>>,
     /// Fixed claims of `--token-claim NAME=VALUE`.
     #[serde(flatten)]
     pub extra: BTreeMap<String, String>,
@@ -305,6 +308,7 @@ mod tests {
             typ: "access",
             baas_device_id: "d".into(),
             baas_domain_id: "app".into(),
+            user_data: None,
             extra: BTreeMap::new(),
         }
     }

@@ -151,6 +151,22 @@ impl Store {
         tx.commit().await
     }
 
+    /// Sets the custom data of users (`(user id, JSON object text)`), in one transaction.
+    pub async fn import_custom_data(
+        &self,
+        documents: &[(String, String)],
+    ) -> Result<(), sqlx::Error> {
+        let mut tx = self.write_tx().await?;
+        for (user_id, data) in documents {
+            sqlx::query("UPDATE users SET custom_data = $1 WHERE id = $2")
+                .bind(data)
+                .bind(user_id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await
+    }
+
     /// Queues a reset email for each of `user_ids` that has none queued or sent (`resend`: also for those
     /// already sent). Returns how many were queued.
     pub async fn queue_resets(

@@ -194,6 +194,37 @@ impl Store {
         Ok(n > 0)
     }
 
+    /// The custom data of user `id`: `None` for no such user, `Some(None)` for a user without any.
+    pub async fn custom_data(&self, id: &str) -> Result<Option<Option<String>>, sqlx::Error> {
+        let row = sqlx::query("SELECT custom_data FROM users WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| r.try_get::<Option<String>, _>(0)).transpose()
+    }
+
+    /// Sets (`Some`, a JSON object's text) or clears (`None`) the custom data of user `id`, with the `audit`
+    /// row. Returns whether the user exists.
+    pub async fn set_custom_data(
+        &self,
+        id: &str,
+        data: Option<&str>,
+        audit: &Event,
+    ) -> Result<bool, sqlx::Error> {
+        let mut tx = self.write_tx().await?;
+        let n = sqlx::query("UPDATE users SET custom_data = $1 WHERE id = $2")
+            .bind(data)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if n > 0 {
+            audit::insert(&mut *tx, &audit.clone().user(id)).await?;
+        }
+        tx.commit().await?;
+        Ok(n > 0)
+    }
+
     /// Marks a user confirmed (admin command), with the `audit` row. Returns whether the user exists.
     pub async fn set_user_confirmed(&self, id: &str, audit: &Event) -> Result<bool, sqlx::Error> {
         let mut tx = self.write_tx().await?;

@@ -27,6 +27,9 @@ use utoipa::{Modify, OpenApi};
         super::routes::well_known::openid_configuration,
         super::routes::well_known::oauth_metadata,
         super::routes::introspect::introspect,
+        super::routes::admin::get_custom_data,
+        super::routes::admin::put_custom_data,
+        super::routes::admin::delete_custom_data,
         super::routes::location::location,
         super::routes::login::login,
         super::routes::register::register,
@@ -58,6 +61,7 @@ use utoipa::{Modify, OpenApi};
         (name = "api_keys", description = "User API keys (email/password sessions only)"),
         (name = "app", description = "App location"),
         (name = "tokens", description = "For the app's own services: the keys that verify access tokens, discovery, introspection"),
+        (name = "admin", description = "For the app's own backend: custom user data"),
         (name = "health", description = "Probes"),
         (name = "operations", description = "Metrics and this document"),
     )
@@ -107,6 +111,13 @@ impl Modify for Common {
             ))
             .build();
         components.add_security_scheme("introspectionClient", SecurityScheme::Http(basic));
+        let admin = HttpBuilder::new()
+            .scheme(HttpAuthScheme::Basic)
+            .description(Some(
+                "A caller of --admin-credentials-file (client_id:secret)",
+            ))
+            .build();
+        components.add_security_scheme("adminClient", SecurityScheme::Http(admin));
         let error = |description: &str, retry: bool| {
             let mut b = ResponseBuilder::new().description(description).content(
                 "application/json",

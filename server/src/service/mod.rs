@@ -5,6 +5,7 @@
 //! custom_jwt, outbound.
 
 pub mod audit_batch;
+pub mod custom_data;
 pub mod custom_jwt;
 pub mod mail;
 pub mod metrics;

@@ -42,6 +42,8 @@ pub enum Bucket {
     TokenFailuresIp,
     /// Wrong introspection caller credentials sent by one client.
     IntrospectionFailuresIp,
+    /// Wrong admin API caller credentials sent by one client.
+    AdminFailuresIp,
     /// Password resets of one account completed by one client (hourly windows): that client is let in
     /// while the account is throttled.
     ResetClientHour,
@@ -64,6 +66,7 @@ impl Bucket {
             Bucket::EmailsIp => "email-ip",
             Bucket::TokenFailuresIp => "token-ip",
             Bucket::IntrospectionFailuresIp => "introspect-ip",
+            Bucket::AdminFailuresIp => "admin-ip",
             Bucket::ResetClientHour => "reset-client-hour",
             Bucket::OAuthStartsIp => "oauth-start-ip",
         }

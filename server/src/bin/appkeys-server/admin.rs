@@ -13,7 +13,9 @@ use appkeys_server::{Store, StoreOptions};
 use appkeys_server::crypto::secrets::write_new_private_file;
 use appkeys_server::crypto::signing::{generate_pem, read_file, SigningKey};
 
-use crate::cli::{Command, KeysAction, SessionsAction, SigningKeyAction, UsersAction};
+use crate::cli::{
+    Command, CustomDataAction, KeysAction, SessionsAction, SigningKeyAction, UsersAction,
+};
 use crate::import::{import, ImportArgs};
 
 type Result<T = ()> = std::result::Result<T, Box<dyn std::error::Error>>;
@@ -164,6 +166,8 @@ async fn users(store: &Store, action: UsersAction, out: &mut impl Write) -> Resu
             dry_run,
             send_reset_emails,
             resend,
+            custom_data,
+            custom_data_id_field,
         } => {
             let args = ImportArgs {
                 file: &file,
@@ -172,9 +176,13 @@ async fn users(store: &Store, action: UsersAction, out: &mut impl Write) -> Resu
                 dry_run,
                 send_reset_emails,
                 resend,
+                custom_data: custom_data
+                    .as_deref()
+                    .map(|f| (f, custom_data_id_field.as_str())),
             };
             import(store, args, out).await?;
         }
+        UsersAction::CustomData(action) => custom_data(store, action, out).await?,
         UsersAction::Delete { id, yes } => {
             let user = existing_user(store, &id).await?;
             if !yes && !confirmed_on_terminal(store, &user).await? {
@@ -185,6 +193,41 @@ async fn users(store: &Store, action: UsersAction, out: &mut impl Write) -> Resu
             }
             writeln!(out, "deleted user {id} with its keys and sessions")?;
         }
+    }
+    Ok(())
+}
+
+async fn custom_data(store: &Store, action: CustomDataAction, out: &mut impl Write) -> Result {
+    let (id, data) = match action {
+        CustomDataAction::Get { id } => {
+            let data = store
+                .custom_data(&id)
+                .await?
+                .ok_or_else(|| missing("user", &id))?;
+            writeln!(out, "{}", data.as_deref().unwrap_or("{}"))?;
+            return Ok(());
+        }
+        CustomDataAction::Set { id, json } => {
+            let text = match json.as_str() {
+                "-" => std::io::read_to_string(std::io::stdin())?,
+                _ => json,
+            };
+            let data = appkeys_server::service::custom_data::from_json(text.as_bytes())
+                .map_err(|e| e.to_string())?;
+            (id, Some(data))
+        }
+        CustomDataAction::Clear { id } => (id, None),
+    };
+    let event = match data {
+        Some(_) => admin_event("user.custom_data_set"),
+        None => admin_event("user.custom_data_cleared"),
+    };
+    if !store.set_custom_data(&id, data.as_deref(), &event).await? {
+        return Err(missing("user", &id));
+    }
+    match data {
+        Some(_) => writeln!(out, "set the custom data of user {id}")?,
+        None => writeln!(out, "cleared the custom data of user {id}")?,
     }
     Ok(())
 }

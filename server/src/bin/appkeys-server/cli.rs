@@ -152,7 +152,24 @@ pub(crate) enum UsersAction {
         /// With --send-reset-emails: queue them again for users already sent one.
         #[arg(long, requires = "send_reset_emails")]
         resend: bool,
+        /// The app's custom user data collection, as `mongoexport` writes it (one document per line, or
+        /// a JSON array): each document becomes its user's custom data (without `_id`). Checked whole
+        /// first, like the users file; documents of users not in the database are counted, not kept.
+        #[arg(long, value_name = "FILE")]
+        custom_data: Option<PathBuf>,
+        /// The field of a custom data document that holds its user's id (App Services' "User ID Field").
+        #[arg(
+            long,
+            value_name = "NAME",
+            default_value = "user_id",
+            requires = "custom_data"
+        )]
+        custom_data_id_field: String,
     },
+    /// A user's custom data: the JSON object (at most 16 KB) its access tokens carry as `user_data`
+    /// (realm's `user.customData`); the user's next token refresh carries a change.
+    #[command(name = "custom-data", subcommand)]
+    CustomData(CustomDataAction),
     /// Deletes a user with its keys and sessions; asks on a terminal, else needs --yes.
     Delete {
         id: String,
@@ -160,6 +177,16 @@ pub(crate) enum UsersAction {
         #[arg(long)]
         yes: bool,
     },
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub(crate) enum CustomDataAction {
+    /// Prints the user's custom data (`{}` when it has none).
+    Get { id: String },
+    /// Replaces the user's custom data with JSON (an object; `-` reads it from standard input).
+    Set { id: String, json: String },
+    /// Removes the user's custom data.
+    Clear { id: String },
 }
 
 /// The format of an import file.

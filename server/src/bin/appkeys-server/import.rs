@@ -28,6 +28,69 @@ pub(crate) struct ImportArgs<'a> {
     pub(crate) dry_run: bool,
     pub(crate) send_reset_emails: bool,
     pub(crate) resend: bool,
+    /// The custom data export and the field naming each document's user.
+    pub(crate) custom_data: Option<(&'a Path, &'a str)>,
+}
+
+/// The custom data documents of an export: `(user id, compact JSON object without `_id`)`, every record
+/// checked first (a bad one names its record and line, and nothing is written).
+fn custom_data_documents(file: &Path, id_field: &str) -> Result<Vec<(String, String)>> {
+    let text = std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
+    let mut documents = Vec::new();
+    for record in records(&text).map_err(|e| format!("{}: {e}", file.display()))? {
+        let Value::Object(mut doc) = record.value else {
+            return Err(format!("{}: {}: not a document", file.display(), record.at).into());
+        };
+        let user_id = match doc.get(id_field) {
+            Some(Value::String(id)) => Some(id.clone()),
+            Some(Value::Object(o)) => o.get("$oid").and_then(Value::as_str).map(str::to_owned),
+            _ => None,
+        };
+        let Some(user_id) = user_id else {
+            return Err(format!(
+                "{}: {}: no user id in `{id_field}` (name the field with --custom-data-id-field)",
+                file.display(),
+                record.at
+            )
+            .into());
+        };
+        doc.remove("_id");
+        let data = appkeys_server::service::custom_data::from_value(&Value::Object(doc))
+            .map_err(|e| format!("{}: {}: {e}", file.display(), record.at))?;
+        documents.push((user_id, data));
+    }
+    Ok(documents)
+}
+
+/// Imports the custom data `documents` (after the users): reports what was kept and what had no user.
+async fn import_custom_data(
+    store: &Store,
+    args: &ImportArgs<'_>,
+    documents: Vec<(String, String)>,
+    out: &mut impl Write,
+) -> Result {
+    let existing: HashSet<String> = store
+        .existing_users()
+        .await?
+        .into_iter()
+        .filter(|u| u.app_id == args.app)
+        .map(|u| u.id)
+        .collect();
+    let (kept, orphans): (Vec<_>, Vec<_>) = documents
+        .into_iter()
+        .partition(|(id, _)| existing.contains(id));
+    if !args.dry_run {
+        store.import_custom_data(&kept).await?;
+    }
+    let verb = if args.dry_run { "would set" } else { "set" };
+    writeln!(
+        out,
+        "custom data: {verb} for {} users; {} documents name no user of app {} (not kept)",
+        kept.len(),
+        orphans.len(),
+        args.app
+    )?;
+    Ok(())
 }
 
 /// One record of the file and where it stands.
@@ -295,6 +358,11 @@ pub(crate) async fn import(store: &Store, args: ImportArgs<'_>, out: &mut impl W
         servers,
         dropped,
     } = plan(&args)?;
+    // The custom data file is checked before anything is written.
+    let custom_data = args
+        .custom_data
+        .map(|(file, id_field)| custom_data_documents(file, id_field))
+        .transpose()?;
     let existing = store.existing_users().await?;
     let by_id: HashMap<&str, &ExistingUser> = existing.iter().map(|e| (e.id.as_str(), e)).collect();
     let by_email: HashMap<(&str, &str), &ExistingUser> = existing
@@ -385,6 +453,9 @@ pub(crate) async fn import(store: &Store, args: ImportArgs<'_>, out: &mut impl W
              --import-reset-emails-per-minute; never twice unless --resend)",
             if args.dry_run { "to queue" } else { "queued" }
         )?;
+    }
+    if let Some(documents) = custom_data {
+        import_custom_data(store, &args, documents, out).await?;
     }
     if !conflicts.is_empty() {
         writeln!(out, "conflicts: {} (not changed)", conflicts.len())?;

@@ -100,6 +100,10 @@ pub(crate) async fn run(mut cli: ServeArgs) -> Result<(), Error> {
         Some(path) => Some(secrets::read_credentials_file(path)?),
         None => None,
     };
+    let admin_credentials = match &cli.admin_credentials_file {
+        Some(path) => Some(secrets::read_credentials_file(path)?),
+        None => None,
+    };
     let (token_claims, app_token_claims, app_audiences) = token_settings(&cli)?;
     let custom_jwt = cli.custom_jwt.config()?;
     let social = cli.social.config()?;
@@ -126,6 +130,7 @@ pub(crate) async fn run(mut cli: ServeArgs) -> Result<(), Error> {
     let config = Config {
         signing_keys,
         introspection_credentials: introspection,
+        admin_credentials,
         token_claims,
         app_token_claims,
         app_audiences,

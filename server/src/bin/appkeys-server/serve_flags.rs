@@ -131,6 +131,11 @@ pub(crate) struct ServeArgs {
     )]
     pub(crate) introspection_credentials_file: Option<PathBuf>,
 
+    /// Callers of the admin API (`/api/admin/v1`: custom user data), the app's own backend: one
+    /// `client_id:secret` per line, a private file (chmod 600). Without it the admin API is off (404).
+    #[arg(long, value_name = "PATH", env = "APPKEYS_ADMIN_CREDENTIALS_FILE")]
+    pub(crate) admin_credentials_file: Option<PathBuf>,
+
     /// Refresh token (session) lifetime in seconds; expired sessions are deleted by the sweep.
     #[arg(
         long,

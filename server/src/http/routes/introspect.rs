@@ -8,19 +8,15 @@
 use appkeys_protocol::{ErrorCode, TokenKind};
 use axum::{
     extract::{Request, State},
-    http::{header, HeaderMap, HeaderValue},
+    http::header,
     response::{IntoResponse, Response},
 };
-use base64::{engine::general_purpose::STANDARD, Engine};
 use serde_json::json;
-use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq;
 
-use super::common::audit_limit;
+use super::common::{operator_caller, Operator};
 use crate::error::AppError;
 use crate::http::extract::read_body;
-use crate::model::{Client, Event};
-use crate::service::ratelimit::{client_key, Bucket};
+use crate::model::Client;
 use crate::state::AppState;
 
 #[utoipa::path(post, path = "/oauth/introspect", tag = "tokens", security(("introspectionClient" = [])),
@@ -40,31 +36,16 @@ pub(crate) async fn introspect(
         ));
     };
     // A known caller (the app's resource server) is checked first and never limited: others' bad
-    // attempts from its address cannot lock it out. Bad callers are limited per client and audited in
-    // aggregate (a flood costs no write each).
-    if !caller_known(req.headers(), credentials) {
-        let ip = client_key(client.ip);
-        let event = Event::new("introspection.failed", "invalid_client").client(&client);
-        let limiter = &state.inner.limiter;
-        let limit = state.inner.limits.login_failures_per_ip;
-        let checked = limiter
-            .check(Bucket::IntrospectionFailuresIp, &[&ip], limit)
-            .await;
-        audit_limit(&state, &event, checked).await?;
-        state.count_event(event.clone());
-        let recorded = limiter
-            .record(Bucket::IntrospectionFailuresIp, &[&ip], limit)
-            .await;
-        audit_limit(&state, &event, recorded).await?;
-        let mut response = AppError::new(
-            ErrorCode::AuthError,
-            "introspection needs the caller's credentials (HTTP Basic)",
-        )
-        .into_response();
-        response.headers_mut().insert(
-            header::WWW_AUTHENTICATE,
-            HeaderValue::from_static("Basic realm=\"appkeys introspection\""),
-        );
+    // attempts from its address cannot lock it out.
+    let refused = operator_caller(
+        &state,
+        &client,
+        req.headers(),
+        credentials,
+        Operator::Introspection,
+    )
+    .await?;
+    if let Some(response) = refused {
         return Ok(response);
     }
     let body = read_body(req, &state).await?;
@@ -111,31 +92,4 @@ pub(crate) async fn introspect(
         answer.to_string(),
     )
         .into_response())
-}
-
-/// Whether `Authorization: Basic` names one of `credentials` (compared in constant time).
-fn caller_known(headers: &HeaderMap, credentials: &[(String, String)]) -> bool {
-    let Some((id, secret)) = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split_once(' '))
-        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("basic"))
-        .and_then(|(_, b64)| STANDARD.decode(b64.trim()).ok())
-        .and_then(|raw| String::from_utf8(raw).ok())
-        .and_then(|pair| {
-            pair.split_once(':')
-                .map(|(i, s)| (i.to_owned(), s.to_owned()))
-        })
-    else {
-        return false;
-    };
-    let digest = |s: &str| Sha256::digest(s.as_bytes());
-    let (id, secret) = (digest(&id), digest(&secret));
-    // Every entry is compared, whatever matches, so the time does not tell which one did.
-    credentials
-        .iter()
-        .fold(false, |found, (known_id, known_secret)| {
-            let same = id.ct_eq(&digest(known_id)) & secret.ct_eq(&digest(known_secret));
-            found | bool::from(same)
-        })
 }

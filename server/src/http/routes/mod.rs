@@ -1,5 +1,6 @@
 //! The routes, one module per protocol area; [`router`] puts them together.
 
+pub(crate) mod admin;
 mod common;
 pub(crate) mod health;
 pub(crate) mod identities;
@@ -42,6 +43,12 @@ pub(crate) fn router() -> Router<AppState> {
         )
         .route(OAUTH_METADATA_PATH, get(well_known::oauth_metadata))
         .route(INTROSPECTION_PATH, post(introspect::introspect))
+        .route(
+            admin::CUSTOM_DATA_PATH,
+            get(admin::get_custom_data)
+                .put(admin::put_custom_data)
+                .delete(admin::delete_custom_data),
+        )
         .route(
             &Endpoint::Location { app_id: "" }.pattern(),
             get(location::location),

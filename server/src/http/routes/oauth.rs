@@ -300,6 +300,7 @@ pub(crate) async fn callback(
         Err(e) => return Err(e),
     };
     state.record(&event);
+    let user_data = state.user_data(&opened.user_id).await?;
     let tokens = state.login_response(&TokenSubject {
         user_id: &opened.user_id,
         app_id: &flow.app_id,
@@ -307,6 +308,7 @@ pub(crate) async fn callback(
         session_id: &opened.session,
         provider: provider.as_str(),
         api_key_id: None,
+        user_data: user_data.as_deref(),
     });
     let ua = format!(
         "{}${}${}${}",

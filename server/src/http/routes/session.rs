@@ -14,12 +14,22 @@ use crate::http::auth::bearer;
 use crate::model::{Client, Event};
 use crate::state::{AppState, TokenSubject};
 
+/// The profile answer: realm's profile and, when the user has any, its custom data (appkeys adds
+/// `custom_data`; realm-web and realm-core read the same object from the access token's `user_data`).
+#[derive(serde::Serialize)]
+pub(crate) struct ProfileAnswer {
+    #[serde(flatten)]
+    profile: wire::Profile,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    custom_data: Option<Box<serde_json::value::RawValue>>,
+}
+
 #[utoipa::path(get, path = "/api/client/v2.0/auth/profile", tag = "session", security(("accessToken" = [])),
-    responses((status = 200, description = "The signed-in user", body = wire::Profile)))]
+    responses((status = 200, description = "The signed-in user (and `custom_data`, the user's custom data object, when it has any)", body = wire::Profile)))]
 pub(crate) async fn profile(
     State(state): State<AppState>,
     headers: HeaderMap,
-) -> Result<Json<wire::Profile>, AppError> {
+) -> Result<Json<ProfileAnswer>, AppError> {
     let session = state.authenticate(&headers, TokenKind::Access).await?;
     let user = state
         .inner
@@ -34,7 +44,14 @@ pub(crate) async fn profile(
         .identities(&user.id)
         .await
         .map_err(AppError::db)?;
-    Ok(Json(profile_of(&user, &identities)))
+    let custom_data = state
+        .user_data(&user.id)
+        .await?
+        .and_then(|d| serde_json::value::RawValue::from_string(d).ok());
+    Ok(Json(ProfileAnswer {
+        profile: profile_of(&user, &identities),
+        custom_data,
+    }))
 }
 
 /// The profile of `user`: every identity in the order it was added; `data` merges the identities'
@@ -87,6 +104,7 @@ pub(crate) async fn refresh_session(
     headers: HeaderMap,
 ) -> Result<Json<wire::SessionResponse>, AppError> {
     let s = state.authenticate(&headers, TokenKind::Refresh).await?;
+    let user_data = state.user_data(&s.user_id).await?;
     Ok(Json(wire::SessionResponse {
         access_token: state.access_token(&TokenSubject {
             user_id: &s.user_id,
@@ -95,6 +113,7 @@ pub(crate) async fn refresh_session(
             session_id: &s.id,
             provider: &s.provider,
             api_key_id: s.api_key_id.as_deref(),
+            user_data: user_data.as_deref(),
         }),
     }))
 }

@@ -109,6 +109,7 @@ pub(crate) async fn login(
     };
     if let Some(session) = linker {
         login.link(provider, &body, &session).await?;
+        let user_data = state.user_data(&session.user_id).await?;
         return Ok(Json(state.login_response(&TokenSubject {
             user_id: &session.user_id,
             app_id: &app_id,
@@ -116,6 +117,7 @@ pub(crate) async fn login(
             session_id: &session.id,
             provider: &session.provider,
             api_key_id: None,
+            user_data: user_data.as_deref(),
         })));
     }
     let opened = match provider {
@@ -129,6 +131,7 @@ pub(crate) async fn login(
         | Provider::Function => login.external(provider, &body).await?,
     };
     state.record(&login.event);
+    let user_data = state.user_data(&opened.user_id).await?;
     let mut response = state.login_response(&TokenSubject {
         user_id: &opened.user_id,
         app_id: &app_id,
@@ -136,6 +139,7 @@ pub(crate) async fn login(
         session_id: &opened.session,
         provider: provider.as_str(),
         api_key_id: opened.api_key_id.as_deref(),
+        user_data: user_data.as_deref(),
     });
     response.device_secret = opened.device_secret;
     Ok(Json(response))
