@@ -51,6 +51,8 @@ pub struct Config {
     pub min_password_length: usize,
     /// Callers of `POST /oauth/introspect` (`client_id`, secret); `None`: the endpoint is off.
     pub introspection_credentials: Option<Vec<(String, String)>>,
+    /// Authentication events delivered as webhooks (`None`: off).
+    pub webhook: Option<WebhookConfig>,
     /// Callers of the admin API (`/api/admin/v1`: custom user data) — the app's own backend; `None`: off.
     pub admin_credentials: Option<Vec<(String, String)>>,
     /// Bounds of Argon2id password hashing.
@@ -96,6 +98,7 @@ impl Default for Config {
             app_token_claims: Vec::new(),
             introspection_credentials: None,
             admin_credentials: None,
+            webhook: None,
             min_password_length: DEFAULT_MIN_PASSWORD_LEN,
             import_reset_emails_per_minute: 60,
             max_sessions_per_key: 1_000,
@@ -402,4 +405,19 @@ pub struct FunctionConfig {
     /// The shared secret that signs the requests (a Standard Webhooks `whsec_…` secret or any string of
     /// at least 32 bytes).
     pub secret: String,
+}
+
+/// The operator's webhook endpoint (issue 31).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebhookConfig {
+    /// Where events are posted (https, or http on loopback).
+    pub url: String,
+    /// The signing secret (a Standard Webhooks `whsec_…` secret or at least 32 bytes).
+    pub secret: String,
+    /// The event types delivered.
+    pub events: Vec<String>,
+    /// How long an event is retried from when it was written; then it fails (and stays for operators).
+    pub retry_for: Duration,
+    /// The longest one delivery may take.
+    pub timeout: Duration,
 }

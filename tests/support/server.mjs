@@ -82,7 +82,7 @@ export function freshDatabase() {
  * options.stderr: "ignore" to discard the server's log (benchmarks at RUST_LOG=info)
  * options.listen: the address to listen on (default 127.0.0.1:0, a free port)
  * options.bin: another server binary (benchmarks comparing two builds; default APPKEYS_SERVER_BIN)
- * Resolves to { url, databaseUrl, stop(), restart(), logs() }.
+ * Resolves to { url, databaseUrl, stop(), kill(), restart(), logs() }.
  */
 export async function startServer(options = {}) {
   let db = null;
@@ -126,8 +126,10 @@ export async function startServer(options = {}) {
     child.removeAllListeners("exit");
   }
 
+  const gone = () => !child || child.exitCode !== null || child.signalCode !== null;
+
   async function halt() {
-    if (!child || child.exitCode !== null) return;
+    if (gone()) return;
     const exited = new Promise((r) => child.once("exit", r));
     child.kill("SIGTERM");
     await exited;
@@ -144,6 +146,13 @@ export async function startServer(options = {}) {
     async stop() {
       await halt();
       if (db) db.cleanup();
+    },
+    /** Kills the process at once (SIGKILL: no graceful shutdown, nothing flushed). */
+    async kill() {
+      if (gone()) return;
+      const exited = new Promise((r) => child.once("exit", r));
+      child.kill("SIGKILL");
+      await exited;
     },
     /** Stops and starts the process again on the same port and database. */
     async restart() {

@@ -10,21 +10,29 @@ use super::email_tokens::{insert_token, NewToken};
 use super::identities;
 use super::sessions::{self, NewSession};
 use super::users::{self, insert_user, CreateUserError, NewUser, User};
-use super::{audit, is_unique_violation, Store};
+use super::{is_unique_violation, Store};
 use crate::model::Event;
 use crate::util::{new_id, now_ms};
 
-/// Inserts a user row and its first identity `(provider type, identity id)` (with its metadata `data`)
-/// inside `tx`; returns the creation time (ms).
-pub(super) async fn insert_account(
-    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
-    user: &NewUser<'_>,
-    (provider_type, identity_id): (&str, &str),
-    data: Option<&str>,
-) -> Result<i64, sqlx::Error> {
-    let now = insert_user(tx, user).await?;
-    identities::insert(tx, user.app_id, provider_type, identity_id, user.id, data).await?;
-    Ok(now)
+impl Store {
+    /// Inserts a user row and its first identity `(provider type, identity id)` (with its metadata
+    /// `data`) inside `tx`, with the `user.created` webhook event; returns the creation time (ms).
+    pub(super) async fn insert_account(
+        &self,
+        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        user: &NewUser<'_>,
+        (provider_type, identity_id): (&str, &str),
+        data: Option<&str>,
+    ) -> Result<i64, sqlx::Error> {
+        let now = insert_user(tx, user).await?;
+        identities::insert(tx, user.app_id, provider_type, identity_id, user.id, data).await?;
+        let created = Event::new("user.created", "success")
+            .app(user.app_id)
+            .user(user.id)
+            .provider(provider_type);
+        self.webhook_event_in(tx, "user.created", &created).await?;
+        Ok(now)
+    }
 }
 
 /// What a login with an external identity (custom JWT, Google, Apple, Facebook, function) did.
@@ -71,11 +79,13 @@ impl Store {
                 confirmed: user.confirmed,
                 logged_in: false,
             };
-            user.created_at = insert_account(&mut tx, &new, (provider, &new_id()), None).await?;
+            user.created_at = self
+                .insert_account(&mut tx, &new, (provider, &new_id()), None)
+                .await?;
             if let Some(token) = confirmation {
                 insert_token(&mut tx, &user.id, token).await?;
             }
-            audit::insert(&mut *tx, &audit.clone().user(&user.id)).await?;
+            self.audited(&mut tx, &audit.clone().user(&user.id)).await?;
             tx.commit().await
         }
         .await;
@@ -105,7 +115,9 @@ impl Store {
             confirmed: true,
             logged_in: true,
         };
-        let now = insert_account(&mut tx, &new, ("anon-user", &new_id()), None).await?;
+        let now = self
+            .insert_account(&mut tx, &new, ("anon-user", &new_id()), None)
+            .await?;
         let session = NewSession {
             user_id: &user_id,
             app_id,
@@ -114,7 +126,7 @@ impl Store {
             auth_epoch: 0,
         };
         let session_id = sessions::insert(&mut tx, &session, now).await?;
-        audit::insert(&mut *tx, &audit.clone().user(&user_id)).await?;
+        self.audited(&mut tx, &audit.clone().user(&user_id)).await?;
         tx.commit().await?;
         Ok((user_id, session_id))
     }
@@ -191,7 +203,7 @@ impl Store {
             }
             None => {
                 let id = new_id();
-                insert_account(
+                self.insert_account(
                     &mut tx,
                     &NewUser {
                         id: &id,

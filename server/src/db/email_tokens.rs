@@ -4,7 +4,7 @@
 use sqlx::Row;
 
 use super::identities::{self, Identity};
-use super::{audit, Store};
+use super::Store;
 use crate::model::{Event, Purpose};
 use crate::util::now_ms;
 
@@ -119,7 +119,7 @@ impl Store {
             .bind(&user_id)
             .execute(&mut *tx)
             .await?;
-        audit::insert(&mut *tx, &audit.clone().user(&user_id)).await?;
+        self.audited(&mut tx, &audit.clone().user(&user_id)).await?;
         tx.commit().await?;
         Ok(Some(user_id))
     }
@@ -163,7 +163,7 @@ impl Store {
         ] {
             sqlx::query(sql).bind(&user_id).execute(&mut *tx).await?;
         }
-        audit::insert(&mut *tx, &audit.clone().user(&user_id)).await?;
+        self.audited(&mut tx, &audit.clone().user(&user_id)).await?;
         tx.commit().await?;
         Ok(Some((user_id, removed)))
     }

@@ -4,7 +4,7 @@
 
 use sqlx::Row;
 
-use super::{audit, is_unique_violation, Backend, Store};
+use super::{is_unique_violation, Backend, Store};
 use crate::model::Event;
 use crate::util::now_ms;
 
@@ -176,7 +176,7 @@ impl Store {
             .bind(provider_type)
             .execute(&mut *tx)
             .await?;
-        audit::insert(&mut *tx, &audit.clone().user(user_id)).await?;
+        self.audited(&mut tx, &audit.clone().user(user_id)).await?;
         tx.commit().await?;
         Ok(Link::Linked)
     }
@@ -264,7 +264,7 @@ impl Store {
         .bind(verified)
         .execute(&mut *tx)
         .await?;
-        audit::insert(&mut *tx, &audit.clone().user(user_id)).await?;
+        self.audited(&mut tx, &audit.clone().user(user_id)).await?;
         tx.commit().await?;
         Ok(Link::Linked)
     }
@@ -333,7 +333,7 @@ impl Store {
         .bind(provider_type)
         .execute(&mut *tx)
         .await?;
-        audit::insert(&mut *tx, &audit.clone().user(user_id)).await?;
+        self.audited(&mut tx, &audit.clone().user(user_id)).await?;
         tx.commit().await?;
         Ok(Removal::Removed)
     }

@@ -4,7 +4,7 @@
 use sqlx::{any::AnyRow, Row};
 
 use super::login_batch::PendingLogin;
-use super::{audit, is_unique_violation, Store};
+use super::{is_unique_violation, Store};
 use crate::model::Event;
 use crate::util::{new_id, now_ms};
 
@@ -125,7 +125,7 @@ impl Store {
             .bind(expires_at)
             .execute(&mut *tx)
             .await?;
-            audit::insert(&mut *tx, &audit.clone().user(user_id).key(&key.id)).await?;
+            self.audited(&mut tx, &audit.clone().user(user_id).key(&key.id)).await?;
             tx.commit().await?;
             Ok::<_, sqlx::Error>(Some(key))
         }
@@ -202,7 +202,8 @@ impl Store {
                 .await?;
         }
         if n > 0 {
-            audit::insert(&mut *tx, &audit.clone().user(user_id).key(id)).await?;
+            self.audited(&mut tx, &audit.clone().user(user_id).key(id))
+                .await?;
         }
         tx.commit().await?;
         Ok(n > 0)
@@ -298,7 +299,8 @@ impl Store {
                 .bind(user_id)
                 .execute(&mut *tx)
                 .await?;
-            audit::insert(&mut *tx, &audit.clone().user(user_id).key(id)).await?;
+            self.audited(&mut tx, &audit.clone().user(user_id).key(id))
+                .await?;
         }
         tx.commit().await?;
         Ok(n > 0)

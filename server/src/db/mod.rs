@@ -20,6 +20,7 @@ pub mod rate_limits;
 pub mod server_keys;
 pub mod sessions;
 pub mod users;
+pub mod webhooks;
 
 use std::path::{Path, PathBuf};
 
@@ -121,7 +122,7 @@ pub fn is_unique_violation(e: &sqlx::Error) -> bool {
 }
 
 /// Connection settings.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoreOptions {
     /// Longest wait for a pooled connection; past it the request fails (503) instead of hanging.
     pub acquire_timeout: std::time::Duration,
@@ -149,6 +150,7 @@ pub struct Store {
     logins: std::sync::Arc<LoginBatcher>,
     backend: Backend,
     sqlite_path: Option<PathBuf>,
+    webhooks: webhooks::WebhookEvents,
 }
 
 /// Key-login batches in flight at once on PostgreSQL (see [`LoginBatcher::spawn`]).
@@ -171,6 +173,12 @@ fn sqlite_file_path(url: &str) -> Result<PathBuf, StoreError> {
 }
 
 impl Store {
+    /// This store, writing the webhook events `events` to the outbox (by default it writes none).
+    pub fn with_webhooks(mut self, events: webhooks::WebhookEvents) -> Store {
+        self.webhooks = events;
+        self
+    }
+
     /// Opens (creating if needed) the database at `url` with default options and applies the
     /// embedded migrations.
     pub async fn connect(url: &str) -> Result<Store, StoreError> {
@@ -227,6 +235,7 @@ impl Store {
                 writer,
                 backend: Backend::Sqlite,
                 sqlite_path: Some(path.clone()),
+                webhooks: webhooks::WebhookEvents::default(),
             };
             if read_only {
                 return Ok(store);
@@ -256,6 +265,7 @@ impl Store {
                 pool,
                 backend: Backend::Postgres,
                 sqlite_path: None,
+                webhooks: webhooks::WebhookEvents::default(),
             };
             store.migrate().await?;
             Ok(store)

@@ -5,7 +5,7 @@
 
 use sqlx::Row;
 
-use super::{audit, ApiKey, CreateKeyError, Store};
+use super::{ApiKey, CreateKeyError, Store};
 use crate::model::Event;
 use crate::util::new_id;
 
@@ -60,7 +60,7 @@ impl Store {
                 logged_in: true,
             };
             let now =
-                super::accounts::insert_account(&mut tx, &new, ("api-key", &new_id()), None)
+                self.insert_account(&mut tx, &new, ("api-key", &new_id()), None)
                     .await?;
             sqlx::query("UPDATE users SET key_count = 1, key_seq = 1 WHERE id = $1")
                 .bind(&user_id)
@@ -89,7 +89,7 @@ impl Store {
             .execute(&mut *tx)
             .await?;
             let event = audit.clone().app(app_id).user(&user_id).key(&key.id);
-            audit::insert(&mut *tx, &event).await?;
+            self.audited(&mut tx, &event).await?;
             tx.commit().await?;
             Ok::<_, sqlx::Error>(Some(ServerKey {
                 key,

@@ -3,7 +3,7 @@
 
 use sqlx::Row;
 
-use super::{audit, Store};
+use super::Store;
 use crate::model::Event;
 use crate::util::{new_id, now_ms};
 
@@ -155,7 +155,7 @@ impl Store {
             let mut event = audit.clone().user(row.try_get::<String, _>(0)?.as_str());
             event.app = Some(row.try_get(1)?);
             event.key_id = row.try_get(2)?;
-            audit::insert(&mut *tx, &event).await?;
+            self.audited(&mut tx, &event).await?;
         }
         tx.commit().await
     }
@@ -209,7 +209,7 @@ impl Store {
             .execute(&mut *tx)
             .await?
             .rows_affected();
-        audit::insert(&mut *tx, &audit.clone().user(user_id)).await?;
+        self.audited(&mut tx, &audit.clone().user(user_id)).await?;
         tx.commit().await?;
         Ok(n)
     }

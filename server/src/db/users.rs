@@ -2,7 +2,7 @@
 
 use sqlx::{any::AnyRow, Row};
 
-use super::{audit, Store};
+use super::Store;
 use crate::model::Event;
 use crate::util::now_ms;
 
@@ -188,7 +188,7 @@ impl Store {
                 .await?;
         }
         if n > 0 {
-            audit::insert(&mut *tx, &audit.clone().user(id)).await?;
+            self.audited(&mut tx, &audit.clone().user(id)).await?;
         }
         tx.commit().await?;
         Ok(n > 0)
@@ -219,7 +219,7 @@ impl Store {
             .await?
             .rows_affected();
         if n > 0 {
-            audit::insert(&mut *tx, &audit.clone().user(id)).await?;
+            self.audited(&mut tx, &audit.clone().user(id)).await?;
         }
         tx.commit().await?;
         Ok(n > 0)
@@ -238,7 +238,7 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         if n > 0 {
-            audit::insert(&mut *tx, &audit.clone().user(id)).await?;
+            self.audited(&mut tx, &audit.clone().user(id)).await?;
         }
         tx.commit().await?;
         Ok(n > 0)
@@ -274,7 +274,7 @@ impl Store {
             .await?
             .rows_affected();
         if n > 0 {
-            audit::insert(&mut *tx, &audit.clone().user(id)).await?;
+            self.audited(&mut tx, &audit.clone().user(id)).await?;
         }
         tx.commit().await?;
         Ok(n > 0)

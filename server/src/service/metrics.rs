@@ -3,7 +3,8 @@
 //! sessions and database pool usage.
 
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry,
+    TextEncoder,
 };
 
 use crate::db::Store;
@@ -21,6 +22,9 @@ pub struct Metrics {
     emails: IntCounterVec,
     sessions: IntGaugeVec,
     pool: IntGaugeVec,
+    webhooks: IntCounterVec,
+    webhook_latency: Histogram,
+    webhook_outbox: IntGaugeVec,
     /// When the sessions were last counted (a scrape counts at most every [`SESSIONS_EVERY`]).
     sessions_counted: std::sync::Arc<std::sync::Mutex<Option<std::time::Instant>>>,
 }
@@ -70,7 +74,31 @@ impl Metrics {
         registry
             .register(Box::new(latency.clone()))
             .expect("unique metric");
+        let webhook_latency = Histogram::with_opts(
+            HistogramOpts::new(
+                "appkeys_webhook_delivery_seconds",
+                "Time from a webhook event's write to its delivery",
+            )
+            .buckets(vec![
+                0.1, 0.5, 1.0, 2.5, 5.0, 15.0, 60.0, 300.0, 1800.0, 3600.0, 21600.0,
+            ]),
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(webhook_latency.clone()))
+            .expect("unique metric");
         Metrics {
+            webhooks: counter(
+                "appkeys_webhook_attempts_total",
+                "Webhook delivery attempts, by outcome (delivered, retried, failed)",
+                &["outcome"],
+            ),
+            webhook_outbox: gauge(
+                "appkeys_webhook_outbox_events",
+                "Webhook events in the outbox, by state (pending, delivered, failed); oldest_pending_seconds",
+                &["state"],
+            ),
+            webhook_latency,
             requests: counter(
                 "appkeys_http_requests_total",
                 "Requests answered, by route pattern, method and status",
@@ -114,6 +142,26 @@ impl Metrics {
             .with_label_values(&[route, method, &status.to_string()])
             .inc();
         self.latency.with_label_values(&[route]).observe(seconds);
+    }
+
+    /// One webhook delivery attempt (`delivered` with the seconds since the event was written).
+    pub fn webhook(&self, outcome: &str, seconds: Option<f64>) {
+        self.webhooks.with_label_values(&[outcome]).inc();
+        if let Some(s) = seconds {
+            self.webhook_latency.observe(s);
+        }
+    }
+
+    /// The outbox by state.
+    pub fn webhook_outbox(&self, counts: &crate::db::webhooks::OutboxCounts) {
+        for (state, n) in [
+            ("pending", counts.pending),
+            ("delivered", counts.delivered),
+            ("failed", counts.failed),
+            ("oldest_pending_seconds", counts.oldest_pending_ms / 1000),
+        ] {
+            self.webhook_outbox.with_label_values(&[state]).set(n);
+        }
     }
 
     /// One email sent, failed or dropped.

@@ -12,3 +12,4 @@ pub mod metrics;
 pub mod outbound;
 pub mod ratelimit;
 pub mod social;
+pub mod webhooks;

@@ -26,3 +26,4 @@ mod social;
 mod storage;
 mod takeback;
 mod tokens;
+mod webhooks;

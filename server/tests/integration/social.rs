@@ -217,7 +217,7 @@ impl Providers {
                     async move {
                         let header = |k: &str| headers.get(k).and_then(|v| v.to_str().ok()).unwrap_or("");
                         let timestamp: i64 = header("webhook-timestamp").parse().unwrap_or(0);
-                        let expected = appkeys_server::service::social::signature(
+                        let expected = appkeys_server::service::webhooks::signature(
                             FUNCTION_SECRET.as_bytes(),
                             header("webhook-id"),
                             timestamp,

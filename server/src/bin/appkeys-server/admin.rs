@@ -5,6 +5,7 @@
 use std::io::{BufRead, IsTerminal, Write};
 
 use appkeys_server::crypto::apikey;
+use appkeys_server::db::webhooks::WebhookEvents;
 use appkeys_server::db::CreateKeyError;
 use appkeys_server::model::audit::{Event, ADMIN_AGENT};
 use appkeys_server::util::rfc3339;
@@ -43,6 +44,7 @@ pub(crate) async fn admin(command: Command) -> Result {
         | Command::Keys { db, .. }
         | Command::Sessions { db, .. }
         | Command::Backup { db, .. }
+        | Command::Webhooks { db, .. }
         | Command::Audit { db, .. } => db.database_url.clone(),
         Command::Serve(_) | Command::SigningKey { .. } => {
             unreachable!("not a database command")
@@ -52,7 +54,10 @@ pub(crate) async fn admin(command: Command) -> Result {
         create: false,
         ..StoreOptions::default()
     };
-    let store = Store::connect_with(&url, options).await?;
+    // Changes made here announce themselves like the servers' (which deliver the types they are set to).
+    let store = Store::connect_with(&url, options)
+        .await?
+        .with_webhooks(WebhookEvents::AllChanges);
     let mut out = std::io::stdout().lock();
     let result = match command {
         Command::Users { action, .. } => users(&store, action, &mut out).await,
@@ -67,6 +72,7 @@ pub(crate) async fn admin(command: Command) -> Result {
                 .await?;
             writeln!(out, "ended {n} sessions of user {user}").map_err(Into::into)
         }
+        Command::Webhooks { action, .. } => crate::outbox::webhooks(&store, action, &mut out).await,
         Command::Backup { file, .. } => {
             store.backup(&file).await?;
             writeln!(out, "backup written to {}", file.display()).map_err(Into::into)

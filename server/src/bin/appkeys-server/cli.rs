@@ -74,6 +74,13 @@ pub(crate) enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// The webhook outbox: list events (pending, delivered, failed), retry failed ones, purge old ones.
+    Webhooks {
+        #[command(flatten)]
+        db: DbArgs,
+        #[command(subcommand)]
+        action: WebhooksAction,
+    },
     /// Writes a consistent snapshot of a SQLite database to FILE (mode 0600) while servers run
     /// (`VACUUM INTO`). For PostgreSQL use pg_dump.
     Backup {
@@ -86,6 +93,39 @@ pub(crate) enum Command {
     SigningKey {
         #[command(subcommand)]
         action: SigningKeyAction,
+    },
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub(crate) enum WebhooksAction {
+    /// The newest events: id (the `webhook-id`), type, state, attempts, written at, last error.
+    List {
+        /// Only events in this state.
+        #[arg(long, value_parser = ["pending", "delivered", "failed"])]
+        state: Option<String>,
+        /// At most this many.
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+    },
+    /// Makes a failed event (ID) or every failed event (--all-failed) due again, with a new retry period;
+    /// the servers deliver it with the same `webhook-id`.
+    Retry {
+        /// The event's id.
+        #[arg(required_unless_present = "all_failed", conflicts_with = "all_failed")]
+        id: Option<String>,
+        /// Every failed event.
+        #[arg(long)]
+        all_failed: bool,
+    },
+    /// Deletes delivered events older than --older-than-days (the servers keep them 7 days), and failed
+    /// ones too with --failed.
+    Purge {
+        /// Age in days.
+        #[arg(long, value_name = "DAYS", default_value_t = 0)]
+        older_than_days: u32,
+        /// Also failed events (they are never retried again).
+        #[arg(long)]
+        failed: bool,
     },
 }
 

@@ -5,9 +5,11 @@ mod admin;
 mod cli;
 mod custom_jwt_flags;
 mod import;
+mod outbox;
 mod run;
 mod serve_flags;
 mod social_flags;
+mod webhook_flags;
 
 use std::io::IsTerminal;
 

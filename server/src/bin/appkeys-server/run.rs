@@ -107,6 +107,7 @@ pub(crate) async fn run(mut cli: ServeArgs) -> Result<(), Error> {
     let (token_claims, app_token_claims, app_audiences) = token_settings(&cli)?;
     let custom_jwt = cli.custom_jwt.config()?;
     let social = cli.social.config()?;
+    let webhook = cli.webhooks.config()?;
     let trusted_proxies = trusted_proxies(&cli.trust_proxy)?;
     let options = StoreOptions {
         acquire_timeout: Duration::from_secs(cli.db_acquire_timeout.max(1)),
@@ -136,6 +137,7 @@ pub(crate) async fn run(mut cli: ServeArgs) -> Result<(), Error> {
         app_audiences,
         custom_jwt,
         social,
+        webhook,
         ..config(cli, addr, jwt_secrets, trusted_proxies)
     };
     let state = AppState::new(store.clone(), &config).await?;
@@ -155,6 +157,7 @@ pub(crate) async fn run(mut cli: ServeArgs) -> Result<(), Error> {
     let audit_flusher = jobs::spawn_audit_flush(state.clone(), audit_interval);
     let import_resets =
         jobs::spawn_import_resets(state.clone(), config.import_reset_emails_per_minute);
+    let webhooks = jobs::spawn_webhooks(state.clone());
     tracing::info!(
         backend = ?store.backend(),
         apps = ?config.apps,
@@ -177,6 +180,7 @@ pub(crate) async fn run(mut cli: ServeArgs) -> Result<(), Error> {
     flusher.abort();
     audit_flusher.abort();
     import_resets.abort();
+    webhooks.abort();
     if let Some(m) = metrics_server {
         m.abort();
     }

@@ -6,6 +6,7 @@ use appkeys_server::config::DEFAULT_REFRESH_TOKEN_TTL_SECS;
 
 use crate::custom_jwt_flags::CustomJwtArgs;
 use crate::social_flags::SocialArgs;
+use crate::webhook_flags::WebhookArgs;
 
 /// The flags of `serve` (and of the plain command).
 #[derive(Debug, clap::Args)]
@@ -492,6 +493,10 @@ pub(crate) struct ServeArgs {
     /// Google, Apple, Facebook and the authentication function.
     #[command(flatten)]
     pub(crate) social: SocialArgs,
+
+    /// Authentication events as webhooks.
+    #[command(flatten)]
+    pub(crate) webhooks: WebhookArgs,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]

@@ -300,6 +300,7 @@ pub(crate) async fn callback(
         Err(e) => return Err(e),
     };
     state.record(&event);
+    state.login_webhook(&event, &opened.user_id, None).await?;
     let user_data = state.user_data(&opened.user_id).await?;
     let tokens = state.login_response(&TokenSubject {
         user_id: &opened.user_id,

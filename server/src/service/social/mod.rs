@@ -8,18 +8,16 @@
 
 use std::time::Duration;
 
-use base64::{engine::general_purpose::STANDARD, Engine};
-use hmac::{Hmac, Mac};
 use serde_json::{Map, Value};
-use sha2::Sha256;
 
 use super::custom_jwt::{CustomJwtError, JwtVerifier};
 use super::outbound;
+use super::webhooks::{headers, signing_key};
 
 mod redirect;
 use crate::config::{MetadataField, SocialConfig};
 use crate::crypto::custom_jwt::{Refused, Verified, MAX_SUBJECT_LEN};
-use crate::util::{new_id, now_secs};
+use crate::util::new_id;
 pub use redirect::{Apple, Redirecting};
 
 /// Largest answer read from a provider (token endpoint, Graph API, the function).
@@ -325,22 +323,6 @@ pub struct Function {
     key: Vec<u8>,
 }
 
-/// The HMAC key of a shared secret: a Standard Webhooks secret (`whsec_` + base64) is decoded, any other
-/// secret is used as its bytes.
-fn signing_key(secret: &str) -> Vec<u8> {
-    secret
-        .strip_prefix("whsec_")
-        .and_then(|b64| STANDARD.decode(b64).ok())
-        .unwrap_or_else(|| secret.as_bytes().to_vec())
-}
-
-/// The Standard Webhooks signature of `body` sent as message `id` at `timestamp`: `v1,<base64>`.
-pub fn signature(key: &[u8], id: &str, timestamp: i64, body: &str) -> String {
-    let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes any key length");
-    mac.update(format!("{id}.{timestamp}.{body}").as_bytes());
-    format!("v1,{}", STANDARD.encode(mac.finalize().into_bytes()))
-}
-
 impl Function {
     /// Posts the payload (the login body without realm-core's `provider` and the device `options`) with
     /// `webhook-id`, `webhook-timestamp` and `webhook-signature`; a 2xx answer `{id, name?, email?}`
@@ -350,20 +332,14 @@ impl Function {
         payload.remove("provider");
         payload.remove("options");
         let text = Value::Object(payload).to_string();
-        let (id, timestamp) = (format!("msg_{}", new_id()), now_secs());
-        let sent = self
+        let mut request = self
             .client
             .post(self.url.clone())
-            .header("content-type", "application/json")
-            .header("webhook-id", &id)
-            .header("webhook-timestamp", timestamp.to_string())
-            .header(
-                "webhook-signature",
-                signature(&self.key, &id, timestamp, &text),
-            )
-            .body(text)
-            .send()
-            .await;
+            .header("content-type", "application/json");
+        for (name, value) in headers(&self.key, &format!("msg_{}", new_id()), &text) {
+            request = request.header(name, value);
+        }
+        let sent = request.body(text).send().await;
         let (status, answer) = json_answer("custom-function", sent).await?;
         if !status.is_success() {
             let why = string(&answer, "error").unwrap_or_else(|| format!("HTTP {status}"));
@@ -382,20 +358,3 @@ impl Function {
 
 /// The timeout every provider request shares by default.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn signatures_follow_standard_webhooks() {
-        // The example of the Standard Webhooks specification.
-        let key = signing_key("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw");
-        let body = r#"{"test": 2432232314}"#;
-        assert_eq!(
-            signature(&key, "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, body),
-            "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
-        );
-        assert_eq!(signing_key("plain secret"), b"plain secret".to_vec());
-    }
-}

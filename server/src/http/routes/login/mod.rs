@@ -131,6 +131,10 @@ pub(crate) async fn login(
         | Provider::Function => login.external(provider, &body).await?,
     };
     state.record(&login.event);
+    let key = opened.api_key_id.as_deref();
+    state
+        .login_webhook(&login.event, &opened.user_id, key)
+        .await?;
     let user_data = state.user_data(&opened.user_id).await?;
     let mut response = state.login_response(&TokenSubject {
         user_id: &opened.user_id,

@@ -6,14 +6,15 @@ use std::{
     sync::Arc,
 };
 
-use appkeys_protocol::{wire, ErrorCode};
+use appkeys_protocol::ErrorCode;
 use ipnet::IpNet;
 
 use crate::config::{Config, RateLimits};
 use crate::crypto::passwords::Hasher;
 use crate::crypto::secrets::{self, SecretError};
 use crate::crypto::signing::{self, SigningKey};
-use crate::crypto::token::{AccessClaims, RefreshClaims, Signer};
+use crate::crypto::token::Signer;
+use crate::db::webhooks::{WebhookEvents, LOGGED_IN};
 use crate::db::{SessionOwner, Store, StoreError};
 use crate::error::AppError;
 use crate::model::{password, Event};
@@ -24,8 +25,13 @@ use crate::service::{
     metrics::Metrics,
     ratelimit::{LocalLimit, RateLimiter, HOURLY_WINDOW},
     social::Social,
+    webhooks::Webhooks,
 };
-use crate::util::{new_id, now_secs};
+
+mod tokens;
+
+use tokens::per_app_tokens;
+pub(crate) use tokens::TokenSubject;
 
 pub(crate) struct Inner {
     pub(crate) store: Store,
@@ -46,6 +52,8 @@ pub(crate) struct Inner {
     pub(crate) introspection_credentials: Option<Vec<(String, String)>>,
     /// Callers of the admin API (`None`: off).
     pub(crate) admin_credentials: Option<Vec<(String, String)>>,
+    /// The webhook endpoint (`None`: events are not delivered).
+    pub(crate) webhooks: Option<Arc<Webhooks>>,
     pub(crate) cors_origins: Vec<String>,
     pub(crate) hasher: Hasher,
     pub(crate) limiter: RateLimiter,
@@ -146,6 +154,12 @@ impl AppState {
     /// Builds the state: resolves the signing secrets (configured, or — SQLite only — the generated
     /// file next to the database) and prepares the password hasher.
     pub async fn new(store: Store, config: &Config) -> Result<AppState, StateError> {
+        let events = config.webhook.as_ref().map(|w| w.events.clone());
+        let store = store.with_webhooks(WebhookEvents::Only(Arc::new(events.unwrap_or_default())));
+        let webhooks = match &config.webhook {
+            Some(w) => Some(Arc::new(Webhooks::new(w).map_err(StateError::Other)?)),
+            None => None,
+        };
         let (audiences, token_claims) = per_app_tokens(config).map_err(StateError::Other)?;
         let (secrets, keys) = resolve_keys(&store, config).await?;
         let public_url = config.public_url.trim_end_matches('/').to_owned();
@@ -193,6 +207,7 @@ impl AppState {
                 mailer,
                 custom_jwt,
                 social,
+                webhooks,
                 redirect_urls: config.social.redirect_urls.clone(),
                 confirmation: config.email.confirmation,
                 token_ttl: config.email.token_ttl,
@@ -349,6 +364,27 @@ impl AppState {
     }
 
     /// Counts what `event` says in the metrics.
+    /// The optional `user.logged_in` webhook event of a login (one write, only when it is delivered).
+    pub(crate) async fn login_webhook(
+        &self,
+        event: &Event,
+        user_id: &str,
+        key_id: Option<&str>,
+    ) -> Result<(), AppError> {
+        let store = &self.inner.store;
+        if !store.wants_webhook(LOGGED_IN) {
+            return Ok(());
+        }
+        let mut event = event.clone().user(user_id);
+        if let Some(key) = key_id {
+            event = event.key(key);
+        }
+        store
+            .webhook_event(LOGGED_IN, &event)
+            .await
+            .map_err(AppError::db)
+    }
+
     pub(crate) fn record(&self, event: &Event) {
         self.inner.metrics.event(event);
     }
@@ -386,175 +422,6 @@ impl AppState {
             ))
         }
     }
-
-    /// The audiences of access tokens of `app_id`: the app id, then the app's configured ones.
-    pub(crate) fn audiences(&self, app_id: &str) -> Vec<String> {
-        let configured = self.inner.audiences.get(app_id).into_iter().flatten();
-        std::iter::once(app_id.to_owned())
-            .chain(configured.filter(|a| *a != app_id).cloned())
-            .collect()
-    }
-
-    /// A new access token of a session.
-    pub(crate) fn access_token(&self, s: &TokenSubject<'_>) -> String {
-        let now = now_secs();
-        self.inner.signer.sign_access(&AccessClaims {
-            iss: self.inner.issuer.clone(),
-            sub: s.user_id.to_owned(),
-            aud: self.audiences(s.app_id),
-            iat: now,
-            exp: now.saturating_add(self.inner.access_ttl),
-            jti: new_id(),
-            client_id: s.app_id.to_owned(),
-            sid: s.session_id.to_owned(),
-            provider: s.provider.to_owned(),
-            api_key_id: s.api_key_id.map(str::to_owned),
-            typ: "access",
-            baas_device_id: s.device_id.to_owned(),
-            baas_domain_id: s.app_id.to_owned(),
-            user_data: s
-                .user_data
-                .and_then(|d| serde_json::value::RawValue::from_string(d.to_owned()).ok()),
-            extra: self
-                .inner
-                .token_claims
-                .get(s.app_id)
-                .cloned()
-                .unwrap_or_default(),
-        })
-    }
-
-    /// The custom data of `user_id` for its next access token (none for a user deleted meanwhile).
-    pub(crate) async fn user_data(&self, user_id: &str) -> Result<Option<String>, AppError> {
-        let data = self
-            .inner
-            .store
-            .custom_data(user_id)
-            .await
-            .map_err(AppError::db)?;
-        Ok(data.flatten())
-    }
-
-    /// The login answer for a new session: both tokens, user and device.
-    pub(crate) fn login_response(&self, s: &TokenSubject<'_>) -> wire::LoginResponse {
-        let now = now_secs();
-        let refresh = self.inner.signer.sign_refresh(&RefreshClaims {
-            sub: s.user_id.to_owned(),
-            typ: "refresh",
-            iat: now,
-            exp: now.saturating_add(self.inner.refresh_ttl),
-            baas_device_id: s.device_id.to_owned(),
-            baas_domain_id: s.app_id.to_owned(),
-            baas_id: s.session_id.to_owned(),
-        });
-        wire::LoginResponse {
-            access_token: self.access_token(s),
-            refresh_token: refresh,
-            user_id: s.user_id.to_owned(),
-            device_id: s.device_id.to_owned(),
-            device_secret: None,
-        }
-    }
-}
-
-/// Whose tokens to issue: a session and what it was opened with.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct TokenSubject<'a> {
-    pub(crate) user_id: &'a str,
-    pub(crate) app_id: &'a str,
-    pub(crate) device_id: &'a str,
-    pub(crate) session_id: &'a str,
-    pub(crate) provider: &'a str,
-    pub(crate) api_key_id: Option<&'a str>,
-    /// The user's custom data (JSON object text), carried in the access token.
-    pub(crate) user_data: Option<&'a str>,
-}
-
-/// Claims the server sets itself: `--token-claim` may not name them.
-const RESERVED_CLAIMS: &[&str] = &[
-    "iss",
-    "sub",
-    "aud",
-    "exp",
-    "nbf",
-    "iat",
-    "jti",
-    "client_id",
-    "sid",
-    "provider",
-    "api_key_id",
-    "typ",
-    "baas_device_id",
-    "baas_domain_id",
-    "baas_id",
-    "user_data",
-    "scope",
-    "cnf",
-    "azp",
-];
-
-/// The audiences and fixed claims of each served app's access tokens. `--audience` and `--token-claim`
-/// serve a single app: with several, a token of one app would carry an audience that another app's API
-/// accepts — each audience and claim must name its app (`--app-audience`, `--app-token-claim`).
-#[allow(clippy::type_complexity)]
-fn per_app_tokens(
-    config: &Config,
-) -> Result<
-    (
-        HashMap<String, Vec<String>>,
-        HashMap<String, BTreeMap<String, String>>,
-    ),
-    String,
-> {
-    let shared = !config.audiences.is_empty() || !config.token_claims.is_empty();
-    if shared && config.apps.len() > 1 {
-        return Err(format!(
-            "--audience and --token-claim apply to every app, and {} apps are served: a token of one \
-             app would be accepted where another app's tokens are meant. Name each one's app with \
-             --app-audience APP=VALUE and --app-token-claim APP:NAME=VALUE",
-            config.apps.len()
-        ));
-    }
-    let mut audiences: HashMap<String, Vec<String>> = HashMap::new();
-    let mut claims: HashMap<String, Vec<(String, String)>> = HashMap::new();
-    for app in &config.apps {
-        audiences.insert(app.clone(), config.audiences.clone());
-        claims.insert(app.clone(), config.token_claims.clone());
-    }
-    let unknown = |app: &str, flag: &str| format!("{flag} {app}:…: the app is not served (--app)");
-    for (app, audience) in &config.app_audiences {
-        let list = audiences
-            .get_mut(app)
-            .ok_or_else(|| unknown(app, "--app-audience"))?;
-        list.push(audience.clone());
-    }
-    for (app, claim) in &config.app_token_claims {
-        let list = claims
-            .get_mut(app)
-            .ok_or_else(|| unknown(app, "--app-token-claim"))?;
-        list.push(claim.clone());
-    }
-    let claims = claims
-        .into_iter()
-        .map(|(app, pairs)| Ok((app, token_claims(&pairs)?)))
-        .collect::<Result<_, String>>()?;
-    Ok((audiences, claims))
-}
-
-/// `--token-claim NAME=VALUE` pairs as a map; a reserved, empty or repeated name is an error.
-fn token_claims(pairs: &[(String, String)]) -> Result<BTreeMap<String, String>, String> {
-    let mut claims = BTreeMap::new();
-    for (name, value) in pairs {
-        if name.is_empty() || RESERVED_CLAIMS.contains(&name.as_str()) {
-            return Err(format!(
-                "--token-claim {name}: the server sets this claim itself (choose another name)"
-            ));
-        }
-        if claims.insert(name.clone(), value.clone()).is_some() {
-            return Err(format!("--token-claim {name}: given twice"));
-        }
-    }
-    Ok(claims)
 }
 
 /// The refresh-token secrets and the access-token signing keys: configured, or — SQLite only —

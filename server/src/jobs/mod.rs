@@ -1,10 +1,14 @@
-//! Background jobs: the `lastUsedAt` flush of key logins, and the periodic expiry sweep — sessions past
+//! Background jobs: the `lastUsedAt` flush of key logins, webhook delivery ([`webhooks`]), and the periodic expiry sweep — sessions past
 //! the refresh-token lifetime, anonymous users without a live session, rate-limit rows of past windows,
 //! expired confirmation and reset tokens, known devices unused for 90 days, old audit rows — in bounded batches, so a large backlog never
 //! holds a long transaction. Every instance sweeps; the deletes are idempotent, so several instances on
 //! one PostgreSQL database only share the work.
 
 use std::time::Duration;
+
+mod webhooks;
+
+pub use webhooks::{deliver_due, spawn_webhooks};
 
 use crate::crypto::link_token;
 use crate::db::NewToken;
@@ -13,6 +17,8 @@ use crate::service::ratelimit::HOURLY_WINDOW;
 use crate::state::AppState;
 use crate::util::now_ms;
 
+/// How long delivered webhook events are kept.
+const WEBHOOKS_KEPT_MS: i64 = 7 * 24 * 3600 * 1000;
 /// Rows deleted per statement.
 pub const BATCH: i64 = 1000;
 /// Most batches per kind and run (the rest waits for the next run).
@@ -89,6 +95,10 @@ pub async fn sweep_once(state: &AppState) -> Result<Swept, sqlx::Error> {
     let tokens = in_batches(|| store.sweep_tokens(now, BATCH)).await?;
     let flow_cutoff = now - crate::db::oauth_flows::FLOW_TTL_MS;
     in_batches(|| store.sweep_flows(flow_cutoff, BATCH)).await?;
+    // Delivered webhook events stay a week for `webhooks list`; failed ones until an operator acts.
+    store
+        .purge_webhooks(now.saturating_sub(WEBHOOKS_KEPT_MS), false)
+        .await?;
     let mut unused_keys = 0;
     if let Some(after) = state.inner.disable_unused_keys_after {
         let cutoff = now.saturating_sub(after.as_millis().min(i64::MAX as u128) as i64);
