@@ -8,6 +8,7 @@ mod abuse;
 mod admin;
 mod auth;
 mod basics;
+mod configfile;
 mod customdata;
 mod customjwt;
 mod email;

@@ -3,6 +3,7 @@
 
 mod admin;
 mod cli;
+mod config_file;
 mod custom_jwt_flags;
 mod import;
 mod outbox;
@@ -19,7 +20,14 @@ use cli::{Cli, Command, LogFormat};
 
 #[tokio::main]
 async fn main() {
-    let cli = Cli::parse();
+    let args = match config_file::expand(std::env::args_os().collect()) {
+        Ok(args) => args,
+        Err(e) => {
+            eprintln!("appkeys-server: {e}");
+            std::process::exit(2);
+        }
+    };
+    let cli = Cli::parse_from(args);
     let serve = match cli.command {
         None => cli.serve,
         Some(Command::Serve(args)) => *args,

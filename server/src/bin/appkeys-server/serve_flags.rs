@@ -11,6 +11,12 @@ use crate::webhook_flags::WebhookArgs;
 /// The flags of `serve` (and of the plain command).
 #[derive(Debug, clap::Args)]
 pub(crate) struct ServeArgs {
+    /// A TOML file with any of these settings, each named as its flag without the dashes
+    /// (`database-url = "sqlite://…"`, `google-client-id = ["web", "ios"]`, `email-confirmation = true`);
+    /// flags and environment variables override it. Unknown keys and wrong values refuse to start.
+    #[arg(long, value_name = "FILE", env = "APPKEYS_CONFIG")]
+    pub(crate) config: Option<std::path::PathBuf>,
+
     /// Address to listen on; port 0 picks a free port.
     #[arg(long, env = "APPKEYS_LISTEN", default_value = "127.0.0.1:9090")]
     pub(crate) listen: SocketAddr,
