@@ -6,6 +6,7 @@ mod support;
 
 mod abuse;
 mod admin;
+mod appservices;
 mod auth;
 mod basics;
 mod configfile;

@@ -15,7 +15,8 @@ use appkeys_server::crypto::secrets::write_new_private_file;
 use appkeys_server::crypto::signing::{generate_pem, read_file, SigningKey};
 
 use crate::cli::{
-    Command, CustomDataAction, KeysAction, SessionsAction, SigningKeyAction, UsersAction,
+    Command, ConfigAction, CustomDataAction, KeysAction, SessionsAction, SigningKeyAction,
+    UsersAction,
 };
 use crate::import::{import, ImportArgs};
 
@@ -39,6 +40,23 @@ pub(crate) async fn admin(command: Command) -> Result {
         println!("wrote a new signing key to {} (kid {kid})", file.display());
         return Ok(());
     }
+    if let Command::Config(ConfigAction::FromAppServices {
+        dir,
+        out,
+        secrets,
+        app,
+        force,
+    }) = &command
+    {
+        let request = crate::app_services::Request {
+            dir,
+            out,
+            secrets: secrets.as_deref(),
+            app: app.as_deref(),
+            force: *force,
+        };
+        return crate::app_services::from_app_services(request, &mut std::io::stdout().lock());
+    }
     let url = match &command {
         Command::Users { db, .. }
         | Command::Keys { db, .. }
@@ -46,7 +64,7 @@ pub(crate) async fn admin(command: Command) -> Result {
         | Command::Backup { db, .. }
         | Command::Webhooks { db, .. }
         | Command::Audit { db, .. } => db.database_url.clone(),
-        Command::Serve(_) | Command::SigningKey { .. } => {
+        Command::Serve(_) | Command::SigningKey { .. } | Command::Config(_) => {
             unreachable!("not a database command")
         }
     };
@@ -84,7 +102,7 @@ pub(crate) async fn admin(command: Command) -> Result {
             json,
             ..
         } => audit(&store, user, key, since, json, &mut out).await,
-        Command::Serve(_) | Command::SigningKey { .. } => Ok(()),
+        Command::Serve(_) | Command::SigningKey { .. } | Command::Config(_) => Ok(()),
     };
     store.close().await;
     result

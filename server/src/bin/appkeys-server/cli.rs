@@ -89,10 +89,36 @@ pub(crate) enum Command {
         /// The new backup file (must not exist).
         file: PathBuf,
     },
+    /// Config files: `from-app-services DIR` writes one from an exported App Services app.
+    #[command(subcommand)]
+    Config(ConfigAction),
     /// Access-token signing keys: `generate FILE` writes a new P-256 key (PKCS#8 PEM, mode 0600).
     SigningKey {
         #[command(subcommand)]
         action: SigningKeyAction,
+    },
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub(crate) enum ConfigAction {
+    /// Reads an exported App Services app (DIR: auth/providers.json, auth/custom_user_data.json, triggers/,
+    /// values/) and writes a config file for `--config` with every provider appkeys serves and the webhooks
+    /// that replace its authentication triggers; prints what carried over, what to fill in and what did not.
+    FromAppServices {
+        /// The exported app's folder.
+        dir: PathBuf,
+        /// The config file to write (secret files go to `appkeys-secrets/` beside it).
+        #[arg(long, value_name = "FILE", default_value = "appkeys.toml")]
+        out: PathBuf,
+        /// A JSON object of secret names and values (App Services exports names only).
+        #[arg(long, value_name = "FILE")]
+        secrets: Option<PathBuf>,
+        /// The app id [default: the export's app_id].
+        #[arg(long, value_name = "ID")]
+        app: Option<String>,
+        /// Replace an existing config file.
+        #[arg(long)]
+        force: bool,
     },
 }
 

@@ -2,6 +2,7 @@
 //! The flags are in [`cli`].
 
 mod admin;
+mod app_services;
 mod cli;
 mod config_file;
 mod custom_jwt_flags;
