@@ -1,6 +1,6 @@
 // Exact types of the package's public surface (issue 3): checked by `tsc --noEmit -p tests/js/ts`.
 // Every `@ts-expect-error` line must really be an error, so wrong or missing types fail the check.
-import { App, Credentials, AppError, Realm, User } from "appkeys";
+import { App, Credentials, AppError, Realm, User, handleAuthRedirect } from "appkeys";
 import type { ApiKey, ApiKeyAuth, CreateApiKeyOptions, NewApiKey, ProviderType, UserIdentity } from "appkeys";
 
 type Equals<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : false;
@@ -46,6 +46,12 @@ exact<typeof user.identities, UserIdentity[]>(true);
 exact<UserIdentity["providerType"], ProviderType>(true);
 exact<ReturnType<User["removeIdentity"]>, Promise<void>>(true);
 exact<Parameters<User["removeIdentity"]>, [identity: UserIdentity]>(true);
+// Issue 31: custom user data as realm-web types it.
+exact<User["customData"], Record<string, unknown>>(true);
+exact<ReturnType<User["refreshCustomData"]>, Promise<Record<string, unknown>>>(true);
+// Issue 30: the redirect page's call.
+exact<ReturnType<typeof handleAuthRedirect>, void>(true);
+exact<Parameters<typeof handleAuthRedirect>, []>(true);
 exact<Extract<ProviderType, "custom-token">, "custom-token">(true);
 exact<App["currentUser"], User | null>(true);
 exact<ReturnType<App["emailPasswordAuth"]["registerUser"]>, Promise<void>>(true);
