@@ -261,6 +261,21 @@ pub enum Endpoint<'a> {
         /// Key id (24 hex).
         id: &'a str,
     },
+    /// `POST auth/api_keys/{id}/roll` (a new secret for the key; appkeys)
+    RollApiKey {
+        /// Key id (24 hex).
+        id: &'a str,
+    },
+    /// `PUT auth/api_keys/{id}/allowed_ips` (the key's client-address allow-list; appkeys)
+    SetApiKeyAllowedIps {
+        /// Key id (24 hex).
+        id: &'a str,
+    },
+    /// `GET auth/api_keys/{id}/usage` (logins per day; appkeys)
+    ApiKeyUsage {
+        /// Key id (24 hex).
+        id: &'a str,
+    },
 }
 
 impl Endpoint<'_> {
@@ -270,15 +285,19 @@ impl Endpoint<'_> {
             Endpoint::Location { .. }
             | Endpoint::Profile
             | Endpoint::ListApiKeys
-            | Endpoint::FetchApiKey { .. } => Method::Get,
+            | Endpoint::FetchApiKey { .. }
+            | Endpoint::ApiKeyUsage { .. } => Method::Get,
             Endpoint::Login { .. }
             | Endpoint::LinkCredentials { .. }
             | Endpoint::Register { .. }
             | Endpoint::Userpass { .. }
             | Endpoint::RefreshSession
             | Endpoint::RemoveIdentity
-            | Endpoint::CreateApiKey => Method::Post,
-            Endpoint::EnableApiKey { .. } | Endpoint::DisableApiKey { .. } => Method::Put,
+            | Endpoint::CreateApiKey
+            | Endpoint::RollApiKey { .. } => Method::Post,
+            Endpoint::EnableApiKey { .. }
+            | Endpoint::DisableApiKey { .. }
+            | Endpoint::SetApiKeyAllowedIps { .. } => Method::Put,
             Endpoint::LogOut | Endpoint::DeleteUser | Endpoint::DeleteApiKey { .. } => {
                 Method::Delete
             }
@@ -303,7 +322,10 @@ impl Endpoint<'_> {
             | Endpoint::FetchApiKey { .. }
             | Endpoint::DeleteApiKey { .. }
             | Endpoint::EnableApiKey { .. }
-            | Endpoint::DisableApiKey { .. } => TokenKind::Refresh,
+            | Endpoint::DisableApiKey { .. }
+            | Endpoint::RollApiKey { .. }
+            | Endpoint::SetApiKeyAllowedIps { .. }
+            | Endpoint::ApiKeyUsage { .. } => TokenKind::Refresh,
         }
     }
 
@@ -339,6 +361,9 @@ impl Endpoint<'_> {
             }
             Endpoint::EnableApiKey { id } => ["/auth/api_keys/", id, "/enable", ""],
             Endpoint::DisableApiKey { id } => ["/auth/api_keys/", id, "/disable", ""],
+            Endpoint::RollApiKey { id } => ["/auth/api_keys/", id, "/roll", ""],
+            Endpoint::SetApiKeyAllowedIps { id } => ["/auth/api_keys/", id, "/allowed_ips", ""],
+            Endpoint::ApiKeyUsage { id } => ["/auth/api_keys/", id, "/usage", ""],
         };
         let login = match self {
             Endpoint::Login { .. } => "/login",
@@ -388,6 +413,9 @@ impl Endpoint<'static> {
             Endpoint::DeleteApiKey { .. } => Endpoint::DeleteApiKey { id: "{id}" },
             Endpoint::EnableApiKey { .. } => Endpoint::EnableApiKey { id: "{id}" },
             Endpoint::DisableApiKey { .. } => Endpoint::DisableApiKey { id: "{id}" },
+            Endpoint::RollApiKey { .. } => Endpoint::RollApiKey { id: "{id}" },
+            Endpoint::SetApiKeyAllowedIps { .. } => Endpoint::SetApiKeyAllowedIps { id: "{id}" },
+            Endpoint::ApiKeyUsage { .. } => Endpoint::ApiKeyUsage { id: "{id}" },
             other => *other,
         };
         generic.path()
@@ -463,11 +491,13 @@ pub enum ErrorCode {
     IdentityAlreadyLinked,
     /// 403: this session may not link credentials (API-key sessions) (appkeys).
     LinkForbidden,
+    /// 401: the API key may not log in from this client address (its allow-list) (appkeys).
+    APIKeyAddressNotAllowed,
 }
 
 impl ErrorCode {
     /// Every code, in a stable order.
-    pub const ALL: [ErrorCode; 30] = [
+    pub const ALL: [ErrorCode; 31] = [
         ErrorCode::InvalidSession,
         ErrorCode::InvalidParameter,
         ErrorCode::MissingParameter,
@@ -498,6 +528,7 @@ impl ErrorCode {
         ErrorCode::ServiceUnavailable,
         ErrorCode::IdentityAlreadyLinked,
         ErrorCode::LinkForbidden,
+        ErrorCode::APIKeyAddressNotAllowed,
     ];
 
     /// The wire spelling.
@@ -519,6 +550,7 @@ impl ErrorCode {
             ErrorCode::APIKeyManagementForbidden => "APIKeyManagementForbidden",
             ErrorCode::UserDisabled => "UserDisabled",
             ErrorCode::APIKeyExpired => "APIKeyExpired",
+            ErrorCode::APIKeyAddressNotAllowed => "APIKeyAddressNotAllowed",
             ErrorCode::UserpassTokenInvalid => "UserpassTokenInvalid",
             ErrorCode::UserNotConfirmed => "UserNotConfirmed",
             ErrorCode::EmailNotConfigured => "EmailNotConfigured",
@@ -549,6 +581,7 @@ impl ErrorCode {
             | ErrorCode::AuthError
             | ErrorCode::InvalidPassword
             | ErrorCode::APIKeyExpired
+            | ErrorCode::APIKeyAddressNotAllowed
             | ErrorCode::UserNotConfirmed => 401,
             ErrorCode::APIKeyLimitReached
             | ErrorCode::APIKeyManagementForbidden
@@ -808,6 +841,56 @@ pub mod wire {
         /// never (or the server's maximum lifetime).
         #[serde(rename = "expiresAt", default, skip_serializing_if = "Option::is_none")]
         pub expires_at: Option<i64>,
+        /// What the key may do: scopes the server declares (appkeys extra); absent or empty: the key acts
+        /// as its owner.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub scopes: Option<Vec<String>>,
+        /// The client addresses and CIDR ranges the key may log in from (appkeys extra); empty: anywhere.
+        #[serde(rename = "allowedIps", default, skip_serializing_if = "Vec::is_empty")]
+        pub allowed_ips: Vec<String>,
+    }
+
+    /// `POST auth/api_keys/{id}/roll` body (appkeys).
+    #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+    #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+    pub struct RollApiKeyRequest {
+        /// Seconds the old secret keeps logging in (0: it stops at once; at most 30 days).
+        #[serde(
+            rename = "expireOldAfter",
+            default,
+            skip_serializing_if = "Option::is_none"
+        )]
+        pub expire_old_after: Option<u64>,
+    }
+
+    /// `PUT auth/api_keys/{id}/allowed_ips` body (appkeys).
+    #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+    #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+    pub struct AllowedIpsRequest {
+        /// Addresses and CIDR ranges (IPv4, IPv6), at most 32; empty: anywhere.
+        #[serde(rename = "allowedIps")]
+        pub allowed_ips: Vec<String>,
+    }
+
+    /// Logins of one day (UTC).
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+    pub struct UsageDay {
+        /// `YYYY-MM-DD`.
+        pub date: String,
+        /// Successful logins with the key that day.
+        pub logins: i64,
+    }
+
+    /// A key's use: logins per day for the last 90 days (oldest first) and the last client address.
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+    pub struct KeyUsage {
+        /// One entry per day, zeros included, oldest first.
+        pub days: Vec<UsageDay>,
+        /// The client address of the latest login recorded, if any.
+        #[serde(rename = "lastClientAddress")]
+        pub last_client_address: Option<String>,
     }
 
     /// An API key as returned by the API-key routes. `key` is present only in the create response.
@@ -836,6 +919,23 @@ pub mod wire {
         /// (appkeys extra).
         #[serde(rename = "expiresAt", default)]
         pub expires_at: Option<i64>,
+        /// The key's scopes (appkeys extra); absent: it acts as its owner.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub scopes: Option<Vec<String>>,
+        /// The client addresses and ranges it may log in from (appkeys extra); absent: anywhere.
+        #[serde(rename = "allowedIps", default, skip_serializing_if = "Vec::is_empty")]
+        pub allowed_ips: Vec<String>,
+        /// Until when the secret before the last roll still logs in, milliseconds since the Unix epoch
+        /// (appkeys extra; absent when none does).
+        #[serde(
+            rename = "previousKeyExpiresAt",
+            default,
+            skip_serializing_if = "Option::is_none"
+        )]
+        pub previous_key_expires_at: Option<i64>,
+        /// Its use (appkeys extra: in `GET auth/api_keys/{id}` only).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub usage: Option<KeyUsage>,
     }
 
     /// One identity in a profile.

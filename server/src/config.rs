@@ -71,6 +71,8 @@ pub struct Config {
     pub metrics_on_main: bool,
     /// Longest key lifetime: a key created without `expiresAt` expires after it; longer is refused.
     pub max_key_lifetime: Option<Duration>,
+    /// The scopes user API keys may carry: `(name, description)` (`--api-key-scope NAME=DESCRIPTION`).
+    pub api_key_scopes: Vec<(String, String)>,
     /// The sweep disables keys whose last use (or creation, if never used) is older than this.
     pub disable_unused_keys_after: Option<Duration>,
     /// Account confirmation and password-reset email.
@@ -111,6 +113,7 @@ impl Default for Config {
             audit_retention: Duration::from_secs(90 * 24 * 60 * 60),
             metrics_on_main: true,
             max_key_lifetime: None,
+            api_key_scopes: Vec::new(),
             disable_unused_keys_after: None,
             email: EmailConfig::default(),
             custom_jwt: None,

@@ -49,6 +49,9 @@ pub struct AccessClaims {
     pub baas_device_id: String,
     /// The app id (App Services).
     pub baas_domain_id: String,
+    /// The scopes of a key session (space-separated, RFC 9068).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
     /// The user's custom data (a JSON object), where realm-web and realm-core read it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub user_data: Option<Box<serde_json::value::RawValue>>,
@@ -308,6 +311,7 @@ mod tests {
             typ: "access",
             baas_device_id: "d".into(),
             baas_domain_id: "app".into(),
+            scope: None,
             user_data: None,
             extra: BTreeMap::new(),
         }

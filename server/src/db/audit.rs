@@ -129,3 +129,37 @@ impl Store {
         .rows_affected())
     }
 }
+
+/// Milliseconds in a day.
+pub const DAY_MS: i64 = 24 * 3600 * 1000;
+
+impl Store {
+    /// Successful logins with key `key_id` per UTC day (days since the epoch) since `since` (ms), and the
+    /// client address of the latest one — from the aggregated audit rows (no write of its own).
+    pub async fn key_usage(
+        &self,
+        key_id: &str,
+        since: i64,
+    ) -> Result<(Vec<(i64, i64)>, Option<String>), sqlx::Error> {
+        let rows = sqlx::query(
+            "SELECT at / 86400000, CAST(SUM(count) AS BIGINT) FROM audit \
+             WHERE key_id = $1 AND at >= $2 AND event = 'login.succeeded' GROUP BY at / 86400000",
+        )
+        .bind(key_id)
+        .bind(since)
+        .fetch_all(&self.pool)
+        .await?;
+        let days = rows
+            .iter()
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+            .collect::<Result<Vec<_>, sqlx::Error>>()?;
+        let last = sqlx::query(
+            "SELECT ip FROM audit WHERE key_id = $1 AND event = 'login.succeeded' AND ip IS NOT NULL \
+             ORDER BY at DESC LIMIT 1",
+        )
+        .bind(key_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok((days, last.map(|r| r.try_get(0)).transpose()?))
+    }
+}

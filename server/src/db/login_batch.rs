@@ -13,9 +13,24 @@ pub(super) struct PendingLogin {
     pub(super) app_id: String,
     pub(super) device_id: String,
     pub(super) key_hash: String,
+    /// The client's address ([`crate::model::network::ip_key`] form), for keys with an allow-list.
+    pub(super) ip_key: String,
 }
 
-pub(super) type LoginResult = Result<Option<(String, String, String)>, sqlx::Error>;
+/// A session a key login opened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeySession {
+    /// The key's owner.
+    pub user_id: String,
+    /// The new session.
+    pub session_id: String,
+    /// The key.
+    pub key_id: String,
+    /// The key's scopes (space-separated), if it has any.
+    pub scope: Option<String>,
+}
+
+pub(super) type LoginResult = Result<Option<KeySession>, sqlx::Error>;
 
 /// Group commit for API-key logins: one task takes the logins waiting (at most
 /// [`LoginBatcher::MAX_BATCH`], without waiting for more: no added latency when idle) and opens their
@@ -78,11 +93,11 @@ impl LoginBatcher {
     /// runs again on its own, so that only the logins of what was deleted fail — as an invalid key,
     /// which by then it is.
     async fn answer(pool: &AnyPool, backend: Backend, logins: &[PendingLogin]) -> Vec<LoginResult> {
-        let opened_by = |opened: &[(String, String, String)], login: &PendingLogin| {
+        let opened_by = |opened: &[KeySession], login: &PendingLogin| {
             opened
                 .iter()
-                .find(|(session, _, _)| *session == login.session_id)
-                .map(|(session, user, key)| (user.clone(), session.clone(), key.clone()))
+                .find(|s| s.session_id == login.session_id)
+                .cloned()
         };
         match Self::run(pool, backend, logins).await {
             Ok(opened) => logins.iter().map(|l| Ok(opened_by(&opened, l))).collect(),
@@ -104,19 +119,31 @@ impl LoginBatcher {
         }
     }
 
-    /// The sessions opened: `(session id, user id, key id)`.
+    /// The sessions opened.
     async fn run(
         pool: &AnyPool,
         backend: Backend,
         logins: &[PendingLogin],
-    ) -> Result<Vec<(String, String, String)>, sqlx::Error> {
+    ) -> Result<Vec<KeySession>, sqlx::Error> {
         let values: Vec<String> = (0..logins.len())
             .map(|i| {
-                let n = i * 4;
-                format!("(${}, ${}, ${}, ${})", n + 1, n + 2, n + 3, n + 4)
+                let n = i * 5;
+                format!(
+                    "(${}, ${}, ${}, ${}, ${})",
+                    n + 1,
+                    n + 2,
+                    n + 3,
+                    n + 4,
+                    n + 5
+                )
             })
             .collect();
-        let now = logins.len() * 4 + 1;
+        let now = logins.len() * 5 + 1;
+        // A key matches by its current hash, or by the hash it had before its last roll until that one's
+        // deadline; a key with an allow-list only from an address inside one of its networks (text
+        // comparison of fixed-width hex: see `model::network`).
+        let allowed = "(NOT k.ip_restricted OR EXISTS (SELECT 1 FROM api_key_networks n \
+                       WHERE n.key_id = k.id AND n.first_ip <= v.ip AND v.ip <= n.last_ip))";
         // Both backends look each key up by its unique hash and its owner by primary key. PostgreSQL
         // is told so with LATERAL: left to plan a join, it chose from the statistics of the moment, and
         // before the tables were first analysed (a fresh database) it scanned every user of the app and
@@ -124,23 +151,27 @@ impl LoginBatcher {
         // indexes for this join by itself.
         let lookup = match backend {
             Backend::Postgres => format!(
-                "FROM v CROSS JOIN LATERAL (SELECT k.id, k.user_id FROM api_keys k \
+                "FROM v CROSS JOIN LATERAL (SELECT k.id, k.user_id, k.scopes FROM api_keys k \
                  WHERE k.key_hash = v.hash AND NOT k.disabled \
-                 AND (k.expires_at IS NULL OR k.expires_at > ${now}) OFFSET 0) k \
+                 AND (k.expires_at IS NULL OR k.expires_at > ${now}) AND {allowed} \
+                 UNION ALL SELECT k.id, k.user_id, k.scopes FROM api_keys k \
+                 WHERE k.prev_key_hash = v.hash AND k.prev_expires_at > ${now} AND NOT k.disabled \
+                 AND (k.expires_at IS NULL OR k.expires_at > ${now}) AND {allowed} OFFSET 0) k \
                  CROSS JOIN LATERAL (SELECT u.auth_epoch FROM users u WHERE u.id = k.user_id \
                  AND u.app_id = v.app AND NOT u.disabled OFFSET 0) u"
             ),
             Backend::Sqlite => format!(
-                "FROM v JOIN api_keys k ON k.key_hash = v.hash \
+                "FROM v JOIN api_keys k ON (k.key_hash = v.hash \
+                 OR (k.prev_key_hash = v.hash AND k.prev_expires_at > ${now})) \
                  JOIN users u ON u.id = k.user_id AND u.app_id = v.app AND NOT u.disabled \
-                 WHERE NOT k.disabled AND (k.expires_at IS NULL OR k.expires_at > ${now})"
+                 WHERE NOT k.disabled AND (k.expires_at IS NULL OR k.expires_at > ${now}) AND {allowed}"
             ),
         };
         let sql = format!(
-            "WITH v (sid, app, dev, hash) AS (VALUES {}) \
+            "WITH v (sid, app, dev, hash, ip) AS (VALUES {}) \
              INSERT INTO sessions (id, user_id, app_id, provider, api_key_id, device_id, created_at, \
-             auth_epoch) SELECT v.sid, k.user_id, v.app, 'api-key', k.id, v.dev, ${now}, u.auth_epoch \
-             {lookup} RETURNING id, user_id, api_key_id",
+             auth_epoch, scope) SELECT v.sid, k.user_id, v.app, 'api-key', k.id, v.dev, ${now}, \
+             u.auth_epoch, k.scopes {lookup} RETURNING id, user_id, api_key_id, scope",
             values.join(", "),
         );
         let mut query = sqlx::query(&sql);
@@ -149,13 +180,21 @@ impl LoginBatcher {
                 .bind(l.session_id.as_str())
                 .bind(l.app_id.as_str())
                 .bind(l.device_id.as_str())
-                .bind(l.key_hash.as_str());
+                .bind(l.key_hash.as_str())
+                .bind(l.ip_key.as_str());
         }
         // One autocommitted statement: no BEGIN/COMMIT round trips (the audit rows of key logins are
         // written in aggregate elsewhere). On SQLite the pool is the one writer connection.
         let rows = query.bind(now_ms()).fetch_all(pool).await?;
         rows.iter()
-            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
+            .map(|r| {
+                Ok(KeySession {
+                    session_id: r.try_get(0)?,
+                    user_id: r.try_get(1)?,
+                    key_id: r.try_get(2)?,
+                    scope: r.try_get(3)?,
+                })
+            })
             .collect()
     }
 }

@@ -27,6 +27,7 @@ use std::path::{Path, PathBuf};
 use sqlx::{any::AnyPoolOptions, AnyPool, Row};
 
 use crate::util::{create_private_file, make_private, now_ms};
+pub use login_batch::KeySession;
 use login_batch::LoginBatcher;
 
 pub use email_tokens::NewToken;

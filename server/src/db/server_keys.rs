@@ -74,6 +74,10 @@ impl Store {
                 created_at: now,
                 last_used_at: None,
                 expires_at,
+                scopes: None,
+                allowed_ips: Vec::new(),
+                previous_expires_at: None,
+                ip_restricted: false,
             };
             sqlx::query(
                 "INSERT INTO api_keys (id, user_id, name, key_hash, start, disabled, seq, created_at, \
@@ -122,8 +126,8 @@ impl Store {
             .map(|row| {
                 Ok(ServerKey {
                     key: Self::key_from_row(row)?,
-                    app_id: row.try_get(7)?,
-                    user_id: row.try_get(8)?,
+                    app_id: row.try_get(Self::KEY_COLUMN_COUNT)?,
+                    user_id: row.try_get(Self::KEY_COLUMN_COUNT + 1)?,
                 })
             })
             .collect()

@@ -26,6 +26,8 @@ pub struct Session {
     pub user_provider: String,
     /// When the session was opened (ms since the epoch).
     pub created_at: i64,
+    /// The scopes of the key that opened it (space-separated), if it has any.
+    pub scope: Option<String>,
 }
 
 /// What a new session needs.
@@ -119,7 +121,7 @@ impl Store {
     pub async fn session(&self, id: &str) -> Result<Option<Session>, sqlx::Error> {
         let row = sqlx::query(
             "SELECT s.id, s.user_id, s.app_id, s.provider, s.api_key_id, s.device_id, u.provider, \
-             s.created_at FROM sessions s JOIN users u ON u.id = s.user_id AND NOT u.disabled \
+             s.created_at, s.scope FROM sessions s JOIN users u ON u.id = s.user_id AND NOT u.disabled \
              AND u.auth_epoch = s.auth_epoch \
              LEFT JOIN api_keys k ON k.id = s.api_key_id \
              WHERE s.id = $1 AND (s.api_key_id IS NULL OR (k.id IS NOT NULL AND NOT k.disabled \
@@ -139,6 +141,7 @@ impl Store {
             device_id: row.try_get(5)?,
             user_provider: row.try_get(6)?,
             created_at: row.try_get(7)?,
+            scope: row.try_get(8)?,
         }))
     }
 

@@ -3,6 +3,7 @@
 
 pub mod audit;
 pub mod email;
+pub mod network;
 pub mod password;
 
 pub use audit::{Client, Entry, Event};

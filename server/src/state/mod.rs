@@ -72,6 +72,8 @@ pub(crate) struct Inner {
     pub(crate) audit_batch: AuditBatch,
     pub(crate) metrics_on_main: bool,
     pub(crate) max_key_lifetime: Option<std::time::Duration>,
+    /// The scopes user API keys may carry, with their descriptions.
+    pub(crate) key_scopes: Vec<(String, String)>,
     pub(crate) disable_unused_keys_after: Option<std::time::Duration>,
     /// Confirmation and reset email (`None`: not configured).
     pub(crate) mailer: Option<Mailer>,
@@ -214,6 +216,7 @@ impl AppState {
                 email_jobs: Arc::new(tokio::sync::Semaphore::new(EMAIL_JOBS)),
                 metrics_on_main: config.metrics_on_main,
                 max_key_lifetime: config.max_key_lifetime,
+                key_scopes: config.api_key_scopes.clone(),
                 disable_unused_keys_after: config.disable_unused_keys_after,
                 key_uses: Default::default(),
                 session_caps: (config.max_sessions_per_key, config.max_sessions_per_user),

@@ -37,6 +37,7 @@ impl AppState {
             typ: "access",
             baas_device_id: s.device_id.to_owned(),
             baas_domain_id: s.app_id.to_owned(),
+            scope: s.scope.map(str::to_owned),
             user_data: s
                 .user_data
                 .and_then(|d| serde_json::value::RawValue::from_string(d.to_owned()).ok()),
@@ -93,6 +94,8 @@ pub(crate) struct TokenSubject<'a> {
     pub(crate) api_key_id: Option<&'a str>,
     /// The user's custom data (JSON object text), carried in the access token.
     pub(crate) user_data: Option<&'a str>,
+    /// The scopes of a key session (space-separated, RFC 9068 `scope`).
+    pub(crate) scope: Option<&'a str>,
 }
 
 /// Claims the server sets itself: `--token-claim` may not name them.

@@ -80,7 +80,7 @@ fn a_lower_layer_importing_a_higher_one_fails() {
             "service",
             "state",
         ),
-        ("jobs.rs", "use crate::http::app;", "jobs", "http"),
+        ("jobs/mod.rs", "use crate::http::app;", "jobs", "http"),
         // In a type, a macro call's tokens, and a nested function's `use`.
         (
             "util.rs",

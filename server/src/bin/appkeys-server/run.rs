@@ -304,6 +304,7 @@ fn config(
         audit_retention: Duration::from_secs(cli.audit_retention_days.saturating_mul(86_400)),
         metrics_on_main: !cli.no_metrics && cli.metrics_listen.is_none(),
         max_key_lifetime: cli.max_key_lifetime_days.map(days),
+        api_key_scopes: cli.api_key_scopes.clone(),
         disable_unused_keys_after: cli.disable_unused_keys_after_days.map(days),
         email: EmailConfig {
             transport: match (cli.smtp_url, cli.mail_dir) {

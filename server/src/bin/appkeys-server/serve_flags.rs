@@ -397,6 +397,18 @@ pub(crate) struct ServeArgs {
     #[arg(long, value_name = "DAYS", env = "APPKEYS_MAX_KEY_LIFETIME_DAYS")]
     pub(crate) max_key_lifetime_days: Option<f64>,
 
+    /// A scope user API keys may carry, NAME=DESCRIPTION (repeatable; the env twin is comma-separated):
+    /// `user.apiKeys.create(name, { scopes })` picks from these, and a key session's access token says
+    /// them in `scope` (RFC 9068) for your API to check. Keys without scopes act as their owner.
+    #[arg(
+        long = "api-key-scope",
+        value_name = "NAME=DESCRIPTION",
+        env = "APPKEYS_API_KEY_SCOPES",
+        value_delimiter = ',',
+        value_parser = parse_scope
+    )]
+    pub(crate) api_key_scopes: Vec<(String, String)>,
+
     /// The sweep disables keys whose last use (or creation, if never used) is older than this many
     /// days (fractions allowed), and records it in the audit log [default: never].
     #[arg(
@@ -509,4 +521,18 @@ pub(crate) struct ServeArgs {
 pub(crate) enum LogFormat {
     Text,
     Json,
+}
+
+/// `NAME=DESCRIPTION` of `--api-key-scope`: NAME in RFC 6749's scope-token characters (printable ASCII
+/// without space, `"` and `\\`), at most 64 of them.
+fn parse_scope(text: &str) -> Result<(String, String), String> {
+    let (name, description) = text.split_once('=').unwrap_or((text, ""));
+    let name = name.trim();
+    let valid = |c: char| c.is_ascii_graphic() && c != '"' && c != '\\';
+    if name.is_empty() || name.len() > 64 || !name.chars().all(valid) {
+        return Err(format!(
+            "`{name}`: a scope name is 1 to 64 printable ASCII characters without spaces, quotes or backslashes"
+        ));
+    }
+    Ok((name.to_owned(), description.trim().to_owned()))
 }

@@ -79,6 +79,9 @@ pub(crate) async fn introspect(
             if let Some(key) = session.api_key_id {
                 answer["api_key_id"] = json!(key);
             }
+            if let Some(scope) = session.scope {
+                answer["scope"] = json!(scope);
+            }
             answer
         }
         Err(e) if e.code == ErrorCode::InvalidSession => json!({ "active": false }),

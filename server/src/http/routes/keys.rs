@@ -1,4 +1,5 @@
-//! The user API key routes (`auth/api_keys…`): create, list, fetch, delete, enable, disable.
+//! The user API key routes (`auth/api_keys…`): create, list, fetch, delete, enable, disable, and
+//! (appkeys) roll, the allow-list and usage.
 
 use appkeys_protocol::{
     is_object_id, validate_api_key_name, wire, ErrorCode, MAX_API_KEYS_PER_USER,
@@ -16,11 +17,12 @@ use crate::crypto::apikey;
 use crate::db::{ApiKey, CreateKeyError, NewKey, Session};
 use crate::error::AppError;
 use crate::http::extract::JsonObject;
+use crate::model::network::{self, Network};
 use crate::model::{Client, Event};
 use crate::state::AppState;
 use crate::util::now_ms;
 
-fn wire_key(k: ApiKey, secret: Option<String>) -> wire::ApiKey {
+pub(super) fn wire_key(k: ApiKey, secret: Option<String>) -> wire::ApiKey {
     wire::ApiKey {
         id: k.id,
         key: secret,
@@ -30,10 +32,14 @@ fn wire_key(k: ApiKey, secret: Option<String>) -> wire::ApiKey {
         last_used_at: k.last_used_at,
         expires_at: k.expires_at,
         start: k.start,
+        scopes: k.scopes,
+        allowed_ips: k.allowed_ips,
+        previous_key_expires_at: k.previous_expires_at,
+        usage: None,
     }
 }
 
-fn key_not_found() -> AppError {
+pub(super) fn key_not_found() -> AppError {
     AppError::new(ErrorCode::APIKeyNotFound, "API key not found")
 }
 
@@ -47,7 +53,7 @@ fn key_changed(found: bool) -> Result<StatusCode, AppError> {
 }
 
 /// Normalises a key id from the path; malformed ids are "not found" (ids are opaque).
-fn key_id(id: &str) -> Result<String, AppError> {
+pub(super) fn key_id(id: &str) -> Result<String, AppError> {
     if is_object_id(id) {
         Ok(id.to_ascii_lowercase())
     } else {
@@ -56,7 +62,7 @@ fn key_id(id: &str) -> Result<String, AppError> {
 }
 
 /// The audit event of a key operation of `session`'s user.
-fn key_event(event: &'static str, session: &Session, client: &Client) -> Event {
+pub(super) fn key_event(event: &'static str, session: &Session, client: &Client) -> Event {
     Event::new(event, "success")
         .app(&session.app_id)
         .provider(&session.provider)
@@ -90,6 +96,54 @@ fn expiry(state: &AppState, given: Option<&Value>) -> Result<Option<i64>, AppErr
     Ok(Some(at))
 }
 
+/// The `scopes` of a new key, space-separated: each one the server declares (`--api-key-scope`), else 400
+/// naming it; absent or empty: none (the key acts as its owner).
+fn scopes_of(state: &AppState, given: Option<&Value>) -> Result<Option<String>, AppError> {
+    let invalid = |m: String| AppError::new(ErrorCode::InvalidParameter, m);
+    let list = match given {
+        None | Some(Value::Null) => return Ok(None),
+        Some(Value::Array(items)) => items,
+        Some(_) => return Err(invalid("'scopes' must be a list of scope names".to_owned())),
+    };
+    let mut scopes: Vec<&str> = Vec::new();
+    for item in list {
+        let name = item
+            .as_str()
+            .ok_or_else(|| invalid("'scopes' must be a list of scope names".to_owned()))?;
+        if !state.inner.key_scopes.iter().any(|(s, _)| s == name) {
+            return Err(invalid(format!(
+                "unknown scope '{name}' (this server's scopes: {})",
+                state
+                    .inner
+                    .key_scopes
+                    .iter()
+                    .map(|(s, _)| s.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        }
+        if !scopes.contains(&name) {
+            scopes.push(name);
+        }
+    }
+    Ok((!scopes.is_empty()).then(|| scopes.join(" ")))
+}
+
+/// The `allowedIps` of a request: addresses and CIDR ranges, at most 32 (else 400 naming the bad one).
+pub(super) fn networks_of(given: Option<&Value>) -> Result<Vec<Network>, AppError> {
+    let invalid = |m: String| AppError::new(ErrorCode::InvalidParameter, m);
+    let items: Vec<String> = match given {
+        None | Some(Value::Null) => return Ok(Vec::new()),
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|i| i.as_str().map(str::to_owned))
+            .collect::<Option<_>>()
+            .ok_or_else(|| invalid("'allowedIps' must be a list of strings".to_owned()))?,
+        Some(_) => return Err(invalid("'allowedIps' must be a list of strings".to_owned())),
+    };
+    network::parse_list(&items).map_err(|e| invalid(format!("'allowedIps': {e}")))
+}
+
 #[utoipa::path(post, path = "/api/client/v2.0/auth/api_keys", tag = "api_keys", security(("refreshToken" = [])),
     request_body = wire::CreateApiKeyRequest,
     responses((status = 201, description = "The new key; the only time its secret `key` is sent", body = wire::ApiKey)))]
@@ -113,6 +167,8 @@ pub(crate) async fn create_key(
     };
     validate_api_key_name(name).map_err(|e| AppError::new(e.code(), e.to_string()))?;
     let expires_at = expiry(&state, body.get("expiresAt"))?;
+    let scopes = scopes_of(&state, body.get("scopes"))?;
+    let networks = networks_of(body.get("allowedIps"))?;
     let created_event = key_event("key.created", &session, &client);
     let secret = apikey::generate();
     let key = state
@@ -125,6 +181,8 @@ pub(crate) async fn create_key(
                 key_hash: &apikey::hash(&secret),
                 start: &apikey::start(&secret),
                 expires_at,
+                scopes: scopes.as_deref(),
+                networks: &networks,
             },
             MAX_API_KEYS_PER_USER as i64,
             &created_event,
@@ -173,26 +231,6 @@ pub(crate) async fn list_keys(
         .await
         .map_err(AppError::db)?;
     Ok(Json(keys.into_iter().map(|k| wire_key(k, None)).collect()))
-}
-
-#[utoipa::path(get, path = "/api/client/v2.0/auth/api_keys/{id}", tag = "api_keys", security(("refreshToken" = [])),
-    params(("id" = String, Path, description = "Key id (24 hex)")),
-    responses((status = 200, description = "The key (never its secret)", body = wire::ApiKey)))]
-pub(crate) async fn fetch_key(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> Result<Json<wire::ApiKey>, AppError> {
-    let session = state.key_manager(&headers).await?;
-    let id = key_id(&id)?;
-    let key = state
-        .inner
-        .store
-        .key(&session.user_id, &id)
-        .await
-        .map_err(AppError::db)?
-        .ok_or_else(key_not_found)?;
-    Ok(Json(wire_key(key, None)))
 }
 
 #[utoipa::path(delete, path = "/api/client/v2.0/auth/api_keys/{id}", tag = "api_keys", security(("refreshToken" = [])),

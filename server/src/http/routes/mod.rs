@@ -5,6 +5,7 @@ mod common;
 pub(crate) mod health;
 pub(crate) mod identities;
 pub(crate) mod introspect;
+pub(crate) mod key_usage;
 pub(crate) mod keys;
 pub(crate) mod location;
 pub(crate) mod login;
@@ -99,7 +100,7 @@ pub(crate) fn router() -> Router<AppState> {
         )
         .route(
             &Endpoint::FetchApiKey { id: "" }.pattern(),
-            get(keys::fetch_key).delete(keys::delete_key),
+            get(key_usage::fetch_key).delete(keys::delete_key),
         )
         .route(
             &Endpoint::EnableApiKey { id: "" }.pattern(),
@@ -108,5 +109,17 @@ pub(crate) fn router() -> Router<AppState> {
         .route(
             &Endpoint::DisableApiKey { id: "" }.pattern(),
             put(keys::disable_key),
+        )
+        .route(
+            &Endpoint::RollApiKey { id: "" }.pattern(),
+            post(key_usage::roll_key),
+        )
+        .route(
+            &Endpoint::SetApiKeyAllowedIps { id: "" }.pattern(),
+            put(key_usage::set_allowed_ips),
+        )
+        .route(
+            &Endpoint::ApiKeyUsage { id: "" }.pattern(),
+            get(key_usage::key_usage),
         )
 }

@@ -310,6 +310,7 @@ pub(crate) async fn callback(
         provider: provider.as_str(),
         api_key_id: None,
         user_data: user_data.as_deref(),
+        scope: None,
     });
     let ua = format!(
         "{}${}${}${}",

@@ -114,6 +114,7 @@ pub(crate) async fn refresh_session(
             provider: &s.provider,
             api_key_id: s.api_key_id.as_deref(),
             user_data: user_data.as_deref(),
+            scope: s.scope.as_deref(),
         }),
     }))
 }

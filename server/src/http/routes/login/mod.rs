@@ -16,7 +16,7 @@ use crate::crypto::{apikey, device};
 use crate::db::{NewSession, User};
 use crate::error::AppError;
 use crate::http::extract::{required_str, JsonObject};
-use crate::model::{email, Client, Event};
+use crate::model::{email, network, Client, Event};
 use crate::service::ratelimit::{client_key, Bucket};
 use crate::state::{AppState, TokenSubject};
 use crate::util::{new_id, now_ms};
@@ -118,6 +118,7 @@ pub(crate) async fn login(
             provider: &session.provider,
             api_key_id: None,
             user_data: user_data.as_deref(),
+            scope: None,
         })));
     }
     let opened = match provider {
@@ -144,6 +145,7 @@ pub(crate) async fn login(
         provider: provider.as_str(),
         api_key_id: opened.api_key_id.as_deref(),
         user_data: user_data.as_deref(),
+        scope: opened.scope.as_deref(),
     });
     response.device_secret = opened.device_secret;
     Ok(Json(response))
@@ -157,6 +159,8 @@ pub(super) struct Opened {
     pub(super) api_key_id: Option<String>,
     /// A device secret given by this (email/password) login.
     pub(super) device_secret: Option<String>,
+    /// The scopes of the key of a key session.
+    pub(super) scope: Option<String>,
 }
 
 impl Opened {
@@ -166,6 +170,7 @@ impl Opened {
             session,
             api_key_id: None,
             device_secret: None,
+            scope: None,
         }
     }
 }
@@ -377,20 +382,24 @@ impl Login<'_> {
         // answered 429 from memory, with no other read and no write. Malformed keys never reach the
         // database.
         let hash = apikey::is_well_formed(key).then(|| apikey::hash(key));
+        // The client's address, for keys with an allow-list (the trusted-proxy rules already applied).
+        let address = self.event.ip.as_deref().and_then(|ip| ip.parse().ok());
+        let ip_key = address.map(network::ip_key).unwrap_or_default();
         let found = match &hash {
             Some(hash) => store
-                .key_login(app_id, hash, &self.device)
+                .key_login(app_id, hash, &self.device, &ip_key)
                 .await
                 .map_err(AppError::db)?,
             None => None,
         };
-        if let Some((user_id, session, key_id)) = found {
-            state.key_used(key_id.clone(), &user_id, now_ms());
+        if let Some(opened) = found {
+            state.key_used(opened.key_id.clone(), &opened.user_id, now_ms());
             // The success metric is counted by the caller.
-            self.audit_success(&user_id, Some(&key_id));
+            self.audit_success(&opened.user_id, Some(&opened.key_id));
             return Ok(Opened {
-                api_key_id: Some(key_id),
-                ..Opened::session(user_id, session)
+                api_key_id: Some(opened.key_id),
+                scope: opened.scope,
+                ..Opened::session(opened.user_id, opened.session_id)
             });
         }
         let over = limiter
@@ -416,6 +425,21 @@ impl Login<'_> {
             return Err(AppError::new(
                 ErrorCode::APIKeyExpired,
                 "the API key has expired",
+            ));
+        }
+        let refused_here = match &hash {
+            Some(hash) => store
+                .key_address_refused(app_id, hash, &ip_key)
+                .await
+                .map_err(AppError::db)?,
+            None => false,
+        };
+        if refused_here {
+            // Audited in aggregate with the client address (no write per refusal).
+            failed("address_not_allowed");
+            return Err(AppError::new(
+                ErrorCode::APIKeyAddressNotAllowed,
+                "this API key may not log in from this address",
             ));
         }
         failed("invalid_key");
