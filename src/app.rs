@@ -14,7 +14,7 @@ use crate::platform::{HttpRequest, HttpResponse, Platform};
 use crate::storage::{Layout, Store, UserField};
 use crate::user::{Refresh, UserCore, UserState};
 use appkeys_protocol::wire::{
-    ApiKey, CreateApiKeyRequest, Location, LoginResponse, Profile, RegisterRequest, RemoveIdentity,
+    AllowedIpsRequest, ApiKey, CreateApiKeyRequest, RollApiKeyRequest, Location, LoginResponse, Profile, RegisterRequest, RemoveIdentity,
     SessionResponse, UserpassLogin,
 };
 use appkeys_protocol::{
@@ -384,20 +384,44 @@ impl<P: Platform, S: Store> AppCore<P, S> {
         self.remove_user(user).await
     }
 
-    /// `user.apiKeys.create(name, { expiresAt })`: `expires_at` in ms since the epoch, `None` for
-    /// never (or the server's maximum lifetime).
+    /// `user.apiKeys.create(name, { expiresAt, scopes, allowedIps })`.
     pub async fn create_api_key(
         &self,
         user: &User<P>,
-        name: &str,
-        expires_at: Option<i64>,
+        request: &CreateApiKeyRequest,
     ) -> Result<ApiKey, P> {
-        let body = P::to_json(&CreateApiKeyRequest {
-            name: name.to_owned(),
-            expires_at,
-        });
+        let body = P::to_json(request);
         let response = self.call(user, Endpoint::CreateApiKey, Some(body)).await?;
         decode::<P, _>(&response, "Expected an API key in the response")
+    }
+
+    /// `user.apiKeys.roll(id, { expireOldAfter })` (appkeys): a new secret for the key; the old one
+    /// logs in for `expireOldAfter` seconds more.
+    pub async fn roll_api_key(
+        &self,
+        user: &User<P>,
+        id: &str,
+        request: &RollApiKeyRequest,
+    ) -> Result<ApiKey, P> {
+        check_key_id::<P>(id)?;
+        let body = P::to_json(request);
+        let response = self
+            .call(user, Endpoint::RollApiKey { id }, Some(body))
+            .await?;
+        decode::<P, _>(&response, "Expected an API key in the response")
+    }
+
+    /// `user.apiKeys.update(id, { allowedIps })` (appkeys): the key's client-address allow-list.
+    pub async fn set_api_key_allowed_ips(
+        &self,
+        user: &User<P>,
+        id: &str,
+        request: &AllowedIpsRequest,
+    ) -> Result<(), P> {
+        check_key_id::<P>(id)?;
+        let body = P::to_json(request);
+        let endpoint = Endpoint::SetApiKeyAllowedIps { id };
+        self.call(user, endpoint, Some(body)).await.map(drop)
     }
 
     /// `user.apiKeys.fetch(id)`.

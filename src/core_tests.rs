@@ -290,7 +290,13 @@ impl App {
         run(self.core.log_in(credentials))
     }
     fn create_api_key(&self, user: &User<Native>, name: &str) -> Outcome<ApiKey> {
-        run(self.core.create_api_key(user, name, None))
+        let request = appkeys_protocol::wire::CreateApiKeyRequest {
+            name: name.to_owned(),
+            expires_at: None,
+            scopes: None,
+            allowed_ips: Vec::new(),
+        };
+        run(self.core.create_api_key(user, &request))
     }
     fn fetch_api_key(&self, user: &User<Native>, id: &str) -> Outcome<ApiKey> {
         run(self.core.fetch_api_key(user, id))

@@ -148,12 +148,42 @@ export interface ApiKey {
   start?: string;
   /** When the key stops working, milliseconds since the Unix epoch; `null` = never (appkeys-server). */
   expiresAt: number | null;
+  /** What the key may do, from the server's scopes; absent: it acts as its owner (appkeys-server). */
+  scopes?: string[];
+  /** The addresses and CIDR ranges it may log in from; absent: anywhere (appkeys-server). */
+  allowedIps?: string[];
+  /** Until when the secret before the last `roll()` still logs in, milliseconds since the Unix epoch (appkeys-server). */
+  previousKeyExpiresAt?: number;
+  /** Logins per day over the last 90 days (oldest first) and the last client address: in `fetch(id)` only (appkeys-server). */
+  usage?: ApiKeyUsage;
+}
+
+/** A key's use (appkeys-server). */
+export interface ApiKeyUsage {
+  days: { date: string; logins: number }[];
+  lastClientAddress: string | null;
 }
 
 /** Options of `user.apiKeys.create(name, options)`. */
 export interface CreateApiKeyOptions {
   /** When the key stops working: a `Date` or milliseconds since the Unix epoch. Default: never (or the server's maximum lifetime). */
   expiresAt?: Date | number;
+  /** Scopes the server declares; the key's access tokens carry them as `scope`. Default: none (the key acts as its owner). */
+  scopes?: string[];
+  /** IPv4/IPv6 addresses and CIDR ranges the key may log in from (at most 32). Default: anywhere. */
+  allowedIps?: string[];
+}
+
+/** Options of `user.apiKeys.roll(id, options)`. */
+export interface RollApiKeyOptions {
+  /** Seconds the old secret keeps logging in (0, the default: it stops at once; at most 30 days). */
+  expireOldAfter?: number;
+}
+
+/** Options of `user.apiKeys.update(id, options)`. */
+export interface UpdateApiKeyOptions {
+  /** The addresses and CIDR ranges the key may log in from; `[]`: anywhere. */
+  allowedIps: string[];
 }
 
 /** A newly created user API key, including its secret. */

@@ -7,7 +7,9 @@ use super::{
 };
 use crate::app::{KeyOp, BAD_KEY_ID};
 use crate::user::UserState;
-use appkeys_protocol::wire::RemoveIdentity;
+use appkeys_protocol::wire::{
+    AllowedIpsRequest, CreateApiKeyRequest, RemoveIdentity, RollApiKeyRequest,
+};
 use js_sys::Promise;
 use std::future::Future;
 use std::rc::Rc;
@@ -232,6 +234,26 @@ struct Identity {
 }
 
 /// `options.expiresAt` of `create`: a `Date` or a whole number of milliseconds; absent for never.
+/// What the key calls read of their options besides `expiresAt` (unknown fields are ignored).
+#[derive(serde::Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct KeyOptions {
+    #[serde(default)]
+    scopes: Option<Vec<String>>,
+    #[serde(default)]
+    allowed_ips: Option<Vec<String>>,
+    #[serde(default)]
+    expire_old_after: Option<u64>,
+}
+
+/// `options` as [`KeyOptions`] (a `TypeError` naming a wrong field); none: the defaults.
+fn key_options(options: Option<JsValue>) -> Result<KeyOptions, JsValue> {
+    match options.filter(|o| !o.is_undefined() && !o.is_null()) {
+        Some(o) => from_value(o, "API key options"),
+        None => Ok(KeyOptions::default()),
+    }
+}
+
 fn expires_at(options: Option<JsValue>) -> Result<Option<i64>, JsValue> {
     let Some(options) = options.filter(|o| !o.is_undefined() && !o.is_null()) else {
         return Ok(None);
@@ -299,18 +321,79 @@ impl ApiKeyAuth {
         let Some(name) = name.as_string() else {
             return rejected(type_error("Expected an API key name (string)"));
         };
-        let expires_at = match expires_at(options) {
-            Ok(at) => at,
+        let request = expires_at(options.clone()).and_then(|expires_at| {
+            let options = key_options(options)?;
+            Ok(CreateApiKeyRequest {
+                name,
+                expires_at,
+                scopes: options.scopes,
+                allowed_ips: options.allowed_ips.unwrap_or_default(),
+            })
+        });
+        let request = match request {
+            Ok(r) => r,
             Err(e) => return rejected(e),
         };
         let (app, user) = (self.app.clone(), self.user.clone());
         promise(async move {
             let key = app
                 .core
-                .create_api_key(&user, &name, expires_at)
+                .create_api_key(&user, &request)
                 .await
                 .map_err(to_js)?;
             Ok(to_value(&key))
+        })
+    }
+
+    /// Gives key `keyId` a new secret (appkeys): the result holds it, the only time it is shown; the
+    /// old secret keeps logging in for `options.expireOldAfter` seconds (default 0: it stops at once;
+    /// at most 30 days). The key keeps its id, name, scopes, allow-list and history.
+    #[wasm_bindgen(unchecked_return_type = "Promise<NewApiKey>")]
+    pub fn roll(
+        &self,
+        #[wasm_bindgen(js_name = keyId, unchecked_param_type = "string")] key_id: JsValue,
+        #[wasm_bindgen(unchecked_optional_param_type = "RollApiKeyOptions")] options: Option<
+            JsValue,
+        >,
+    ) -> Promise {
+        let request = match key_options(options) {
+            Ok(o) => RollApiKeyRequest {
+                expire_old_after: o.expire_old_after,
+            },
+            Err(e) => return rejected(e),
+        };
+        self.with_id(key_id, move |app, user, id| async move {
+            let key = app
+                .core
+                .roll_api_key(&user, &id, &request)
+                .await
+                .map_err(to_js)?;
+            Ok(to_value(&key))
+        })
+    }
+
+    /// Changes key `keyId` (appkeys): `{ allowedIps }` — the addresses and CIDR ranges it may log in
+    /// from (at most 32; `[]`: anywhere).
+    #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
+    pub fn update(
+        &self,
+        #[wasm_bindgen(js_name = keyId, unchecked_param_type = "string")] key_id: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "UpdateApiKeyOptions")] options: JsValue,
+    ) -> Promise {
+        let request = match key_options(Some(options)) {
+            Ok(KeyOptions {
+                allowed_ips: Some(allowed_ips),
+                ..
+            }) => AllowedIpsRequest { allowed_ips },
+            Ok(_) => return rejected(type_error("Expected options { allowedIps: string[] }")),
+            Err(e) => return rejected(e),
+        };
+        self.with_id(key_id, move |app, user, id| async move {
+            let core = &app.core;
+            core.set_api_key_allowed_ips(&user, &id, &request)
+                .await
+                .map_err(to_js)?;
+            Ok(JsValue::UNDEFINED)
         })
     }
 
