@@ -14,8 +14,8 @@ use crate::platform::{HttpRequest, HttpResponse, Platform};
 use crate::storage::{Layout, Store, UserField};
 use crate::user::{Refresh, UserCore, UserState};
 use appkeys_protocol::wire::{
-    AllowedIpsRequest, ApiKey, CreateApiKeyRequest, RollApiKeyRequest, Location, LoginResponse, Profile, RegisterRequest, RemoveIdentity,
-    SessionResponse, UserpassLogin,
+    AllowedIpsRequest, ApiKey, CreateApiKeyRequest, Location, LoginResponse, Profile,
+    RegisterRequest, RemoveIdentity, RollApiKeyRequest, SessionResponse, UserpassLogin,
 };
 use appkeys_protocol::{
     is_object_id, trim_trailing_slashes, Endpoint, Provider, TokenKind, UserpassAction,

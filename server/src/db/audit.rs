@@ -20,14 +20,15 @@ pub(super) async fn insert_many<'e, E>(executor: E, events: &[Event]) -> Result<
 where
     E: sqlx::Executor<'e, Database = sqlx::Any>,
 {
-    let counted: Vec<(Event, i64)> = events.iter().map(|e| (e.clone(), 1)).collect();
+    let at = now_ms();
+    let counted: Vec<(Event, i64, i64)> = events.iter().map(|e| (e.clone(), 1, at)).collect();
     insert_counted(executor, &counted).await
 }
 
-/// Inserts `(event, count)` rows with one statement (the aggregated events of an interval).
+/// Inserts `(event, count, time in ms)` rows with one statement (the aggregated events of an interval).
 pub(super) async fn insert_counted<'e, E>(
     executor: E,
-    events: &[(Event, i64)],
+    events: &[(Event, i64, i64)],
 ) -> Result<(), sqlx::Error>
 where
     E: sqlx::Executor<'e, Database = sqlx::Any>,
@@ -47,12 +48,11 @@ where
          count) VALUES {}",
         rows.join(", ")
     );
-    let at = now_ms();
     let mut query = sqlx::query(&sql);
-    for (event, count) in events {
+    for (event, count, at) in events {
         query = query
             .bind(new_id())
-            .bind(at)
+            .bind(*at)
             .bind(event.event)
             .bind(event.app.clone())
             .bind(event.user_id.clone())
@@ -84,8 +84,9 @@ fn entry_from_row(row: &sqlx::any::AnyRow) -> Result<Entry, sqlx::Error> {
 }
 
 impl Store {
-    /// Records aggregated events (`(event, how many)`), in statements of at most 500 rows.
-    pub async fn audit_counted(&self, events: &[(Event, i64)]) -> Result<(), sqlx::Error> {
+    /// Records aggregated events (`(event, how many, when the last one happened in ms)`), in statements
+    /// of at most 500 rows.
+    pub async fn audit_counted(&self, events: &[(Event, i64, i64)]) -> Result<(), sqlx::Error> {
         for chunk in events.chunks(500) {
             insert_counted(&self.writer, chunk).await?;
         }

@@ -17,34 +17,40 @@ pub const MAX_EVENTS: usize = 50_000;
 /// The counts waiting for the next flush.
 #[derive(Debug, Default)]
 pub struct AuditBatch {
-    counts: Mutex<HashMap<Event, i64>>,
+    /// Per event: how many, and when the last one happened (ms): the row's time, so that the latest
+    /// of several events of one interval can be told.
+    counts: Mutex<HashMap<Event, (i64, i64)>>,
 }
 
 impl AuditBatch {
     /// Counts one `event`. Returns `false` when it could not be kept (the map is full).
     pub fn record(&self, event: Event) -> bool {
+        let now = crate::util::now_ms();
         let mut counts = self.counts.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(n) = counts.get_mut(&event) {
+        if let Some((n, at)) = counts.get_mut(&event) {
             *n += 1;
+            *at = now;
             return true;
         }
         if counts.len() >= MAX_EVENTS {
             return false;
         }
-        counts.insert(event, 1);
+        counts.insert(event, (1, now));
         true
     }
 
     /// Writes what was counted since the last flush; on failure the counts are kept for the next one.
     pub async fn flush(&self, store: &Store) -> Result<usize, sqlx::Error> {
-        let pending: Vec<(Event, i64)> = {
+        let pending: Vec<(Event, i64, i64)> = {
             let mut counts = self.counts.lock().unwrap_or_else(|e| e.into_inner());
-            counts.drain().collect()
+            counts.drain().map(|(e, (n, at))| (e, n, at)).collect()
         };
         if let Err(e) = store.audit_counted(&pending).await {
             let mut counts = self.counts.lock().unwrap_or_else(|e| e.into_inner());
-            for (event, n) in pending {
-                *counts.entry(event).or_insert(0) += n;
+            for (event, n, at) in pending {
+                let entry = counts.entry(event).or_insert((0, at));
+                entry.0 += n;
+                entry.1 = entry.1.max(at);
             }
             return Err(e);
         }

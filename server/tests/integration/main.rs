@@ -16,6 +16,7 @@ mod email;
 mod hardening;
 mod import;
 mod integrity;
+mod keycontrols;
 mod keyexpiry;
 mod keylogin;
 mod keys;
