@@ -1,6 +1,10 @@
 // Your own API, trusting appkeys access tokens: Express + jose, verifying against appkeys-server's JWKS with
 // the issuer, the audience and the algorithm pinned (all read from discovery once at start).
 //   APPKEYS_URL=http://127.0.0.1:9090 [APPKEYS_APP=appkeys-demo] [PORT=8080] node api.mjs
+// Scopes: POST /orders needs `orders:write` and GET /orders `orders:read` in the token's `scope` (RFC 9068), which
+// a session of an API key created with `{ scopes }` carries; the owner's own sessions, and keys created without
+// scopes (they act as their owner), carry none and pass. Start appkeys-server with
+// `--api-key-scope orders:read=… --api-key-scope orders:write=…`.
 // Optional immediate revocation: APPKEYS_INTROSPECTION=client_id:secret (a line of the server's
 // --introspection-credentials-file) makes GET /orders ask appkeys-server whether the token is still live.
 import express from "express";
@@ -42,6 +46,21 @@ async function introspect(token) {
   return (await res.json()).active === true;
 }
 
+/**
+ * Lets a request through when its token may do `needed`: a token without `scope` (the owner, or a key that acts
+ * as its owner) or one whose space-separated `scope` lists it; else 403 `insufficient_scope` (RFC 6750).
+ */
+function requireScope(needed) {
+  return (req, res, next) => {
+    const scope = req.caller.scope;
+    if (scope === undefined || String(scope).split(" ").includes(needed)) return next();
+    res
+      .status(403)
+      .set("WWW-Authenticate", `Bearer error="insufficient_scope", scope="${needed}"`)
+      .json({ error: `this key may not do ${needed}` });
+  };
+}
+
 function unauthorized(res, why) {
   res.status(401).set("WWW-Authenticate", 'Bearer error="invalid_token"').json({ error: why });
 }
@@ -69,13 +88,17 @@ export async function createApi() {
       provider: c.provider,
       viaApiKey: c.provider === "api-key",
       apiKeyId: c.api_key_id ?? null,
+      scope: c.scope ?? null,
       expiresAt: c.exp,
     });
   });
   // Where a revoked key must stop at once rather than at `exp`: also ask appkeys-server.
-  app.get("/orders", authenticate, async (req, res) => {
+  app.get("/orders", authenticate, requireScope("orders:read"), async (req, res) => {
     if (INTROSPECTION && !(await introspect(req.token))) return unauthorized(res, "token revoked");
     res.json({ owner: req.caller.sub, orders: [] });
+  });
+  app.post("/orders", authenticate, requireScope("orders:write"), (req, res) => {
+    res.status(201).json({ owner: req.caller.sub, created: true });
   });
   return app;
 }

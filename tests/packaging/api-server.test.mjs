@@ -60,6 +60,27 @@ test("examples-js/api-server: a service with a user API key is recognised by the
     }
     const anon = await (await whoami(login.access_token)).json();
     assert.deepEqual([anon.provider, anon.viaApiKey], ["anon-user", false]);
+    // Issue 32: scopes. A key created with { scopes: ["orders:read"] } reads orders but may not create them
+    // (403 insufficient_scope, checked by the API with jose); its owner's session and a key without scopes may.
+    const { App, Credentials } = await import(`${dir}/node_modules/appkeys/node/index.mjs`);
+    const app = new App({ id: "appkeys-demo", baseUrl: serverUrl });
+    const email = `scoped-${Date.now()}@example.com`;
+    await app.emailPasswordAuth.registerUser({ email, password: "correct horse battery" });
+    const keyOwner = await app.logIn(Credentials.emailPassword(email, "correct horse battery"));
+    const reader = await keyOwner.apiKeys.create("reader", { scopes: ["orders:read"] });
+    const plain = await keyOwner.apiKeys.create("plain");
+    assert.deepEqual(reader.scopes, ["orders:read"]);
+    const tokenOf = async (secret) => (await new App({ id: "appkeys-demo", baseUrl: serverUrl }).logIn(Credentials.apiKey(secret))).accessToken;
+    const readerToken = await tokenOf(reader.key);
+    const orders = (method, token) =>
+      fetch(`${api.url}/orders`, { method, headers: { Authorization: `Bearer ${token}` } });
+    assert.equal((await orders("GET", readerToken)).status, 200);
+    const refused = await orders("POST", readerToken);
+    assert.equal(refused.status, 403);
+    assert.match(refused.headers.get("www-authenticate"), /insufficient_scope/);
+    assert.equal((await orders("POST", await tokenOf(plain.key))).status, 201);
+    assert.equal((await orders("POST", keyOwner.accessToken)).status, 201);
+    assert.equal((await (await whoami(readerToken)).json()).scope, "orders:read");
     // And the service fails when the API does not trust it (a smoke test must be able to fail).
     await assert.rejects(
       exec("node", ["service.mjs"], {

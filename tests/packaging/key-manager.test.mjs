@@ -60,7 +60,7 @@ test("key manager example builds from the tarball with Vite", async () => {
 
 test("key manager: register, create (secret once + copy), toggle, delete, errors in the page", async (t) => {
   assert.ok(site, "the build test ran first");
-  const context = await browser.newContext({ viewport: { width: 1100, height: 760 } });
+  const context = await browser.newContext({ viewport: { width: 1400, height: 760 } });
   t.after(() => context.close());
   await context.grantPermissions(["clipboard-read", "clipboard-write"], { origin: site.url });
   const page = await context.newPage();
@@ -172,6 +172,41 @@ test("key manager: register, create (secret once + copy), toggle, delete, errors
     assert.equal(await row("short-lived").getAttribute("data-expired"), "true");
     assert.equal(await row("short-lived").getByTestId("key-expired").textContent(), "Expired");
     assert.equal(await row("expires-30d").getAttribute("data-expired"), "false");
+  });
+
+  await step("issue 32: a scoped, allow-listed key; its logins in the 30-day chart; Roll with a grace period", async () => {
+    await id("key-name").fill("orders-reader");
+    await id("key-scopes").fill("orders:read");
+    await id("key-allowed-ips").fill("127.0.0.1, 2001:db8::/32");
+    await id("create-key").click();
+    await row("orders-reader").waitFor();
+    const scoped = (await id("new-key-secret").textContent()).trim();
+    assert.equal(await row("orders-reader").getByTestId("key-scopes-cell").textContent(), "orders:read");
+    assert.equal(await row("orders-reader").getByTestId("key-allowed-cell").textContent(), "127.0.0.1, 2001:db8::/32");
+    assert.equal(await row("nightly-backup").getByTestId("key-scopes-cell").textContent(), "as owner");
+    for (let i = 0; i < 3; i++) assert.equal((await keyLogin(scoped)).status, 200);
+    // The server writes usage in aggregate (every second here): reload until today's bar shows the 3 logins.
+    const deadline = Date.now() + 20000;
+    for (;;) {
+      await page.reload();
+      await row("orders-reader").waitFor();
+      const bars = row("orders-reader").locator("svg.usage rect");
+      assert.equal(await bars.count(), 30, "one bar per day");
+      if ((await bars.last().getAttribute("data-logins")) === "3") break;
+      assert.ok(Date.now() < deadline, "today's logins never showed");
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    assert.match(await row("orders-reader").getByTestId("key-usage-total").getAttribute("title"),
+      /3 logins in 30 days, last from 127\.0\.0\.1/);
+    // Roll, keeping the old secret for an hour: both log in; the page shows the new one once.
+    await row("orders-reader").getByTestId("key-roll-grace").selectOption("3600");
+    await row("orders-reader").getByTestId("key-roll").click();
+    await page.getByText(/Key orders-reader rolled: the old secret works until/).waitFor();
+    const rolled = (await id("new-key-secret").textContent()).trim();
+    assert.notEqual(rolled, scoped);
+    assert.equal((await keyLogin(scoped)).status, 200, "the old secret works during its grace period");
+    assert.equal((await keyLogin(rolled)).status, 200, "the new one works");
+    assert.equal(await row("orders-reader").getByTestId("key-scopes-cell").textContent(), "orders:read", "scopes kept");
     mkdirSync(artifactsDir, { recursive: true });
     await page.screenshot({ path: join(artifactsDir, "key-manager.png"), fullPage: true });
   });
@@ -202,7 +237,8 @@ test("key manager: register, create (secret once + copy), toggle, delete, errors
     await row("ci-key").getByTestId("key-delete").click();
     await row("ci-key").getByTestId("key-delete-confirm").click();
     await row("ci-key").waitFor({ state: "detached" });
-    assert.equal(await page.locator('[data-testid="key-row"]').count(), 3, "nightly-backup, expires-30d, short-lived");
+    assert.equal(await page.locator('[data-testid="key-row"]').count(), 4,
+      "nightly-backup, expires-30d, short-lived, orders-reader");
     assert.equal((await keyLogin(secret)).status, 401, "the deleted key is refused by the server");
   });
 
@@ -233,7 +269,7 @@ test("key manager: confirmation link, forgot password and the reset page (real S
       "--reset-url", `${page0}&action=reset`,
     ],
   });
-  const context = await browser.newContext({ viewport: { width: 1100, height: 760 } });
+  const context = await browser.newContext({ viewport: { width: 1400, height: 760 } });
   t.after(() => context.close());
   const page = await context.newPage();
   const log = recordPage(page);
@@ -326,7 +362,7 @@ test("key manager: sign in through the demo identity provider (custom JWT), then
     await jwtServer.stop();
     await idp.close();
   });
-  const context = await browser.newContext({ viewport: { width: 1100, height: 760 } });
+  const context = await browser.newContext({ viewport: { width: 1400, height: 760 } });
   t.after(() => context.close());
   const page = await context.newPage();
   const log = recordPage(page);

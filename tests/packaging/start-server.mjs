@@ -9,7 +9,14 @@ if (!urlFile) {
   console.error("usage: node start-server.mjs URL_FILE");
   process.exit(2);
 }
-const server = await startServer();
+// The scopes the example API checks (examples-js/api-server) and the key manager offers; usage written every second.
+const server = await startServer({
+  args: [
+    "--api-key-scope", "orders:read=Read orders",
+    "--api-key-scope", "orders:write=Create and change orders",
+    "--audit-interval", "1",
+  ],
+});
 writeFileSync(urlFile, server.url + "\n");
 let stopping = false;
 async function stop() {

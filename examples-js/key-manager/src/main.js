@@ -1,4 +1,5 @@
-// appkeys key manager: log in or register, then list, create, enable/disable and delete your user API keys.
+// appkeys key manager: log in or register, then list, create, enable/disable, roll and delete your user API keys,
+// with each key's scopes, allow-list and logins per day over the last 30 days.
 // Plain DOM, no framework. The server comes from `?server=` (default http://127.0.0.1:9090), the app id from
 // `?app=` (default appkeys-demo). The session survives a reload (the SDK keeps it in localStorage); a new
 // key's secret lives only in this page's memory until you dismiss it.
@@ -40,6 +41,8 @@ const ui = {
   keyExpiry: $("key-expiry"),
   keyExpiryDate: $("key-expiry-date"),
   keyName: $("key-name"),
+  keyScopes: $("key-scopes"),
+  keyAllowedIps: $("key-allowed-ips"),
   newKey: $("new-key"),
   newKeyName: $("new-key-name"),
   newKeySecret: $("new-key-secret"),
@@ -62,8 +65,10 @@ const ui = {
 let app = null;
 /** Key id waiting for delete confirmation, if any. */
 let confirmingDelete = null;
-/** Last list fetched from the server. */
+/** Last list fetched from the server (each key with its `usage`). */
 let keys = [];
+/** The grace periods offered when rolling a key: [label, seconds]. */
+const GRACE = [["old secret stops now", 0], ["old works 1 hour", 3600], ["old works 1 day", 86400], ["old works 7 days", 604800]];
 
 /** Creates an element: h("button", { type: "button", dataset: { testid: "x" } }, "text", child, …). */
 function h(tag, props = {}, ...children) {
@@ -195,6 +200,16 @@ function renderRow(key) {
     }, "Delete"));
   }
 
+  const grace = h("select", { dataset: { testid: "key-roll-grace" } },
+    ...GRACE.map(([label, seconds]) => h("option", { value: String(seconds) }, label)));
+  grace.setAttribute("aria-label", `${key.name}: how long the old secret keeps working`);
+  const roll = h("button", {
+    type: "button",
+    dataset: { testid: "key-roll" },
+    onclick: () => run([roll, grace], () => rollKey(key, Number(grace.value))),
+  }, "Roll");
+  if (confirmingDelete !== key._id) actions.prepend(h("span", { className: "roll" }, grace, roll));
+
   const when = (ms) => (ms ? new Date(ms).toISOString() : "");
   return h("tr", {
     className: expired ? "expired" : "",
@@ -206,13 +221,61 @@ function renderRow(key) {
     h("td", { title: when(key.lastUsedAt), dataset: { testid: "key-last-used" } }, relative(key.lastUsedAt)),
     h("td", { title: when(key.expiresAt), dataset: { testid: "key-expires" } },
       expired ? h("span", { className: "badge", dataset: { testid: "key-expired" } }, "Expired") : relative(key.expiresAt)),
+    h("td", { dataset: { testid: "key-usage" } }, usageChart(key)),
+    h("td", { dataset: { testid: "key-scopes-cell" } }, key.scopes ? key.scopes.join(" ") : "as owner"),
+    h("td", { dataset: { testid: "key-allowed-cell" } }, key.allowedIps ? key.allowedIps.join(", ") : "anywhere"),
     h("td", {}, status),
     actions);
 }
 
+/** A small bar chart of the key's logins per day over the last 30 days (SVG), with the total as its title. */
+function usageChart(key) {
+  const days = key.usage ? key.usage.days.slice(-30) : [];
+  const max = Math.max(1, ...days.map((d) => d.logins));
+  const svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
+  svg.setAttribute("viewBox", "0 0 90 24");
+  svg.setAttribute("class", "usage");
+  const total = days.reduce((n, d) => n + d.logins, 0);
+  const title = document.createElementNS(svg.namespaceURI, "title");
+  const last = key.usage && key.usage.lastClientAddress ? `, last from ${key.usage.lastClientAddress}` : "";
+  title.textContent = `${total} logins in 30 days${last}`;
+  svg.append(title);
+  days.forEach((d, i) => {
+    const height = d.logins ? Math.max(2, Math.round((d.logins / max) * 22)) : 1;
+    const bar = document.createElementNS(svg.namespaceURI, "rect");
+    for (const [k, v] of Object.entries({ x: i * 3, y: 24 - height, width: 2, height, "data-logins": d.logins, "data-date": d.date })) {
+      bar.setAttribute(k, String(v));
+    }
+    if (!d.logins) bar.setAttribute("class", "zero");
+    svg.append(bar);
+  });
+  return h("span", { className: "usage-cell", dataset: { testid: "key-usage-total" }, title: title.textContent }, svg,
+    h("small", {}, String(total)));
+}
+
 async function refreshKeys() {
-  keys = await app.currentUser.apiKeys.fetchAll();
+  const api = app.currentUser.apiKeys;
+  const list = await api.fetchAll();
+  // A fetch of one key carries its usage (logins per day and the last client address).
+  keys = await Promise.all(list.map((k) => api.fetch(k._id)));
   render();
+}
+
+/** Shows a key's new secret (after create or roll) in the one-time panel. */
+function showSecret(key, secret) {
+  ui.newKeyName.textContent = key.name;
+  ui.newKeySecret.textContent = secret;
+  ui.useKeySnippet.textContent = useKeySnippet(secret);
+  ui.copyStatus.textContent = "";
+  ui.newKey.hidden = false;
+}
+
+async function rollKey(key, expireOldAfter) {
+  const rolled = await app.currentUser.apiKeys.roll(key._id, { expireOldAfter });
+  showSecret(rolled, rolled.key);
+  const until = rolled.previousKeyExpiresAt ? `until ${new Date(rolled.previousKeyExpiresAt).toISOString()}` : "no longer";
+  setStatus(`Key ${rolled.name} rolled: the old secret works ${until}.`);
+  await refreshKeys();
 }
 
 async function setEnabled(key, enabled) {
@@ -406,14 +469,18 @@ ui.createForm.addEventListener("submit", (event) => {
   event.preventDefault();
   const name = ui.keyName.value.trim();
   run(ui.createForm.querySelectorAll("button, input"), async () => {
+    const options = {};
     const expiresAt = chosenExpiry();
-    const created = await app.currentUser.apiKeys.create(name, expiresAt ? { expiresAt } : undefined);
+    if (expiresAt) options.expiresAt = expiresAt;
+    const scopes = ui.keyScopes.value.split(/\s+/).filter(Boolean);
+    if (scopes.length) options.scopes = scopes;
+    const allowedIps = ui.keyAllowedIps.value.split(/[\s,]+/).filter(Boolean);
+    if (allowedIps.length) options.allowedIps = allowedIps;
+    const created = await app.currentUser.apiKeys.create(name, options);
     ui.keyName.value = "";
-    ui.newKeyName.textContent = created.name;
-    ui.newKeySecret.textContent = created.key;
-    ui.useKeySnippet.textContent = useKeySnippet(created.key);
-    ui.copyStatus.textContent = "";
-    ui.newKey.hidden = false;
+    ui.keyScopes.value = "";
+    ui.keyAllowedIps.value = "";
+    showSecret(created, created.key);
     setStatus(`Key ${created.name} created.`);
     await refreshKeys();
   });
