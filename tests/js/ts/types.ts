@@ -46,6 +46,13 @@ exact<typeof user.identities, UserIdentity[]>(true);
 exact<UserIdentity["providerType"], ProviderType>(true);
 exact<ReturnType<User["removeIdentity"]>, Promise<void>>(true);
 exact<Parameters<User["removeIdentity"]>, [identity: UserIdentity]>(true);
+// Issue 32: roll, update, and the new options and fields.
+exact<ReturnType<ApiKeyAuth["roll"]>, Promise<NewApiKey>>(true);
+exact<Parameters<ApiKeyAuth["roll"]>, [keyId: string, options?: { expireOldAfter?: number }]>(true);
+exact<ReturnType<ApiKeyAuth["update"]>, Promise<void>>(true);
+exact<ApiKey["scopes"], string[] | undefined>(true);
+exact<ApiKey["allowedIps"], string[] | undefined>(true);
+exact<CreateApiKeyOptions["scopes"], string[] | undefined>(true);
 // Issue 31: custom user data as realm-web types it.
 exact<User["customData"], Record<string, unknown>>(true);
 exact<ReturnType<User["refreshCustomData"]>, Promise<Record<string, unknown>>>(true);
