@@ -44,6 +44,7 @@ step "cargo test again with the server on PostgreSQL" env APPKEYS_TEST_BACKEND=p
 export APPKEYS_SERVER_BIN=$ROOT/target/debug/appkeys-server
 step "build npm package (release wasm)" scripts/build-pkg.sh
 step "SDK stack check (cargo tree + built package)" node --test tests/stack/
+step "SDK size budget (seed flow, min+gzip)" node --test tests/size/
 step "wasm-bindgen tests (Node + Chromium)" scripts/test-wasm.sh
 step "JavaScript suites on SQLite" env APPKEYS_TEST_BACKEND=sqlite tests/run-js.sh
 step "OpenAPI document fuzzed by schemathesis (SQLite)" env APPKEYS_TEST_BACKEND=sqlite node --test --test-reporter=spec tests/openapi/
