@@ -122,7 +122,15 @@ async function fakeProviders() {
     });
   });
   await new Promise((r) => http.listen(0, "127.0.0.1", r));
-  return { url: `http://127.0.0.1:${http.address().port}`, close: () => new Promise((r) => http.close(r)) };
+  return {
+    url: `http://127.0.0.1:${http.address().port}`,
+    close: () => {
+      // appkeys-server's pooled connections (and any a browser left) must not hold the close.
+      const closed = new Promise((r) => http.close(r));
+      http.closeAllConnections();
+      return closed;
+    },
+  };
 }
 
 before(async () => {
@@ -156,9 +164,9 @@ before(async () => {
 
 after(async () => {
   await browser?.close();
-  await site?.close();
-  await fake?.close();
   await server?.stop();
+  await fake?.close();
+  await site?.close();
   if (outdir) rmSync(outdir, { recursive: true, force: true });
 });
 

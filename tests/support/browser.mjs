@@ -43,7 +43,12 @@ export async function serveStatic(root) {
   const { port } = server.address();
   return {
     url: `http://127.0.0.1:${port}`,
-    close: () => new Promise((r) => server.close(r)),
+    // Open keep-alive connections (a browser's) must not hold the close.
+    close: () => {
+      const closed = new Promise((r) => server.close(r));
+      server.closeAllConnections();
+      return closed;
+    },
   };
 }
 
