@@ -112,19 +112,11 @@ fn to_value<T: Serialize + ?Sized>(value: &T) -> JsValue {
     value.serialize(&serializer).unwrap_or(JsValue::NULL)
 }
 
-/// Reads `value` as a `T`; the `TypeError` names the field that is wrong (`what`: the argument).
+/// Reads `value` as a `T`; a `TypeError` with serde's reason otherwise (`what`: the argument). A missing field is
+/// named by serde; a field of the wrong type is not (naming it took `serde_path_to_error`: 8.2 KB gzip of the
+/// seed-flow bundle, see docs/ARCHITECTURE.md "Size").
 fn from_value<T: DeserializeOwned>(value: JsValue, what: &str) -> Result<T, JsValue> {
-    let deserializer = serde_wasm_bindgen::Deserializer::from(value);
-    serde_path_to_error::deserialize(deserializer).map_err(|e| {
-        let path = e.path().to_string();
-        let inner = e.into_inner();
-        let message = if path == "." {
-            format!("Invalid {what}: {inner}")
-        } else {
-            format!("Invalid {what}: '{path}': {inner}")
-        };
-        type_error(&message)
-    })
+    serde_wasm_bindgen::from_value(value).map_err(|e| type_error(&format!("Invalid {what}: {e}")))
 }
 
 /// `Some(value)` as a JS string, `None` as `null`.

@@ -60,6 +60,10 @@ test("the OpenAPI document is OpenAPI 3.1 and lists every route", async () => {
     "/api/client/v2.0/auth/api_keys/{id}",
     "/api/client/v2.0/auth/api_keys/{id}/enable",
     "/api/client/v2.0/auth/api_keys/{id}/disable",
+    "/api/client/v2.0/auth/api_keys/{id}/roll",
+    "/api/client/v2.0/auth/api_keys/{id}/allowed_ips",
+    "/api/client/v2.0/auth/api_keys/{id}/usage",
+    "/api/admin/v1/users/{user_id}/custom_data",
     "/healthz",
     "/readyz",
     "/metrics",
@@ -70,7 +74,8 @@ test("the OpenAPI document is OpenAPI 3.1 and lists every route", async () => {
   ]) {
     assert.ok(doc.paths[path], `${path} is documented`);
   }
-  assert.deepEqual(Object.keys(doc.components.securitySchemes).sort(), ["accessToken", "introspectionClient", "refreshToken"]);
+  // adminClient: the admin API of issue 31 (custom user data).
+  assert.deepEqual(Object.keys(doc.components.securitySchemes).sort(), ["accessToken", "adminClient", "introspectionClient", "refreshToken"]);
   const created = doc.paths["/api/client/v2.0/auth/api_keys"].post.responses;
   assert.ok(created["201"] && created["401"] && created["429"].headers["Retry-After"]);
 });

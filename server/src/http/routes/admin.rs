@@ -41,6 +41,7 @@ fn user_not_found() -> AppError {
 
 #[utoipa::path(get, path = "/api/admin/v1/users/{user_id}/custom_data", tag = "admin",
     security(("adminClient" = [])),
+    params(("user_id" = String, Path, description = "User id")),
     responses((status = 200, description = "The user's custom data object (`{}` when it has none)", content_type = "application/json", body = Object),
         (status = 401, description = "Missing or wrong caller credentials (HTTP Basic)"),
         (status = 404, description = "No such user, or the admin API is off")))]
@@ -72,6 +73,7 @@ pub(crate) async fn get_custom_data(
 
 #[utoipa::path(put, path = "/api/admin/v1/users/{user_id}/custom_data", tag = "admin",
     security(("adminClient" = [])),
+    params(("user_id" = String, Path, description = "User id")),
     request_body(content = Object, content_type = "application/json", description = "The new custom data: a JSON object of at most 16 KB"),
     responses((status = 204, description = "Stored; the user's next access token carries it"),
         (status = 400, description = "Not JSON, or not an object"),
@@ -97,6 +99,7 @@ pub(crate) async fn put_custom_data(
 
 #[utoipa::path(delete, path = "/api/admin/v1/users/{user_id}/custom_data", tag = "admin",
     security(("adminClient" = [])),
+    params(("user_id" = String, Path, description = "User id")),
     responses((status = 204, description = "Cleared"),
         (status = 401, description = "Missing or wrong caller credentials (HTTP Basic)"),
         (status = 404, description = "No such user, or the admin API is off")))]
