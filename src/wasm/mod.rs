@@ -116,7 +116,8 @@ fn to_value<T: Serialize + ?Sized>(value: &T) -> JsValue {
 /// named by serde; a field of the wrong type is not (naming it took `serde_path_to_error`: 8.2 KB gzip of the
 /// seed-flow bundle, see docs/ARCHITECTURE.md "Size").
 fn from_value<T: DeserializeOwned>(value: JsValue, what: &str) -> Result<T, JsValue> {
-    serde_wasm_bindgen::from_value(value).map_err(|e| type_error(&format!("Invalid {what}: {e}")))
+    let deserializer = serde_wasm_bindgen::Deserializer::from(value);
+    T::deserialize(deserializer).map_err(|e| type_error(&format!("Invalid {what}: {e}")))
 }
 
 /// `Some(value)` as a JS string, `None` as `null`.
