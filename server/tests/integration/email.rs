@@ -132,15 +132,22 @@ impl MailApp {
         let Ok(entries) = std::fs::read_dir(self.mail_dir()) else {
             return Vec::new();
         };
+        // lettre writes a file in place: one still being written (changed in the last 100 ms, or without its
+        // blank line after the headers yet) is left for the next look.
         entries
             .map(|e| e.unwrap().path())
             .filter(|p| p.extension().is_some_and(|e| e == "eml"))
-            .map(|p| {
-                let written = std::fs::metadata(&p).unwrap().modified().unwrap();
-                Mail {
+            .filter_map(|p| {
+                let written = std::fs::metadata(&p).ok()?.modified().ok()?;
+                let settled = written
+                    .elapsed()
+                    .is_ok_and(|age| age >= Duration::from_millis(100));
+                let raw = std::fs::read(&p).ok()?;
+                let complete = raw.windows(4).any(|w| w == b"\r\n\r\n");
+                (settled && complete).then(|| Mail {
                     written,
-                    ..Mail::parse(&std::fs::read(p).unwrap())
-                }
+                    ..Mail::parse(&raw)
+                })
             })
             .collect()
     }
