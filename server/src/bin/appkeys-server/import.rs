@@ -62,23 +62,18 @@ fn custom_data_documents(file: &Path, id_field: &str) -> Result<Vec<(String, Str
     Ok(documents)
 }
 
-/// Imports the custom data `documents` (after the users): reports what was kept and what had no user.
+/// Imports the custom data `documents` (after the users) for the users of the app (`app_users`: those the
+/// database had and those this import adds): reports what was kept and what had no user.
 async fn import_custom_data(
     store: &Store,
     args: &ImportArgs<'_>,
     documents: Vec<(String, String)>,
+    app_users: &HashSet<&str>,
     out: &mut impl Write,
 ) -> Result {
-    let existing: HashSet<String> = store
-        .existing_users()
-        .await?
-        .into_iter()
-        .filter(|u| u.app_id == args.app)
-        .map(|u| u.id)
-        .collect();
     let (kept, orphans): (Vec<_>, Vec<_>) = documents
         .into_iter()
-        .partition(|(id, _)| existing.contains(id));
+        .partition(|(id, _)| app_users.contains(id.as_str()));
     if !args.dry_run {
         store.import_custom_data(&kept).await?;
     }
@@ -455,7 +450,14 @@ pub(crate) async fn import(store: &Store, args: ImportArgs<'_>, out: &mut impl W
         )?;
     }
     if let Some(documents) = custom_data {
-        import_custom_data(store, &args, documents, out).await?;
+        // The users the database held before (read once, above) and those just imported.
+        let app_users: HashSet<&str> = existing
+            .iter()
+            .filter(|u| u.app_id == args.app)
+            .map(|u| u.id.as_str())
+            .chain(new.iter().map(|u| u.id.as_str()))
+            .collect();
+        import_custom_data(store, &args, documents, &app_users, out).await?;
     }
     if !conflicts.is_empty() {
         writeln!(out, "conflicts: {} (not changed)", conflicts.len())?;
