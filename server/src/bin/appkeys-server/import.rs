@@ -62,15 +62,22 @@ fn custom_data_documents(file: &Path, id_field: &str) -> Result<Vec<(String, Str
     Ok(documents)
 }
 
-/// Imports the custom data `documents` (after the users) for the users of the app (`app_users`: those the
-/// database had and those this import adds): reports what was kept and what had no user.
+/// Imports the custom data `documents` (after the users) for the users of the app — those the database had
+/// (`existing`, as import read them) and those this import adds (`new`): reports what was kept and what had
+/// no user.
 async fn import_custom_data(
     store: &Store,
     args: &ImportArgs<'_>,
     documents: Vec<(String, String)>,
-    app_users: &HashSet<&str>,
+    (existing, new): (&[ExistingUser], &[ImportedUser]),
     out: &mut impl Write,
 ) -> Result {
+    let app_users: HashSet<&str> = existing
+        .iter()
+        .filter(|u| u.app_id == args.app)
+        .map(|u| u.id.as_str())
+        .chain(new.iter().map(|u| u.id.as_str()))
+        .collect();
     let (kept, orphans): (Vec<_>, Vec<_>) = documents
         .into_iter()
         .partition(|(id, _)| app_users.contains(id.as_str()));
@@ -450,14 +457,7 @@ pub(crate) async fn import(store: &Store, args: ImportArgs<'_>, out: &mut impl W
         )?;
     }
     if let Some(documents) = custom_data {
-        // The users the database held before (read once, above) and those just imported.
-        let app_users: HashSet<&str> = existing
-            .iter()
-            .filter(|u| u.app_id == args.app)
-            .map(|u| u.id.as_str())
-            .chain(new.iter().map(|u| u.id.as_str()))
-            .collect();
-        import_custom_data(store, &args, documents, &app_users, out).await?;
+        import_custom_data(store, &args, documents, (&existing, &new), out).await?;
     }
     if !conflicts.is_empty() {
         writeln!(out, "conflicts: {} (not changed)", conflicts.len())?;
