@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs the JavaScript suites: realm-web compatibility (tests/compat), the SDK package (tests/js, incl.
 # TypeScript checks), confirmation and reset email through a real SMTP server (tests/email) and the browser test
-# (tests/browser) and the token verifiers (tests/tokens: jose and a discovery-driven middleware), each with
+# (tests/browser), the token verifiers (tests/tokens: jose and a discovery-driven middleware) and the documents'
+# JavaScript blocks run as printed (tests/docs: README, npm README, migration guide), each with
 # node:test. Exits non-zero on failure.
 #   tests/run-js.sh                      # SQLite (default)
 #   APPKEYS_TEST_BACKEND=postgres APPKEYS_TEST_PG_ADMIN_URL=... tests/run-js.sh
@@ -20,7 +21,7 @@ if [ ! -e node_modules/appkeys/package.json ]; then
 fi
 
 status=0
-for suite in compat js email browser tokens; do
+for suite in compat js email browser tokens docs; do
   echo "===== node --test tests/$suite ====="
   # one file at a time per suite: every file starts its own server(s); the machine has few cores
   if ! node --test --test-concurrency=1 --test-reporter=spec "tests/$suite/"; then
