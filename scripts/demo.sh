@@ -7,9 +7,9 @@ cd "$(dirname "$0")/.."
 ROOT=$PWD
 say() { printf '\n==> %s\n' "$*"; }
 
-say "checking tools (first run installs the wasm toolchain and npm tooling: a few minutes)"
+say "checking tools (the first run installs the wasm toolchain and npm tooling: several minutes on 2 cores)"
 scripts/install.sh --sdk-only
-say "building appkeys-server (release; first build takes a couple of minutes)"
+say "building appkeys-server (release; the first build takes several minutes on 2 cores)"
 cargo build --locked --release -p appkeys-server
 say "building the npm package (Rust -> wasm)"
 scripts/build-pkg.sh

@@ -36,7 +36,7 @@ done
 
 WB_VER=$(grep -A1 '^name = "wasm-bindgen"$' Cargo.lock | sed -n 's/^version = "\(.*\)"$/\1/p' || true)
 if [ -n "$WB_VER" ] && [ "$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')" != "$WB_VER" ]; then
-  say "cargo install wasm-bindgen-cli $WB_VER (first time: about 3 minutes)"
+  say "cargo install wasm-bindgen-cli $WB_VER (first time: several minutes on 2 cores)"
   # --locked fails against this registry (its lockfile pins a crate version the index lacks), so try it first
   # and fall back to a normal resolve.
   cargo install wasm-bindgen-cli --version "=$WB_VER" --locked 2>/dev/null ||

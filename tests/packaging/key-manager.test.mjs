@@ -6,7 +6,7 @@
 // password?" and the reset page. And signing in with a custom JWT of the example identity provider.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { mkdirSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import {
@@ -20,9 +20,16 @@ import {
   serverUrl,
   toolVersion,
 } from "./lib.mjs";
-import { freePort, startServer } from "../support/server.mjs";
+import { freePort, serverBin, startServer } from "../support/server.mjs";
 import { linkOf, startSmtpSink } from "../support/smtp-sink.mjs";
 import { startIdentityProvider } from "../../examples-js/identity-provider/idp.mjs";
+
+/** The server's default shortest password, as its `--help` prints it (`[default: N]` of --min-password-length). */
+function serverMinPasswordLength() {
+  const help = execFileSync(serverBin, ["--help"], { encoding: "utf8" });
+  const after = help.slice(help.indexOf("--min-password-length"));
+  return Number(/\[default: (\d+)\]/.exec(after)[1]);
+}
 
 let browser;
 let site;
@@ -94,6 +101,15 @@ test("key manager: register, create (secret once + copy), toggle, delete, errors
     await id("error").waitFor();
     assert.match(await id("error").textContent(), /^401 /);
     assert.equal(await id("keys").isVisible(), false);
+  });
+
+  await step("a new password shorter than the server's minimum is refused in the page, before any request", async () => {
+    const min = serverMinPasswordLength();
+    await id("password").fill("x".repeat(min - 1));
+    await id("register").click();
+    await id("error").waitFor();
+    assert.equal(await id("error").textContent(), `A new password has ${min} to 128 characters.`);
+    await id("password").fill(password);
   });
 
   await step("create account logs in and shows the empty key list", async () => {
@@ -325,6 +341,10 @@ test("key manager: confirmation link, forgot password and the reset page (real S
     const { url } = linkOf(await mailTo("Reset"));
     await page.goto(url.toString());
     await id("reset").waitFor();
+    const min = serverMinPasswordLength();
+    assert.equal(await id("new-password").getAttribute("minlength"), String(min), "the server's rule");
+    assert.equal(await id("new-password").getAttribute("maxlength"), "128");
+    assert.match(await id("password-hint").textContent(), new RegExp(`^${min} to 128 characters\\.`));
     assert.equal(await id("auth").isVisible(), false);
     assert.equal(await id("keys").isVisible(), false);
     await id("new-password").fill("second-password");

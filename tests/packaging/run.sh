@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Packaging tests: the npm tarball as a user gets it, installed into fresh projects, each making real calls.
 #   tests/packaging/run.sh
-# 1. `npm pack` of pkg/ (built by scripts/build-pkg.sh; built here only if missing) into a temp dir
+# 1. the tarball scripts/pack.sh makes (the README's way to install from a clone: it builds pkg/ and packs it into
+#    dist/), copied into a temp dir
 # 2. one appkeys-server for the whole run (tests/support/server.mjs: SQLite by default; honours
 #    APPKEYS_TEST_BACKEND / APPKEYS_TEST_PG_ADMIN_URL / APPKEYS_SERVER_BIN)
 # 3. node:test over tests/packaging/*.test.mjs: Node CJS + ESM, TypeScript (node16, bundler), Vite and esbuild
@@ -15,10 +16,6 @@ ROOT=$PWD
 if [ -z "${APPKEYS_SERVER_BIN:-}" ] && [ ! -x target/debug/appkeys-server ]; then
   echo "packaging: building appkeys-server"
   cargo build --locked -p appkeys-server
-fi
-if [ -z "${APPKEYS_PACK_TGZ:-}" ] && [ ! -f pkg/package.json ]; then
-  echo "packaging: building the npm package"
-  scripts/build-pkg.sh
 fi
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/appkeys-packaging.XXXXXX")
@@ -35,7 +32,9 @@ trap cleanup EXIT
 if [ -n "${APPKEYS_PACK_TGZ:-}" ]; then
   cp "$APPKEYS_PACK_TGZ" "$WORK/" && TGZ_NAME=$(basename "$APPKEYS_PACK_TGZ")
 else
-  TGZ_NAME=$(cd pkg && npm pack --silent --pack-destination "$WORK" | tail -n 1)
+  # The README's command for installing from a clone: it builds the package and prints the tarball's path.
+  PACKED=$(scripts/pack.sh)
+  cp "$PACKED" "$WORK/" && TGZ_NAME=$(basename "$PACKED")
 fi
 TGZ=$WORK/$TGZ_NAME
 [ -f "$TGZ" ] || { echo "packaging: npm pack did not produce $TGZ" >&2; exit 1; }

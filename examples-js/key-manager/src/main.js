@@ -18,6 +18,13 @@ const idpUrl = params.get("idp");
 const link = params.get("token") && params.get("tokenId")
   ? { action: params.get("action"), token: params.get("token"), tokenId: params.get("tokenId") }
   : null;
+/**
+ * The password rule new passwords are held to before they are sent: appkeys-server's (`--min-password-length`,
+ * default 8, and at most 128 characters). For a server started with another minimum, open the page with
+ * `?minPassword=N`; either way a password the server refuses shows its own 400 with its rule.
+ */
+const passwordRule = { min: Number(params.get("minPassword")) || 8, max: 128 };
+const passwordRuleText = `${passwordRule.min} to ${passwordRule.max} characters`;
 /** Showing the "choose a new password" form (opened from a reset link). */
 let resetting = link !== null && link.action === "reset";
 
@@ -60,7 +67,13 @@ const ui = {
   reset: $("reset"),
   resetForm: $("reset-form"),
   resetCancel: $("reset-cancel"),
+  newPassword: $("new-password"),
+  passwordHint: $("password-hint"),
 };
+
+ui.newPassword.minLength = passwordRule.min;
+ui.newPassword.maxLength = passwordRule.max;
+ui.passwordHint.textContent = `${passwordRuleText}. Setting it signs this account out everywhere.`;
 
 let app = null;
 /** Key id waiting for delete confirmation, if any. */
@@ -325,6 +338,10 @@ ui.authForm.addEventListener("submit", (event) => {
   run(ui.authForm.querySelectorAll("button, input"), async () => {
     ui.unconfirmed.hidden = true;
     if (registering) {
+      // Login stays open to any length (older accounts); a new account's password follows the rule.
+      if (password.length < passwordRule.min || password.length > passwordRule.max) {
+        throw new Error(`A new password has ${passwordRuleText}.`);
+      }
       await app.emailPasswordAuth.registerUser({ email, password });
       setStatus(`Account ${email} created.`);
     }
