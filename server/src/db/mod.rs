@@ -70,7 +70,7 @@ impl std::fmt::Display for StoreError {
             StoreError::Migrate(e) => write!(f, "migration error: {e}"),
             StoreError::Missing(path) => write!(
                 f,
-                "no database at {} (check --database-url; admin commands never create one)",
+                "no database at {} (check --database-url; start appkeys-server once with it to create it, or pass --create to users import)",
                 path.display()
             ),
         }

@@ -241,7 +241,7 @@ async fn users_import_takes_a_custom_data_export() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(
-        text.contains("custom data: set for 2 users; 1 documents name no user"),
+        text.contains("custom data: set for 2 users; 1 document names no user"),
         "{text}"
     );
     let a1 = store

@@ -119,15 +119,19 @@ async fn users_come_over_with_their_ids_and_log_in_after_a_reset() {
     let (ok, out, err) = import(&db, &[&pages, "--send-reset-emails"]);
     assert!(ok, "{err}\n{out}");
     assert!(out.contains("imported 3 users"), "{out}");
-    assert!(out.contains("1 anonymous users, 1 server users"), "{out}");
+    assert!(out.contains("1 anonymous user, 1 server user"), "{out}");
     assert!(
         out.contains(&format!("anonymous {ANON}")) && out.contains(&format!("server {SERVER}")),
         "{out}"
     );
-    assert!(out.contains("dropped: 1 api-key identities"), "{out}");
+    assert!(out.contains("dropped: 1 api-key identity "), "{out}");
     assert!(
         out.contains("reset emails queued: 1"),
         "only Alice: Bob is disabled\n{out}"
+    );
+    assert!(
+        out.contains("not queued: 1 user is disabled"),
+        "the skipped user is counted with its reason\n{out}"
     );
     // Before the reset an imported account answers exactly like a wrong password or a missing account.
     let c = Client::new(&server, "127.0.0.1");
@@ -225,7 +229,7 @@ async fn flowerbase_files_import_and_json_lines_too() {
     let _server = ServerProcess::start(&[], &db.url, &[]);
     let fb = write(files.path(), "flowerbase.json", &flowerbase());
     let (ok, out, err) = import(&db, &[&fb, "--format", "flowerbase"]);
-    assert!(ok && out.contains("imported 1 users"), "{out}{err}");
+    assert!(ok && out.contains("imported 1 user "), "{out}{err}");
     // One user per line (JSON lines), auto-detected.
     let lines: Vec<String> =
         serde_json::from_str::<serde_json::Value>(admin_api_pages().lines().next().unwrap())
@@ -308,8 +312,14 @@ async fn malformed_files_import_nothing_and_conflicts_are_reported() {
         "{out}{err}"
     );
     assert!(
-        out.contains("imported 1 users"),
+        out.contains("imported 1 user "),
         "the rest is imported: {out}"
+    );
+    assert!(
+        out.contains(&format!(
+            "{ALICE}: the id exists with other data: email (database: alice@example.com, file: alice-new@example.com)"
+        )),
+        "the conflict says which field differs: {out}"
     );
     assert_eq!(
         store
@@ -362,7 +372,7 @@ async fn an_identity_already_held_by_a_login_user_is_a_conflict() {
         )),
         "{out}{err}"
     );
-    assert!(out.contains("imported 1 users"), "{out}");
+    assert!(out.contains("imported 1 user "), "{out}");
     // The login's user keeps its identity; the other record came over.
     let store = live.state.store();
     let holder = store
@@ -375,4 +385,136 @@ async fn an_identity_already_held_by_a_login_user_is_a_conflict() {
     assert_eq!(holder, 1);
     assert!(store.user(ALICE).await.unwrap().is_none());
     assert!(store.user(BOB).await.unwrap().is_some());
+}
+
+/// Issue 34: an error names the record by its own line, also inside a JSON array spread over lines, and the
+/// field it is about; an email only under the local-userpass identity's `provider_data` is read there.
+#[tokio::test]
+async fn errors_name_the_records_line_and_field_and_provider_data_emails_import() {
+    let (db, files) = (fresh_db().await, tempfile::tempdir().unwrap());
+    let _server = ServerProcess::start(&[], &db.url, &[]);
+    let user = |id: &str, email: &str| {
+        json!({"_id": id, "identities": [{"id": "6a1a9c2e8b3d4e6f7a8b9c09", "provider_type": "local-userpass",
+               "provider_data": {"email": email}}], "type": "normal", "creation_date": 1, "disabled": false,
+               "data": {}})
+    };
+    // Pretty-printed, as an export tool writes it: each record starts on a line of its own.
+    let pretty = |users: serde_json::Value| serde_json::to_string_pretty(&users).unwrap();
+    let bad = pretty(json!([
+        user(ALICE, "alice@example.com"),
+        user(BOB, "not an email")
+    ]));
+    let line = 1 + bad[..bad.find(BOB).unwrap()].matches('\n').count() - 1;
+    let path = write(files.path(), "bad.json", &bad);
+    let (ok, _, err) = import(&db, &[&path]);
+    assert!(!ok);
+    assert!(
+        err.contains(&format!(
+            "record 2 (line {line}): `identities[0].provider_data.email` \"not an email\""
+        )),
+        "line {line} and the field: {err}"
+    );
+    let no_email =
+        json!([{"_id": CAROL, "identities": [{"id": "x", "provider_type": "local-userpass"}]}]);
+    let path = write(files.path(), "no-email.json", &no_email.to_string());
+    let (ok, _, err) = import(&db, &[&path]);
+    assert!(!ok);
+    assert!(
+        err.contains("no email (looked for `data.email` or `identities[0].provider_data.email`)"),
+        "{err}"
+    );
+    let path = write(
+        files.path(),
+        "good.json",
+        &pretty(json!([user(ALICE, "Alice@Example.com")])),
+    );
+    let (ok, out, err) = import(&db, &[&path]);
+    assert!(ok && out.contains("imported 1 user "), "{out}{err}");
+    assert!(err.is_empty(), "no progress output when piped: {err:?}");
+    let store = appkeys_server::Store::connect(&db.url).await.unwrap();
+    let sql =
+        format!("SELECT COUNT(*) FROM users WHERE id = '{ALICE}' AND email = 'alice@example.com'");
+    assert_eq!(store.count(&sql).await.unwrap(), 1);
+}
+
+/// Issue 34: a missing SQLite database is an error that says how to make one; `--create` makes it.
+#[tokio::test]
+async fn a_missing_database_is_created_only_with_create() {
+    let files = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/data/appkeys.db", files.path().display());
+    let path = write(
+        files.path(),
+        "users.json",
+        &json!([{"_id": ALICE, "identities": [], "data": {"email": "a@example.com"}}]).to_string(),
+    );
+    let run = |extra: &[&str]| {
+        let out = std::process::Command::new(BIN)
+            .args([
+                "users",
+                "import",
+                &path,
+                "--app",
+                APP,
+                "--database-url",
+                &url,
+            ])
+            .args(extra)
+            .env_remove("APPKEYS_DATABASE_URL")
+            .output()
+            .unwrap();
+        let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+        (out.status.success(), text(&out.stdout), text(&out.stderr))
+    };
+    let (ok, _, err) = run(&[]);
+    assert!(!ok);
+    assert!(
+        err.contains("no database at") && err.contains("--create"),
+        "{err}"
+    );
+    assert!(!files.path().join("data").exists(), "nothing created");
+    let (ok, out, err) = run(&["--create"]);
+    assert!(ok && out.contains("imported 1 user "), "{out}{err}");
+    let store = appkeys_server::Store::connect(&url).await.unwrap();
+    assert_eq!(store.count("SELECT COUNT(*) FROM users").await.unwrap(), 1);
+}
+
+/// Issue 34: `users --help` lists every action, `import` included.
+#[test]
+fn users_help_lists_import() {
+    let out = std::process::Command::new(BIN)
+        .args(["users", "--help"])
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&out.stdout).into_owned();
+    let commands: Vec<&str> = help
+        .split("Commands:")
+        .nth(1)
+        .unwrap_or_default()
+        .lines()
+        .skip(1)
+        .take_while(|l| !l.trim().is_empty())
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    for action in [
+        "list",
+        "show",
+        "disable",
+        "enable",
+        "confirm",
+        "import",
+        "custom-data",
+        "delete",
+    ] {
+        assert!(commands.contains(&action), "{action} missing: {commands:?}");
+    }
+    let about = std::process::Command::new(BIN)
+        .arg("--help")
+        .output()
+        .unwrap();
+    let about = String::from_utf8_lossy(&about.stdout).into_owned();
+    let users_line = about
+        .lines()
+        .find(|l| l.trim_start().starts_with("users "))
+        .unwrap();
+    assert!(users_line.contains("import"), "{users_line}");
 }

@@ -359,3 +359,28 @@ fn bad_arguments_fail_cleanly() {
         .unwrap();
     assert!(!out.status.success());
 }
+
+/// Issue 34: a server that refuses to start says why once — one plain line with text logs, one JSON log line
+/// with `--log-format json` — not a log line and the same text again.
+#[tokio::test]
+async fn a_refused_start_says_why_once() {
+    let db = fresh_db().await;
+    let reason = "need --custom-jwt-jwks-url";
+    let Err((_, err)) = ServerProcess::try_start(&["--custom-jwt-audience", "x"], &db.url, &[])
+    else {
+        panic!("started");
+    };
+    assert_eq!(err.matches(reason).count(), 1, "{err}");
+    assert!(err.contains("appkeys-server: "), "{err}");
+    let Err((_, err)) = ServerProcess::try_start(
+        &["--custom-jwt-audience", "x", "--log-format", "json"],
+        &db.url,
+        &[],
+    ) else {
+        panic!("started");
+    };
+    assert_eq!(err.matches(reason).count(), 1, "{err}");
+    let line = err.lines().find(|l| l.contains(reason)).unwrap();
+    let log: serde_json::Value = serde_json::from_str(line).expect("a JSON log line");
+    assert_eq!(log["level"], "ERROR", "{line}");
+}

@@ -68,8 +68,16 @@ pub(crate) async fn admin(command: Command) -> Result {
             unreachable!("not a database command")
         }
     };
+    // Only `users import --create` makes a database; every other command needs one that exists.
+    let create = matches!(
+        &command,
+        Command::Users {
+            action: UsersAction::Import { create: true, .. },
+            ..
+        }
+    );
     let options = StoreOptions {
-        create: false,
+        create,
         ..StoreOptions::default()
     };
     // Changes made here announce themselves like the servers' (which deliver the types they are set to).
@@ -192,6 +200,7 @@ async fn users(store: &Store, action: UsersAction, out: &mut impl Write) -> Resu
             resend,
             custom_data,
             custom_data_id_field,
+            create: _,
         } => {
             let args = ImportArgs {
                 file: &file,

@@ -10,7 +10,8 @@ pub(crate) use crate::serve_flags::{LogFormat, ServeArgs};
 /// Self-hostable App Services-compatible auth server with user API keys.
 ///
 /// Speaks the App Services client wire protocol (`/api/client/v2.0/...`) for the providers
-/// local-userpass, anon-user, api-key and custom-token (custom JWT), with account linking. Every
+/// local-userpass, anon-user, api-key, custom-token (custom JWT), oauth2-google, oauth2-apple,
+/// oauth2-facebook and custom-function, with account linking. Every
 /// flag has an environment twin. Logs go to stderr (filter with RUST_LOG, e.g. RUST_LOG=debug);
 /// stdout gets exactly one line
 /// `listening on http://HOST:PORT`. Without a subcommand (or with `serve`) it serves; the other
@@ -35,7 +36,8 @@ pub(crate) struct Cli {
 pub(crate) enum Command {
     /// Serve (the same as no subcommand).
     Serve(Box<ServeArgs>),
-    /// Users: list, show, disable (no login by any provider, sessions end), enable, confirm, delete.
+    /// Users: list, show, disable (no login by any provider, sessions end), enable, confirm, import (from App
+    /// Services), custom-data, delete.
     Users {
         #[command(flatten)]
         db: DbArgs,
@@ -169,8 +171,8 @@ pub(crate) enum SigningKeyAction {
 #[derive(Debug, clap::Args)]
 pub(crate) struct DbArgs {
     /// Database: sqlite://PATH or postgres://… (as for serving). May stand before or after the
-    /// action (`keys --database-url URL revoke ID` or `keys revoke --database-url URL ID`). A SQLite
-    /// database must exist: admin commands never create one.
+    /// action (`keys --database-url URL revoke ID` or `keys revoke --database-url URL ID`). The database
+    /// must exist (a server's first start makes it); only `users import --create` makes one.
     #[arg(
         long,
         global = true,
@@ -211,6 +213,11 @@ pub(crate) enum UsersAction {
         /// Print what would happen; write nothing.
         #[arg(long)]
         dry_run: bool,
+        /// Create the database (and its tables) when it does not exist yet, as a server's first start
+        /// does. Without it a missing database is an error, so that a mistyped --database-url imports
+        /// nothing into a new file.
+        #[arg(long)]
+        create: bool,
         /// Queue a reset email for every imported email/password user (sent by the servers at
         /// --import-reset-emails-per-minute, each once, resumable).
         #[arg(long)]

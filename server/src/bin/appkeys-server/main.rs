@@ -45,13 +45,19 @@ async fn main() {
     let logs = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(filter);
-    match serve.log_format {
-        LogFormat::Json => logs.json().init(),
-        LogFormat::Text => logs.with_ansi(std::io::stderr().is_terminal()).init(),
+    let json_logs = matches!(serve.log_format, LogFormat::Json);
+    if json_logs {
+        logs.json().init();
+    } else {
+        logs.with_ansi(std::io::stderr().is_terminal()).init();
     }
     if let Err(e) = run::run(serve).await {
-        tracing::error!("{e}");
-        eprintln!("appkeys-server: {e}");
+        // Said once: a JSON log line for log collectors, else one plain line (the text log would repeat it).
+        if json_logs {
+            tracing::error!("{e}");
+        } else {
+            eprintln!("appkeys-server: {e}");
+        }
         std::process::exit(1);
     }
 }

@@ -18,6 +18,10 @@ use serde_json::Value;
 
 use crate::cli::ImportFormat;
 
+mod records;
+
+use records::{count, kind, records, Progress, Record};
+
 type Result<T = ()> = std::result::Result<T, Box<dyn std::error::Error>>;
 
 /// What `import` was asked to do.
@@ -37,7 +41,10 @@ pub(crate) struct ImportArgs<'a> {
 fn custom_data_documents(file: &Path, id_field: &str) -> Result<Vec<(String, String)>> {
     let text = std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
     let mut documents = Vec::new();
-    for record in records(&text).map_err(|e| format!("{}: {e}", file.display()))? {
+    let mut progress = Progress::new("custom data documents read");
+    let records = records(&text, &mut progress).map_err(|e| format!("{}: {e}", file.display()))?;
+    progress.clear();
+    for record in records {
         let Value::Object(mut doc) = record.value else {
             return Err(format!("{}: {}: not a document", file.display(), record.at).into());
         };
@@ -87,74 +94,12 @@ async fn import_custom_data(
     let verb = if args.dry_run { "would set" } else { "set" };
     writeln!(
         out,
-        "custom data: {verb} for {} users; {} documents name no user of app {} (not kept)",
-        kept.len(),
-        orphans.len(),
+        "custom data: {verb} for {}; {} no user of app {} (not kept)",
+        count(kept.len(), "user", "users"),
+        count(orphans.len(), "document names", "documents name"),
         args.app
     )?;
     Ok(())
-}
-
-/// One record of the file and where it stands.
-struct Record {
-    /// `record N (line L)`.
-    at: String,
-    value: Value,
-}
-
-/// The records of a file: every top-level JSON value in turn — an array is a page of users, an object one
-/// user (JSON lines, or pages concatenated).
-fn records(text: &str) -> Result<Vec<Record>> {
-    // Lines counted as the reading moves on (counting from the start each time would be quadratic).
-    let (mut counted_to, mut line) = (0, 1);
-    let mut line_of = |offset: usize| {
-        let offset = offset.min(text.len());
-        if offset >= counted_to {
-            line += text[counted_to..offset].matches('\n').count();
-            counted_to = offset;
-        }
-        line
-    };
-    let mut out = Vec::new();
-    let mut stream = serde_json::Deserializer::from_str(text).into_iter::<Value>();
-    loop {
-        let start = stream.byte_offset();
-        // The line where the next top-level value begins (after the white space before it).
-        let begins = start + text[start..].len() - text[start..].trim_start().len();
-        let line = line_of(begins);
-        let value = match stream.next() {
-            None => break,
-            Some(Ok(v)) => v,
-            Some(Err(e)) => return Err(format!("not JSON: {e}").into()),
-        };
-        let mut push = |value: Value| {
-            let at = format!("record {} (line {line})", out.len() + 1);
-            out.push(Record { at, value });
-        };
-        match value {
-            Value::Array(users) => users.into_iter().for_each(&mut push),
-            user @ Value::Object(_) => push(user),
-            other => {
-                return Err(format!(
-                    "line {line}: expected a user object or an array of them, found {}",
-                    kind(&other)
-                )
-                .into())
-            }
-        }
-    }
-    Ok(out)
-}
-
-fn kind(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
 }
 
 /// What a record becomes.
@@ -162,6 +107,73 @@ enum Planned {
     User(ImportedUser),
     Anonymous(String),
     Server(String),
+}
+
+/// One identity of a record: provider type, id, and the email of its `provider_data`, if any.
+struct Identity {
+    kind: String,
+    id: String,
+    email: Option<String>,
+}
+
+/// The record's `identities` (a missing or null list is none); an error names the identity at fault.
+fn identities(list: Option<&Value>) -> std::result::Result<Vec<Identity>, String> {
+    let list = match list {
+        None | Some(Value::Null) => return Ok(Vec::new()),
+        Some(Value::Array(list)) => list,
+        Some(other) => return Err(format!("`identities` is {}, not an array", kind(other))),
+    };
+    list.iter()
+        .enumerate()
+        .map(|(n, i)| {
+            let text = |field: &str| i.get(field).and_then(Value::as_str).map(str::to_owned);
+            match (text("provider_type"), text("id")) {
+                (Some(kind), Some(id)) => Ok(Identity {
+                    kind,
+                    id,
+                    email: i
+                        .pointer("/provider_data/email")
+                        .and_then(Value::as_str)
+                        .map(str::to_owned),
+                }),
+                _ => Err(format!(
+                    "`identities[{n}]` has no string `id` and `provider_type`"
+                )),
+            }
+        })
+        .collect()
+}
+
+/// The record's email and the field it came from (or, without one, the fields looked at): Flowerbase's
+/// `email`; the Admin API's `data.email`, else the `provider_data.email` of its local-userpass identity.
+fn email_of(
+    obj: &serde_json::Map<String, Value>,
+    format: ImportFormat,
+    identities: &[Identity],
+) -> (String, Option<String>) {
+    if format == ImportFormat::Flowerbase {
+        let email = obj.get("email").and_then(Value::as_str).map(str::to_owned);
+        return ("`email`".to_owned(), email);
+    }
+    if let Some(e) = obj
+        .get("data")
+        .and_then(|d| d.get("email"))
+        .and_then(Value::as_str)
+    {
+        return ("`data.email`".to_owned(), Some(e.to_owned()));
+    }
+    let userpass = identities.iter().position(|i| i.kind == "local-userpass");
+    match userpass.map(|n| (n, &identities[n])) {
+        Some((n, Identity { email: Some(e), .. })) => (
+            format!("`identities[{n}].provider_data.email`"),
+            Some(e.clone()),
+        ),
+        Some((n, _)) => (
+            format!("`data.email` or `identities[{n}].provider_data.email`"),
+            None,
+        ),
+        None => ("`data.email`".to_owned(), None),
+    }
 }
 
 /// A record as an App Services user: `(user, dropped api-key identities)`.
@@ -191,40 +203,17 @@ fn parse(record: &Record, format: ImportFormat) -> Result<(Planned, usize)> {
         return Err(bad(format!("`_id` {id:?} is not 24 hex characters")));
     }
     let id = id.to_ascii_lowercase();
-    let identities: Vec<(String, String)> = match obj.get("identities") {
-        None | Some(Value::Null) => Vec::new(),
-        Some(Value::Array(list)) => list
-            .iter()
-            .map(|i| {
-                let t = i.get("provider_type").and_then(Value::as_str);
-                let iid = i.get("id").and_then(Value::as_str);
-                match (t, iid) {
-                    (Some(t), Some(iid)) => Ok((t.to_owned(), iid.to_owned())),
-                    _ => Err(bad(
-                        "an identity without string `id` and `provider_type`".to_owned()
-                    )),
-                }
-            })
-            .collect::<Result<_>>()?,
-        Some(other) => {
-            return Err(bad(format!(
-                "`identities` is {}, not an array",
-                kind(other)
-            )))
-        }
-    };
+    let identities = identities(obj.get("identities")).map_err(bad)?;
     if obj.get("type").and_then(Value::as_str) == Some("server") {
         return Ok((Planned::Server(id), 0));
     }
-    let email = match format {
-        ImportFormat::Flowerbase => obj.get("email"),
-        _ => obj.get("data").and_then(|d| d.get("email")),
-    }
-    .and_then(Value::as_str)
-    .map(|e| e.trim().to_lowercase());
+    let (field, email) = email_of(obj, format, &identities);
+    let email = email.map(|e| e.trim().to_lowercase());
     if let Some(e) = &email {
-        email::check(e).map_err(|err| bad(format!("email {e:?}: {}", err.message)))?;
+        email::check(e).map_err(|err| bad(format!("{field} {e:?}: {}", err.message)))?;
     }
+    let identities: Vec<(String, String)> =
+        identities.into_iter().map(|i| (i.kind, i.id)).collect();
     let has = |p: &str| identities.iter().any(|(t, _)| t == p);
     let dropped = identities.iter().filter(|(t, _)| t == "api-key").count();
     let others: Vec<(String, String)> = identities
@@ -241,7 +230,9 @@ fn parse(record: &Record, format: ImportFormat) -> Result<(Planned, usize)> {
         return Ok((Planned::Server(id), dropped));
     }
     if userpass && email.is_none() {
-        return Err(bad("an email/password user without an email".to_owned()));
+        return Err(bad(format!(
+            "a local-userpass identity but no email (looked for {field})"
+        )));
     }
     let provider = if userpass {
         "local-userpass".to_owned()
@@ -281,13 +272,30 @@ fn parse(record: &Record, format: ImportFormat) -> Result<(Planned, usize)> {
     ))
 }
 
-/// Whether an existing row is the same user as an imported one.
-fn same(existing: &ExistingUser, u: &ImportedUser, app: &str) -> bool {
-    existing.app_id == app
-        && existing.email == u.email
-        && existing.provider == u.provider
-        && existing.created_at == u.created_at
-        && existing.disabled == u.disabled
+/// How an existing row differs from an imported user with its id: `field (database: …, file: …)` for each
+/// field that is not the same (none: the same user, already imported).
+fn differences(existing: &ExistingUser, u: &ImportedUser, app: &str) -> Vec<String> {
+    let time = |ms: i64| appkeys_server::util::rfc3339(ms);
+    let email = |e: &Option<String>| e.clone().unwrap_or_else(|| "none".to_owned());
+    [
+        ("app", existing.app_id.clone(), app.to_owned()),
+        ("email", email(&existing.email), email(&u.email)),
+        ("provider", existing.provider.clone(), u.provider.clone()),
+        (
+            "creation time",
+            time(existing.created_at),
+            time(u.created_at),
+        ),
+        (
+            "disabled",
+            existing.disabled.to_string(),
+            u.disabled.to_string(),
+        ),
+    ]
+    .into_iter()
+    .filter(|(_, database, file)| database != file)
+    .map(|(field, database, file)| format!("{field} (database: {database}, file: {file})"))
+    .collect()
 }
 
 /// The users, anonymous and server ids and dropped identities of a checked file.
@@ -302,7 +310,9 @@ struct Plan {
 fn plan(args: &ImportArgs<'_>) -> Result<Plan> {
     let file = args.file.display();
     let text = std::fs::read_to_string(args.file).map_err(|e| format!("{file}: {e}"))?;
-    let records = records(&text).map_err(|e| format!("{file}: {e}"))?;
+    let mut progress = Progress::new("records read");
+    let records = records(&text, &mut progress).map_err(|e| format!("{file}: {e}"))?;
+    progress.clear();
     let mut plan = Plan {
         users: Vec::new(),
         anonymous: Vec::new(),
@@ -379,8 +389,13 @@ pub(crate) async fn import(store: &Store, args: ImportArgs<'_>, out: &mut impl W
             .as_deref()
             .and_then(|e| by_email.get(&(args.app, e)));
         match (by_id.get(u.id.as_str()), taken_email) {
-            (Some(e), _) if same(e, &u, args.app) => unchanged.push(u),
-            (Some(_), _) => conflicts.push(format!("{}: the id exists with other data", u.id)),
+            (Some(e), _) => match differences(e, &u, args.app).join(", ") {
+                same if same.is_empty() => unchanged.push(u),
+                differs => conflicts.push(format!(
+                    "{}: the id exists with other data: {differs}",
+                    u.id
+                )),
+            },
             (None, Some(e)) => conflicts.push(format!(
                 "{}: {} belongs to user {}",
                 u.id,
@@ -398,63 +413,24 @@ pub(crate) async fn import(store: &Store, args: ImportArgs<'_>, out: &mut impl W
             },
         }
     }
-    let verb = if args.dry_run {
-        "would import"
-    } else {
-        "imported"
-    };
+    let mut progress = Progress::new("");
     if !args.dry_run && !new.is_empty() {
+        progress.step(&format!(
+            "writing {} in one transaction",
+            count(new.len(), "user", "users")
+        ));
         store.import_users(args.app, &new).await?;
     }
-    let userpass = new.iter().filter(|u| u.email.is_some()).count();
-    writeln!(
+    report_users(
+        &args,
+        &new,
+        unchanged.len(),
+        (&anonymous, &servers),
+        dropped,
         out,
-        "{verb} {} users into app {} ({userpass} email/password: their first login fails like a wrong password \
-         until they reset it; {} of other providers)",
-        new.len(),
-        args.app,
-        new.len() - userpass
-    )?;
-    writeln!(
-        out,
-        "unchanged: {} (already imported with the same data)",
-        unchanged.len()
-    )?;
-    writeln!(
-        out,
-        "not imported: {} anonymous users, {} server users",
-        anonymous.len(),
-        servers.len()
-    )?;
-    for id in anonymous
-        .iter()
-        .map(|i| ("anonymous", i))
-        .chain(servers.iter().map(|i| ("server", i)))
-    {
-        writeln!(out, "  {} {}", id.0, id.1)?;
-    }
-    writeln!(
-        out,
-        "dropped: {dropped} api-key identities (key secrets cannot be exported: create new keys)"
     )?;
     if args.send_reset_emails {
-        let targets: Vec<String> = new
-            .iter()
-            .chain(&unchanged)
-            .filter(|u| u.email.is_some() && !u.disabled)
-            .map(|u| u.id.clone())
-            .collect();
-        let queued = if args.dry_run {
-            targets.len() as u64
-        } else {
-            store.queue_resets(&targets, args.resend).await?
-        };
-        writeln!(
-            out,
-            "reset emails {}: {queued} (servers with email configured send them at \
-             --import-reset-emails-per-minute; never twice unless --resend)",
-            if args.dry_run { "to queue" } else { "queued" }
-        )?;
+        queue_resets(store, &args, (&new, &unchanged), out).await?;
     }
     if let Some(documents) = custom_data {
         import_custom_data(store, &args, documents, (&existing, &new), out).await?;
@@ -464,11 +440,101 @@ pub(crate) async fn import(store: &Store, args: ImportArgs<'_>, out: &mut impl W
         for c in &conflicts {
             writeln!(out, "  {c}")?;
         }
-        return Err(format!(
-            "{} records conflict with the database (see above)",
-            conflicts.len()
-        )
-        .into());
+        let records = count(conflicts.len(), "record conflicts", "records conflict");
+        return Err(format!("{records} with the database (see above)").into());
+    }
+    Ok(())
+}
+
+/// The report's lines on the users: imported (or would be), unchanged, not imported, identities dropped.
+fn report_users(
+    args: &ImportArgs<'_>,
+    new: &[ImportedUser],
+    unchanged: usize,
+    (anonymous, servers): (&[String], &[String]),
+    dropped: usize,
+    out: &mut impl Write,
+) -> Result {
+    let verb = if args.dry_run {
+        "would import"
+    } else {
+        "imported"
+    };
+    let userpass = new.iter().filter(|u| u.email.is_some()).count();
+    writeln!(
+        out,
+        "{verb} {} into app {} ({userpass} email/password: their first login fails like a wrong password \
+         until they reset it; {} of other providers)",
+        count(new.len(), "user", "users"),
+        args.app,
+        new.len() - userpass
+    )?;
+    writeln!(
+        out,
+        "unchanged: {unchanged} (already imported with the same data)"
+    )?;
+    writeln!(
+        out,
+        "not imported: {}, {}",
+        count(anonymous.len(), "anonymous user", "anonymous users"),
+        count(servers.len(), "server user", "server users")
+    )?;
+    for (kind, id) in anonymous
+        .iter()
+        .map(|i| ("anonymous", i))
+        .chain(servers.iter().map(|i| ("server", i)))
+    {
+        writeln!(out, "  {kind} {id}")?;
+    }
+    let identities = count(dropped, "api-key identity", "api-key identities");
+    writeln!(
+        out,
+        "dropped: {identities} (key secrets cannot be exported: create new keys)"
+    )?;
+    Ok(())
+}
+
+/// `--send-reset-emails`: queues a reset email for each email/password user of the file now in the database
+/// and says how many were queued and, by reason, how many were not.
+async fn queue_resets(
+    store: &Store,
+    args: &ImportArgs<'_>,
+    (new, unchanged): (&[ImportedUser], &[ImportedUser]),
+    out: &mut impl Write,
+) -> Result {
+    let userpass: Vec<&ImportedUser> = new
+        .iter()
+        .chain(unchanged)
+        .filter(|u| u.email.is_some())
+        .collect();
+    let targets: Vec<String> = userpass
+        .iter()
+        .filter(|u| !u.disabled)
+        .map(|u| u.id.clone())
+        .collect();
+    let disabled = userpass.len() - targets.len();
+    let queued = if args.dry_run {
+        targets.len()
+    } else {
+        usize::try_from(store.queue_resets(&targets, args.resend).await?).unwrap_or(usize::MAX)
+    };
+    let already = targets.len().saturating_sub(queued);
+    writeln!(
+        out,
+        "reset emails {}: {queued} (servers with email configured send them at \
+         --import-reset-emails-per-minute; never twice unless --resend)",
+        if args.dry_run { "to queue" } else { "queued" }
+    )?;
+    if disabled > 0 {
+        let users = count(disabled, "user is disabled", "users are disabled");
+        writeln!(out, "  not queued: {users} (no login until enabled: `users enable ID`, then import again with --send-reset-emails)")?;
+    }
+    if already > 0 {
+        let users = count(already, "user was", "users were");
+        writeln!(
+            out,
+            "  not queued: {users} sent one before (--resend sends again)"
+        )?;
     }
     Ok(())
 }
