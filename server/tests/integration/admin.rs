@@ -697,7 +697,7 @@ async fn users_delete_asks_on_a_terminal_and_needs_yes_otherwise() {
     };
     let kept = on_terminal("no\n");
     assert!(kept.contains("Type 'yes' to delete"), "{kept}");
-    assert!(kept.contains("1 API keys"), "{kept}");
+    assert!(kept.contains("with its 1 API key and"), "{kept}");
     assert_eq!(c.key_login(&secret).await.status, StatusCode::OK);
     let deleted = on_terminal("yes\n");
     assert!(deleted.contains("deleted user"), "{deleted}");

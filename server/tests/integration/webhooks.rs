@@ -148,7 +148,7 @@ async fn failed_events_wait_for_the_operator_and_are_delivered_on_retry() {
         "{list}"
     );
     let (ok, out) = cli(&db, &["purge"]);
-    assert!(ok && out.contains("deleted 1 events"), "{out}");
+    assert!(ok && out.contains("deleted 1 event"), "{out}");
     let (ok, out) = cli(&db, &["retry", "msg_unknown"]);
     assert!(!ok && out.contains("no failed event"), "{out}");
 }

@@ -96,7 +96,8 @@ pub(crate) async fn admin(command: Command) -> Result {
             let n = store
                 .delete_user_sessions(&user, &admin_event("session.revoked"))
                 .await?;
-            writeln!(out, "ended {n} sessions of user {user}").map_err(Into::into)
+            let sessions = crate::words::count(n, "session", "sessions");
+            writeln!(out, "ended {sessions} of user {user}").map_err(Into::into)
         }
         Command::Webhooks { action, .. } => crate::outbox::webhooks(&store, action, &mut out).await,
         Command::Backup { file, .. } => {
@@ -301,10 +302,11 @@ async fn confirmed_on_terminal(store: &Store, user: &appkeys_server::db::User) -
     let mut err = std::io::stderr().lock();
     write!(
         err,
-        "Delete user {} ({}) with its {keys} API keys and {sessions} sessions? This cannot be undone. \
-         Type 'yes' to delete: ",
+        "Delete user {} ({}) with its {} and {}? This cannot be undone. Type 'yes' to delete: ",
         user.id,
-        user.email.as_deref().unwrap_or(&user.provider)
+        user.email.as_deref().unwrap_or(&user.provider),
+        crate::words::count(keys as u64, "API key", "API keys"),
+        crate::words::count(sessions.max(0) as u64, "session", "sessions"),
     )?;
     err.flush()?;
     let mut answer = String::new();

@@ -12,6 +12,7 @@ mod run;
 mod serve_flags;
 mod social_flags;
 mod webhook_flags;
+mod words;
 
 use std::io::IsTerminal;
 

@@ -50,7 +50,7 @@ pub(crate) async fn webhooks(
             let before =
                 appkeys_server::util::now_ms() - i64::from(older_than_days) * 24 * 3600 * 1000;
             let n = store.purge_webhooks(before, failed).await?;
-            writeln!(out, "deleted {n} events")?;
+            writeln!(out, "deleted {}", crate::words::count(n, "event", "events"))?;
         }
     }
     Ok(())

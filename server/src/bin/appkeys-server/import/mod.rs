@@ -20,7 +20,8 @@ use crate::cli::ImportFormat;
 
 mod records;
 
-use records::{count, kind, records, Progress, Record};
+use crate::words::count;
+use records::{kind, records, Progress, Record};
 
 type Result<T = ()> = std::result::Result<T, Box<dyn std::error::Error>>;
 
@@ -95,8 +96,8 @@ async fn import_custom_data(
     writeln!(
         out,
         "custom data: {verb} for {}; {} no user of app {} (not kept)",
-        count(kept.len(), "user", "users"),
-        count(orphans.len(), "document names", "documents name"),
+        count(kept.len() as u64, "user", "users"),
+        count(orphans.len() as u64, "document names", "documents name"),
         args.app
     )?;
     Ok(())
@@ -417,7 +418,7 @@ pub(crate) async fn import(store: &Store, args: ImportArgs<'_>, out: &mut impl W
     if !args.dry_run && !new.is_empty() {
         progress.step(&format!(
             "writing {} in one transaction",
-            count(new.len(), "user", "users")
+            count(new.len() as u64, "user", "users")
         ));
         store.import_users(args.app, &new).await?;
     }
@@ -440,7 +441,11 @@ pub(crate) async fn import(store: &Store, args: ImportArgs<'_>, out: &mut impl W
         for c in &conflicts {
             writeln!(out, "  {c}")?;
         }
-        let records = count(conflicts.len(), "record conflicts", "records conflict");
+        let records = count(
+            conflicts.len() as u64,
+            "record conflicts",
+            "records conflict",
+        );
         return Err(format!("{records} with the database (see above)").into());
     }
     Ok(())
@@ -465,7 +470,7 @@ fn report_users(
         out,
         "{verb} {} into app {} ({userpass} email/password: their first login fails like a wrong password \
          until they reset it; {} of other providers)",
-        count(new.len(), "user", "users"),
+        count(new.len() as u64, "user", "users"),
         args.app,
         new.len() - userpass
     )?;
@@ -476,8 +481,8 @@ fn report_users(
     writeln!(
         out,
         "not imported: {}, {}",
-        count(anonymous.len(), "anonymous user", "anonymous users"),
-        count(servers.len(), "server user", "server users")
+        count(anonymous.len() as u64, "anonymous user", "anonymous users"),
+        count(servers.len() as u64, "server user", "server users")
     )?;
     for (kind, id) in anonymous
         .iter()
@@ -486,7 +491,7 @@ fn report_users(
     {
         writeln!(out, "  {kind} {id}")?;
     }
-    let identities = count(dropped, "api-key identity", "api-key identities");
+    let identities = count(dropped as u64, "api-key identity", "api-key identities");
     writeln!(
         out,
         "dropped: {identities} (key secrets cannot be exported: create new keys)"
@@ -526,11 +531,11 @@ async fn queue_resets(
         if args.dry_run { "to queue" } else { "queued" }
     )?;
     if disabled > 0 {
-        let users = count(disabled, "user is disabled", "users are disabled");
+        let users = count(disabled as u64, "user is disabled", "users are disabled");
         writeln!(out, "  not queued: {users} (no login until enabled: `users enable ID`, then import again with --send-reset-emails)")?;
     }
     if already > 0 {
-        let users = count(already, "user was", "users were");
+        let users = count(already as u64, "user was", "users were");
         writeln!(
             out,
             "  not queued: {users} sent one before (--resend sends again)"

@@ -91,11 +91,6 @@ pub(super) fn kind(v: &Value) -> &'static str {
     }
 }
 
-/// "1 user", "2 users".
-pub(super) fn count(n: usize, one: &str, many: &str) -> String {
-    format!("{n} {}", if n == 1 { one } else { many })
-}
-
 /// A counter on standard error, rewritten at most once a second — only when standard error is a terminal
 /// (piped or redirected output stays the report alone).
 pub(super) struct Progress {
