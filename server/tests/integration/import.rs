@@ -518,3 +518,30 @@ fn users_help_lists_import() {
         .unwrap();
     assert!(users_line.contains("import"), "{users_line}");
 }
+
+/// Issue 34: on a terminal the import says what it is doing (and counts records once a second on large
+/// files); piped, it prints the report alone. util-linux's `script` gives the command a terminal.
+#[tokio::test]
+async fn progress_shows_on_a_terminal_only() {
+    let (db, files) = (fresh_db().await, tempfile::tempdir().unwrap());
+    let _server = ServerProcess::start(&[], &db.url, &[]);
+    let path = write(files.path(), "users.json", &admin_api_pages());
+    let command = format!(
+        "'{BIN}' users import '{path}' --app {APP} --database-url '{}' --dry-run",
+        db.url
+    );
+    let out = std::process::Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .env_remove("APPKEYS_DATABASE_URL")
+        .output()
+        .expect("util-linux script");
+    let terminal = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{terminal}");
+    assert!(terminal.contains(&format!("reading {path}…")), "{terminal}");
+    assert!(terminal.contains("would import 3 users"), "{terminal}");
+    let (ok, out, err) = import(&db, &[&path, "--dry-run"]);
+    assert!(
+        ok && !out.contains("reading") && err.is_empty(),
+        "piped: {out}{err}"
+    );
+}

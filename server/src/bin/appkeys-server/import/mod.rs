@@ -42,7 +42,8 @@ pub(crate) struct ImportArgs<'a> {
 fn custom_data_documents(file: &Path, id_field: &str) -> Result<Vec<(String, String)>> {
     let text = std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
     let mut documents = Vec::new();
-    let mut progress = Progress::new("custom data documents read");
+    let mut progress = Progress::new(("custom data document read", "custom data documents read"));
+    progress.step(&format!("reading {}", file.display()));
     let records = records(&text, &mut progress).map_err(|e| format!("{}: {e}", file.display()))?;
     progress.clear();
     for record in records {
@@ -310,8 +311,9 @@ struct Plan {
 /// Reads and checks the whole file: any malformed record, duplicate id or duplicate email is an error.
 fn plan(args: &ImportArgs<'_>) -> Result<Plan> {
     let file = args.file.display();
+    let mut progress = Progress::new(("record read", "records read"));
+    progress.step(&format!("reading {file}"));
     let text = std::fs::read_to_string(args.file).map_err(|e| format!("{file}: {e}"))?;
-    let mut progress = Progress::new("records read");
     let records = records(&text, &mut progress).map_err(|e| format!("{file}: {e}"))?;
     progress.clear();
     let mut plan = Plan {
@@ -414,7 +416,7 @@ pub(crate) async fn import(store: &Store, args: ImportArgs<'_>, out: &mut impl W
             },
         }
     }
-    let mut progress = Progress::new("");
+    let mut progress = Progress::new(("", ""));
     if !args.dry_run && !new.is_empty() {
         progress.step(&format!(
             "writing {} in one transaction",

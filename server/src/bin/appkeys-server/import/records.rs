@@ -8,6 +8,7 @@ use serde_json::value::RawValue;
 use serde_json::Value;
 
 use super::Result;
+use crate::words::count;
 
 /// One record of the file and where it stands.
 pub(super) struct Record {
@@ -96,13 +97,14 @@ pub(super) fn kind(v: &Value) -> &'static str {
 pub(super) struct Progress {
     shown: bool,
     on: bool,
-    label: &'static str,
+    /// What is counted, singular and plural ("record read", "records read").
+    label: (&'static str, &'static str),
     last: Instant,
 }
 
 impl Progress {
-    /// A counter of `label` (e.g. "records checked"), shown if standard error is a terminal.
-    pub(super) fn new(label: &'static str) -> Progress {
+    /// A counter of `label` (singular, plural), shown if standard error is a terminal.
+    pub(super) fn new(label: (&'static str, &'static str)) -> Progress {
         Progress {
             shown: false,
             on: std::io::stderr().is_terminal(),
@@ -116,7 +118,8 @@ impl Progress {
         if self.on && self.last.elapsed() >= Duration::from_secs(1) {
             self.last = Instant::now();
             self.shown = true;
-            let _ = write!(std::io::stderr(), "\r{n} {}…", self.label);
+            let done = count(n as u64, self.label.0, self.label.1);
+            let _ = write!(std::io::stderr(), "\r{done}…");
         }
     }
 
