@@ -3,7 +3,8 @@
 #   scripts/test.sh
 # Steps: lint (fmt, the server's layering rule (parsed with syn), clippy native + wasm) -> native cargo tests (protocol, SDK core, server on SQLite)
 #   -> server tests again on a throwaway PostgreSQL cluster -> wasm package build -> stack check -> wasm-bindgen tests
-#   (Node + headless Chromium) -> JavaScript suites (realm-web compatibility, SDK package, email flows, browser) on SQLite,
+#   (Node + headless Chromium) -> JavaScript suites (realm-web compatibility, SDK package, email flows, browser, tokens,
+#   the documents' JavaScript blocks run against a server) on SQLite,
 #   schemathesis
 #   against the OpenAPI document, and (realm-web compatibility, email flows) on PostgreSQL -> multi-instance tests -> packaging tests from the npm tarball.
 set -euo pipefail
