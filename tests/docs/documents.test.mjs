@@ -7,24 +7,10 @@ import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { accessSync, constants, readFileSync } from "node:fs";
 import { join } from "node:path";
-import MarkdownIt from "markdown-it";
+import { fences } from "./markdown.mjs";
 import { repoRoot } from "../support/server.mjs";
 
 const read = (file) => readFileSync(join(repoRoot, file), "utf8");
-
-/** The fenced blocks of `file` with their language and the heading they are under: [{ lang, code, heading, line }]. */
-function fences(file) {
-  const tokens = new MarkdownIt({ html: true }).parse(read(file), {});
-  const out = [];
-  let heading = "";
-  tokens.forEach((token, i) => {
-    if (token.type === "heading_open") heading = tokens[i + 1].content;
-    if (token.type === "fence") {
-      out.push({ lang: token.info.trim().split(/\s+/)[0], code: token.content, heading, line: token.map[0] + 1 });
-    }
-  });
-  return out;
-}
 
 /**
  * The commands of a shell block, each a list of words: `#` comments dropped, quotes removed, lines joined at a

@@ -10,12 +10,12 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import MarkdownIt from "markdown-it";
 import * as Appkeys from "appkeys";
 import { startServer, repoRoot } from "../support/server.mjs";
+import { fences } from "./markdown.mjs";
 import { APP_ID, PASSWORD, uniqueEmail } from "../support/util.mjs";
 import { startSmtpSink, linkOf } from "../support/smtp-sink.mjs";
 import { startIdentityProvider } from "../../examples-js/identity-provider/idp.mjs";
@@ -100,16 +100,12 @@ const SETUPS = {
 
 /** Every JavaScript block of `file`: { file, line, code, setups }. */
 function blocks(file) {
-  const tokens = new MarkdownIt({ html: true }).parse(readFileSync(join(repoRoot, file), "utf8"), {});
-  const found = [];
-  tokens.forEach((token, i) => {
-    if (token.type !== "fence" || !JS.has(token.info.trim().split(/\s+/)[0])) return;
-    const previous = tokens[i - 1];
-    const marker = previous?.type === "html_block" ? /<!--\s*doc-test:([^>]*?)-->/.exec(previous.content) : null;
-    const setups = marker ? marker[1].trim().split(/\s+/).filter(Boolean) : [];
-    found.push({ file, line: token.map[0] + 1, code: token.content, setups });
-  });
-  return found;
+  return fences(file)
+    .filter((block) => JS.has(block.lang))
+    .map(({ line, code, comment }) => {
+      const marker = /<!--\s*doc-test:([^>]*?)-->/.exec(comment);
+      return { file, line, code, setups: marker ? marker[1].trim().split(/\s+/).filter(Boolean) : [] };
+    });
 }
 
 const all = DOCUMENTS.flatMap(blocks);
