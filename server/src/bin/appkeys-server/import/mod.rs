@@ -40,10 +40,10 @@ pub(crate) struct ImportArgs<'a> {
 /// The custom data documents of an export: `(user id, compact JSON object without `_id`)`, every record
 /// checked first (a bad one names its record and line, and nothing is written).
 fn custom_data_documents(file: &Path, id_field: &str) -> Result<Vec<(String, String)>> {
-    let text = std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
-    let mut documents = Vec::new();
     let mut progress = Progress::new(("custom data document read", "custom data documents read"));
     progress.step(&format!("reading {}", file.display()));
+    let text = std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
+    let mut documents = Vec::new();
     let records = records(&text, &mut progress).map_err(|e| format!("{}: {e}", file.display()))?;
     progress.clear();
     for record in records {
