@@ -52,7 +52,7 @@ test("realm-web: an imported user resets the password from the emailed link and 
       ["users", "import", file, "--app", APP_ID, "--send-reset-emails", "--database-url", server.databaseUrl],
       { encoding: "utf8", env: { ...process.env, APPKEYS_DATABASE_URL: "" } },
     );
-  assert.match(importFile(), /imported 1 users/);
+  assert.match(importFile(), /imported 1 user /);
   const mail = await sink.waitFor((m) => m.to.includes("migrated@example.com") && m.subject.includes("Choose a password"));
   const { token, tokenId } = linkOf(mail);
   const app = new Realm.App({ id: APP_ID, baseUrl: server.url, storage: new TestStorage() });
