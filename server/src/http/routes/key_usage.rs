@@ -12,6 +12,7 @@ use super::common::{notify_owner, when_and_where};
 use super::keys::{key_event, key_id, key_not_found, networks_of, wire_key};
 use crate::crypto::apikey;
 use crate::db::audit::DAY_MS;
+use crate::db::keys::ApiKey;
 use crate::error::AppError;
 use crate::http::extract::JsonObject;
 use crate::model::Client;
@@ -57,15 +58,7 @@ pub(crate) async fn fetch_key(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Json<wire::ApiKey>, AppError> {
-    let session = state.key_manager(&headers).await?;
-    let id = key_id(&id)?;
-    let key = state
-        .inner
-        .store
-        .key(&session.user_id, &id)
-        .await
-        .map_err(AppError::db)?
-        .ok_or_else(key_not_found)?;
+    let key = caller_key(&state, &headers, &id).await?;
     let usage = usage(&state, &key.id).await?;
     Ok(Json(wire::ApiKey {
         usage: Some(usage),
@@ -81,15 +74,22 @@ pub(crate) async fn key_usage(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Json<wire::KeyUsage>, AppError> {
-    let session = state.key_manager(&headers).await?;
-    let id = key_id(&id)?;
-    let store = &state.inner.store;
-    let key = store
+    let key = caller_key(&state, &headers, &id).await?;
+    Ok(Json(usage(&state, &key.id).await?))
+}
+
+/// The key `id` (from the path) of the caller, a session that may manage keys; 404 `APIKeyNotFound` when the
+/// caller has no such key.
+async fn caller_key(state: &AppState, headers: &HeaderMap, id: &str) -> Result<ApiKey, AppError> {
+    let session = state.key_manager(headers).await?;
+    let id = key_id(id)?;
+    state
+        .inner
+        .store
         .key(&session.user_id, &id)
         .await
-        .map_err(AppError::db)?;
-    key.ok_or_else(key_not_found)?;
-    Ok(Json(usage(&state, &id).await?))
+        .map_err(AppError::db)?
+        .ok_or_else(key_not_found)
 }
 
 #[utoipa::path(post, path = "/api/client/v2.0/auth/api_keys/{id}/roll", tag = "api_keys", security(("refreshToken" = [])),
