@@ -30,7 +30,8 @@ impl Store {
             .app(user.app_id)
             .user(user.id)
             .provider(provider_type);
-        self.webhook_event_in(tx, "user.created", &created).await?;
+        self.write_webhook(&mut **tx, "user.created", &created)
+            .await?;
         Ok(now)
     }
 }

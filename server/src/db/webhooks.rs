@@ -92,25 +92,6 @@ pub fn payload(kind: &str, event: &Event) -> String {
     json!({ "type": kind, "timestamp": rfc3339(now_ms()), "data": data }).to_string()
 }
 
-/// Writes an event of type `kind` with `executor` (the change's transaction).
-pub(super) async fn insert<'e, E>(executor: E, kind: &str, payload: &str) -> Result<(), sqlx::Error>
-where
-    E: sqlx::Executor<'e, Database = sqlx::Any>,
-{
-    let now = now_ms();
-    sqlx::query(
-        "INSERT INTO webhook_outbox (id, event, payload, created_at, retry_from, next_at) \
-         VALUES ($1, $2, $3, $4, $4, $4)",
-    )
-    .bind(format!("msg_{}", new_id()))
-    .bind(kind)
-    .bind(payload)
-    .bind(now)
-    .execute(executor)
-    .await?;
-    Ok(())
-}
-
 /// An event claimed for delivery.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Delivery {
@@ -170,17 +151,32 @@ impl Store {
         self.webhook_of(tx, event).await
     }
 
-    /// Writes a webhook event of type `kind` about `event` in `tx`, if this store writes that type.
-    pub(super) async fn webhook_event_in(
+    /// Writes a webhook event of type `kind` about `event` with `executor` (the change's transaction, or the
+    /// pool for an event of its own), if this store writes that type.
+    pub(super) async fn write_webhook<'e, E>(
         &self,
-        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        executor: E,
         kind: &str,
         event: &Event,
-    ) -> Result<(), sqlx::Error> {
+    ) -> Result<(), sqlx::Error>
+    where
+        E: sqlx::Executor<'e, Database = sqlx::Any>,
+    {
         if !self.webhooks.wants(kind) {
             return Ok(());
         }
-        insert(&mut **tx, kind, &payload(kind, event)).await
+        let now = now_ms();
+        sqlx::query(
+            "INSERT INTO webhook_outbox (id, event, payload, created_at, retry_from, next_at) \
+             VALUES ($1, $2, $3, $4, $4, $4)",
+        )
+        .bind(format!("msg_{}", new_id()))
+        .bind(kind)
+        .bind(payload(kind, event))
+        .bind(now)
+        .execute(executor)
+        .await?;
+        Ok(())
     }
 
     /// Writes the webhook event of the audited change `event`, if it has one this store writes.
@@ -190,7 +186,7 @@ impl Store {
         event: &Event,
     ) -> Result<(), sqlx::Error> {
         match type_of(event) {
-            Some(kind) => self.webhook_event_in(tx, kind, event).await,
+            Some(kind) => self.write_webhook(&mut **tx, kind, event).await,
             None => Ok(()),
         }
     }
@@ -198,10 +194,7 @@ impl Store {
     /// Writes a webhook event of type `kind` about `event` on its own (the optional login event), if
     /// this store writes that type.
     pub async fn webhook_event(&self, kind: &str, event: &Event) -> Result<(), sqlx::Error> {
-        if !self.webhooks.wants(kind) {
-            return Ok(());
-        }
-        insert(&self.writer, kind, &payload(kind, event)).await
+        self.write_webhook(&self.writer, kind, event).await
     }
 
     /// Whether this store writes events of type `kind`.
