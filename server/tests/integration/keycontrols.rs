@@ -28,6 +28,18 @@ async fn call(c: &Client, method: &str, path: &str, refresh: &str, body: Option<
 }
 
 /// A key login from `ip`.
+/// `POST auth/api_keys/{id}/roll` with `body` (`{expireOldAfter}`) as the owner of `refresh`.
+async fn roll(c: &Client, id: &str, refresh: &str, body: Option<Value>) -> Resp {
+    call(
+        c,
+        "POST",
+        &format!("/auth/api_keys/{id}/roll"),
+        refresh,
+        body,
+    )
+    .await
+}
+
 async fn login_from(server: &ServerProcess, ip: &'static str, secret: &str) -> Resp {
     Client::new(server, ip).key_login(secret).await
 }
@@ -51,14 +63,7 @@ async fn a_rolled_key_keeps_its_id_and_the_old_secret_works_until_its_deadline()
         StatusCode::OK
     );
     // Roll with a minute of grace: both secrets log in as the same key.
-    let r = call(
-        &c,
-        "POST",
-        &format!("/auth/api_keys/{id}/roll"),
-        &t.refresh,
-        Some(json!({"expireOldAfter": 60})),
-    )
-    .await;
+    let r = roll(&c, &id, &t.refresh, Some(json!({"expireOldAfter": 60}))).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
     let rolled = r.json();
     let s1 = rolled["key"].as_str().unwrap().to_owned();
@@ -74,14 +79,7 @@ async fn a_rolled_key_keeps_its_id_and_the_old_secret_works_until_its_deadline()
         );
     }
     // Rolling again during the grace period ends the older secret at once.
-    let r = call(
-        &c,
-        "POST",
-        &format!("/auth/api_keys/{id}/roll"),
-        &t.refresh,
-        Some(json!({"expireOldAfter": 60})),
-    )
-    .await;
+    let r = roll(&c, &id, &t.refresh, Some(json!({"expireOldAfter": 60}))).await;
     let s2 = r.json()["key"].as_str().unwrap().to_owned();
     login_from(&server, "127.0.0.1", &s0)
         .await
@@ -95,14 +93,7 @@ async fn a_rolled_key_keeps_its_id_and_the_old_secret_works_until_its_deadline()
         StatusCode::OK
     );
     // A short grace: the old secret logs in until the deadline, then fails like a deleted key.
-    let r = call(
-        &c,
-        "POST",
-        &format!("/auth/api_keys/{id}/roll"),
-        &t.refresh,
-        Some(json!({"expireOldAfter": 2})),
-    )
-    .await;
+    let r = roll(&c, &id, &t.refresh, Some(json!({"expireOldAfter": 2}))).await;
     let s3 = r.json()["key"].as_str().unwrap().to_owned();
     assert_eq!(
         login_from(&server, "127.0.0.1", &s2).await.status,
@@ -117,14 +108,7 @@ async fn a_rolled_key_keeps_its_id_and_the_old_secret_works_until_its_deadline()
         StatusCode::OK
     );
     // 0 (the default): at once. Out of range: 400. Someone else's key: 404.
-    let r = call(
-        &c,
-        "POST",
-        &format!("/auth/api_keys/{id}/roll"),
-        &t.refresh,
-        None,
-    )
-    .await;
+    let r = roll(&c, &id, &t.refresh, None).await;
     let s4 = r.json()["key"].as_str().unwrap().to_owned();
     login_from(&server, "127.0.0.1", &s3)
         .await
@@ -133,25 +117,18 @@ async fn a_rolled_key_keeps_its_id_and_the_old_secret_works_until_its_deadline()
         login_from(&server, "127.0.0.1", &s4).await.status,
         StatusCode::OK
     );
-    call(
+    roll(
         &c,
-        "POST",
-        &format!("/auth/api_keys/{id}/roll"),
+        &id,
         &t.refresh,
         Some(json!({"expireOldAfter": 2_592_001})),
     )
     .await
     .assert_error(400, "InvalidParameter");
     let (_, other) = owner(&server, "other-roller@example.com").await;
-    call(
-        &c,
-        "POST",
-        &format!("/auth/api_keys/{id}/roll"),
-        &other.refresh,
-        None,
-    )
-    .await
-    .assert_error(404, "APIKeyNotFound");
+    roll(&c, &id, &other.refresh, None)
+        .await
+        .assert_error(404, "APIKeyNotFound");
     let store = appkeys_server::Store::connect(&db.url).await.unwrap();
     assert_eq!(
         store
@@ -188,14 +165,7 @@ async fn a_rolled_key_keeps_its_id_and_the_old_secret_works_until_its_deadline()
         })
         .collect();
     tokio::time::sleep(Duration::from_millis(30)).await;
-    let r = call(
-        &c,
-        "POST",
-        &format!("/auth/api_keys/{id}/roll"),
-        &t.refresh,
-        Some(json!({"expireOldAfter": 120})),
-    )
-    .await;
+    let r = roll(&c, &id, &t.refresh, Some(json!({"expireOldAfter": 120}))).await;
     let s5 = r.json()["key"].as_str().unwrap().to_owned();
     let mut failed = 0;
     for l in loops {
