@@ -21,7 +21,7 @@ use crate::cli::ImportFormat;
 mod records;
 
 use crate::words::count;
-use records::{kind, records, Progress, Record};
+use records::{kind, records, say, Progress, Record};
 
 type Result<T = ()> = std::result::Result<T, Box<dyn std::error::Error>>;
 
@@ -40,8 +40,8 @@ pub(crate) struct ImportArgs<'a> {
 /// The custom data documents of an export: `(user id, compact JSON object without `_id`)`, every record
 /// checked first (a bad one names its record and line, and nothing is written).
 fn custom_data_documents(file: &Path, id_field: &str) -> Result<Vec<(String, String)>> {
+    say(&format!("reading {}", file.display()));
     let mut progress = Progress::new(("custom data document read", "custom data documents read"));
-    progress.step(&format!("reading {}", file.display()));
     let text = std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
     let mut documents = Vec::new();
     let records = records(&text, &mut progress).map_err(|e| format!("{}: {e}", file.display()))?;
@@ -311,8 +311,8 @@ struct Plan {
 /// Reads and checks the whole file: any malformed record, duplicate id or duplicate email is an error.
 fn plan(args: &ImportArgs<'_>) -> Result<Plan> {
     let file = args.file.display();
+    say(&format!("reading {file}"));
     let mut progress = Progress::new(("record read", "records read"));
-    progress.step(&format!("reading {file}"));
     let text = std::fs::read_to_string(args.file).map_err(|e| format!("{file}: {e}"))?;
     let records = records(&text, &mut progress).map_err(|e| format!("{file}: {e}"))?;
     progress.clear();
@@ -416,12 +416,9 @@ pub(crate) async fn import(store: &Store, args: ImportArgs<'_>, out: &mut impl W
             },
         }
     }
-    let mut progress = Progress::new(("", ""));
     if !args.dry_run && !new.is_empty() {
-        progress.step(&format!(
-            "writing {} in one transaction",
-            count(new.len() as u64, "user", "users")
-        ));
+        let users = count(new.len() as u64, "user", "users");
+        say(&format!("writing {users} in one transaction"));
         store.import_users(args.app, &new).await?;
     }
     report_users(

@@ -123,19 +123,19 @@ impl Progress {
         }
     }
 
-    /// A step that gives no count (e.g. one transaction), said when it starts.
-    pub(super) fn step(&mut self, what: &str) {
-        if self.on {
-            self.clear();
-            let _ = writeln!(std::io::stderr(), "{what}…");
-        }
-    }
-
     /// Clears the counter's line (before the report).
     pub(super) fn clear(&mut self) {
         if self.shown {
             let _ = write!(std::io::stderr(), "\r\x1b[2K");
             self.shown = false;
         }
+    }
+}
+
+/// Says on standard error, when it is a terminal, what the import starts doing (`what…`): a step that may take
+/// a while on a large file.
+pub(super) fn say(what: &str) {
+    if std::io::stderr().is_terminal() {
+        let _ = writeln!(std::io::stderr(), "{what}…");
     }
 }
