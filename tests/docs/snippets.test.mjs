@@ -63,6 +63,13 @@ const ADDRESSES = () => [
 const literal = (value) => JSON.stringify(value);
 const newApp = () => new Appkeys.App({ id: APP_ID, baseUrl: server.url });
 
+/** Registers a fresh account with PASSWORD through `app`: its email. */
+async function register(app, tag) {
+  const email = uniqueEmail(tag);
+  await app.emailPasswordAuth.registerUser({ email, password: PASSWORD });
+  return email;
+}
+
 /** What each setup name declares before a block runs: name -> async () => source text. */
 const SETUPS = {
   // `App`, `Credentials` and `app`, as the quickstart made them.
@@ -71,16 +78,14 @@ const SETUPS = {
     `const app = new App({ id: ${literal(APP_ID)}, baseUrl: ${literal(server.url)} });\n`,
   // `email` and `password` of a registered account.
   account: async () => {
-    const email = uniqueEmail("doc");
-    await newApp().emailPasswordAuth.registerUser({ email, password: PASSWORD });
+    const email = await register(newApp(), "doc");
     return `const email = ${literal(email)};\nconst password = ${literal(PASSWORD)};\n`;
   },
   // `email` and `password` of an account registered and proven by the link emailed to it, never logged in
   // (what linking an email/password identity needs).
   "proven-account": async () => {
-    const email = uniqueEmail("doc-proven");
     const app = newApp();
-    await app.emailPasswordAuth.registerUser({ email, password: PASSWORD });
+    const email = await register(app, "doc-proven");
     await app.emailPasswordAuth.resendConfirmationEmail({ email });
     const mail = await sink.waitFor((m) => m.to.includes(email) && /confirm/i.test(m.subject));
     await app.emailPasswordAuth.confirmUser(linkOf(mail));
@@ -88,9 +93,8 @@ const SETUPS = {
   },
   // `token`: an access token of a logged-in user.
   token: async () => {
-    const email = uniqueEmail("doc-token");
     const app = newApp();
-    await app.emailPasswordAuth.registerUser({ email, password: PASSWORD });
+    const email = await register(app, "doc-token");
     const user = await app.logIn(Appkeys.Credentials.emailPassword(email, PASSWORD));
     return `const token = ${literal(user.accessToken)};\n`;
   },
